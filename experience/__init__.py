@@ -1,0 +1,124 @@
+"""experience: the web system for the Service Certification Experience Week."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import Flask, has_request_context, jsonify, request, session
+from sqlalchemy import event as sa_event
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from experience.config import ROOT, Config, config_from_env
+from experience.extensions import babel, csrf, db, limiter, login_manager, migrate, talisman
+
+#: Content-Security-Policy: only our own assets; no inline script anywhere.
+CSP = {
+    "default-src": "'self'",
+    "img-src": "'self' data: blob:",
+    "style-src": "'self'",
+    "script-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'self'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+}
+
+
+def create_app(config: type[Config] | dict | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(ROOT / "instance"),
+                template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    app.config.from_object(config_from_env() if config is None or isinstance(config, dict) else config)
+    if isinstance(config, dict):
+        app.config.update(config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if not app.config["SQLALCHEMY_DATABASE_URI"]:
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'experience.db'}"
+    if not app.config["UPLOAD_DIR"]:
+        app.config["UPLOAD_DIR"] = str(Path(app.instance_path) / "uploads")
+    if app.config["TRUSTED_PROXIES"]:
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+
+    db.init_app(app)
+    with app.app_context():
+        _tune_sqlite(db.engine)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True,
+                     compare_type=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale,
+                   default_translation_directories=str(ROOT / "translations"))
+    talisman.init_app(app, force_https=False, content_security_policy=CSP,
+                      session_cookie_secure=app.config["SESSION_COOKIE_SECURE"],
+                      strict_transport_security=app.config["SESSION_COOKIE_SECURE"],
+                      frame_options="DENY", referrer_policy="same-origin",
+                      x_content_type_options=True)
+
+    from experience.core import errors
+    errors.register(app)
+
+    from experience.core import web
+    web.register(app)
+
+    # Importing a capability's views (and CLI) attaches them to its blueprint.
+    from experience.accounts import cli as _accounts_cli  # noqa: F401
+    from experience.accounts import views as accounts
+    from experience.campaigns import views as campaigns
+    from experience.events import views as events
+    from experience.notices import views as notices
+    from experience.plans import views as plans
+    for module in (accounts, campaigns, events, plans, notices):
+        app.register_blueprint(module.bp)
+
+    from experience import demo
+    demo.register(app)
+
+    @app.get("/healthz")
+    @limiter.exempt
+    def healthz():
+        """Liveness and database state, for load balancers and monitoring."""
+        try:
+            db.session.execute(sa.text("SELECT 1"))
+            revision = db.session.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+            return jsonify(status="ok", database={"state": "ok", "engine": db.engine.dialect.name,
+                                                  "revision": revision})
+        except Exception as exc:  # the probe must answer, whatever the database does
+            db.session.rollback()
+            return jsonify(status="error", database={"state": "unavailable",
+                                                     "error": type(exc).__name__}), 503
+
+    return app
+
+
+def _select_locale() -> str:
+    chosen = session.get("lang")
+    if chosen in ("zh_CN", "en"):
+        return chosen
+    return "zh_CN"
+
+
+def _tune_sqlite(engine) -> None:
+    """SQLite for several workers: WAL so reads never wait on a writer, a busy timeout,
+    foreign keys on, and BEGIN IMMEDIATE so a write transaction takes the lock at its
+    start instead of failing later when it upgrades from a read."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @sa_event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @sa_event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        # GET pages only read (or write first thing, after a rollback): a deferred BEGIN
+        # lets them run beside a writer. Everything else locks for writing up front.
+        from experience.core.web import request_writes
+        reading = has_request_context() and not request_writes()
+        conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")

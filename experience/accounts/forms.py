@@ -1,0 +1,58 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, SelectField, StringField, SubmitField
+from wtforms.validators import DataRequired, EqualTo, Length
+
+from experience.accounts.models import Role
+
+REQUIRED = _l("This field is required.")
+
+ROLE_LABELS = {
+    Role.HQ: _l("HQ (Certification Supervision Dept)"),
+    Role.SECRETARIAT: _l("Works secretariat"),
+    Role.PROVINCE: _l("Provincial staff"),
+    Role.ORGANIZER: _l("Event organiser"),
+}
+
+
+class LoginForm(FlaskForm):
+    username = StringField(_l("User name"), validators=[DataRequired(REQUIRED), Length(max=80)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(REQUIRED), Length(max=200)])
+    submit = SubmitField(_l("Log in"))
+
+
+class ChangePasswordForm(FlaskForm):
+    current = PasswordField(_l("Current password"), validators=[DataRequired(REQUIRED)])
+    new = PasswordField(_l("New password"), validators=[DataRequired(REQUIRED), Length(max=200)],
+                        description=_l("At least 10 characters, mixing three of: upper-case, lower-case, digits, symbols."))
+    confirm = PasswordField(_l("New password again"), validators=[
+        DataRequired(REQUIRED), EqualTo("new", _l("The two new passwords differ."))])
+    submit = SubmitField(_l("Change password"))
+
+
+class UserForm(FlaskForm):
+    """A new account. The roles and provinces offered depend on who creates it."""
+
+    username = StringField(_l("User name"), validators=[DataRequired(REQUIRED), Length(min=3, max=40)],
+                           description=_l("Letters, digits, dots, dashes or underscores."))
+    display_name = StringField(_l("Name"), validators=[DataRequired(REQUIRED), Length(max=60)])
+    organisation = StringField(_l("Unit"), validators=[Length(max=120)],
+                               description=_l("For organisers: the local regulator or certification body."))
+    role = SelectField(_l("Role"), validators=[DataRequired(REQUIRED)])
+    province = SelectField(_l("Province"), validate_choice=True)
+    password = PasswordField(_l("Initial password"), validators=[DataRequired(REQUIRED), Length(max=200)],
+                             description=_l("The user must change it at the first login."))
+    submit = SubmitField(_l("Create account"))
+
+    def __init__(self, *args, admin, provinces, **kwargs):
+        super().__init__(*args, **kwargs)
+        if admin.role is Role.HQ:
+            self.role.choices = [(r.value, ROLE_LABELS[r]) for r in Role]
+            self.province.choices = [("", "—")] + [(p.code, p.name) for p in provinces]
+        else:
+            self.role.choices = [(Role.ORGANIZER.value, ROLE_LABELS[Role.ORGANIZER])]
+            self.province.choices = [(admin.province_code, admin.province.name)]
+
+
+class LanguageForm(FlaskForm):
+    lang = SelectField(choices=[("zh_CN", "中文"), ("en", "English")])

@@ -1,0 +1,192 @@
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+
+from experience.accounts import bp, services
+from experience.accounts.forms import ROLE_LABELS, ChangePasswordForm, LanguageForm, LoginForm, UserForm
+from experience.accounts.models import Province, Role, User
+from experience.core import clock
+from experience.core.audit import ACTIONS, AuditEntry
+from experience.core.errors import RuleError
+from experience.core.permissions import client_ip, deny, require
+from experience.extensions import db, limiter
+
+
+def _safe_next(target: str | None) -> str:
+    if target and urlsplit(target).netloc == "" and target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("campaigns.home")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit("30 per minute", methods=["POST"])
+def login():
+    """The login page."""
+    if current_user.is_authenticated:
+        return redirect(url_for("campaigns.home"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        cfg = current_app.config
+        try:
+            user = services.authenticate(
+                form.username.data, form.password.data, ip=client_ip(), now=clock.now(),
+                per_account=cfg["LOGIN_FAILURES_PER_ACCOUNT"], per_ip=cfg["LOGIN_FAILURES_PER_IP"],
+                window=cfg["LOGIN_THROTTLE_WINDOW"])
+        except RuleError as e:
+            db.session.commit()  # the failure is the throttle's memory
+            form.password.errors.append(str(e))
+        else:
+            db.session.commit()
+            next_url = request.args.get("next")
+            session.clear()  # a fresh session: nothing from before the login survives
+            login_user(user)
+            session["seen"] = clock.now().isoformat()
+            return redirect(_safe_next(next_url))
+    return render_template("accounts/login.html", form=form)
+
+
+@bp.post("/logout")
+def logout():
+    """Log out, ending every session of this account."""
+    services.record_logout(current_user, now=clock.now(), ip=client_ip())
+    db.session.commit()
+    logout_user()
+    session.clear()
+    flash(_("You are logged out."), "info")
+    return redirect(url_for("accounts.login"))
+
+
+@bp.post("/language")
+def language():
+    """Switch the interface language (kept in the session cookie)."""
+    form = LanguageForm()
+    if form.validate_on_submit():
+        session["lang"] = form.lang.data
+    return redirect(_safe_next(request.referrer and urlsplit(request.referrer).path))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+def change_password():
+    """Change one's own password; every other session of the account ends."""
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            services.change_password(current_user, form.current.data, form.new.data,
+                                     now=clock.now(), ip=client_ip())
+        except RuleError as e:
+            target = form.current if e.code == "wrong_current" else form.new
+            target.errors.append(str(e))
+        else:
+            db.session.commit()
+            login_user(current_user)  # this session carries on with the new token
+            flash(_("Your password was changed. Other sessions of your account were ended."), "success")
+            return redirect(url_for("campaigns.home"))
+    return render_template("accounts/change_password.html", form=form)
+
+
+def _administered() -> sa.Select:
+    stmt = sa.select(User).order_by(User.role, User.province_code, User.username)
+    if current_user.role is Role.PROVINCE:
+        stmt = stmt.where(User.role == Role.ORGANIZER, User.province_code == current_user.province_code)
+    return stmt
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@require("administer_accounts")
+def users():
+    """Accounts: HQ sees all; provincial staff see and create their organisers."""
+    provinces = db.session.scalars(sa.select(Province).order_by(Province.code)).all()
+    form = UserForm(admin=current_user, provinces=provinces)
+    temporary = None
+    if form.validate_on_submit():
+        try:
+            user = services.create_user(
+                username=form.username.data, password=form.password.data,
+                role=Role(form.role.data), province_code=form.province.data or None,
+                display_name=form.display_name.data, organisation=form.organisation.data,
+                actor=current_user, now=clock.now(), ip=client_ip(), must_change_password=True)
+        except RuleError as e:
+            field = {"username_taken": form.username, "bad_username": form.username,
+                     "province_required": form.province}.get(e.code, form.password)
+            field.errors.append(str(e))
+        else:
+            db.session.commit()
+            flash(_("Account %(name)s created. The user must change the password at the first login.",
+                    name=user.username), "success")
+            return redirect(url_for("accounts.users"))
+    return render_template("accounts/users.html", form=form, users=db.session.scalars(_administered()).all(),
+                           role_labels=ROLE_LABELS, temporary=temporary)
+
+
+def _load_administered(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    if not services.can_administer(current_user, user) or user.id == current_user.id:
+        deny("user_account", user_id, permission="administer")
+    return user
+
+
+@bp.post("/users/<int:user_id>/reset")
+@require("administer_accounts")
+def reset_password(user_id: int):
+    """Give the user a temporary password, shown once to the administrator."""
+    user = _load_administered(user_id)
+    temporary = services.reset_password(user, actor=current_user, now=clock.now(), ip=client_ip())
+    db.session.commit()
+    return render_template("accounts/reset_done.html", user=user, temporary=temporary)
+
+
+@bp.post("/users/<int:user_id>/active")
+@require("administer_accounts")
+def set_active(user_id: int):
+    """Disable or enable an account; disabling ends its sessions at once."""
+    user = _load_administered(user_id)
+    active = request.form.get("active") == "1"
+    services.set_active(user, active, actor=current_user, now=clock.now(), ip=client_ip())
+    db.session.commit()
+    flash(_("Account %(name)s enabled.", name=user.username) if active
+          else _("Account %(name)s disabled.", name=user.username), "success")
+    return redirect(url_for("accounts.users"))
+
+
+PAGE_SIZE = 100
+
+
+@bp.get("/audit")
+@require("hq")
+def audit_log():
+    """HQ reads the audit log, filtered by action, province, user and date."""
+    stmt = sa.select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+    action = request.args.get("action", "")
+    province = request.args.get("province", "")
+    who = request.args.get("who", "").strip()
+    if action in ACTIONS:
+        stmt = stmt.where(AuditEntry.action == action)
+    if province:
+        stmt = stmt.where(AuditEntry.province_code == province)
+    if who:
+        stmt = stmt.where(sa.or_(AuditEntry.actor_name == who, AuditEntry.target_id == who))
+    for arg, op in (("from", "__ge__"), ("to", "__lt__")):
+        value = request.args.get(arg, "")
+        if value:
+            try:
+                day = clock.datetime.fromisoformat(value).date()
+            except ValueError:
+                flash(_("Dates are written as YYYY-MM-DD."), "warning")
+                continue
+            bound = clock.from_beijing(clock.datetime.combine(day, clock.time.min))
+            if arg == "to":
+                bound += clock.ONE_DAY
+            stmt = stmt.where(getattr(AuditEntry.at, op)(bound))
+    page = max(1, request.args.get("page", 1, type=int))
+    entries = db.session.scalars(stmt.limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE)).all()
+    provinces = db.session.scalars(sa.select(Province).order_by(Province.code)).all()
+    return render_template("accounts/audit_log.html", entries=entries[:PAGE_SIZE],
+                           more=len(entries) > PAGE_SIZE, page=page, actions=ACTIONS,
+                           provinces=provinces, args=request.args)

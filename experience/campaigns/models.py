@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from experience.extensions import db
+
+DEFAULT_SECTORS = "养老\n物业\n餐饮\n旅游\n金融\n交通\n医疗\n教育\n其他"
+
+
+class Campaign(db.Model):
+    """One year's Service Certification Experience Week; every date belongs here."""
+
+    __tablename__ = "campaign"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    year: Mapped[int] = mapped_column(unique=True)
+    theme: Mapped[str] = mapped_column(sa.String(200))
+    #: provincial plans due at HQ by the end of this Beijing day (notice 四.(1))
+    plan_deadline: Mapped[date]
+    #: works due at the secretariat (notice 四.(2))
+    works_deadline: Mapped[date]
+    #: provincial summaries due at HQ (notice 四.(3))
+    summary_deadline: Mapped[date]
+    week_start: Mapped[date]
+    week_end: Mapped[date]
+    #: the service sectors events choose from, one per line, in display order
+    sectors: Mapped[str] = mapped_column(sa.Text, default=DEFAULT_SECTORS)
+
+    __table_args__ = (sa.CheckConstraint("week_start <= week_end", name="week_order"),)
+
+    @property
+    def sector_list(self) -> list[str]:
+        return [s.strip() for s in self.sectors.splitlines() if s.strip()]
+
+    def deadlines(self) -> list[tuple[str, date]]:
+        return [("plan", self.plan_deadline), ("works", self.works_deadline),
+                ("summary", self.summary_deadline)]

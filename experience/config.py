@@ -1,0 +1,82 @@
+"""Configuration, read from the environment.
+
+``Config`` is the embedded default (SQLite under ``instance/``, suitable for a demo on
+one machine). ``ProductionConfig`` is chosen with ``EXPERIENCE_ENV=production``: it
+refuses to start without a real SECRET_KEY and PUBLIC_BASE_URL, marks cookies secure,
+and forbids the demo data.
+"""
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Config:
+    ENV_NAME = "development"
+    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", "")  # default set in create_app
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+    UPLOAD_DIR = os.environ.get("UPLOAD_DIR", "")  # default: instance/uploads
+
+    # A 20 MB attachment plus the rest of the form; anything larger answers 413.
+    MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 24 * 1024 * 1024))
+    MAX_FORM_MEMORY_SIZE = 2 * 1024 * 1024
+
+    # Sessions: signed cookie, ended server-side after 30 idle minutes (see accounts).
+    IDLE_TIMEOUT = timedelta(minutes=int(os.environ.get("IDLE_TIMEOUT_MINUTES", 30)))
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_DURATION = timedelta(seconds=0)
+
+    # CSRF tokens live as long as the session; an expired one gets a Chinese page.
+    WTF_CSRF_TIME_LIMIT = None
+
+    BABEL_DEFAULT_LOCALE = "zh_CN"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    LANGUAGES = ("zh_CN", "en")
+
+    # Failed-login throttling (counted in the database, so it holds across workers).
+    LOGIN_FAILURES_PER_ACCOUNT = 5
+    LOGIN_FAILURES_PER_IP = 30
+    LOGIN_THROTTLE_WINDOW = timedelta(minutes=15)
+
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_HEADERS_ENABLED = True
+
+    # Behind a reverse proxy (nginx) set TRUSTED_PROXIES=1 so client IPs are right.
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", 0))
+
+    DEMO_ALLOWED = True
+    TESTING = False
+
+
+class ProductionConfig(Config):
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = True
+    DEMO_ALLOWED = False
+
+    @classmethod
+    def check(cls) -> None:
+        missing = [k for k in ("SECRET_KEY", "DATABASE_URL", "PUBLIC_BASE_URL") if not os.environ.get(k)]
+        if missing:
+            raise RuntimeError("production configuration needs: " + ", ".join(missing))
+
+
+class TestConfig(Config):
+    ENV_NAME = "test"
+    TESTING = True
+    SECRET_KEY = "test-secret"
+    PUBLIC_BASE_URL = "http://testserver"
+    RATELIMIT_STORAGE_URI = "memory://"
+
+
+def config_from_env() -> type[Config]:
+    if os.environ.get("EXPERIENCE_ENV", "").lower() == "production":
+        ProductionConfig.check()
+        return ProductionConfig
+    return Config

@@ -1,0 +1,1 @@
+"""Shared helpers used by every capability: clock, audit, permissions, uploads, errors."""

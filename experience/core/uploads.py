@@ -1,0 +1,101 @@
+"""Uploaded files: checked by content, named by us, kept outside ``static/``.
+
+Stored under ``UPLOAD_DIR`` (default ``instance/uploads``) with a random key; the key is
+what the database keeps. Moving to object storage later means replacing ``_path``,
+``save`` and ``open_upload`` here and nothing else.
+"""
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import unicodedata
+import zipfile
+from pathlib import Path
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from werkzeug.datastructures import FileStorage
+
+from experience.core.errors import RuleError
+
+MB = 1024 * 1024
+
+KINDS = {
+    # kind: (allowed content types, max bytes)
+    "attachment": (("pdf", "docx"), 20 * MB),
+    "plan_document": (("pdf",), 20 * MB),
+}
+
+MESSAGES = {
+    "empty": _l("The file is empty."),
+    "too_large": _l("The file is larger than %(limit)s MB."),
+    "wrong_type": _l("This file is not a real %(types)s file. Please upload the original document."),
+}
+
+
+def sniff(data: bytes) -> str | None:
+    """What the bytes are, whatever the file is called: ``pdf``, ``docx`` or None."""
+    if data[:1024].find(b"%PDF-") != -1 and b"%%EOF" in data[-2048:]:
+        return "pdf"
+    if data[:4] == b"PK\x03\x04":
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as z:
+                names = set(z.namelist())
+        except zipfile.BadZipFile:
+            return None
+        if "[Content_Types].xml" in names and "word/document.xml" in names:
+            return "docx"
+    return None
+
+
+def _dir() -> Path:
+    d = Path(current_app.config["UPLOAD_DIR"])
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _path(key: str) -> Path:
+    if not key or "/" in key or "\\" in key or key.startswith("."):
+        raise FileNotFoundError(key)
+    return _dir() / key
+
+
+def clean_filename(name: str) -> str:
+    name = unicodedata.normalize("NFC", os.path.basename(name or "").replace("\\", "/").split("/")[-1])
+    name = "".join(c for c in name if c.isprintable() and c not in '<>:"|?*').strip(". ")
+    return name[:200] or "file"
+
+
+def store_upload(file: FileStorage, kind: str) -> tuple[str, str]:
+    """Check ``file`` by its content and store it. Returns (key, original name).
+
+    :raises RuleError: empty, too_large or wrong_type; nothing is written then.
+    """
+    allowed, limit = KINDS[kind]
+    data = file.read(limit + 1)
+    if not data:
+        raise RuleError("empty", MESSAGES["empty"])
+    if len(data) > limit:
+        raise RuleError("too_large", MESSAGES["too_large"], limit=limit // MB)
+    found = sniff(data)
+    if found not in allowed:
+        raise RuleError("wrong_type", MESSAGES["wrong_type"],
+                        types=" / ".join(a.upper() for a in allowed))
+    key = f"{secrets.token_hex(16)}.{found}"
+    tmp = _path(key).with_suffix(".part")
+    tmp.write_bytes(data)
+    os.replace(tmp, _path(key))
+    return key, clean_filename(file.filename or f"file.{found}")
+
+
+def open_upload(key: str):
+    return _path(key).open("rb")
+
+
+def delete_upload(key: str | None) -> None:
+    if key:
+        try:
+            _path(key).unlink()
+        except FileNotFoundError:
+            pass

@@ -1,0 +1,123 @@
+"""Request plumbing shared by every page: login, idle timeout, template helpers."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Flask, flash, redirect, request, session, url_for
+from flask_babel import format_date, format_datetime, get_locale
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, logout_user
+
+from experience.accounts.models import User
+from experience.core import clock
+from experience.core.phone import mask_phone
+from experience.extensions import db, login_manager
+
+#: endpoints reachable without a login (and without a password change)
+PUBLIC_ENDPOINTS = {"static", "healthz", "accounts.login", "accounts.language"}
+
+
+@login_manager.user_loader
+def load_user(ident: str) -> User | None:
+    user_id, _, token = ident.partition(":")
+    if not user_id.isdigit():
+        return None
+    user = db.session.get(User, int(user_id))
+    # A changed token (logout elsewhere, password change, disabled) ends this session.
+    if user is None or not user.active or user.session_token != token:
+        return None
+    return user
+
+
+def register(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = _l("Please log in to continue.")
+    login_manager.session_protection = "basic"
+
+    @app.before_request
+    def idle_timeout():
+        """End a session 30 minutes after its last request, checked on the server."""
+        if not current_user.is_authenticated:
+            return None
+        now = clock.now()
+        seen = session.get("seen")
+        if seen is not None and (now - datetime.fromisoformat(seen)) > app.config["IDLE_TIMEOUT"]:
+            logout_user()
+            session.clear()
+            flash(_l("You were logged out after 30 minutes without activity."), "info")
+            return redirect(url_for("accounts.login", next=request.full_path if request.method == "GET" else None))
+        session["seen"] = now.isoformat()
+        session.permanent = True
+        return None
+
+    @app.before_request
+    def password_change_required():
+        if (current_user.is_authenticated and current_user.must_change_password
+                and request.endpoint not in PUBLIC_ENDPOINTS | {"accounts.change_password", "accounts.logout"}):
+            flash(_l("Please choose a new password before you continue."), "warning")
+            return redirect(url_for("accounts.change_password"))
+        return None
+
+    @app.before_request
+    def login_required_everywhere():
+        """Every page needs a login unless it says otherwise: safer than remembering a
+        decorator on each new view."""
+        if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
+            return None
+        view = app.view_functions.get(request.endpoint)
+        if getattr(view, "public", False):
+            return None
+        if not current_user.is_authenticated:
+            return login_manager.unauthorized()
+        return None
+
+    @app.after_request
+    def no_store_for_pages(response):
+        if response.mimetype == "text/html":
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.template_filter("bj")
+    def beijing(dt: datetime | None, fmt: str = "yyyy-MM-dd HH:mm") -> str:
+        if dt is None:
+            return ""
+        return format_datetime(clock.aware(dt), fmt)
+
+    @app.template_filter("day")
+    def day(d) -> str:
+        return format_date(d, "yyyy-MM-dd") if d else ""
+
+    app.jinja_env.filters["mask_phone"] = mask_phone
+
+    @app.context_processor
+    def helpers():
+        from experience.notices.services import unread_count
+        unread = 0
+        if current_user.is_authenticated and request.endpoint != "static":
+            scope = None if current_user.is_hq else current_user.province_code
+            if current_user.is_hq or current_user.province_code:
+                unread = unread_count(scope)
+        from experience.notices.services import text as notice_text
+        return {"locale": str(get_locale()), "unread_notices": unread, "notice_text": notice_text}
+
+
+def public(view):
+    """Mark a view reachable without logging in."""
+    view.public = True
+    return view
+
+
+def writes(view):
+    """Mark a GET view that writes (an audit entry, a row made on first visit), so that
+    on SQLite it takes the write lock at BEGIN rather than failing to upgrade later."""
+    view.writes = True
+    return view
+
+
+def request_writes() -> bool:
+    from flask import current_app
+    if request.method not in ("GET", "HEAD"):
+        return True
+    view = current_app.view_functions.get(request.endpoint or "")
+    return bool(getattr(view, "writes", False))

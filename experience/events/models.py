@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from experience.accounts.models import Province, User
+from experience.campaigns.models import Campaign
+from experience.extensions import db
+
+
+class GuestCategory(enum.Enum):
+    """Who the notice invites (一.(二)); "other" catches the rest."""
+
+    NPC_DEPUTY = "npc_deputy"
+    CPPCC_MEMBER = "cppcc_member"
+    CONSUMER = "consumer"
+    MEDIA = "media"
+    ENTERPRISE = "enterprise"
+    ASSOCIATION = "association"
+    OTHER = "other"
+
+    @property
+    def label(self):
+        return CATEGORY_LABELS[self]
+
+
+CATEGORY_LABELS = {
+    GuestCategory.NPC_DEPUTY: _l("NPC deputies"),
+    GuestCategory.CPPCC_MEMBER: _l("CPPCC members"),
+    GuestCategory.CONSUMER: _l("Consumers"),
+    GuestCategory.MEDIA: _l("Journalists"),
+    GuestCategory.ENTERPRISE: _l("Service enterprise representatives"),
+    GuestCategory.ASSOCIATION: _l("Industry association representatives"),
+    GuestCategory.OTHER: _l("Others"),
+}
+
+
+class EventStatus(enum.Enum):
+    PLANNED = "planned"
+    CANCELLED = "cancelled"
+
+
+event_organizer = sa.Table(
+    "event_organizer", db.metadata,
+    sa.Column("event_id", sa.ForeignKey("event.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("user_id", sa.ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Event(db.Model):
+    """An on-site experience event (现场体验活动) of one province in one campaign."""
+
+    __tablename__ = "event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaign.id"), index=True)
+    province_code: Mapped[str] = mapped_column(sa.ForeignKey("province.code"), index=True)
+    status: Mapped[EventStatus] = mapped_column(
+        sa.Enum(EventStatus, native_enum=False, length=20,
+                values_callable=lambda e: [m.value for m in e]), default=EventStatus.PLANNED)
+
+    title: Mapped[str] = mapped_column(sa.String(200))
+    #: 认证服务项目: the certified service guests experience
+    service_name: Mapped[str] = mapped_column(sa.String(200))
+    #: 获证组织 and its certificate number
+    certified_org: Mapped[str] = mapped_column(sa.String(200))
+    certificate_no: Mapped[str] = mapped_column(sa.String(80))
+    #: 认证机构
+    certification_body: Mapped[str] = mapped_column(sa.String(200))
+    sector: Mapped[str] = mapped_column(sa.String(40))
+    venue_name: Mapped[str] = mapped_column(sa.String(200))
+    city: Mapped[str] = mapped_column(sa.String(60))
+    address: Mapped[str] = mapped_column(sa.String(300))
+    #: naive UTC
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    #: expected guests per GuestCategory value
+    expected_guests: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    highlights: Mapped[str] = mapped_column(sa.Text, default="")
+    agenda: Mapped[str] = mapped_column(sa.Text, default="")
+    contact_name: Mapped[str] = mapped_column(sa.String(60))
+    #: normalised: a mobile as 11 digits, a landline as 0AA-NNNNNNNN
+    contact_phone: Mapped[str] = mapped_column(sa.String(30))
+    #: an optional PDF or DOCX; the stored name is generated, the original kept for download
+    attachment_key: Mapped[str | None] = mapped_column(sa.String(80))
+    attachment_name: Mapped[str | None] = mapped_column(sa.String(200))
+
+    cancel_reason: Mapped[str] = mapped_column(sa.Text, default="")
+    cancelled_at: Mapped[datetime | None]
+    #: chosen by HQ as a launch-ceremony project (启动仪式项目), with HQ's note
+    launch_selected: Mapped[bool] = mapped_column(default=False)
+    launch_note: Mapped[str] = mapped_column(sa.Text, default="")
+    #: set when the province changes the event after HQ confirmed its plan
+    changed_after_confirm_at: Mapped[datetime | None]
+
+    created_by_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id"))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (sa.CheckConstraint("starts_at < ends_at", name="time_order"),)
+
+    campaign: Mapped[Campaign] = relationship()
+    province: Mapped[Province] = relationship()
+    created_by: Mapped[User] = relationship()
+    organizers: Mapped[list[User]] = relationship(secondary=event_organizer)
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status is EventStatus.CANCELLED
+
+    @property
+    def expected_total(self) -> int:
+        return sum(int(v or 0) for v in self.expected_guests.values())

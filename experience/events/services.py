@@ -1,0 +1,109 @@
+"""On-site experience events: create, edit, cancel, and the rules around them."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+
+from experience.accounts.models import Role, User
+from experience.campaigns.models import Campaign
+from experience.core import audit, clock
+from experience.core.errors import RuleError
+from experience.events.models import Event, EventStatus, GuestCategory
+from experience.extensions import db
+
+#: the fields a person edits on the event form, in form order
+FIELDS = ("title", "service_name", "certified_org", "certificate_no", "certification_body",
+          "sector", "venue_name", "city", "address", "starts_at", "ends_at", "expected_guests",
+          "highlights", "agenda", "contact_name", "contact_phone")
+
+MESSAGES = {
+    "time_order": _l("The event must end after it starts."),
+    "cancelled": _l("This event was cancelled and can no longer be changed."),
+    "reason_required": _l("Please give the reason for cancelling."),
+    "bad_sector": _l("Please choose a sector from the list."),
+}
+
+
+def outside_week(campaign: Campaign, starts_at: datetime, ends_at: datetime) -> bool:
+    """True when the event is not wholly inside the experience week (Beijing dates)."""
+    start, end = clock.to_beijing(starts_at).date(), clock.to_beijing(ends_at).date()
+    return start < campaign.week_start or end > campaign.week_end
+
+
+def _validate(campaign: Campaign, data: dict[str, Any]) -> None:
+    if data["starts_at"] >= data["ends_at"]:
+        raise RuleError("time_order", MESSAGES["time_order"])
+    if data["sector"] not in campaign.sector_list:
+        raise RuleError("bad_sector", MESSAGES["bad_sector"])
+    data["expected_guests"] = {c.value: max(0, int(data["expected_guests"].get(c.value) or 0))
+                               for c in GuestCategory}
+
+
+def create_event(campaign: Campaign, *, actor: User, now: datetime, ip: str = "",
+                 province_code: str, **data) -> Event:
+    """Create an event in ``province_code``; an organiser who creates one manages it."""
+    _validate(campaign, data)
+    event = Event(campaign=campaign, province_code=province_code, created_by=actor,
+                  created_at=now, updated_at=now, **{k: data[k] for k in FIELDS})
+    if actor.role is Role.ORGANIZER:
+        event.organizers.append(actor)
+    db.session.add(event)
+    db.session.flush()
+    audit.record("event.create", now=now, actor=actor, target=event, ip=ip)
+    return event
+
+
+def update_event(event: Event, *, actor: User, now: datetime, ip: str = "", **data) -> dict[str, Any]:
+    """Apply the edit; returns what changed. After the plan went to HQ the change is
+    still allowed, but audit-logged as such and flagged to HQ with a notice."""
+    from experience.notices.services import notify
+    from experience.plans.services import plan_for
+
+    if event.is_cancelled:
+        raise RuleError("cancelled", MESSAGES["cancelled"])
+    _validate(event.campaign, data)
+    changed = {k: data[k] for k in FIELDS if getattr(event, k) != data[k]}
+    if not changed:
+        return {}
+    for k, v in changed.items():
+        setattr(event, k, v)
+    event.updated_at = now
+    audit.record("event.update", now=now, actor=actor, target=event, ip=ip,
+                 fields=sorted(changed))
+    plan = plan_for(event.campaign, event.province_code, create=False)
+    if plan is not None and not plan.editable:
+        event.changed_after_confirm_at = now
+        audit.record("event.change_after_confirm", now=now, actor=actor, target=event, ip=ip,
+                     fields=sorted(changed), plan_state=plan.state.value)
+        notify(None, "event_changed", now=now, link=("events.view", {"event_id": event.id}),
+               province=event.province.name, title=event.title)
+    return changed
+
+
+def set_attachment(event: Event, key: str, name: str, *, actor: User, now: datetime, ip: str = "") -> str | None:
+    """Attach a stored upload; returns the key it replaced (the caller deletes it after commit)."""
+    old = event.attachment_key
+    event.attachment_key, event.attachment_name = key, name
+    event.updated_at = now
+    audit.record("event.update", now=now, actor=actor, target=event, ip=ip, fields=["attachment"])
+    return old
+
+
+def cancel_event(event: Event, reason: str, *, actor: User, now: datetime, ip: str = "") -> None:
+    """Cancel but keep the event, with the reason; it leaves the plan's event list."""
+    if event.is_cancelled:
+        raise RuleError("cancelled", MESSAGES["cancelled"])
+    if not reason.strip():
+        raise RuleError("reason_required", MESSAGES["reason_required"])
+    event.status = EventStatus.CANCELLED
+    event.cancel_reason = reason.strip()
+    event.cancelled_at = now
+    event.launch_selected = False
+    audit.record("event.cancel", now=now, actor=actor, target=event, ip=ip, reason=reason.strip())
+
+
+def assign_organizers(event: Event, organizers: list[User]) -> None:
+    event.organizers = [u for u in organizers
+                        if u.role is Role.ORGANIZER and u.province_code == event.province_code]

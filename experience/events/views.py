@@ -1,0 +1,198 @@
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from experience.accounts.models import Role, User
+from experience.campaigns.views import campaign_or_404
+from experience.core import audit, clock, uploads
+from experience.core.errors import RuleError
+from experience.core.permissions import client_ip, load, require, visible_events
+from experience.core.web import writes
+from experience.events import bp, services
+from experience.events.forms import CancelForm, EventForm, OrganizersForm
+from experience.events.models import Event, GuestCategory
+from experience.extensions import db
+
+
+def _form_data(form: EventForm) -> dict:
+    data = {k: getattr(form, k).data for k in services.FIELDS if k not in ("expected_guests",)}
+    data["starts_at"] = clock.from_beijing(form.starts_at.data)
+    data["ends_at"] = clock.from_beijing(form.ends_at.data)
+    data["expected_guests"] = form.expected_guests()
+    data["highlights"] = (data["highlights"] or "").strip()
+    data["agenda"] = (data["agenda"] or "").strip()
+    return data
+
+
+def _store_attachment(form: EventForm):
+    """Store the uploaded attachment, or report on the field. Returns (key, name) or None."""
+    file = form.attachment.data
+    if not file or not getattr(file, "filename", ""):
+        return None
+    try:
+        return uploads.store_upload(file, "attachment")
+    except RuleError as e:
+        form.attachment.errors.append(str(e))
+        return False
+
+
+def _warn_outside_week(campaign, data) -> None:
+    if services.outside_week(campaign, data["starts_at"], data["ends_at"]):
+        flash(_("Note: this event is not within the experience week (%(start)s to %(end)s).",
+                start=campaign.week_start.isoformat(), end=campaign.week_end.isoformat()), "warning")
+
+
+@bp.get("/events")
+def index():
+    """The events the user may see, newest campaign first."""
+    if current_user.role is Role.SECRETARIAT:
+        abort(403)
+    campaign = campaign_or_404()
+    stmt = visible_events(current_user, sa.select(Event)).where(Event.campaign_id == campaign.id)
+    province = request.args.get("province", "")
+    if current_user.is_hq and province:
+        stmt = stmt.where(Event.province_code == province)
+    events = db.session.scalars(stmt.order_by(Event.province_code, Event.starts_at)).all()
+    return render_template("events/index.html", events=events, campaign=campaign)
+
+
+@bp.route("/events/new", methods=["GET", "POST"])
+@require("create_event")
+def new():
+    """Province staff and organisers create an event of their province."""
+    campaign = campaign_or_404()
+    form = EventForm(campaign=campaign)
+    if form.validate_on_submit():
+        stored = _store_attachment(form)
+        if stored is not False:
+            data = _form_data(form)
+            try:
+                event = services.create_event(campaign, actor=current_user, now=clock.now(), ip=client_ip(),
+                                              province_code=current_user.province_code, **data)
+                if stored:
+                    services.set_attachment(event, *stored, actor=current_user, now=clock.now(), ip=client_ip())
+            except RuleError as e:
+                db.session.rollback()
+                uploads.delete_upload(stored[0] if stored else None)
+                form.ends_at.errors.append(str(e))
+            else:
+                db.session.commit()
+                flash(_("The event was created."), "success")
+                _warn_outside_week(campaign, data)
+                return redirect(url_for("events.view", event_id=event.id))
+    return render_template("events/form.html", form=form, event=None, campaign=campaign)
+
+
+@bp.get("/events/<int:event_id>")
+def view(event_id: int):
+    """One event, with its state, plan and HQ's selection."""
+    event = load(Event, event_id, "view_event")
+    from experience.core.permissions import can
+    organizers_form = None
+    if current_user.role is Role.PROVINCE and can(current_user, "edit_event", event):
+        organizers_form = OrganizersForm(organizers=[u.id for u in event.organizers])
+        organizers_form.organizers.choices = _organizer_choices(event)
+    return render_template("events/view.html", event=event, categories=list(GuestCategory),
+                           can_edit=can(current_user, "edit_event", event),
+                           outside_week=services.outside_week(event.campaign, event.starts_at, event.ends_at),
+                           cancel_form=CancelForm(), organizers_form=organizers_form)
+
+
+@bp.route("/events/<int:event_id>/edit", methods=["GET", "POST"])
+def edit(event_id: int):
+    """Edit an event; after the plan went to HQ the change is flagged to HQ."""
+    event = load(Event, event_id, "edit_event")
+    if event.is_cancelled:
+        flash(_("This event was cancelled and can no longer be changed."), "warning")
+        return redirect(url_for("events.view", event_id=event.id))
+    form = EventForm(obj=event, campaign=event.campaign)
+    if request.method == "GET":
+        form.starts_at.data = clock.to_beijing(event.starts_at).replace(tzinfo=None)
+        form.ends_at.data = clock.to_beijing(event.ends_at).replace(tzinfo=None)
+        for c in GuestCategory:
+            getattr(form, f"guests_{c.value}").data = int(event.expected_guests.get(c.value, 0) or 0)
+    if form.validate_on_submit():
+        stored = _store_attachment(form)
+        if stored is not False:
+            data = _form_data(form)
+            old_key = None
+            try:
+                changed = services.update_event(event, actor=current_user, now=clock.now(), ip=client_ip(), **data)
+                if stored:
+                    old_key = services.set_attachment(event, *stored, actor=current_user, now=clock.now(), ip=client_ip())
+            except RuleError as e:
+                db.session.rollback()
+                uploads.delete_upload(stored[0] if stored else None)
+                form.ends_at.errors.append(str(e))
+            else:
+                db.session.commit()
+                uploads.delete_upload(old_key)
+                flash(_("The event was saved.") if changed or stored else _("Nothing was changed."), "success")
+                if event.changed_after_confirm_at == clock.now():
+                    flash(_("The plan is with HQ: HQ has been told about this change."), "info")
+                _warn_outside_week(event.campaign, data)
+                return redirect(url_for("events.view", event_id=event.id))
+    return render_template("events/form.html", form=form, event=event, campaign=event.campaign)
+
+
+@bp.post("/events/<int:event_id>/cancel")
+def cancel(event_id: int):
+    """Cancel an event, keeping it with the reason."""
+    event = load(Event, event_id, "edit_event")
+    form = CancelForm()
+    if form.validate_on_submit():
+        try:
+            services.cancel_event(event, form.reason.data, actor=current_user, now=clock.now(), ip=client_ip())
+        except RuleError as e:
+            flash(str(e), "error")
+        else:
+            db.session.commit()
+            flash(_("The event was cancelled."), "success")
+    else:
+        flash(_("Please give the reason for cancelling."), "error")
+    return redirect(url_for("events.view", event_id=event.id))
+
+
+def _organizer_choices(event: Event):
+    return [(u.id, f"{u.display_name} ({u.username})") for u in db.session.scalars(
+        sa.select(User).where(User.role == Role.ORGANIZER, User.province_code == event.province_code,
+                              User.active.is_(True)).order_by(User.username))]
+
+
+@bp.post("/events/<int:event_id>/organizers")
+def organizers(event_id: int):
+    """Province staff choose which organisers manage the event."""
+    event = load(Event, event_id, "edit_event")
+    if current_user.role is not Role.PROVINCE:
+        abort(403)
+    form = OrganizersForm()
+    form.organizers.choices = _organizer_choices(event)
+    if form.validate_on_submit():
+        chosen = db.session.scalars(sa.select(User).where(User.id.in_(form.organizers.data))).all()
+        services.assign_organizers(event, list(chosen))
+        audit.record("event.update", now=clock.now(), actor=current_user, target=event, ip=client_ip(),
+                     fields=["organizers"], organizers=[u.username for u in event.organizers])
+        db.session.commit()
+        flash(_("The organisers were saved."), "success")
+    else:
+        flash(_("Please choose organisers from the list."), "error")
+    return redirect(url_for("events.view", event_id=event.id))
+
+
+@bp.get("/events/<int:event_id>/attachment")
+@writes
+def attachment(event_id: int):
+    """Download the event's attachment (same access as the event)."""
+    event = load(Event, event_id, "view_event")
+    if not event.attachment_key:
+        abort(404)
+    audit.record("file.download", now=clock.now(), actor=current_user, target=event, ip=client_ip(),
+                 file=event.attachment_name)
+    db.session.commit()
+    return send_file(uploads.open_upload(event.attachment_key), as_attachment=True,
+                     download_name=event.attachment_name,
+                     mimetype="application/pdf" if event.attachment_key.endswith(".pdf")
+                     else "application/vnd.openxmlformats-officedocument.wordprocessingml.document")

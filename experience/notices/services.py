@@ -1,0 +1,79 @@
+"""Notices inside the app: stored ones, and reminders derived from the calendar."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+from experience.extensions import db
+from experience.notices.models import Notice
+
+TEXTS = {
+    "plan_submitted": _l("%(province)s submitted its plan."),
+    "plan_resubmitted": _l("%(province)s resubmitted its plan after changes."),
+    "plan_returned": _l("HQ returned your plan for changes: %(comment)s"),
+    "plan_confirmed": _l("HQ confirmed your plan."),
+    "event_selected": _l("HQ selected your event “%(title)s” as a launch-ceremony project."),
+    "event_unselected": _l("HQ no longer lists your event “%(title)s” as a launch-ceremony project."),
+    "event_changed": _l("%(province)s changed the event “%(title)s” after its plan was submitted."),
+    "extension_granted": _l("HQ extended your %(kind)s deadline to %(date)s."),
+    "deadline_7": _l("%(label)s: %(days)s days left (%(date)s)."),
+    "deadline_1": _l("%(label)s: due tomorrow (%(date)s)."),
+    "deadline_0": _l("%(label)s: due today (%(date)s, 23:59 Beijing time)."),
+}
+
+
+def notify(province_code: str | None, kind: str, *, now: datetime, link: tuple[str, dict] = ("", {}),
+           **params) -> Notice:
+    """Leave a notice for a province's staff (or HQ when ``province_code`` is None)."""
+    assert kind in TEXTS, kind
+    notice = Notice(province_code=province_code, kind=kind, params=params, created_at=now,
+                    link_endpoint=link[0], link_args=link[1])
+    db.session.add(notice)
+    return notice
+
+
+def text(kind: str, params: dict) -> str:
+    return str(TEXTS[kind]) % params
+
+
+@dataclass(frozen=True)
+class Reminder:
+    kind: str
+    params: dict
+
+    @property
+    def text(self) -> str:
+        return text(self.kind, self.params)
+
+
+def reminders(entries, done_kinds: set[str]) -> list[Reminder]:
+    """Deadline reminders from calendar entries: from 7 days before, and on the last day
+    before and the day itself; none for what was already handed in."""
+    out = []
+    for e in entries:
+        if e.kind in done_kinds or e.days_left < 0 or e.days_left > 7:
+            continue
+        kind = "deadline_0" if e.days_left == 0 else "deadline_1" if e.days_left == 1 else "deadline_7"
+        out.append(Reminder(kind, {"label": str(e.label), "days": e.days_left,
+                                   "date": e.deadline.isoformat()}))
+    return out
+
+
+def notices_for(province_code: str | None, limit: int = 20) -> list[Notice]:
+    where = Notice.province_code.is_(None) if province_code is None else Notice.province_code == province_code
+    return list(db.session.scalars(sa.select(Notice).where(where)
+                                   .order_by(Notice.created_at.desc(), Notice.id.desc()).limit(limit)))
+
+
+def unread_count(province_code: str | None) -> int:
+    where = Notice.province_code.is_(None) if province_code is None else Notice.province_code == province_code
+    return db.session.scalar(sa.select(sa.func.count()).select_from(Notice)
+                             .where(where, Notice.read_at.is_(None))) or 0
+
+
+def mark_all_read(province_code: str | None, now: datetime) -> None:
+    where = Notice.province_code.is_(None) if province_code is None else Notice.province_code == province_code
+    db.session.execute(sa.update(Notice).where(where, Notice.read_at.is_(None)).values(read_at=now))

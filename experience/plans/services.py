@@ -1,0 +1,219 @@
+"""Provincial plans: saving, submitting by the deadline, HQ's review and selections."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+from experience.accounts.models import Province, User
+from experience.campaigns.models import Campaign
+from experience.core import audit, clock
+from experience.core.errors import RuleError
+from experience.events.models import Event, EventStatus
+from experience.extensions import db
+from experience.notices.services import notify
+from experience.plans.models import DeadlineExtension, Plan, PlanState
+
+MESSAGES = {
+    "past_deadline": _l("The deadline for plans was %(deadline)s 23:59 Beijing time. "
+                        "Please ask HQ for an extension."),
+    "not_editable": _l("The plan is with HQ and cannot be changed now."),
+    "wrong_state": _l("This action is not possible in the plan's current state (%(state)s)."),
+    "no_events": _l("The plan needs at least one event that is not cancelled."),
+    "no_document": _l("Please upload the sealed official document (PDF scan) first."),
+    "missing_text": _l("Please fill in: %(fields)s."),
+    "comment_required": _l("Please say what the province should change."),
+    "event_cancelled": _l("A cancelled event cannot be selected."),
+    "plan_not_submitted": _l("Events can be selected once their province has submitted its plan."),
+    "extension_past": _l("The new deadline must be later than the current one."),
+}
+
+TEXT_FIELDS = {
+    "organisation_text": _l("Organisation and leadership"),
+    "coordination_text": _l("Coordination with other departments"),
+    "publicity_text": _l("Publicity"),
+    "safety_text": _l("Safety"),
+}
+
+
+def _state_error(plan: Plan) -> RuleError:
+    return RuleError("wrong_state", MESSAGES["wrong_state"], state=str(plan.state.label))
+
+
+def plan_for(campaign: Campaign, province_code: str, *, create: bool = True) -> Plan | None:
+    plan = db.session.scalar(sa.select(Plan).where(Plan.campaign_id == campaign.id,
+                                                   Plan.province_code == province_code))
+    if plan is None and create:
+        plan = Plan(campaign=campaign, province_code=province_code, state=PlanState.NOT_SUBMITTED)
+        db.session.add(plan)
+        db.session.flush()
+    return plan
+
+
+def extension_for(campaign: Campaign, province_code: str, kind: str) -> DeadlineExtension | None:
+    return db.session.scalar(
+        sa.select(DeadlineExtension).where(
+            DeadlineExtension.campaign_id == campaign.id,
+            DeadlineExtension.province_code == province_code, DeadlineExtension.kind == kind)
+        .order_by(DeadlineExtension.granted_at.desc(), DeadlineExtension.id.desc()).limit(1))
+
+
+def effective_deadline(campaign: Campaign, province_code: str, kind: str = "plan") -> date:
+    ext = extension_for(campaign, province_code, kind)
+    original = dict(campaign.deadlines())[kind]
+    return max(original, ext.new_deadline) if ext else original
+
+
+def plan_events(plan: Plan) -> list[Event]:
+    return list(db.session.scalars(
+        sa.select(Event).where(Event.campaign_id == plan.campaign_id,
+                               Event.province_code == plan.province_code,
+                               Event.status == EventStatus.PLANNED)
+        .order_by(Event.starts_at, Event.id)))
+
+
+def save_plan(plan: Plan, *, actor: User, now: datetime, ip: str = "", **texts: str) -> None:
+    """Save the province's texts; only while the plan is with the province."""
+    if not plan.editable:
+        raise RuleError("not_editable", MESSAGES["not_editable"])
+    for field in TEXT_FIELDS:
+        if field in texts:
+            setattr(plan, field, texts[field].strip())
+    plan.updated_at = now
+    audit.record("plan.save", now=now, actor=actor, target=plan, ip=ip)
+
+
+def set_document(plan: Plan, key: str, name: str, *, actor: User, now: datetime, ip: str = "") -> str | None:
+    if not plan.editable:
+        raise RuleError("not_editable", MESSAGES["not_editable"])
+    old = plan.document_key
+    plan.document_key, plan.document_name = key, name
+    plan.updated_at = now
+    audit.record("plan.save", now=now, actor=actor, target=plan, ip=ip, fields=["document"])
+    return old
+
+
+def submit_plan(plan: Plan, *, actor: User, now: datetime, ip: str = "") -> None:
+    """Send the plan to HQ.
+
+    The first submission must come by the end of the deadline day in Beijing (or of the
+    extension HQ granted). A returned plan can always come back; lateness is judged on
+    the first submission only.
+
+    :raises RuleError: wrong_state, missing_text, no_document, no_events, past_deadline.
+    """
+    if not plan.editable:
+        raise _state_error(plan)
+    missing = [str(label) for field, label in TEXT_FIELDS.items() if not getattr(plan, field).strip()]
+    if missing:
+        raise RuleError("missing_text", MESSAGES["missing_text"], fields="、".join(missing))
+    if not plan.document_key:
+        raise RuleError("no_document", MESSAGES["no_document"])
+    if not plan_events(plan):
+        raise RuleError("no_events", MESSAGES["no_events"])
+    first = plan.first_submitted_at is None
+    if first:
+        deadline = effective_deadline(plan.campaign, plan.province_code, "plan")
+        if now > clock.end_of_day(deadline):
+            raise RuleError("past_deadline", MESSAGES["past_deadline"], deadline=deadline.isoformat())
+        plan.first_submitted_at = now
+        plan.late = now > clock.end_of_day(plan.campaign.plan_deadline)
+    plan.state = PlanState.SUBMITTED
+    plan.submitted_at = now
+    plan.updated_at = now
+    audit.record("plan.submit", now=now, actor=actor, target=plan, ip=ip, first=first, late=plan.late)
+    notify(None, "plan_submitted" if first else "plan_resubmitted", now=now,
+           link=("plans.review", {"plan_id": plan.id}), province=plan.province.name)
+
+
+def return_plan(plan: Plan, comment: str, *, actor: User, now: datetime, ip: str = "") -> None:
+    """HQ sends the plan back with what to change. :raises RuleError: wrong_state, comment_required."""
+    if plan.state is not PlanState.SUBMITTED:
+        raise _state_error(plan)
+    if not comment.strip():
+        raise RuleError("comment_required", MESSAGES["comment_required"])
+    plan.state = PlanState.RETURNED
+    plan.return_comment = comment.strip()
+    plan.returned_at = now
+    audit.record("plan.return", now=now, actor=actor, target=plan, ip=ip, comment=comment.strip())
+    notify(plan.province_code, "plan_returned", now=now, link=("plans.edit", {}), comment=comment.strip())
+
+
+def confirm_plan(plan: Plan, *, actor: User, now: datetime, ip: str = "") -> None:
+    if plan.state is not PlanState.SUBMITTED:
+        raise _state_error(plan)
+    plan.state = PlanState.CONFIRMED
+    plan.confirmed_at = now
+    audit.record("plan.confirm", now=now, actor=actor, target=plan, ip=ip)
+    notify(plan.province_code, "plan_confirmed", now=now, link=("plans.edit", {}))
+
+
+def select_launch(event: Event, selected: bool, note: str = "", *, actor: User, now: datetime,
+                  ip: str = "") -> None:
+    """HQ marks (or unmarks) an event as a launch-ceremony project (启动仪式项目)."""
+    if selected and event.is_cancelled:
+        raise RuleError("event_cancelled", MESSAGES["event_cancelled"])
+    plan = plan_for(event.campaign, event.province_code, create=False)
+    if selected and (plan is None or plan.state not in (PlanState.SUBMITTED, PlanState.CONFIRMED)):
+        raise RuleError("plan_not_submitted", MESSAGES["plan_not_submitted"])
+    if event.launch_selected == selected and event.launch_note == note.strip():
+        return
+    was = event.launch_selected
+    event.launch_selected = selected
+    event.launch_note = note.strip() if selected else ""
+    audit.record("event.launch_select" if selected else "event.launch_unselect", now=now,
+                 actor=actor, target=event, ip=ip, note=note.strip())
+    if selected != was:
+        notify(event.province_code, "event_selected" if selected else "event_unselected", now=now,
+               link=("events.view", {"event_id": event.id}), title=event.title)
+
+
+def grant_extension(campaign: Campaign, province_code: str, new_deadline: date, reason: str, *,
+                    actor: User, now: datetime, kind: str = "plan", ip: str = "") -> DeadlineExtension:
+    """Record HQ's extension for one province. :raises RuleError: extension_past."""
+    if new_deadline <= effective_deadline(campaign, province_code, kind):
+        raise RuleError("extension_past", MESSAGES["extension_past"])
+    ext = DeadlineExtension(campaign_id=campaign.id, province_code=province_code, kind=kind,
+                            new_deadline=new_deadline, reason=reason.strip(),
+                            granted_by_id=actor.id, granted_at=now)
+    db.session.add(ext)
+    db.session.flush()
+    audit.record("plan.extension", now=now, actor=actor, target_type="province",
+                 target_id=province_code, province_code=province_code, ip=ip, kind=kind,
+                 new_deadline=new_deadline.isoformat(), reason=reason.strip())
+    notify(province_code, "extension_granted", now=now, link=("plans.edit", {}),
+           kind=str(_l("plan")), date=new_deadline.isoformat())
+    return ext
+
+
+@dataclass
+class NationalRow:
+    province: Province
+    plan: Plan | None
+    events: int
+    launch: int
+    extension: date | None
+
+    @property
+    def state(self) -> PlanState:
+        return self.plan.state if self.plan else PlanState.NOT_SUBMITTED
+
+
+def national_table(campaign: Campaign) -> list[NationalRow]:
+    """All 32 provincial units with their plan, in three queries whatever the size."""
+    provinces = db.session.scalars(sa.select(Province).order_by(Province.code)).all()
+    plans = {p.province_code: p for p in db.session.scalars(
+        sa.select(Plan).where(Plan.campaign_id == campaign.id))}
+    counts = {code: (n, launch) for code, n, launch in db.session.execute(
+        sa.select(Event.province_code, sa.func.count(),
+                  sa.func.sum(sa.case((Event.launch_selected, 1), else_=0)))
+        .where(Event.campaign_id == campaign.id, Event.status == EventStatus.PLANNED)
+        .group_by(Event.province_code))}
+    extensions: dict[str, date] = {}
+    for ext in db.session.scalars(sa.select(DeadlineExtension).where(
+            DeadlineExtension.campaign_id == campaign.id, DeadlineExtension.kind == "plan")):
+        extensions[ext.province_code] = max(ext.new_deadline, extensions.get(ext.province_code, ext.new_deadline))
+    return [NationalRow(p, plans.get(p.code), *(counts.get(p.code) or (0, 0)),
+                        extensions.get(p.code)) for p in provinces]

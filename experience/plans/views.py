@@ -1,0 +1,223 @@
+from __future__ import annotations
+
+import io
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from experience.accounts.models import Province, Role
+from experience.campaigns.views import campaign_or_404
+from experience.core import audit, clock, uploads, xlsx
+from experience.core.errors import RuleError
+from experience.core.permissions import client_ip, load, require
+from experience.core.web import writes
+from experience.events.models import Event
+from experience.extensions import db
+from experience.plans import bp, services
+from experience.plans.forms import ConfirmForm, ExtensionForm, LaunchForm, PlanForm, ReturnForm, SubmitPlanForm
+from experience.plans.models import Plan, PlanState
+
+
+def _own_plan() -> Plan:
+    if current_user.role is not Role.PROVINCE:
+        abort(403)
+    return services.plan_for(campaign_or_404(), current_user.province_code)
+
+
+@bp.route("/plan", methods=["GET", "POST"])
+@writes
+def edit():
+    """The province's plan: its texts, the sealed document, its events, and submission."""
+    plan = _own_plan()
+    form = PlanForm(obj=plan)
+    if form.validate_on_submit():
+        if not plan.editable:
+            flash(str(services.MESSAGES["not_editable"]), "error")
+            return redirect(url_for("plans.edit"))
+        stored = None
+        file = form.document.data
+        if file and getattr(file, "filename", ""):
+            try:
+                stored = uploads.store_upload(file, "plan_document")
+            except RuleError as e:
+                form.document.errors.append(str(e))
+        if not form.document.errors:
+            now = clock.now()
+            services.save_plan(plan, actor=current_user, now=now, ip=client_ip(),
+                               **{f: getattr(form, f).data or "" for f in services.TEXT_FIELDS})
+            old = services.set_document(plan, *stored, actor=current_user, now=now, ip=client_ip()) if stored else None
+            db.session.commit()
+            uploads.delete_upload(old)
+            flash(_("The plan was saved."), "success")
+            return redirect(url_for("plans.edit"))
+    else:
+        db.session.commit()  # the plan row created on first visit
+    deadline = services.effective_deadline(plan.campaign, plan.province_code, "plan")
+    return render_template("plans/edit.html", plan=plan, form=form, submit_form=SubmitPlanForm(),
+                           events=services.plan_events(plan), deadline=deadline,
+                           deadline_passed=clock.now() > clock.end_of_day(deadline))
+
+
+@bp.post("/plan/submit")
+def submit():
+    """Send the plan to HQ (first time by the deadline, or again after a return)."""
+    plan = _own_plan()
+    form = SubmitPlanForm()
+    if form.validate_on_submit():
+        try:
+            services.submit_plan(plan, actor=current_user, now=clock.now(), ip=client_ip())
+        except RuleError as e:
+            db.session.rollback()
+            flash(str(e), "error")
+        else:
+            db.session.commit()
+            flash(_("The plan was submitted to HQ."), "success")
+    return redirect(url_for("plans.edit"))
+
+
+@bp.get("/plans/<int:plan_id>/document")
+@writes
+def document(plan_id: int):
+    """Download the sealed document: the province itself and HQ."""
+    plan = load(Plan, plan_id, "view_plan")
+    if not plan.document_key:
+        abort(404)
+    audit.record("file.download", now=clock.now(), actor=current_user, target=plan, ip=client_ip(),
+                 file=plan.document_name)
+    db.session.commit()
+    return send_file(uploads.open_upload(plan.document_key), mimetype="application/pdf",
+                     as_attachment=True, download_name=plan.document_name)
+
+
+@bp.get("/hq/plans")
+@require("hq")
+def national():
+    """HQ's national table of the 32 provincial units."""
+    campaign = campaign_or_404()
+    provinces = db.session.scalars(sa.select(Province).order_by(Province.code)).all()
+    form = ExtensionForm()
+    form.province.choices = [(p.code, p.name) for p in provinces]
+    return render_template("plans/national.html", rows=services.national_table(campaign),
+                           campaign=campaign, extension_form=form)
+
+
+@bp.get("/hq/plans.xlsx")
+@require("hq")
+@writes
+def national_xlsx():
+    """The national table as a spreadsheet."""
+    campaign = campaign_or_404()
+    rows = services.national_table(campaign)
+    header = [_("Code"), _("Province"), _("Plan state"), _("Events"), _("Launch-ceremony projects"),
+              _("First submitted"), _("Last submitted"), _("Late"), _("Extended to"), _("Confirmed")]
+    body = [[r.province.code, r.province.name, str(r.state.label), r.events, r.launch,
+             _fmt(r.plan.first_submitted_at if r.plan else None), _fmt(r.plan.submitted_at if r.plan else None),
+             _("yes") if r.plan and r.plan.late else _("no"),
+             r.extension.isoformat() if r.extension else "", _fmt(r.plan.confirmed_at if r.plan else None)]
+            for r in rows]
+    data = xlsx.workbook([(_("Plans %(year)s", year=campaign.year), header, body)])
+    audit.record("export.xlsx", now=clock.now(), actor=current_user, target=campaign, ip=client_ip(),
+                 export="national_plans")
+    db.session.commit()
+    return send_file(io.BytesIO(data), as_attachment=True, download_name=f"plans-{campaign.year}.xlsx",
+                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+def _fmt(dt) -> str:
+    return clock.to_beijing(dt).strftime("%Y-%m-%d %H:%M") if dt else ""
+
+
+@bp.post("/hq/extensions")
+@require("hq")
+def extension():
+    """Grant one province a later deadline, recorded with its reason."""
+    campaign = campaign_or_404()
+    form = ExtensionForm()
+    form.province.choices = [(p.code, p.name) for p in db.session.scalars(sa.select(Province))]
+    if form.validate_on_submit():
+        try:
+            services.grant_extension(campaign, form.province.data, form.new_deadline.data, form.reason.data,
+                                     actor=current_user, now=clock.now(), ip=client_ip())
+        except RuleError as e:
+            db.session.rollback()
+            flash(str(e), "error")
+        else:
+            db.session.commit()
+            flash(_("The extension was granted."), "success")
+    else:
+        for errors in form.errors.values():
+            for e in errors:
+                flash(str(e), "error")
+    return redirect(url_for("plans.national"))
+
+
+@bp.get("/hq/plans/<int:plan_id>")
+@require("hq")
+def review(plan_id: int):
+    """HQ reads one plan with its events and decides on it."""
+    plan = load(Plan, plan_id, "view_plan")
+    events = services.plan_events(plan)
+    launch_forms = {e.id: LaunchForm(prefix=f"e{e.id}", selected=e.launch_selected, note=e.launch_note)
+                    for e in events}
+    return render_template("plans/review.html", plan=plan, events=events, return_form=ReturnForm(),
+                           confirm_form=ConfirmForm(), launch_forms=launch_forms)
+
+
+def _decide(plan_id: int, action):
+    plan = load(Plan, plan_id, "view_plan")
+    try:
+        action(plan)
+    except RuleError as e:
+        db.session.rollback()
+        flash(str(e), "error")
+    else:
+        db.session.commit()
+        return True
+    return False
+
+
+@bp.post("/hq/plans/<int:plan_id>/return")
+@require("hq")
+def return_(plan_id: int):
+    """Return the plan to its province with a comment."""
+    form = ReturnForm()
+    if not form.validate_on_submit():
+        flash(_("Please say what the province should change."), "error")
+    elif _decide(plan_id, lambda p: services.return_plan(p, form.comment.data, actor=current_user,
+                                                         now=clock.now(), ip=client_ip())):
+        flash(_("The plan was returned to the province."), "success")
+    return redirect(url_for("plans.review", plan_id=plan_id))
+
+
+@bp.post("/hq/plans/<int:plan_id>/confirm")
+@require("hq")
+def confirm(plan_id: int):
+    """Confirm the plan."""
+    if ConfirmForm().validate_on_submit() and _decide(
+            plan_id, lambda p: services.confirm_plan(p, actor=current_user, now=clock.now(), ip=client_ip())):
+        flash(_("The plan was confirmed."), "success")
+    return redirect(url_for("plans.review", plan_id=plan_id))
+
+
+@bp.post("/hq/events/<int:event_id>/launch")
+@require("hq")
+def launch(event_id: int):
+    """Mark or unmark an event as a launch-ceremony project."""
+    event = load(Event, event_id, "view_event")
+    form = LaunchForm(prefix=f"e{event.id}")
+    plan = services.plan_for(event.campaign, event.province_code, create=False)
+    if form.validate_on_submit():
+        try:
+            services.select_launch(event, form.selected.data, form.note.data or "",
+                                   actor=current_user, now=clock.now(), ip=client_ip())
+        except RuleError as e:
+            db.session.rollback()
+            flash(str(e), "error")
+        else:
+            db.session.commit()
+            flash(_("The selection was saved."), "success")
+    if plan is None:
+        return redirect(url_for("events.view", event_id=event.id))
+    return redirect(url_for("plans.review", plan_id=plan.id) + f"#event-{event.id}")
