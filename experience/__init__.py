@@ -48,7 +48,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
     babel.init_app(app, locale_selector=_select_locale,
-                   default_translation_directories=str(ROOT / "translations"))
+                   default_translation_directories=str(ROOT / "experience" / "translations"))
     talisman.init_app(app, force_https=False, content_security_policy=CSP,
                       session_cookie_secure=app.config["SESSION_COOKIE_SECURE"],
                       strict_transport_security=app.config["SESSION_COOKIE_SECURE"],
@@ -92,7 +92,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
 
 
 def _select_locale() -> str:
-    chosen = session.get("lang")
+    chosen = session.get("lang") if has_request_context() else None
     if chosen in ("zh_CN", "en"):
         return chosen
     return "zh_CN"

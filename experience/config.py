@@ -53,6 +53,8 @@ class Config:
 
     DEMO_ALLOWED = True
     TESTING = False
+    #: werkzeug's scrypt (n=2**15, r=8, p=1) with a random salt
+    PASSWORD_HASH_METHOD = "scrypt"
 
 
 class ProductionConfig(Config):
@@ -73,6 +75,8 @@ class TestConfig(Config):
     SECRET_KEY = "test-secret"
     PUBLIC_BASE_URL = "http://testserver"
     RATELIMIT_STORAGE_URI = "memory://"
+    # The same algorithm at a lower cost, so that a test creating users stays fast.
+    PASSWORD_HASH_METHOD = "scrypt:1024:8:1"
 
 
 def config_from_env() -> type[Config]:

@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectField, StringField, SubmitField
+from wtforms import PasswordField, SelectChoice, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from experience.accounts.models import Role
@@ -47,12 +47,12 @@ class UserForm(FlaskForm):
     def __init__(self, *args, admin, provinces, **kwargs):
         super().__init__(*args, **kwargs)
         if admin.role is Role.HQ:
-            self.role.choices = [(r.value, ROLE_LABELS[r]) for r in Role]
-            self.province.choices = [("", "—")] + [(p.code, p.name) for p in provinces]
+            self.role.choices = [SelectChoice(r.value, ROLE_LABELS[r]) for r in Role]
+            self.province.choices = [SelectChoice("", "—")] + [SelectChoice(p.code, p.name) for p in provinces]
         else:
-            self.role.choices = [(Role.ORGANIZER.value, ROLE_LABELS[Role.ORGANIZER])]
-            self.province.choices = [(admin.province_code, admin.province.name)]
+            self.role.choices = [SelectChoice(Role.ORGANIZER.value, ROLE_LABELS[Role.ORGANIZER])]
+            self.province.choices = [SelectChoice(admin.province_code, admin.province.name)]
 
 
 class LanguageForm(FlaskForm):
-    lang = SelectField(choices=[("zh_CN", "中文"), ("en", "English")])
+    lang = SelectField(choices=[SelectChoice("zh_CN", "中文"), SelectChoice("en", "English")])

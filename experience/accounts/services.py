@@ -61,7 +61,10 @@ def check_password_policy(password: str, username: str = "") -> None:
 
 
 def hash_password(password: str) -> str:
-    return generate_password_hash(password)  # scrypt with a random salt
+    """scrypt with a random salt; tests may lower its cost through PASSWORD_HASH_METHOD."""
+    from flask import current_app, has_app_context
+    method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt") if has_app_context() else "scrypt"
+    return generate_password_hash(password, method=method)
 
 
 def generate_temporary_password() -> str:
@@ -99,7 +102,7 @@ def create_user(*, username: str, password: str, role: Role, now: datetime,
         raise _fail("username_taken")
     check_password_policy(password, username)
     user = User(username=username, role=role, province_code=province_code,
-                display_name=display_name.strip() or username, organisation=organisation.strip(),
+                display_name=(display_name or "").strip() or username, organisation=(organisation or "").strip(),
                 password_hash=hash_password(password), created_at=now,
                 must_change_password=must_change_password)
     db.session.add(user)

@@ -83,7 +83,7 @@ def change_password():
             target.errors.append(str(e))
         else:
             db.session.commit()
-            login_user(current_user)  # this session carries on with the new token
+            login_user(current_user._get_current_object())  # this session goes on, with the new token
             flash(_("Your password was changed. Other sessions of your account were ended."), "success")
             return redirect(url_for("campaigns.home"))
     return render_template("accounts/change_password.html", form=form)

@@ -1,7 +1,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import DateTimeLocalField, IntegerField, SelectField, SelectMultipleField, StringField, SubmitField, TextAreaField
+from wtforms import DateTimeLocalField, IntegerField, SelectChoice, SelectField, SelectMultipleField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from experience.core.phone import normalize_phone
@@ -42,10 +42,10 @@ class EventForm(FlaskForm):
 
     def __init__(self, *args, campaign, **kwargs):
         super().__init__(*args, **kwargs)
-        self.sector.choices = [("", "—")] + [(s, s) for s in campaign.sector_list]
+        self.sector.choices = [SelectChoice("", "—")] + [SelectChoice(s) for s in campaign.sector_list]
         if self.sector.data and self.sector.data not in campaign.sector_list:
             # keep a sector HQ has since retired selectable for the event that has it
-            self.sector.choices.append((self.sector.data, self.sector.data))
+            self.sector.choices.append(SelectChoice(self.sector.data))
 
     def validate_contact_phone(self, field):
         normalized = normalize_phone(field.data or "")

@@ -33,6 +33,9 @@ def outside_week(campaign: Campaign, starts_at: datetime, ends_at: datetime) -> 
 
 
 def _validate(campaign: Campaign, data: dict[str, Any]) -> None:
+    data.setdefault("highlights", "")
+    data.setdefault("agenda", "")
+    data.setdefault("expected_guests", {})
     if data["starts_at"] >= data["ends_at"]:
         raise RuleError("time_order", MESSAGES["time_order"])
     if data["sector"] not in campaign.sector_list:

@@ -4,6 +4,7 @@ import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from wtforms import SelectChoice
 
 from experience.accounts.models import Role, User
 from experience.campaigns.views import campaign_or_404
@@ -157,7 +158,7 @@ def cancel(event_id: int):
 
 
 def _organizer_choices(event: Event):
-    return [(u.id, f"{u.display_name} ({u.username})") for u in db.session.scalars(
+    return [SelectChoice(u.id, f"{u.display_name} ({u.username})") for u in db.session.scalars(
         sa.select(User).where(User.role == Role.ORGANIZER, User.province_code == event.province_code,
                               User.active.is_(True)).order_by(User.username))]
 

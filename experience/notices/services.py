@@ -18,7 +18,7 @@ TEXTS = {
     "event_selected": _l("HQ selected your event “%(title)s” as a launch-ceremony project."),
     "event_unselected": _l("HQ no longer lists your event “%(title)s” as a launch-ceremony project."),
     "event_changed": _l("%(province)s changed the event “%(title)s” after its plan was submitted."),
-    "extension_granted": _l("HQ extended your %(kind)s deadline to %(date)s."),
+    "extension_granted": _l("HQ extended your plan's deadline to %(date)s."),
     "deadline_7": _l("%(label)s: %(days)s days left (%(date)s)."),
     "deadline_1": _l("%(label)s: due tomorrow (%(date)s)."),
     "deadline_0": _l("%(label)s: due today (%(date)s, 23:59 Beijing time)."),

@@ -184,7 +184,7 @@ def grant_extension(campaign: Campaign, province_code: str, new_deadline: date, 
                  target_id=province_code, province_code=province_code, ip=ip, kind=kind,
                  new_deadline=new_deadline.isoformat(), reason=reason.strip())
     notify(province_code, "extension_granted", now=now, link=("plans.edit", {}),
-           kind=str(_l("plan")), date=new_deadline.isoformat())
+           date=new_deadline.isoformat())
     return ext
 
 

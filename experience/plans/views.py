@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from wtforms import SelectChoice
 
 from experience.accounts.models import Province, Role
 from experience.campaigns.views import campaign_or_404
@@ -98,7 +99,7 @@ def national():
     campaign = campaign_or_404()
     provinces = db.session.scalars(sa.select(Province).order_by(Province.code)).all()
     form = ExtensionForm()
-    form.province.choices = [(p.code, p.name) for p in provinces]
+    form.province.choices = [SelectChoice(p.code, p.name) for p in provinces]
     return render_template("plans/national.html", rows=services.national_table(campaign),
                            campaign=campaign, extension_form=form)
 
@@ -135,7 +136,7 @@ def extension():
     """Grant one province a later deadline, recorded with its reason."""
     campaign = campaign_or_404()
     form = ExtensionForm()
-    form.province.choices = [(p.code, p.name) for p in db.session.scalars(sa.select(Province))]
+    form.province.choices = [SelectChoice(p.code, p.name) for p in db.session.scalars(sa.select(Province))]
     if form.validate_on_submit():
         try:
             services.grant_extension(campaign, form.province.data, form.new_deadline.data, form.reason.data,

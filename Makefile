@@ -1,0 +1,59 @@
+# Two commands on a fresh Debian machine with Python 3.11: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 2
+export FLASK_APP := wsgi
+
+# Debian packages the tests need: a browser, a CJK font, poppler's PDF tools, PostgreSQL.
+# Installed only when missing, and only when we may (root, ALLOW_APT != 0).
+define need_system
+	missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	fc-list 2>/dev/null | grep -qiE "Noto Sans CJK|WenQuanYi" || missing="$$missing fonts-noto-cjk"; \
+	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && [ "$${ALLOW_APT:-1}" != 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "missing Debian packages:$$missing (install them, or run as root)"; exit 1; fi; \
+	fi
+endef
+
+.PHONY: run test system venv db bench clean translations
+
+$(BIN)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+venv: $(BIN)/.installed
+
+system:
+	@$(need_system)
+
+db: venv
+	$(BIN)/flask db upgrade
+	$(BIN)/flask demo
+
+run: db
+	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+
+# The whole suite on SQLite, then on a throwaway PostgreSQL; coverage over both.
+test: system venv
+	$(BIN)/coverage erase
+	TEST_DB=sqlite $(BIN)/pytest -q -p no:cacheprovider --cov --cov-report=
+	TEST_DB=postgresql $(BIN)/pytest -q -p no:cacheprovider --cov --cov-append --cov-report=
+	$(BIN)/coverage report --fail-under=90
+
+translations: venv
+	$(BIN)/pybabel extract -q -F babel.cfg -k _l -k lazy_gettext -o /tmp/experience.pot experience templates
+	$(BIN)/pybabel update -q -i /tmp/experience.pot -d experience/translations -D messages
+	$(BIN)/pybabel compile -d experience/translations -D messages
+
+clean:
+	rm -rf $(VENV) .coverage

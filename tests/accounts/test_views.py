@@ -1,0 +1,174 @@
+import re
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from experience.accounts.models import Role, User
+from experience.core.audit import AuditEntry
+from experience.extensions import db
+from tests.conftest import NOW, PASSWORD
+
+
+def test_login_and_home(client, auth, make_user, campaign):
+    make_user(username="zhangsan")
+    r = auth.login("zhangsan")
+    assert r.status_code == 302 and r.headers["Location"] == "/"
+    assert "活动方案" in client.get("/").get_data(as_text=True) or client.get("/").status_code == 200
+
+
+def test_wrong_password_shows_chinese_message(client, auth, make_user):
+    make_user(username="zhangsan")
+    page = auth.login("zhangsan", "nope").get_data(as_text=True)
+    assert "用户名或密码错误" in page
+
+
+def test_pages_need_a_login(client, campaign):
+    r = client.get("/events")
+    assert r.status_code == 302 and "/login" in r.headers["Location"]
+
+
+def test_login_starts_a_fresh_session(client, auth, make_user):
+    make_user(username="zhangsan")
+    with client.session_transaction() as s:
+        s["planted"] = "by an attacker"
+    auth.login("zhangsan")
+    with client.session_transaction() as s:
+        assert "planted" not in s
+
+
+def test_next_parameter_cannot_leave_the_site(client, make_user):
+    make_user(username="zhangsan")
+    r = client.post("/login?next=https://evil.example/x", data={"username": "zhangsan", "password": PASSWORD})
+    assert r.headers["Location"] == "/"
+    r = client.post("/logout")
+    r = client.post("/login?next=/events", data={"username": "zhangsan", "password": PASSWORD})
+    assert r.headers["Location"] == "/events"
+
+
+def test_idle_session_ends_after_30_minutes(app, client, auth, make_user, campaign):
+    make_user(username="zhangsan")
+    auth.login("zhangsan")
+    assert client.get("/events").status_code == 200
+    with client.session_transaction() as s:
+        s["seen"] = (NOW - timedelta(minutes=31)).isoformat()
+    app.config["FROZEN_NOW"] = NOW
+    r = client.get("/events")
+    assert r.status_code == 302 and "/login" in r.headers["Location"]
+    assert "30" in client.get("/login").get_data(as_text=True)  # says why
+    assert client.get("/events").status_code == 302
+
+
+def test_activity_within_30_minutes_keeps_session(app, client, auth, make_user, campaign):
+    make_user(username="zhangsan")
+    auth.login("zhangsan")
+    with client.session_transaction() as s:
+        s["seen"] = (NOW - timedelta(minutes=29)).isoformat()
+    app.config["FROZEN_NOW"] = NOW
+    assert client.get("/events").status_code == 200
+
+
+def test_password_change_ends_other_sessions(app, make_user, campaign):
+    make_user(username="zhangsan")
+    laptop, phone = app.test_client(), app.test_client()
+    for c in (laptop, phone):
+        c.post("/login", data={"username": "zhangsan", "password": PASSWORD})
+        assert c.get("/events").status_code == 200
+    r = laptop.post("/password", data={"current": PASSWORD, "new": "Brand-New-Pass-5", "confirm": "Brand-New-Pass-5"})
+    assert r.status_code == 302
+    assert laptop.get("/events").status_code == 200  # the session that changed it goes on
+    assert phone.get("/events").status_code == 302  # the other one is over
+
+
+def test_logout_ends_every_session_of_the_user(app, make_user, campaign):
+    make_user(username="zhangsan")
+    a, b = app.test_client(), app.test_client()
+    for c in (a, b):
+        c.post("/login", data={"username": "zhangsan", "password": PASSWORD})
+    a.post("/logout")
+    assert b.get("/events").status_code == 302
+
+
+def test_disabling_an_account_ends_its_sessions(app, make_user, campaign):
+    make_user(Role.HQ, username="boss")
+    user = make_user(username="zhangsan")
+    victim, admin = app.test_client(), app.test_client()
+    victim.post("/login", data={"username": "zhangsan", "password": PASSWORD})
+    admin.post("/login", data={"username": "boss", "password": PASSWORD})
+    admin.post(f"/users/{user.id}/active", data={"active": "0"})
+    assert victim.get("/events").status_code == 302
+
+
+def test_reset_password_forces_change_at_next_login(app, make_user, campaign):
+    make_user(Role.HQ, username="boss")
+    user = make_user(username="zhangsan")
+    admin = app.test_client()
+    admin.post("/login", data={"username": "boss", "password": PASSWORD})
+    page = admin.post(f"/users/{user.id}/reset").get_data(as_text=True)
+    temporary = re.search(r'<code class="temporary">([^<]+)</code>', page).group(1)
+    c = app.test_client()
+    c.post("/login", data={"username": "zhangsan", "password": temporary})
+    r = c.get("/events")
+    assert r.status_code == 302 and r.headers["Location"].endswith("/password")
+    c.post("/password", data={"current": temporary, "new": "Mine-Own-Pass-8", "confirm": "Mine-Own-Pass-8"})
+    assert c.get("/events").status_code == 200
+
+
+def test_weak_new_password_refused_with_chinese_message(client, auth, make_user):
+    make_user(username="zhangsan")
+    auth.login("zhangsan")
+    page = client.post("/password", data={"current": PASSWORD, "new": "password12", "confirm": "password12"}).get_data(as_text=True)
+    assert "至少" in page or "常见" in page or "三" in page
+    assert db.session.scalar(sa.select(User).where(User.username == "zhangsan")).must_change_password is False
+
+
+def test_hq_creates_province_staff(client, auth, make_user):
+    make_user(Role.HQ, username="boss")
+    auth.login("boss")
+    r = client.post("/users", data={"username": "gd-staff", "display_name": "广东省局", "organisation": "",
+                                    "role": "province", "province": "44", "password": "Guang-Dong-2024"})
+    assert r.status_code == 302
+    user = db.session.scalar(sa.select(User).where(User.username == "gd-staff"))
+    assert user.province_code == "44" and user.must_change_password
+
+
+def test_province_can_only_create_its_organisers(client, auth, make_user):
+    make_user(Role.PROVINCE, "11", username="bjstaff")
+    auth.login("bjstaff")
+    page = client.get("/users").get_data(as_text=True)
+    assert 'value="hq"' not in page
+    r = client.post("/users", data={"username": "sneaky", "display_name": "x", "role": "hq", "province": "",
+                                    "password": "Guang-Dong-2024"})
+    assert r.status_code == 200  # the form refuses the choice
+    r = client.post("/users", data={"username": "org-cy", "display_name": "朝阳区局", "role": "organizer",
+                                    "province": "11", "password": "Chao-Yang-2024"})
+    assert r.status_code == 302
+    assert db.session.scalar(sa.select(User.province_code).where(User.username == "org-cy")) == "11"
+    assert db.session.scalar(sa.select(User).where(User.username == "sneaky")) is None
+
+
+def test_province_cannot_touch_another_provinces_organiser(client, auth, make_user):
+    make_user(Role.PROVINCE, "11", username="bjstaff")
+    other = make_user(Role.ORGANIZER, "33", username="zj-org")
+    auth.login("bjstaff")
+    assert client.post(f"/users/{other.id}/reset").status_code == 404
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)
+                             .where(AuditEntry.action == "access.denied")) == 1
+
+
+def test_audit_log_filters(client, auth, make_user):
+    make_user(Role.HQ, username="boss")
+    make_user(username="zhangsan")
+    auth.login("zhangsan", "wrong")
+    auth.login("boss")
+    page = client.get("/audit?action=login.failure").get_data(as_text=True)
+    assert "zhangsan" in page and "login.success" not in page.split("<tbody>")[1]
+    page = client.get("/audit?who=boss&from=2000-01-01&to=2999-01-01").get_data(as_text=True)
+    assert "login.success" in page
+    assert client.get("/audit?from=not-a-date").status_code == 200
+
+
+def test_language_switch_to_english_and_back(client):
+    client.post("/language", data={"lang": "en"})
+    assert "Log in" in client.get("/login").get_data(as_text=True)
+    client.post("/language", data={"lang": "zh_CN"})
+    assert "登录" in client.get("/login").get_data(as_text=True)

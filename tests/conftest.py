@@ -1,0 +1,230 @@
+"""Test fixtures: a migrated database per test, on SQLite or PostgreSQL.
+
+``TEST_DB=postgresql`` runs the suite against a throwaway PostgreSQL server started
+here (as the ``postgres`` user when running as root); the default is SQLite. The schema
+is built once per run by the migrations, then every test gets its own copy of it.
+"""
+from __future__ import annotations
+
+import glob
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask.testing import FlaskClient
+
+from experience import create_app
+from experience.accounts.models import Role
+from experience.config import TestConfig
+from experience.extensions import db
+
+PASSWORD = "Correct-Horse-9"
+ENGINE = os.environ.get("TEST_DB", "sqlite")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory):
+    """The URL of a database server for the run: a file path for SQLite."""
+    if ENGINE == "sqlite":
+        yield None
+        return
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not bins:
+        pytest.exit("TEST_DB=postgresql but PostgreSQL is not installed (make test installs it)", 2)
+    bindir = Path(bins[-1]).parent
+    root = Path(tempfile.mkdtemp(prefix="pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+    port = _free_port()
+    subprocess.run(_as_postgres([str(bindir / "initdb"), "-D", f"{root}/data", "-A", "trust", "-U", "postgres",
+                                 "-E", "UTF8", "--locale=C.UTF-8"]), check=True, capture_output=True)
+    subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", f"{root}/data", "-l", f"{root}/log", "-w", "-o",
+                                 f"-p {port} -k {root} -c listen_addresses='' -c fsync=off "
+                                 f"-c synchronous_commit=off -c full_page_writes=off", "start"]),
+                   check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg://postgres@/{{db}}?host={root}&port={port}"
+    finally:
+        subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", f"{root}/data", "-m", "immediate", "stop"]),
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _migrate(url: str) -> None:
+    from flask_migrate import upgrade
+    app = create_app(type("C", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": url}))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def template_db(server_url, tmp_path_factory):
+    """Run the migrations once; returns what each test copies."""
+    if server_url is None:
+        path = tmp_path_factory.mktemp("db") / "template.db"
+        _migrate(f"sqlite:///{path}")
+        return path
+    admin = sa.create_engine(server_url.format(db="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sa.text("CREATE DATABASE template_exp"))
+    _migrate(server_url.format(db="template_exp"))
+    admin.dispose()
+    return "template_exp"
+
+
+_counter = itertools.count()
+
+
+@pytest.fixture
+def database_url(server_url, template_db, tmp_path):
+    if server_url is None:
+        path = tmp_path / "test.db"
+        shutil.copyfile(template_db, path)
+        yield f"sqlite:///{path}"
+        return
+    name = f"t{os.getpid()}_{next(_counter)}"
+    admin = sa.create_engine(server_url.format(db="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sa.text(f"CREATE DATABASE {name} TEMPLATE {template_db}"))
+    yield server_url.format(db=name)
+    with admin.connect() as c:
+        c.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
+
+
+class FreshContextClient(FlaskClient):
+    """Each request gets its own app context, hence its own database session, as it
+    does in production. The test's own session is committed first: it ends the test's
+    transaction (so the request does not wait for its lock) and expires what the test
+    holds, so the test reads the request's effects afterwards."""
+
+    def open(self, *args, **kwargs):
+        db.session.commit()
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
+@pytest.fixture
+def app(database_url, tmp_path):
+    cfg = type("C", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": database_url,
+                                     "UPLOAD_DIR": str(tmp_path / "uploads"),
+                                     "WTF_CSRF_ENABLED": False})
+    app = create_app(cfg)
+    app.test_client_class = FreshContextClient
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class Auth:
+    def __init__(self, client):
+        self.client = client
+
+    def login(self, username: str, password: str = PASSWORD):
+        return self.client.post("/login", data={"username": username, "password": password})
+
+    def logout(self):
+        return self.client.post("/logout")
+
+
+@pytest.fixture
+def auth(client):
+    return Auth(client)
+
+
+# A fixed moment in the 2024 campaign: 10 days before plans are due.
+NOW = datetime(2024, 8, 13, 2, 0)  # 10:00 Beijing time
+
+
+@pytest.fixture
+def now():
+    return NOW
+
+
+@pytest.fixture
+def campaign(app):
+    from experience.campaigns.services import default_campaign
+    c = default_campaign(2024)
+    db.session.add(c)
+    db.session.commit()
+    return c
+
+
+@pytest.fixture
+def make_user(app):
+    from experience.accounts.services import create_user
+    counter = itertools.count(1)
+
+    def make(role: str | Role = Role.PROVINCE, province: str | None = "11", username: str | None = None, **kw):
+        role = Role(role) if isinstance(role, str) else role
+        user = create_user(username=username or f"{role.value}{next(counter)}", password=PASSWORD, role=role,
+                           province_code=province if role in (Role.PROVINCE, Role.ORGANIZER) else None,
+                           now=NOW, **kw)
+        db.session.commit()
+        return user
+    return make
+
+
+def event_data(**overrides):
+    start = datetime(2024, 9, 10, 1, 0)  # 09:00 Beijing
+    data = dict(title="养老服务认证体验日", service_name="居家养老服务认证", certified_org="康乐养老有限公司",
+                certificate_no="CSC-001", certification_body="中国质量认证中心", sector="养老",
+                venue_name="康乐中心", city="北京市", address="朝阳区望京街1号", starts_at=start,
+                ends_at=start + timedelta(hours=3), expected_guests={"consumer": 10, "media": 2},
+                highlights="", agenda="", contact_name="王老师", contact_phone="010-82260862")
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture
+def make_event(app, campaign, make_user):
+    from experience.events.services import create_event
+    staff = {}
+
+    def make(province: str = "11", actor=None, **overrides):
+        if actor is None:
+            actor = staff.get(province) or staff.setdefault(province, make_user(Role.PROVINCE, province))
+        event = create_event(campaign, actor=actor, now=NOW, province_code=province, **event_data(**overrides))
+        db.session.commit()
+        return event
+    return make
+
+
+@pytest.fixture
+def pdf_bytes():
+    return (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>"
+            b"endobj\n3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
+
+
+def wait_for(predicate, timeout=5.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
