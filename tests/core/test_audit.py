@@ -1,0 +1,49 @@
+import pytest
+import sqlalchemy as sa
+
+from experience.core import audit
+from experience.core.audit import AuditEntry
+from experience.extensions import db
+from tests.conftest import NOW
+
+
+def _entry():
+    audit.record("login.failure", now=NOW, target_type="user", target_id="x", ip="1.1.1.1")
+    db.session.commit()
+    return db.session.scalar(sa.select(AuditEntry.id))
+
+
+def test_audit_rows_cannot_be_updated(app):
+    ident = _entry()
+    with pytest.raises(sa.exc.DatabaseError):
+        db.session.execute(sa.text("UPDATE audit_entry SET action='logout' WHERE id=:i"), {"i": ident})
+        db.session.commit()
+    db.session.rollback()
+    assert db.session.get(AuditEntry, ident).action == "login.failure"
+
+
+def test_audit_rows_cannot_be_deleted(app):
+    ident = _entry()
+    with pytest.raises(sa.exc.DatabaseError):
+        db.session.execute(sa.text("DELETE FROM audit_entry"))
+        db.session.commit()
+    db.session.rollback()
+    assert db.session.get(AuditEntry, ident) is not None
+
+
+def test_orm_delete_is_refused_too(app):
+    ident = _entry()
+    db.session.delete(db.session.get(AuditEntry, ident))
+    with pytest.raises(sa.exc.DatabaseError):
+        db.session.commit()
+    db.session.rollback()
+
+
+def test_unknown_action_is_a_programming_error(app):
+    with pytest.raises(AssertionError):
+        audit.record("made.up", now=NOW)
+
+
+def test_no_route_edits_or_deletes_the_audit_log(app):
+    methods = {m for rule in app.url_map.iter_rules() if "audit" in rule.rule for m in rule.methods}
+    assert methods <= {"GET", "HEAD", "OPTIONS"}

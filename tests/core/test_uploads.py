@@ -1,0 +1,62 @@
+import io
+import zipfile
+
+import pytest
+from werkzeug.datastructures import FileStorage
+
+from experience.core import uploads
+from experience.core.errors import RuleError
+
+
+def _docx() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("word/document.xml", "<w:document/>")
+    return buf.getvalue()
+
+
+def _upload(data: bytes, name: str) -> FileStorage:
+    return FileStorage(io.BytesIO(data), filename=name)
+
+
+def test_pdf_and_docx_stored_under_generated_names(app, pdf_bytes, tmp_path):
+    key, name = uploads.store_upload(_upload(pdf_bytes, "../../方案.pdf"), "attachment")
+    assert key.endswith(".pdf") and len(key) == 36 and name == "方案.pdf"
+    with uploads.open_upload(key) as f:
+        assert f.read() == pdf_bytes
+    key, _ = uploads.store_upload(_upload(_docx(), "agenda.docx"), "attachment")
+    assert key.endswith(".docx")
+
+
+@pytest.mark.parametrize("data, name, code", [
+    (b"", "empty.pdf", "empty"),
+    (b"<html><script>alert(1)</script></html>", "evil.pdf", "wrong_type"),
+    (b"PK\x03\x04not really a zip", "fake.docx", "wrong_type"),
+    (b"GIF89a" + b"\x00" * 100, "image.pdf", "wrong_type"),
+])
+def test_content_decides_not_the_name(app, data, name, code):
+    with pytest.raises(RuleError) as e:
+        uploads.store_upload(_upload(data, name), "attachment")
+    assert e.value.code == code
+    assert list((__import__("pathlib").Path(app.config["UPLOAD_DIR"])).glob("*")) == [] \
+        if __import__("pathlib").Path(app.config["UPLOAD_DIR"]).exists() else True
+
+
+def test_docx_not_accepted_as_plan_document(app):
+    with pytest.raises(RuleError) as e:
+        uploads.store_upload(_upload(_docx(), "plan.docx"), "plan_document")
+    assert e.value.code == "wrong_type"
+
+
+def test_over_the_limit_refused(app, pdf_bytes, monkeypatch):
+    monkeypatch.setitem(uploads.KINDS, "attachment", (("pdf",), 100))
+    with pytest.raises(RuleError) as e:
+        uploads.store_upload(_upload(pdf_bytes + b" " * 200, "big.pdf"), "attachment")
+    assert e.value.code == "too_large"
+
+
+def test_keys_cannot_escape_the_upload_folder(app):
+    for key in ("../secret", "/etc/passwd", ".hidden", ""):
+        with pytest.raises(FileNotFoundError):
+            uploads.open_upload(key)
