@@ -40,6 +40,20 @@ def register(app: Flask) -> None:
     for status in PAGES:
         app.register_error_handler(status, lambda e, s=status: render_error(s))
 
+    @app.errorhandler(403)
+    def forbidden(e):
+        # Every refusal by role lands in the audit log, whichever view refused.
+        from flask_login import current_user
+
+        from experience.core import audit, clock
+        from experience.extensions import db
+        if current_user.is_authenticated:
+            db.session.rollback()
+            audit.record("access.denied", now=clock.now(), actor=current_user, target_type="route",
+                         target_id=request.endpoint or "", ip=request.remote_addr or "", path=request.path)
+            db.session.commit()
+        return render_error(403)
+
     @app.errorhandler(CSRFError)
     def csrf_error(e):
         # A form left open past the session's life lands here: say so plainly, and

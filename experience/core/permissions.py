@@ -87,12 +87,7 @@ def require(permission: str):
         @wraps(view)
         def wrapped(*args, **kwargs):
             if not can(current_user, permission):
-                db.session.rollback()
-                audit.record("access.denied", now=clock.now(), actor=current_user,
-                             target_type="route", target_id=request.endpoint or "",
-                             ip=client_ip(), path=request.path)
-                db.session.commit()
-                abort(403)
+                abort(403)  # the 403 handler writes the audit entry
             return view(*args, **kwargs)
         return wrapped
     return decorator

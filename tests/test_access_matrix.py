@@ -1,0 +1,138 @@
+"""Every route × every role: who gets in, who is refused, and that refusals are logged.
+
+The table must name every endpoint of the app: a new route without a line here fails
+the test, so nobody adds a page without deciding who may open it.
+"""
+import io
+
+import pytest
+import sqlalchemy as sa
+
+from experience.accounts.models import Role
+from experience.core.audit import AuditEntry
+from experience.core.uploads import store_upload
+from experience.extensions import db
+from experience.plans import services as plans
+from tests.conftest import NOW, PASSWORD
+from tests.plans.test_services import TEXTS
+
+ROLES = ["anonymous", "hq", "secretariat", "province", "province_other", "organizer", "organizer_unassigned"]
+LOGGED_IN = ROLES[1:]
+
+
+def only(allowed: dict, default: int) -> dict:
+    """Expected status per role: the roles named get theirs, the other logged-in roles
+    ``default``, anonymous the login redirect."""
+    return {"anonymous": 302, **{r: default for r in LOGGED_IN}, **allowed}
+
+
+# endpoint: (method, url template, {role: status}). Objects: event A in Beijing (11) with the
+# organiser assigned; event B in Zhejiang (33); plans of both submitted; a Zhejiang organiser.
+MATRIX = {
+    "static": ("GET", "/static/css/app.css", {r: 200 for r in ROLES}),
+    "healthz": ("GET", "/healthz", {r: 200 for r in ROLES}),
+    "accounts.login": ("GET", "/login", {"anonymous": 200, **{r: 302 for r in LOGGED_IN}}),
+    "accounts.language": ("POST", "/language", {r: 302 for r in ROLES}),
+    "accounts.change_password": ("GET", "/password", only({}, 200)),
+    "accounts.users": ("GET", "/users", only({"hq": 200, "province": 200, "province_other": 200}, 403)),
+    "accounts.reset_password": ("POST", "/users/{zj_org}/reset",
+                                only({"hq": 200, "province_other": 200, "province": 404}, 403)),
+    "accounts.set_active": ("POST", "/users/{zj_org}/active",
+                            only({"hq": 302, "province_other": 302, "province": 404}, 403)),
+    "accounts.audit_log": ("GET", "/audit", only({"hq": 200}, 403)),
+    "campaigns.home": ("GET", "/", only({}, 200)),
+    "campaigns.edit": ("GET", "/campaign", only({"hq": 200}, 403)),
+    "events.index": ("GET", "/events", only({"secretariat": 403}, 200)),
+    "events.new": ("GET", "/events/new", only({"hq": 403, "secretariat": 403}, 200)),
+    "events.view": ("GET", "/events/{event_a}", only({"hq": 200, "province": 200, "organizer": 200}, 404)),
+    "events.edit": ("GET", "/events/{event_a}/edit", only({"province": 200, "organizer": 200}, 404)),
+    "events.cancel": ("POST", "/events/{event_a}/cancel", only({"province": 302, "organizer": 302}, 404)),
+    "events.organizers": ("POST", "/events/{event_a}/organizers", only({"province": 302, "organizer": 403}, 404)),
+    "events.attachment": ("GET", "/events/{event_a}/attachment",
+                          only({"hq": 200, "province": 200, "organizer": 200}, 404)),
+    "notices.index": ("GET", "/notices", only({"hq": 200, "province": 200, "province_other": 200}, 403)),
+    "notices.mark_read": ("POST", "/notices/read", only({"hq": 302, "province": 302, "province_other": 302}, 403)),
+    "plans.edit": ("GET", "/plan", only({"province": 200, "province_other": 200}, 403)),
+    "plans.submit": ("POST", "/plan/submit", only({"province": 302, "province_other": 302}, 403)),
+    "plans.document": ("GET", "/plans/{plan_bj}/document", only({"hq": 200, "province": 200}, 404)),
+    "plans.national": ("GET", "/hq/plans", only({"hq": 200}, 403)),
+    "plans.national_xlsx": ("GET", "/hq/plans.xlsx", only({"hq": 200}, 403)),
+    "plans.extension": ("POST", "/hq/extensions", only({"hq": 302}, 403)),
+    "plans.review": ("GET", "/hq/plans/{plan_bj}", only({"hq": 200}, 403)),
+    "plans.return_": ("POST", "/hq/plans/{plan_zj}/return", only({"hq": 302}, 403)),
+    "plans.confirm": ("POST", "/hq/plans/{plan_zj}/confirm", only({"hq": 302}, 403)),
+    "plans.launch": ("POST", "/hq/events/{event_b}/launch", only({"hq": 302}, 403)),
+    "accounts.logout": ("POST", "/logout", {r: 302 for r in ROLES}),  # last: it ends the session
+}
+
+
+def test_matrix_names_every_route(app):
+    assert set(MATRIX) == {rule.endpoint for rule in app.url_map.iter_rules()}
+
+
+@pytest.fixture
+def world(app, campaign, make_user, make_event, pdf_bytes):
+    users = {
+        "hq": make_user(Role.HQ, username="hqboss"),
+        "secretariat": make_user(Role.SECRETARIAT, username="secret"),
+        "province": make_user(Role.PROVINCE, "11", username="bjstaff"),
+        "province_other": make_user(Role.PROVINCE, "33", username="zjstaff"),
+        "organizer": make_user(Role.ORGANIZER, "11", username="bjorg"),
+        "organizer_unassigned": make_user(Role.ORGANIZER, "11", username="bjorg2"),
+    }
+    zj_org = make_user(Role.ORGANIZER, "33", username="zjorg")
+    event_a = make_event("11", actor=users["province"])
+    event_a.organizers.append(users["organizer"])
+    event_a.attachment_key, event_a.attachment_name = store_upload(
+        __import__("werkzeug.datastructures", fromlist=["FileStorage"]).FileStorage(io.BytesIO(pdf_bytes), "a.pdf"),
+        "attachment")
+    event_b = make_event("33", actor=users["province_other"])
+    ids = {"event_a": event_a.id, "event_b": event_b.id, "zj_org": zj_org.id}
+    for code, key in (("11", "plan_bj"), ("33", "plan_zj")):
+        plan = plans.plan_for(campaign, code)
+        plans.save_plan(plan, actor=users["province"], now=NOW, **TEXTS)
+        plan.document_key, _ = store_upload(
+            __import__("werkzeug.datastructures", fromlist=["FileStorage"]).FileStorage(io.BytesIO(pdf_bytes), "p.pdf"),
+            "plan_document")
+        plan.document_name = "p.pdf"
+        plans.submit_plan(plan, actor=users["province"], now=NOW)
+        ids[key] = plan.id
+    db.session.commit()
+    return users, ids
+
+
+def _denials() -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)
+                             .where(AuditEntry.action == "access.denied"))
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_walks_every_route(app, world, role):
+    users, ids = world
+    client = app.test_client()
+    if role != "anonymous":
+        assert client.post("/login", data={"username": users[role].username, "password": PASSWORD}).status_code == 302
+    wrong = []
+    for endpoint, (method, template, expected) in MATRIX.items():
+        before = _denials()
+        url = template.format(**ids)
+        r = client.open(url, method=method, data={"active": "1"} if method == "POST" else None)
+        r.close()  # file downloads stream
+        if r.status_code != expected[role]:
+            wrong.append(f"{role} {method} {url}: {r.status_code}, expected {expected[role]}")
+        if role != "anonymous" and expected[role] in (403, 404) and _denials() != before + 1:
+            wrong.append(f"{role} {method} {url}: refusal not audit-logged")
+        if role == "anonymous" and expected[role] == 302 and endpoint not in ("accounts.language", "accounts.logout"):
+            assert "/login" in r.headers["Location"]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_isolation_holds_for_lists_and_exports(app, world, client):
+    users, ids = world
+    client.post("/login", data={"username": "bjstaff", "password": PASSWORD})
+    page = client.get("/events").get_data(as_text=True)
+    assert f"/events/{ids['event_a']}\"" in page and f"/events/{ids['event_b']}\"" not in page
+    client.post("/logout")
+    client.post("/login", data={"username": "bjorg2", "password": PASSWORD})
+    page = client.get("/events").get_data(as_text=True)
+    assert f"/events/{ids['event_a']}\"" not in page
