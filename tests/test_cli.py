@@ -1,0 +1,96 @@
+import sqlalchemy as sa
+
+from experience.accounts.models import Role, User
+from experience.campaigns.models import Campaign
+from experience.events.models import Event, EventStatus
+from experience.extensions import db
+from experience.plans.models import Plan, PlanState
+
+
+def test_db_check_finds_nothing_after_upgrade(app):
+    result = app.test_cli_runner().invoke(args=["db", "check"])
+    assert result.exit_code == 0, result.output
+    # and the same comparison, looked at directly
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), db.metadata)
+    assert diff == []
+
+
+def test_db_check_would_notice_a_model_change(app):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    meta = sa.MetaData()
+    for table in db.metadata.tables.values():
+        table.to_metadata(meta)
+    sa.Table("province", meta, sa.Column("extra", sa.Integer), extend_existing=True)
+    with db.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), meta)
+
+
+def test_schema_comes_with_the_32_units(app):
+    names = db.session.scalars(sa.text("SELECT name FROM province ORDER BY code")).all()
+    assert len(names) == 32 and names[0] == "北京市" and names[-1] == "新疆生产建设兵团"
+
+
+def test_create_user_reads_password_from_stdin(app):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["create-user", "--username", "gdstaff", "--role", "province", "--province", "44",
+                                 "--password-stdin"], input="Guang-Dong-2024\n")
+    assert result.exit_code == 0, result.output
+    user = db.session.scalar(sa.select(User).where(User.username == "gdstaff"))
+    assert user.role is Role.PROVINCE and user.province_code == "44"
+
+
+def test_create_user_refuses_weak_password_and_missing_stdin(app):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["create-user", "--username", "weak", "--role", "hq", "--password-stdin"],
+                           input="password\n")
+    assert result.exit_code != 0 and "too_short" in result.output
+    result = runner.invoke(args=["create-user", "--username", "weak", "--role", "hq"])
+    assert result.exit_code != 0
+    assert db.session.scalar(sa.select(User).where(User.username == "weak")) is None
+
+
+def test_demo_fills_an_empty_database_once(app):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["demo"])
+    assert result.exit_code == 0, result.output
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 5
+    assert db.session.scalar(sa.select(Campaign.year)) == 2024
+    states = {e.status for e in db.session.scalars(sa.select(Event))}
+    assert states == {EventStatus.PLANNED, EventStatus.CANCELLED}
+    assert db.session.scalar(sa.select(Plan.state).where(Plan.province_code == "33")) is PlanState.SUBMITTED
+    again = runner.invoke(args=["demo"])
+    assert again.exit_code == 0 and "already" in again.output
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 5
+
+
+def test_demo_refuses_a_database_with_real_accounts(app, make_user):
+    make_user(Role.HQ, username="realhq")
+    result = app.test_cli_runner().invoke(args=["demo"])
+    assert "already" in result.output
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Campaign)) == 0
+
+
+def test_demo_refused_in_production(app, monkeypatch):
+    app.config["DEMO_ALLOWED"] = False
+    result = app.test_cli_runner().invoke(args=["demo"])
+    assert result.exit_code != 0 and "production" in result.output
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0
+
+
+def test_production_config_needs_its_settings(monkeypatch):
+    import pytest
+
+    from experience.config import ProductionConfig, config_from_env
+    monkeypatch.setenv("EXPERIENCE_ENV", "production")
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    with pytest.raises(RuntimeError):
+        config_from_env()
+    for k, v in {"SECRET_KEY": "x" * 40, "DATABASE_URL": "postgresql+psycopg://db/x",
+                 "PUBLIC_BASE_URL": "https://example.gov.cn"}.items():
+        monkeypatch.setenv(k, v)
+    cfg = config_from_env()
+    assert cfg is ProductionConfig and cfg.DEMO_ALLOWED is False and cfg.SESSION_COOKIE_SECURE
