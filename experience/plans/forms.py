@@ -30,17 +30,17 @@ class PlanForm(FlaskForm):
 
 
 class SubmitPlanForm(FlaskForm):
-    submit = SubmitField(_l("Submit the plan to HQ"))
+    send = SubmitField(_l("Submit the plan to HQ"))
 
 
 class ReturnForm(FlaskForm):
     comment = TextAreaField(_l("What should the province change?"),
                             validators=[DataRequired(REQUIRED), Length(max=5000)])
-    submit = SubmitField(_l("Return for changes"))
+    send_back = SubmitField(_l("Return for changes"))
 
 
 class ConfirmForm(FlaskForm):
-    submit = SubmitField(_l("Confirm the plan"))
+    confirm = SubmitField(_l("Confirm the plan"))
 
 
 class LaunchForm(FlaskForm):
