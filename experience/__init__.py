@@ -9,6 +9,7 @@ from flask import Flask, has_request_context, jsonify, request, session
 from sqlalchemy import event as sa_event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+import experience.core.ratelimit  # noqa: F401  (registers the sqlitefile:// limits storage)
 from experience.config import ROOT, Config, config_from_env
 from experience.extensions import babel, csrf, db, limiter, login_manager, migrate, talisman
 
@@ -34,6 +35,8 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'experience.db'}"
+    if not app.config["RATELIMIT_STORAGE_URI"]:
+        app.config["RATELIMIT_STORAGE_URI"] = f"sqlitefile://{Path(app.instance_path) / 'ratelimits.db'}"
     if not app.config["UPLOAD_DIR"]:
         app.config["UPLOAD_DIR"] = str(Path(app.instance_path) / "uploads")
     if app.config["TRUSTED_PROXIES"]:
@@ -65,10 +68,12 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     from experience.accounts import cli as _accounts_cli  # noqa: F401
     from experience.accounts import views as accounts
     from experience.campaigns import views as campaigns
+    from experience.checkin import views as checkin
     from experience.events import views as events
+    from experience.guests import views as guests
     from experience.notices import views as notices
     from experience.plans import views as plans
-    for module in (accounts, campaigns, events, plans, notices):
+    for module in (accounts, campaigns, events, plans, notices, guests, checkin):
         app.register_blueprint(module.bp)
 
     from experience import demo

@@ -45,7 +45,8 @@ class Config:
     LOGIN_FAILURES_PER_IP = 30
     LOGIN_THROTTLE_WINDOW = timedelta(minutes=15)
 
-    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    #: default: a SQLite file under instance/ shared by the workers (core/ratelimit.py)
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "")
     RATELIMIT_HEADERS_ENABLED = True
 
     # Behind a reverse proxy (nginx) set TRUSTED_PROXIES=1 so client IPs are right.

@@ -127,7 +127,8 @@ class FreshContextClient(FlaskClient):
 def app(database_url, tmp_path):
     cfg = type("C", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": database_url,
                                      "UPLOAD_DIR": str(tmp_path / "uploads"),
-                                     "WTF_CSRF_ENABLED": False})
+                                     "WTF_CSRF_ENABLED": False,
+                                     "RATELIMIT_STORAGE_URI": f"sqlitefile://{tmp_path / 'limits.db'}"})
     app = create_app(cfg)
     app.test_client_class = FreshContextClient
     with app.app_context():

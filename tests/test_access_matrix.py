@@ -8,7 +8,12 @@ import io
 import pytest
 import sqlalchemy as sa
 
+from datetime import timedelta
+
 from experience.accounts.models import Role
+from experience.checkin.services import create_api_token
+from experience.events.models import GuestCategory
+from experience.guests.services import add_guest
 from experience.core.audit import AuditEntry
 from experience.core.uploads import store_upload
 from experience.extensions import db
@@ -26,7 +31,10 @@ def only(allowed: dict, default: int) -> dict:
     return {"anonymous": 302, **{r: default for r in LOGGED_IN}, **allowed}
 
 
-# endpoint: (method, url template, {role: status}). Objects: event A in Beijing (11) with the
+MANAGE_GET = only({"province": 200, "organizer": 200}, 404)
+MANAGE_POST = only({"province": 302, "organizer": 302}, 404)
+
+# endpoint: (method, url template, {role: status}[, request kwargs]). Objects: event A in Beijing (11) with the
 # organiser assigned; event B in Zhejiang (33); plans of both submitted; a Zhejiang organiser.
 MATRIX = {
     "static": ("GET", "/static/css/app.css", {r: 200 for r in ROLES}),
@@ -62,6 +70,33 @@ MATRIX = {
     "plans.return_": ("POST", "/hq/plans/{plan_zj}/return", only({"hq": 302}, 403)),
     "plans.confirm": ("POST", "/hq/plans/{plan_zj}/confirm", only({"hq": 302}, 403)),
     "plans.launch": ("POST", "/hq/events/{event_b}/launch", only({"hq": 302}, 403)),
+    # Guests and check-in: the event's province and its organisers only; HQ works with figures.
+    "guests.index": ("GET", "/events/{event_a}/guests", MANAGE_GET),
+    "guests.edit": ("GET", "/guests/{guest_a}", MANAGE_GET),
+    "guests.qr": ("GET", "/guests/{guest_a}/qr.png", MANAGE_GET),
+    "guests.revoke": ("POST", "/guests/{guest_a}/revoke", MANAGE_POST),
+    "guests.delete": ("POST", "/guests/{guest_c}/delete", MANAGE_POST),
+    "guests.template": ("GET", "/events/{event_a}/guests/template.xlsx", MANAGE_GET),
+    "guests.import_": ("GET", "/events/{event_a}/guests/import", MANAGE_GET),
+    "guests.import_confirm": ("POST", "/events/{event_a}/guests/import/confirm", MANAGE_POST),
+    "guests.export": ("GET", "/events/{event_a}/guests.xlsx", MANAGE_GET),
+    "guests.invitations": ("GET", "/events/{event_a}/invitations.pdf", MANAGE_GET),
+    "checkin.setup": ("GET", "/events/{event_a}/checkin", MANAGE_GET),
+    "checkin.create_token": ("POST", "/events/{event_a}/tokens", MANAGE_POST),
+    "checkin.revoke_token": ("POST", "/events/{event_a}/tokens/{token_a}/revoke", MANAGE_POST),
+    "checkin.poster": ("GET", "/events/{event_a}/poster.pdf", MANAGE_GET),
+    "checkin.sign_in_sheet": ("GET", "/events/{event_a}/sign-in-sheet.pdf", MANAGE_GET),
+    "checkin.desk": ("GET", "/events/{event_a}/desk", MANAGE_GET),
+    "checkin.desk_live": ("GET", "/events/{event_a}/desk/live", MANAGE_GET),
+    "checkin.desk_check_in": ("POST", "/events/{event_a}/desk/guests/{guest_a}/checkin", MANAGE_POST),
+    "checkin.desk_undo": ("POST", "/events/{event_a}/desk/guests/{guest_a}/undo", MANAGE_POST),
+    "checkin.scanner": ("GET", "/events/{event_a}/scanner", MANAGE_GET),
+    "checkin.scanner_scan": ("POST", "/events/{event_a}/scanner/scan",
+                             only({"province": 201, "organizer": 201}, 404), {"json": {"code": "{code_b}"}}),
+    # Public: the guest's link and the walk-in poster; the API wants its token and JSON.
+    "checkin.guest": ("GET", "/c/{code_b}", {r: 200 for r in ROLES}),
+    "checkin.walk_in": ("GET", "/w/{walk_in}", {r: 200 for r in ROLES}),
+    "checkin.api_check_in": ("POST", "/api/v1/checkins", {r: 401 for r in ROLES}, {"json": {"code": "x"}}),
     "accounts.logout": ("POST", "/logout", {r: 302 for r in ROLES}),  # last: it ends the session
 }
 
@@ -87,7 +122,14 @@ def world(app, campaign, make_user, make_event, pdf_bytes):
         __import__("werkzeug.datastructures", fromlist=["FileStorage"]).FileStorage(io.BytesIO(pdf_bytes), "a.pdf"),
         "attachment")
     event_b = make_event("33", actor=users["province_other"])
-    ids = {"event_a": event_a.id, "event_b": event_b.id, "zj_org": zj_org.id}
+    ids = {"event_a": event_a.id, "event_b": event_b.id, "zj_org": zj_org.id, "walk_in": event_a.walk_in_code}
+    guests = [add_guest(event_a, actor=users["province"], now=NOW, name=n, category=GuestCategory.CONSUMER,
+                        level=None, organisation="", title="", phone=None, note="") for n in ("甲", "乙", "丙")]
+    token, _ = create_api_token(event_a, "扫码枪", actor=users["province"], now=NOW)
+    ids.update(guest_a=guests[0].id, code_a=guests[0].code, code_b=guests[1].code, guest_c=guests[2].id,
+               token_a=token.id)
+    # inside event A's check-in window, so that scans can succeed
+    app.config["FROZEN_NOW"] = event_a.starts_at + timedelta(minutes=30)
     for code, key in (("11", "plan_bj"), ("33", "plan_zj")):
         plan = plans.plan_for(campaign, code)
         plans.save_plan(plan, actor=users["province"], now=NOW, **TEXTS)
@@ -113,10 +155,12 @@ def test_role_walks_every_route(app, world, role):
     if role != "anonymous":
         assert client.post("/login", data={"username": users[role].username, "password": PASSWORD}).status_code == 302
     wrong = []
-    for endpoint, (method, template, expected) in MATRIX.items():
+    for endpoint, (method, template, expected, *extra) in MATRIX.items():
         before = _denials()
         url = template.format(**ids)
-        r = client.open(url, method=method, data={"active": "1"} if method == "POST" else None)
+        kwargs = {k: ({kk: str(vv).format(**ids) for kk, vv in v.items()} if isinstance(v, dict) else v)
+                  for k, v in (extra[0] if extra else {"data": {"active": "1"}} if method == "POST" else {}).items()}
+        r = client.open(url, method=method, **kwargs)
         r.close()  # file downloads stream
         if r.status_code != expected[role]:
             wrong.append(f"{role} {method} {url}: {r.status_code}, expected {expected[role]}")

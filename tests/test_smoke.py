@@ -7,4 +7,6 @@ def test_healthz_reports_database(client):
     r = client.get("/healthz")
     assert r.status_code == 200
     assert r.json["database"]["state"] == "ok"
-    assert r.json["database"]["revision"] == "0001"
+    from alembic.script import ScriptDirectory
+    from experience.config import ROOT
+    assert r.json["database"]["revision"] == ScriptDirectory(str(ROOT / "migrations")).get_current_head()

@@ -44,6 +44,8 @@ ACTIONS = (
     "plan.save", "plan.submit", "plan.return", "plan.confirm",
     "plan.extension", "event.launch_select", "event.launch_unselect",
     "export.xlsx", "file.download",
+    "guest.create", "guest.update", "guest.import", "guest.code_revoke", "guest.delete",
+    "checkin.undo", "api_token.create", "api_token.revoke", "event.checkin_settings",
 )
 
 

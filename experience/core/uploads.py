@@ -89,6 +89,21 @@ def store_upload(file: FileStorage, kind: str) -> tuple[str, str]:
     return key, clean_filename(file.filename or f"file.{found}")
 
 
+def store_bytes(data: bytes, prefix: str) -> str:
+    """Keep bytes we produced or already checked (an import awaiting confirmation)."""
+    key = f"{prefix}-{secrets.token_hex(16)}"
+    tmp = _path(key).with_suffix(".part")
+    tmp.write_bytes(data)
+    os.replace(tmp, _path(key))
+    return key
+
+
+def read_bytes(key: str, prefix: str) -> bytes:
+    if not key.startswith(prefix + "-"):
+        raise FileNotFoundError(key)
+    return _path(key).read_bytes()
+
+
 def open_upload(key: str):
     return _path(key).open("rb")
 

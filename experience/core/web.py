@@ -1,9 +1,10 @@
 """Request plumbing shared by every page: login, idle timeout, template helpers."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import datetime
 
-from flask import Flask, flash, redirect, request, session, url_for
+from flask import Flask, flash, g, redirect, request, session, url_for
 from flask_babel import format_date, format_datetime, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, logout_user
@@ -117,7 +118,26 @@ def writes(view):
 
 def request_writes() -> bool:
     from flask import current_app
+    if g.get("read_phase"):
+        return False
     if request.method not in ("GET", "HEAD"):
         return True
     view = current_app.view_functions.get(request.endpoint or "")
     return bool(getattr(view, "writes", False))
+
+
+@contextmanager
+def read_phase():
+    """Run the body in a read-only transaction that starts deferred on SQLite, then end it.
+
+    A hot write (a check-in) reads and validates here first, so that the write lock it
+    takes afterwards is held only for its few writes. ORM objects loaded before are
+    expired at the end: pass ids to what follows.
+    """
+    db.session.rollback()
+    g.read_phase = True
+    try:
+        yield
+    finally:
+        db.session.rollback()
+        g.read_phase = False

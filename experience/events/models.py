@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+import secrets
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,6 +12,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from experience.accounts.models import Province, User
 from experience.campaigns.models import Campaign
 from experience.extensions import db
+
+
+def _new_code() -> str:
+    return secrets.token_urlsafe(16)
 
 
 class GuestCategory(enum.Enum):
@@ -98,6 +103,15 @@ class Event(db.Model):
     #: set when the province changes the event after HQ confirmed its plan
     changed_after_confirm_at: Mapped[datetime | None]
 
+    #: check-in opens this many minutes before the start and closes this many after the end
+    checkin_opens_minutes: Mapped[int] = mapped_column(default=120)
+    checkin_closes_minutes: Mapped[int] = mapped_column(default=0)
+    walk_ins_enabled: Mapped[bool] = mapped_column(default=True)
+    #: the most people checked in at once the venue takes; walk-ins stop there (None: no limit)
+    capacity: Mapped[int | None]
+    #: the secret in the walk-in poster's QR; unguessable so nobody registers from afar
+    walk_in_code: Mapped[str] = mapped_column(sa.String(32), unique=True, default=_new_code)
+
     created_by_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id"))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -112,6 +126,14 @@ class Event(db.Model):
     @property
     def is_cancelled(self) -> bool:
         return self.status is EventStatus.CANCELLED
+
+    @property
+    def checkin_opens_at(self) -> datetime:
+        return self.starts_at - timedelta(minutes=self.checkin_opens_minutes)
+
+    @property
+    def checkin_closes_at(self) -> datetime:
+        return self.ends_at + timedelta(minutes=self.checkin_closes_minutes)
 
     @property
     def expected_total(self) -> int:

@@ -1,0 +1,256 @@
+"""Check-in: one function decides every scan, from the phone, the desk and the API.
+
+A scan is decided in two steps so that SQLite's write lock is held as briefly as possible:
+``assess`` reads and classifies (unknown, revoked, wrong_event, not_open, replayed nonce,
+already checked in) in a read transaction; ``record`` then writes: for a candidate it
+claims the guest with one conditional UPDATE whose row count decides who was first, and
+it always writes the scan row, which is the audit record of check-ins. Exactly once is the
+database's guarantee, not a read before a write: two scans racing both pass ``assess`` and
+only one UPDATE matches ``checked_in_at IS NULL``.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+from experience.checkin.models import ApiToken, Scan
+from experience.core import audit
+from experience.core.errors import RuleError
+from experience.events.models import Event, GuestCategory
+from experience.extensions import db
+from experience.guests.models import CheckInVia, Guest, RevokedCode, new_code
+
+UNDO_WINDOW = timedelta(minutes=15)
+_CODE = re.compile(r"[A-Za-z0-9_-]{16,32}")
+
+MESSAGES = {
+    "ok": _l("Checked in"),
+    "already_checked_in": _l("Already checked in at %(time)s"),
+    "unknown": _l("This code is not a valid invitation."),
+    "revoked": _l("This invitation was withdrawn. Please ask the organisers for a new one."),
+    "not_open": _l("Check-in is open from %(opens)s to %(closes)s."),
+    "wrong_event": _l("This invitation is for another event: %(title)s."),
+    "walk_ins_closed": _l("This event does not take walk-in guests."),
+    "full": _l("The venue is full; no more walk-in guests can be admitted."),
+    "consent_required": _l("Please read and agree to the personal-information notice first."),
+    "undo_too_late": _l("A check-in can only be undone within 15 minutes."),
+    "undo_not_yours": _l("Only the staff member who checked the guest in can undo it."),
+    "undo_not_checked_in": _l("This guest is not checked in."),
+}
+
+
+def extract_code(raw: str | None) -> str | None:
+    """The invitation code from what a QR holds: the bare code or the whole link."""
+    text = (raw or "").strip()
+    if "/" in text:
+        text = text.rstrip("/").rsplit("/", 1)[-1]
+    text = text.split("?", 1)[0].split("#", 1)[0]
+    return text if _CODE.fullmatch(text) else None
+
+
+@dataclass
+class ScanResult:
+    result: str
+    guest_id: int | None = None
+    event_id: int | None = None
+    checked_in_at: datetime | None = None
+    #: True when a repeated nonce returned the first answer
+    replay: bool = False
+    #: a candidate for the conditional UPDATE (assess found nothing against it)
+    candidate: bool = False
+    code_hint: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.result == "ok"
+
+
+def assess(raw_code: str | None, *, now: datetime, scanner_event: Event | None = None,
+           token: ApiToken | None = None, nonce: str | None = None) -> ScanResult:
+    """Read-only: what would this scan answer? Writes nothing."""
+    if token is not None and nonce:
+        first = db.session.execute(
+            sa.select(Scan.result, Scan.guest_id, Scan.event_id, Guest.checked_in_at)
+            .outerjoin(Guest, Guest.id == Scan.guest_id)
+            .where(Scan.api_token_id == token.id, Scan.nonce == nonce)).first()
+        if first is not None:
+            return ScanResult(first.result, first.guest_id, first.event_id, first.checked_in_at, replay=True)
+    code = extract_code(raw_code)
+    hint = (raw_code or "").strip()[-32:][:6]
+    scanner_id = scanner_event.id if scanner_event is not None else None
+    if code is None:
+        return ScanResult("unknown", event_id=scanner_id, code_hint=hint)
+    row = db.session.execute(
+        sa.select(Guest.id, Guest.event_id, Guest.checked_in_at, Event.starts_at, Event.ends_at,
+                  Event.checkin_opens_minutes, Event.checkin_closes_minutes)
+        .join(Event, Event.id == Guest.event_id).where(Guest.code == code)).first()
+    if row is None:
+        revoked = db.session.execute(sa.select(Guest.id, Guest.event_id).join(
+            RevokedCode, RevokedCode.guest_id == Guest.id).where(RevokedCode.code == code)).first()
+        if revoked is not None:
+            return ScanResult("revoked", revoked.id, scanner_id or revoked.event_id)
+        return ScanResult("unknown", event_id=scanner_id, code_hint=code[:6])
+    if scanner_id is not None and row.event_id != scanner_id:
+        return ScanResult("wrong_event", row.id, scanner_id)
+    if row.checked_in_at is not None:
+        return ScanResult("already_checked_in", row.id, row.event_id, row.checked_in_at)
+    opens = row.starts_at - timedelta(minutes=row.checkin_opens_minutes)
+    closes = row.ends_at + timedelta(minutes=row.checkin_closes_minutes)
+    if not opens <= now <= closes:
+        return ScanResult("not_open", row.id, row.event_id)
+    return ScanResult("ok", row.id, row.event_id, candidate=True)
+
+
+def record(assessed: ScanResult, *, via: CheckInVia, now: datetime, actor_id: int | None = None,
+           token_id: int | None = None, nonce: str | None = None, ip: str = "",
+           consent: bool = False) -> ScanResult:
+    """Write the scan: claim the guest when ``assessed`` is a candidate, and log it.
+
+    Takes ids rather than objects so that it needs no read of its own: the caller may
+    have ended the read transaction in between. The caller commits; a replayed nonce
+    writes nothing.
+    """
+    if assessed.replay:
+        return assessed
+    result = assessed
+    if assessed.candidate:
+        values = dict(checked_in_at=now, checked_in_via=via, checked_in_by_id=actor_id)
+        if consent:
+            values["consent_at"] = sa.func.coalesce(Guest.consent_at, now)
+        claimed = db.session.execute(
+            sa.update(Guest).where(Guest.id == assessed.guest_id, Guest.checked_in_at.is_(None))
+            .values(**values).execution_options(synchronize_session=False))
+        if claimed.rowcount == 1:
+            result = ScanResult("ok", assessed.guest_id, assessed.event_id, now)
+        else:  # someone else was first, between assess and now
+            first = db.session.scalar(sa.select(Guest.checked_in_at).where(Guest.id == assessed.guest_id))
+            result = ScanResult("already_checked_in", assessed.guest_id, assessed.event_id, first)
+    db.session.add(Scan(at=now, event_id=result.event_id, guest_id=result.guest_id, result=result.result,
+                        via=via, actor_id=actor_id, api_token_id=token_id, nonce=nonce or None,
+                        code_hint=result.code_hint, ip=ip[:64]))
+    return result
+
+
+def check_in(raw_code: str | None, *, via: CheckInVia, now: datetime, actor=None,
+             scanner_event: Event | None = None, token: ApiToken | None = None,
+             nonce: str | None = None, ip: str = "", consent: bool = False) -> ScanResult:
+    """Both steps in one transaction: for the desk, tests and scripts. Views on the hot
+    path call ``assess`` and ``record`` with a commit between (see checkin.views)."""
+    assessed = assess(raw_code, now=now, scanner_event=scanner_event, token=token, nonce=nonce)
+    return record(assessed, via=via, now=now, actor_id=getattr(actor, "id", None),
+                  token_id=token.id if token is not None else None, nonce=nonce, ip=ip, consent=consent)
+
+
+def message(result: ScanResult, event: Event | None = None, fmt=None) -> str:
+    """The person-facing sentence for a result; ``fmt`` formats datetimes (Beijing time)."""
+    fmt = fmt or (lambda dt: dt.isoformat(" ", "minutes"))
+    params = {}
+    if result.result == "already_checked_in" and result.checked_in_at:
+        params["time"] = fmt(result.checked_in_at)
+    elif result.result == "not_open" and event is not None:
+        params = {"opens": fmt(event.checkin_opens_at), "closes": fmt(event.checkin_closes_at)}
+    elif result.result == "wrong_event" and result.guest_id:
+        guest = db.session.get(Guest, result.guest_id)
+        params["title"] = guest.event.title if guest else ""
+    text = MESSAGES[result.result]
+    return str(text) % params if params else str(text)
+
+
+def checked_in_count(event: Event) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(Guest).where(
+        Guest.event_id == event.id, Guest.checked_in_at.is_not(None))) or 0
+
+
+def walk_in(event: Event, *, name: str, category: GuestCategory, organisation: str = "",
+            phone: str | None = None, consent: bool, now: datetime, ip: str = "") -> tuple[ScanResult, Guest | None]:
+    """A guest who was not invited registers at the venue and is checked in at once.
+
+    The same mobile again is the same person: they are told when they first checked in.
+    :raises RuleError: consent_required, walk_ins_closed, full or not_open.
+    """
+    if not consent:
+        raise RuleError("consent_required", MESSAGES["consent_required"])
+    if not event.walk_ins_enabled:
+        raise RuleError("walk_ins_closed", MESSAGES["walk_ins_closed"])
+    if not event.checkin_opens_at <= now <= event.checkin_closes_at:
+        raise RuleError("not_open", MESSAGES["not_open"], opens=event.checkin_opens_at, closes=event.checkin_closes_at)
+    if phone:
+        existing = db.session.scalar(sa.select(Guest).where(Guest.event_id == event.id, Guest.phone == phone))
+        if existing is not None:
+            result = record(assess(existing.code, now=now, scanner_event=event), via=CheckInVia.WALK_IN,
+                            now=now, ip=ip, consent=True)
+            return result, existing
+    if event.capacity is not None and checked_in_count(event) >= event.capacity:
+        db.session.add(Scan(at=now, event_id=event.id, result="full", via=CheckInVia.WALK_IN, ip=ip[:64]))
+        raise RuleError("full", MESSAGES["full"])
+    guest = Guest(event_id=event.id, name=name.strip(), category=category, organisation=organisation.strip(),
+                  phone=phone or None, walk_in=True, consent_at=now, checked_in_at=now,
+                  checked_in_via=CheckInVia.WALK_IN, created_at=now)
+    db.session.add(guest)
+    db.session.flush()
+    db.session.add(Scan(at=now, event_id=event.id, guest_id=guest.id, result="ok", via=CheckInVia.WALK_IN, ip=ip[:64]))
+    return ScanResult("ok", guest.id, event.id, now), guest
+
+
+def undo_check_in(guest: Guest, *, actor, now: datetime, ip: str = "", has_rating: bool = False) -> None:
+    """Undo a desk mistake: within 15 minutes, by the same staff member, before any rating.
+
+    :raises RuleError: undo_not_checked_in, undo_not_yours, undo_too_late, rated.
+    """
+    if guest.checked_in_at is None:
+        raise RuleError("undo_not_checked_in", MESSAGES["undo_not_checked_in"])
+    if guest.checked_in_by_id != getattr(actor, "id", None):
+        raise RuleError("undo_not_yours", MESSAGES["undo_not_yours"])
+    if now - guest.checked_in_at > UNDO_WINDOW:
+        raise RuleError("undo_too_late", MESSAGES["undo_too_late"])
+    if has_rating:
+        raise RuleError("rated", _l("The guest has already rated the event; the check-in stays."))
+    guest.checked_in_at = None
+    guest.checked_in_via = None
+    guest.checked_in_by_id = None
+    db.session.add(Scan(at=now, event_id=guest.event_id, guest_id=guest.id, result="undone",
+                        via=CheckInVia.DESK, actor_id=actor.id, ip=ip[:64]))
+
+
+def revoke_code(guest: Guest, *, actor, now: datetime, ip: str = "") -> str:
+    """Withdraw the guest's code and issue a new one; the old one answers ``revoked``."""
+    db.session.add(RevokedCode(code=guest.code, guest_id=guest.id, revoked_at=now))
+    guest.code = new_code()
+    audit.record("guest.code_revoke", now=now, actor=actor, target=guest, ip=ip,
+                 province_code=guest.event.province_code)
+    return guest.code
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_api_token(event: Event, name: str, *, actor, now: datetime, ip: str = "") -> tuple[ApiToken, str]:
+    """A new scanner token for ``event``; the plain token is returned once and never stored."""
+    plain = "exp_" + secrets.token_urlsafe(32)
+    token = ApiToken(event_id=event.id, name=name.strip()[:60] or "scanner", token_hash=_hash(plain),
+                     created_by_id=actor.id, created_at=now)
+    db.session.add(token)
+    db.session.flush()
+    audit.record("api_token.create", now=now, actor=actor, target=event, ip=ip, token=token.name)
+    return token, plain
+
+
+def revoke_api_token(token: ApiToken, *, actor, now: datetime, ip: str = "") -> None:
+    if token.revoked_at is None:
+        token.revoked_at = now
+        audit.record("api_token.revoke", now=now, actor=actor, target_type="api_token",
+                     target_id=str(token.id), ip=ip)
+
+
+def token_for(plain: str | None) -> ApiToken | None:
+    if not plain:
+        return None
+    token = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == _hash(plain)))
+    return token if token is not None and token.revoked_at is None else None

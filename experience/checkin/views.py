@@ -1,0 +1,354 @@
+"""Check-in pages: the guest's phone, the walk-in poster, the desk, the scanner, the API."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import format_datetime
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy.exc import IntegrityError
+
+from experience.checkin import bp, services
+from experience.checkin.forms import CheckinSettingsForm, ConsentForm, TokenForm, WalkInForm
+from experience.checkin.models import ApiToken, Scan
+from experience.core import audit, clock
+from experience.core.errors import RuleError
+from experience.core.permissions import client_ip, load
+from experience.core.web import public, read_phase
+from experience.events.models import Event, GuestCategory
+from experience.extensions import csrf, db, limiter
+from experience.guests import services as guests
+from experience.guests.models import CheckInVia, Guest
+
+#: HTTP status of each answer in the API (and of the phone pages where it matters)
+STATUS = {"ok": 201, "already_checked_in": 200, "unknown": 404, "not_open": 409, "wrong_event": 409,
+          "revoked": 409}
+
+
+def _bj(dt) -> str:
+    return format_datetime(clock.aware(dt), "yyyy-MM-dd HH:mm") if dt else ""
+
+
+def _code_key() -> str:
+    """Rate-limit key for a guest's code: hundreds of phones share the venue's one IP."""
+    return "code:" + str((request.view_args or {}).get("code", ""))[:40]
+
+
+def scan(raw: str | None, *, via: CheckInVia, scanner_event_id: int | None = None, token: ApiToken | None = None,
+         nonce: str | None = None, actor_id: int | None = None, consent: bool = False) -> services.ScanResult:
+    """Decide and record one scan with the write lock held only for the writes."""
+    now = clock.now()
+    token_id = token.id if token is not None else None
+    with read_phase():
+        scanner_event = db.session.get(Event, scanner_event_id) if scanner_event_id else None
+        assessed = services.assess(raw, now=now, scanner_event=scanner_event, token=token, nonce=nonce)
+    try:
+        result = services.record(assessed, via=via, now=now, actor_id=actor_id, token_id=token_id, nonce=nonce,
+                                 ip=client_ip(), consent=consent)
+        db.session.commit()
+    except IntegrityError:  # the same nonce raced in from a retry: answer as the first did
+        db.session.rollback()
+        g.read_phase = True
+        result = services.assess(raw, now=now, token=db.session.get(ApiToken, token_id), nonce=nonce)
+    g.read_phase = True  # what is left of the request only reads: no write lock for it
+    return result
+
+
+# -- The guest's phone -------------------------------------------------------------------
+
+def _notice_context(event: Event) -> dict:
+    from datetime import timedelta
+    retention = event.campaign.summary_deadline + timedelta(days=90)
+    return {"collector": event.province.name + _("market regulation department"),
+            "retention": retention}
+
+
+@bp.route("/c/<code>", methods=["GET", "POST"])
+@public
+@csrf.exempt
+@limiter.limit("20 per minute", key_func=_code_key, methods=["POST"])
+@limiter.limit("600 per minute", methods=["POST"])
+def guest(code: str):
+    """The link in a guest's QR: see the event, agree to the notice, check in with one tap."""
+    guest = db.session.scalar(sa.select(Guest).where(Guest.code == code)) if services.extract_code(code) else None
+    if guest is None:
+        result = services.assess(code, now=clock.now())
+        status = 410 if result.result == "revoked" else 404
+        return render_template("checkin/guest_problem.html", result=result.result,
+                               message=services.message(result)), status
+    event = guest.event
+    form = ConsentForm()
+    needs_consent = guest.consent_at is None
+    if request.method == "POST":
+        if needs_consent and not form.consent.data:
+            form.consent.errors.append(services.MESSAGES["consent_required"])
+        else:
+            event_id, checked = guest.event_id, guest.checked_in_at
+            result = scan(code, via=CheckInVia.PHONE, consent=True) if checked is None else \
+                services.ScanResult("already_checked_in", guest.id, event_id, checked)
+            event = db.session.get(Event, event_id)
+            return render_template("checkin/guest_result.html", event=event, result=result, code=code,
+                                   message=services.message(result, event, _bj),
+                                   time=_bj(result.checked_in_at)), 200 if result.result != "not_open" else 409
+    return render_template("checkin/guest.html", guest=guest, event=event, form=form,
+                           needs_consent=needs_consent, **_notice_context(event))
+
+
+@bp.route("/w/<code>", methods=["GET", "POST"])
+@public
+@csrf.exempt
+@limiter.limit("300 per minute", key_func=_code_key, methods=["POST"])
+@limiter.limit("600 per minute", methods=["POST"])
+def walk_in(code: str):
+    """The walk-in poster's page: a short form, then checked in with a code of one's own."""
+    event = db.session.scalar(sa.select(Event).where(Event.walk_in_code == code)) \
+        if services.extract_code(code) else None
+    if event is None or event.is_cancelled:
+        abort(404)
+    form = WalkInForm()
+    if not event.walk_ins_enabled:
+        return render_template("checkin/guest_problem.html", result="walk_ins_closed",
+                               message=services.MESSAGES["walk_ins_closed"]), 409
+    if form.validate_on_submit():
+        try:
+            result, guest = services.walk_in(event, name=form.name.data, category=GuestCategory(form.category.data),
+                                             organisation=form.organisation.data or "", phone=form.phone.data or None,
+                                             consent=form.consent.data, now=clock.now(), ip=client_ip())
+        except RuleError as e:
+            db.session.commit()  # a "full" refusal is still a scan worth keeping
+            return render_template("checkin/guest_problem.html", result=e.code,
+                                   message=services.message(services.ScanResult(e.code), event, _bj)
+                                   if e.code == "not_open" else str(e)), 409
+        db.session.commit()
+        return render_template("checkin/guest_result.html", event=event, result=result, code=guest.code,
+                               walk_in=True, message=services.message(result, event, _bj),
+                               time=_bj(result.checked_in_at),
+                               link=current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for(
+                                   "checkin.guest", code=guest.code))
+    return render_template("checkin/walk_in.html", event=event, form=form, **_notice_context(event))
+
+
+# -- The desk -----------------------------------------------------------------------------
+
+def _managed_event(event_id: int) -> Event:
+    return load(Event, event_id, "edit_event")
+
+
+@bp.get("/events/<int:event_id>/desk")
+def desk(event_id: int):
+    """The check-in desk: search, one-tap check-in, undo, live counts, latest arrivals."""
+    event = _managed_event(event_id)
+    query = request.args.get("q", "")
+    found = guests.search(event, query) if query.strip() else []
+    return render_template("checkin/desk.html", event=event, query=query, found=found,
+                           counts=guests.counts(event), latest=_latest(event), now=clock.now(),
+                           undo_window=services.UNDO_WINDOW)
+
+
+def _latest(event: Event, limit: int = 10) -> list[Guest]:
+    return list(db.session.scalars(sa.select(Guest).where(Guest.event_id == event.id, Guest.checked_in_at.is_not(None))
+                                   .order_by(Guest.checked_in_at.desc(), Guest.id.desc()).limit(limit)))
+
+
+@bp.get("/events/<int:event_id>/desk/live")
+def desk_live(event_id: int):
+    """Counts and latest arrivals as JSON, polled by the desk page."""
+    event = _managed_event(event_id)
+    counts = guests.counts(event)
+    return jsonify(
+        counts=[{"category": c.category.value, "label": str(c.category.label), "invited": c.invited,
+                 "arrived": c.arrived, "walk_ins": c.walk_ins} for c in counts],
+        totals={"invited": sum(c.invited for c in counts), "arrived": sum(c.arrived for c in counts),
+                "walk_ins": sum(c.walk_ins for c in counts)},
+        latest=[{"name": g.name, "category": str(g.category.label), "at": _bj(g.checked_in_at)}
+                for g in _latest(event)])
+
+
+def _desk_guest(event: Event, guest_id: int) -> Guest:
+    guest = db.session.get(Guest, guest_id)
+    if guest is None or guest.event_id != event.id:
+        abort(404)
+    return guest
+
+
+@bp.post("/events/<int:event_id>/desk/guests/<int:guest_id>/checkin")
+def desk_check_in(event_id: int, guest_id: int):
+    """One tap at the desk, for a guest without a phone."""
+    event = _managed_event(event_id)
+    guest = _desk_guest(event, guest_id)
+    result = services.check_in(guest.code, via=CheckInVia.DESK, now=clock.now(), actor=current_user,
+                               scanner_event=event, ip=client_ip())
+    db.session.commit()
+    flash(f"{guest.name}: {services.message(result, event, _bj)}", "success" if result.ok else "warning")
+    return redirect(url_for("checkin.desk", event_id=event.id, q=request.form.get("q", "")))
+
+
+@bp.post("/events/<int:event_id>/desk/guests/<int:guest_id>/undo")
+def desk_undo(event_id: int, guest_id: int):
+    """Undo a check-in made by mistake (same staff member, within 15 minutes)."""
+    event = _managed_event(event_id)
+    guest = _desk_guest(event, guest_id)
+    try:
+        services.undo_check_in(guest, actor=current_user, now=clock.now(), ip=client_ip())
+    except RuleError as e:
+        db.session.rollback()
+        flash(str(e), "error")
+    else:
+        audit.record("checkin.undo", now=clock.now(), actor=current_user, target=guest, ip=client_ip(),
+                     province_code=event.province_code)
+        db.session.commit()
+        flash(_("The check-in of %(name)s was undone.", name=guest.name), "success")
+    return redirect(url_for("checkin.desk", event_id=event.id, q=request.form.get("q", "")))
+
+
+@bp.get("/events/<int:event_id>/scanner")
+def scanner(event_id: int):
+    """The staff scanner: the device camera reads guests' QR codes."""
+    event = _managed_event(event_id)
+    host = request.host.split(":")[0]
+    insecure = not request.is_secure and host not in ("localhost", "127.0.0.1", "[::1]")
+    return render_template("checkin/scanner.html", event=event, insecure=insecure)
+
+
+@bp.post("/events/<int:event_id>/scanner/scan")
+def scanner_scan(event_id: int):
+    """What the scanner page posts for each code it reads (JSON, with the CSRF header)."""
+    event = _managed_event(event_id)
+    data = request.get_json(silent=True) or {}
+    actor_id = current_user.id
+    result = scan(str(data.get("code", ""))[:500], via=CheckInVia.DESK, scanner_event_id=event.id, actor_id=actor_id)
+    return _api_answer(result, event_id)
+
+
+# -- Settings and tokens ------------------------------------------------------------------
+
+@bp.route("/events/<int:event_id>/checkin", methods=["GET", "POST"])
+def setup(event_id: int):
+    """Check-in settings, the poster, the sign-in sheet and the scanner API tokens."""
+    event = _managed_event(event_id)
+    form = CheckinSettingsForm(obj=event)
+    if form.validate_on_submit():
+        for field in ("checkin_opens_minutes", "checkin_closes_minutes", "walk_ins_enabled", "capacity"):
+            setattr(event, field, getattr(form, field).data)
+        audit.record("event.checkin_settings", now=clock.now(), actor=current_user, target=event, ip=client_ip())
+        db.session.commit()
+        flash(_("The check-in settings were saved."), "success")
+        return redirect(url_for("checkin.setup", event_id=event.id))
+    tokens = db.session.scalars(sa.select(ApiToken).where(ApiToken.event_id == event.id)
+                                .order_by(ApiToken.created_at.desc())).all()
+    last_used = dict(db.session.execute(sa.select(Scan.api_token_id, sa.func.max(Scan.at))
+                                        .where(Scan.event_id == event.id, Scan.api_token_id.is_not(None))
+                                        .group_by(Scan.api_token_id)).all())
+    return render_template("checkin/setup.html", event=event, form=form, token_form=TokenForm(), tokens=tokens,
+                           last_used=last_used, new_token=None,
+                           poster_url=current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+                           + url_for("checkin.walk_in", code=event.walk_in_code))
+
+
+@bp.post("/events/<int:event_id>/tokens")
+def create_token(event_id: int):
+    """Create a scanner API token, shown once."""
+    event = _managed_event(event_id)
+    form = TokenForm()
+    if not form.validate_on_submit():
+        flash(_("Please name the device."), "error")
+        return redirect(url_for("checkin.setup", event_id=event.id))
+    token, plain = services.create_api_token(event, form.name.data, actor=current_user, now=clock.now(),
+                                             ip=client_ip())
+    db.session.commit()
+    return render_template("checkin/token_created.html", event=event, token=token, plain=plain)
+
+
+@bp.post("/events/<int:event_id>/tokens/<int:token_id>/revoke")
+def revoke_token(event_id: int, token_id: int):
+    """Revoke a scanner API token at once."""
+    event = _managed_event(event_id)
+    token = db.session.get(ApiToken, token_id)
+    if token is None or token.event_id != event.id:
+        abort(404)
+    services.revoke_api_token(token, actor=current_user, now=clock.now(), ip=client_ip())
+    db.session.commit()
+    flash(_("The token was revoked."), "success")
+    return redirect(url_for("checkin.setup", event_id=event.id))
+
+
+# -- The scanner API ----------------------------------------------------------------------
+
+def _api_answer(result: services.ScanResult, event_id: int | None):
+    body = {"result": result.result}
+    if result.checked_in_at and result.result in ("ok", "already_checked_in"):
+        body["checked_in_at"] = clock.aware(result.checked_in_at).isoformat()
+    if result.guest_id and result.result in ("ok", "already_checked_in"):
+        g = db.session.get(Guest, result.guest_id)
+        body["guest"] = {"name": g.name, "category": g.category.value, "category_label": str(g.category.label)}
+    event = db.session.get(Event, result.event_id or event_id) if (result.event_id or event_id) else None
+    body["message"] = services.message(result, event, _bj)
+    if result.replay:
+        body["replayed"] = True
+    return jsonify(body), STATUS.get(result.result, 409)
+
+
+def _api_error(status: int, code: str, message: str):
+    return jsonify(result=code, message=message), status
+
+
+def _bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    return header[7:].strip() if header.lower().startswith("bearer ") else None
+
+
+@bp.post("/api/v1/checkins")
+@public
+@csrf.exempt
+@limiter.limit("1200 per minute", key_func=lambda: "token:" + (_bearer() or request.remote_addr or "")[:80])
+def api_check_in():
+    """Scanner devices: ``{"code": ..., "nonce": ...}`` with ``Authorization: Bearer <token>``."""
+    if request.content_length is not None and request.content_length > 4096:
+        return _api_error(413, "too_large", "request body over 4 KB")
+    if not request.is_json:
+        return _api_error(415, "unsupported_media_type", "send application/json")
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict) or not isinstance(data.get("code"), str):
+        return _api_error(400, "bad_request", 'expected {"code": "...", "nonce": "..."}')
+    nonce = data.get("nonce")
+    if nonce is not None and (not isinstance(nonce, str) or not 1 <= len(nonce) <= 64):
+        return _api_error(400, "bad_request", "nonce: a string of 1 to 64 characters")
+    with read_phase():
+        token = services.token_for(_bearer())
+        if token is None:
+            return _api_error(401, "unauthorized", "a valid, unrevoked event token is required")
+        event_id = token.event_id
+        db.session.expunge(token)  # keep its loaded state past the read phase
+    result = scan(data["code"][:500], via=CheckInVia.API, scanner_event_id=event_id, token=token, nonce=nonce)
+    return _api_answer(result, event_id)
+
+
+# -- Printouts ----------------------------------------------------------------------------
+
+def _pdf(html: str, name: str):
+    import io
+
+    from flask import send_file
+
+    from experience.core.pdf import render_pdf
+    return send_file(io.BytesIO(render_pdf(html, base_url=request.url_root)), mimetype="application/pdf",
+                     download_name=name)
+
+
+@bp.get("/events/<int:event_id>/poster.pdf")
+def poster(event_id: int):
+    """The walk-in poster: one large QR for guests who were not invited."""
+    from experience.core.qr import qr_svg
+    event = _managed_event(event_id)
+    url = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for("checkin.walk_in", code=event.walk_in_code)
+    return _pdf(render_template("checkin/pdf/poster.html", event=event, svg=qr_svg(url)), f"poster-{event.id}.pdf")
+
+
+@bp.get("/events/<int:event_id>/sign-in-sheet.pdf")
+def sign_in_sheet(event_id: int):
+    """The paper sign-in sheet, the fallback when the network is down."""
+    event = _managed_event(event_id)
+    guests_ = db.session.scalars(sa.select(Guest).where(Guest.event_id == event.id)
+                                 .order_by(Guest.category, Guest.name)).all()
+    return _pdf(render_template("checkin/pdf/sign_in_sheet.html", event=event, guests=guests_, blank_rows=15),
+                f"sign-in-{event.id}.pdf")

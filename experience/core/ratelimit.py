@@ -1,0 +1,79 @@
+"""A rate-limit store shared by every worker on one machine: a small SQLite file.
+
+Flask-Limiter keeps its counters in a `limits` storage. The in-memory one is per worker,
+so four gunicorn workers would each allow the limit; Redis or memcached are the answer
+for several machines (set RATELIMIT_STORAGE_URI), but the embedded deployment has none.
+This store keeps fixed-window counters in their own SQLite file (never the app's
+database, so counting never waits on check-in writes), one short transaction per hit.
+URI: ``sqlitefile:///absolute/path/limits.db``.
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+
+from limits.storage import Storage
+
+
+class SQLiteFileStorage(Storage):
+    STORAGE_SCHEME = ["sqlitefile"]
+
+    def __init__(self, uri: str, wrap_exceptions: bool = False, **options):
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        self.path = uri.split("://", 1)[1]
+        self._local = threading.local()
+        with self._conn() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS hits (key TEXT PRIMARY KEY, count INTEGER NOT NULL, "
+                         "expires REAL NOT NULL)")
+
+    @property
+    def base_exceptions(self):
+        return sqlite3.Error
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=OFF")  # counters, not records: losing one on a crash is fine
+            self._local.conn = conn
+        return conn
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        now = time.time()
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("DELETE FROM hits WHERE key = ? AND expires <= ?", (key, now))
+            count = conn.execute(
+                "INSERT INTO hits (key, count, expires) VALUES (?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET count = count + excluded.count RETURNING count",
+                (key, amount, now + expiry)).fetchone()[0]
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return count
+
+    def get(self, key: str) -> int:
+        row = self._conn().execute("SELECT count FROM hits WHERE key = ? AND expires > ?",
+                                   (key, time.time())).fetchone()
+        return row[0] if row else 0
+
+    def get_expiry(self, key: str) -> float:
+        row = self._conn().execute("SELECT expires FROM hits WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else time.time()
+
+    def check(self) -> bool:
+        try:
+            self._conn().execute("SELECT 1")
+            return True
+        except sqlite3.Error:
+            return False
+
+    def reset(self) -> int | None:
+        return self._conn().execute("DELETE FROM hits").rowcount
+
+    def clear(self, key: str) -> None:
+        self._conn().execute("DELETE FROM hits WHERE key = ?", (key,))

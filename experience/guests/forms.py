@@ -1,0 +1,49 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import SelectChoice, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from experience.core.phone import normalize_phone
+from experience.events.models import CATEGORY_LABELS, GuestCategory
+from experience.guests.models import LEVEL_LABELS
+
+REQUIRED = _l("This field is required.")
+
+
+def _strip(s):
+    return s.strip() if isinstance(s, str) else s
+
+
+def category_choices():
+    return [SelectChoice(c.value, CATEGORY_LABELS[c]) for c in GuestCategory]
+
+
+class GuestForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(REQUIRED), Length(max=60)], filters=[_strip])
+    category = SelectField(_l("Category"), choices=category_choices, validators=[DataRequired(REQUIRED)])
+    level = SelectField(_l("Level"), choices=lambda: [SelectChoice("", "—")] + [
+        SelectChoice(k, v) for k, v in LEVEL_LABELS.items()], validators=[Optional()],
+        description=_l("For NPC deputies and CPPCC members."))
+    organisation = StringField(_l("Organisation"), validators=[Length(max=120)], filters=[_strip])
+    title = StringField(_l("Title"), validators=[Length(max=60)], filters=[_strip])
+    phone = StringField(_l("Mobile phone (optional)"), validators=[Length(max=30)], filters=[_strip])
+    note = TextAreaField(_l("Note"), validators=[Length(max=500)], filters=[_strip])
+    submit = SubmitField(_l("Save guest"))
+
+    def validate_phone(self, field):
+        if field.data:
+            normalized = normalize_phone(field.data)
+            if normalized is None or "-" in normalized:
+                raise ValidationError(_l("Please give an 11-digit mobile number, or leave it empty."))
+            field.data = normalized
+
+    def values(self) -> dict:
+        return {"name": self.name.data, "category": GuestCategory(self.category.data),
+                "level": self.level.data or None, "organisation": self.organisation.data or "",
+                "title": self.title.data or "", "phone": self.phone.data or None, "note": self.note.data or ""}
+
+
+class ImportForm(FlaskForm):
+    file = FileField(_l("Guest list (.xlsx or .csv)"), validators=[DataRequired(_l("Please choose a file."))])
+    submit = SubmitField(_l("Preview"))

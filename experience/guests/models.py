@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import enum
+import secrets
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from experience.events.models import Event, GuestCategory
+from experience.extensions import db
+
+LEVEL_LABELS = {"national": _l("national"), "province": _l("provincial"), "city": _l("city"),
+                "county": _l("county")}
+
+
+def new_code() -> str:
+    """An invitation code: 128 random bits, URL-safe, never derived from anything."""
+    return secrets.token_urlsafe(16)
+
+
+class CheckInVia(enum.Enum):
+    PHONE = "phone"
+    DESK = "desk"
+    API = "api"
+    WALK_IN = "walk_in"
+
+
+_enum = dict(native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
+
+
+class Guest(db.Model):
+    """A person invited to (or walking into) one event. No account: the code is the key."""
+
+    __tablename__ = "guest"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(sa.ForeignKey("event.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(60))
+    category: Mapped[GuestCategory] = mapped_column(sa.Enum(GuestCategory, **_enum))
+    #: for NPC deputies and CPPCC members: national / province / city / county
+    level: Mapped[str | None] = mapped_column(sa.String(10))
+    organisation: Mapped[str] = mapped_column(sa.String(120), default="")
+    title: Mapped[str] = mapped_column(sa.String(60), default="")
+    #: normalised 11-digit mobile; shown masked everywhere but the guest's edit form
+    phone: Mapped[str | None] = mapped_column(sa.String(11))
+    note: Mapped[str] = mapped_column(sa.String(500), default="")
+    #: the current invitation code (see Invitation for revoked ones)
+    code: Mapped[str] = mapped_column(sa.String(32), unique=True, default=new_code)
+    walk_in: Mapped[bool] = mapped_column(default=False)
+    #: when the guest agreed to the personal-information notice
+    consent_at: Mapped[datetime | None]
+    #: set exactly once by a conditional UPDATE (see checkin.services); NULL again after an undo
+    checked_in_at: Mapped[datetime | None] = mapped_column(index=True)
+    checked_in_via: Mapped[CheckInVia | None] = mapped_column(sa.Enum(CheckInVia, **_enum))
+    checked_in_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    created_at: Mapped[datetime]
+    #: set when personal data is retired after the campaign
+    anonymised_at: Mapped[datetime | None]
+
+    event: Mapped[Event] = relationship()
+
+    __table_args__ = (
+        # The same mobile twice on one event's list is the same person.
+        sa.UniqueConstraint("event_id", "phone", name="uq_guest_event_phone"),
+    )
+
+    @property
+    def province_code(self) -> str:
+        return self.event.province_code
+
+    @property
+    def level_label(self):
+        return LEVEL_LABELS.get(self.level or "", "")
+
+
+class RevokedCode(db.Model):
+    """A code that was revoked and reissued: scanning it answers ``revoked``, not ``unknown``."""
+
+    __tablename__ = "revoked_code"
+
+    code: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    guest_id: Mapped[int] = mapped_column(sa.ForeignKey("guest.id"), index=True)
+    revoked_at: Mapped[datetime]

@@ -1,0 +1,143 @@
+"""The guest list: adding, editing, importing, and what the desk searches."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+from experience.core import audit
+from experience.core.errors import RuleError
+from experience.events.models import Event, GuestCategory
+from experience.extensions import db
+from experience.guests.importer import LEVELLED, match_key
+from experience.guests.models import Guest
+
+FIELDS = ("name", "category", "level", "organisation", "title", "phone", "note")
+
+MESSAGES = {
+    "duplicate_phone": _l("This mobile number is already on the list (%(name)s)."),
+    "duplicate_name": _l("%(name)s of %(organisation)s is already on the list."),
+    "checked_in": _l("A guest who has checked in cannot be removed."),
+}
+
+
+def _clean(data: dict) -> dict:
+    data = {k: data.get(k) for k in FIELDS}
+    data["name"] = (data["name"] or "").strip()
+    data["organisation"] = (data["organisation"] or "").strip()
+    data["title"] = (data["title"] or "").strip()
+    data["note"] = (data["note"] or "").strip()
+    data["phone"] = data["phone"] or None
+    if data["category"] not in LEVELLED:
+        data["level"] = None
+    return data
+
+
+def _check_duplicate(event: Event, data: dict, exclude_id: int | None = None) -> None:
+    """The import's rule, for one guest: the same mobile, or the same name and organisation
+    compared as the importer compares them (NFKC, case and spaces ignored)."""
+    others = sa.select(Guest.name, Guest.organisation, Guest.phone).where(Guest.event_id == event.id)
+    if exclude_id is not None:
+        others = others.where(Guest.id != exclude_id)
+    name, organisation = match_key(data["name"]), match_key(data["organisation"])
+    for other in db.session.execute(others):
+        if data["phone"] and other.phone == data["phone"]:
+            raise RuleError("duplicate_phone", MESSAGES["duplicate_phone"], name=other.name)
+        if organisation and match_key(other.name) == name and match_key(other.organisation) == organisation:
+            raise RuleError("duplicate_name", MESSAGES["duplicate_name"], name=other.name,
+                            organisation=other.organisation)
+
+
+def add_guest(event: Event, *, actor, now: datetime, ip: str = "", **data) -> Guest:
+    """:raises RuleError: duplicate_phone or duplicate_name."""
+    data = _clean(data)
+    _check_duplicate(event, data)
+    guest = Guest(event_id=event.id, created_at=now, **data)
+    db.session.add(guest)
+    db.session.flush()
+    audit.record("guest.create", now=now, actor=actor, target=guest, ip=ip,
+                 province_code=event.province_code)
+    return guest
+
+
+def update_guest(guest: Guest, *, actor, now: datetime, ip: str = "", **data) -> None:
+    data = _clean(data)
+    _check_duplicate(guest.event, data, exclude_id=guest.id)
+    changed = [k for k, v in data.items() if getattr(guest, k) != v]
+    for k in changed:
+        setattr(guest, k, data[k])
+    if changed:
+        audit.record("guest.update", now=now, actor=actor, target=guest, ip=ip,
+                     province_code=guest.event.province_code, fields=changed)
+
+
+def remove_guest(guest: Guest, *, actor, now: datetime, ip: str = "") -> None:
+    """Take a guest off the list (before they arrive); the scan log keeps its rows."""
+    from experience.checkin.models import Scan
+    from experience.guests.models import RevokedCode
+    if guest.checked_in_at is not None:
+        raise RuleError("checked_in", MESSAGES["checked_in"])
+    audit.record("guest.delete", now=now, actor=actor, target=guest, ip=ip,
+                 province_code=guest.event.province_code, name=guest.name)
+    db.session.execute(sa.update(Scan).where(Scan.guest_id == guest.id).values(guest_id=None))
+    db.session.execute(sa.delete(RevokedCode).where(RevokedCode.guest_id == guest.id))
+    db.session.delete(guest)
+
+
+def existing_keys(event: Event) -> list[tuple[str, str, str | None]]:
+    return [tuple(r) for r in db.session.execute(
+        sa.select(Guest.name, Guest.organisation, Guest.phone).where(Guest.event_id == event.id))]
+
+
+def import_rows(event: Event, rows, *, actor, now: datetime, ip: str = "") -> int:
+    """Insert the rows that passed the preview, all in the caller's one transaction.
+
+    Duplicates are checked again against the list as it is now, so an import confirmed
+    twice adds nothing the second time.
+    """
+    from experience.guests.importer import mark_duplicates
+    mark_duplicates(rows, existing_keys(event))
+    good = [r for r in rows if r.ok]
+    db.session.add_all([Guest(event_id=event.id, created_at=now, name=r.name, category=r.category,
+                              level=r.level if r.category in LEVELLED else None,
+                              organisation=r.organisation, title=r.title, phone=r.phone, note=r.note)
+                        for r in good])
+    audit.record("guest.import", now=now, actor=actor, target=event, ip=ip, imported=len(good),
+                 skipped=len(rows) - len(good))
+    return len(good)
+
+
+def search(event: Event, query: str, limit: int = 50) -> list[Guest]:
+    """The desk's search: by name, by organisation, or by the last four digits of the mobile."""
+    stmt = sa.select(Guest).where(Guest.event_id == event.id).order_by(Guest.name).limit(limit)
+    q = query.strip()
+    if q.isdigit() and len(q) == 4:
+        stmt = stmt.where(Guest.phone.like(f"%{q}"))
+    elif q:
+        pattern = f"%{q.replace('%', '').replace('_', '')}%"
+        stmt = stmt.where(sa.or_(Guest.name.like(pattern), Guest.organisation.like(pattern)))
+    return list(db.session.scalars(stmt))
+
+
+@dataclass
+class CategoryCount:
+    category: GuestCategory
+    invited: int = 0
+    arrived: int = 0
+    walk_ins: int = 0
+
+
+def counts(event: Event) -> list[CategoryCount]:
+    """Invited / arrived / walk-ins per category, in one grouped query."""
+    by = {c: CategoryCount(c) for c in GuestCategory}
+    rows = db.session.execute(
+        sa.select(Guest.category,
+                  sa.func.sum(sa.case((Guest.walk_in.is_(False), 1), else_=0)),
+                  sa.func.sum(sa.case((Guest.checked_in_at.is_not(None), 1), else_=0)),
+                  sa.func.sum(sa.case((Guest.walk_in.is_(True), 1), else_=0)))
+        .where(Guest.event_id == event.id).group_by(Guest.category))
+    for category, invited, arrived, walk_ins in rows:
+        by[category] = CategoryCount(category, int(invited or 0), int(arrived or 0), int(walk_ins or 0))
+    return list(by.values())
