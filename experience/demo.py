@@ -17,7 +17,7 @@ from experience.campaigns.models import Campaign
 from experience.campaigns.services import default_campaign
 from experience.core import clock
 from experience.events.services import cancel_event, create_event
-from experience.plans.services import grant_extension, plan_for, save_plan, submit_plan
+from experience.plans.services import plan_for, save_plan, submit_plan
 from experience.extensions import db
 
 #: the logins the README lists; the demo only ever runs outside production
@@ -67,16 +67,14 @@ def seed_demo(now: datetime) -> None:
                                 "venue_name": "钱塘江码头"})
     cancel_event(cancelled, "场地检修，改期另行安排", actor=users["zhejiang"], now=now)
 
-    # Zhejiang sent its plan on time in 2024; Beijing has not, and HQ granted it an
-    # extension from today so that the demo's submission can be tried.
+    # Zhejiang sent its plan on time in 2024: HQ can return it, and a returned plan can
+    # always come back. Beijing has not sent one, and the 2024 deadline has passed.
     zhejiang = plan_for(campaign, "33")
     save_plan(zhejiang, actor=users["zhejiang"], now=now, organisation_text="成立活动领导小组，分管局领导任组长。",
               coordination_text="与省商务厅、文旅厅建立联动机制。", publicity_text="联合省电视台、政务新媒体宣传。",
               safety_text="制定安全预案，现场配备安全员。")
     zhejiang.document_key, zhejiang.document_name = _demo_document(), "浙江省活动方案（盖章）.pdf"
     submit_plan(zhejiang, actor=users["zhejiang"], now=clock.from_beijing(datetime(campaign.year, 8, 20, 10)))
-    grant_extension(campaign, "11", clock.beijing_today(now) + timedelta(days=30), "演示：批准延期报送",
-                    actor=users["hqadmin"], now=now)
 
 
 def _demo_document() -> str:

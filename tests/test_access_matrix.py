@@ -61,7 +61,6 @@ MATRIX = {
     "notices.index": ("GET", "/notices", only({"hq": 200, "province": 200, "province_other": 200}, 403)),
     "notices.mark_read": ("POST", "/notices/read", only({"hq": 302, "province": 302, "province_other": 302}, 403)),
     "plans.edit": ("GET", "/plan", only({"province": 200, "province_other": 200}, 403)),
-    "plans.submit": ("POST", "/plan/submit", only({"province": 302, "province_other": 302}, 403)),
     "plans.document": ("GET", "/plans/{plan_bj}/document", only({"hq": 200, "province": 200}, 404)),
     "plans.national": ("GET", "/hq/plans", only({"hq": 200}, 403)),
     "plans.national_xlsx": ("GET", "/hq/plans.xlsx", only({"hq": 200}, 403)),

@@ -47,7 +47,8 @@ class UserForm(FlaskForm):
     def __init__(self, *args, admin, provinces, **kwargs):
         super().__init__(*args, **kwargs)
         if admin.role is Role.HQ:
-            self.role.choices = [SelectChoice(r.value, ROLE_LABELS[r]) for r in Role]
+            # no pre-selected role: nobody gets national access by forgetting to choose
+            self.role.choices = [SelectChoice("", "—")] + [SelectChoice(r.value, ROLE_LABELS[r]) for r in Role]
             self.province.choices = [SelectChoice("", "—")] + [SelectChoice(p.code, p.name) for p in provinces]
         else:
             self.role.choices = [SelectChoice(Role.ORGANIZER.value, ROLE_LABELS[Role.ORGANIZER])]

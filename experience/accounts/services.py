@@ -26,6 +26,7 @@ MESSAGES = {
     "common": _l("This password is too common. Please choose another."),
     "contains_username": _l("The password must not contain the user name."),
     "bad_credentials": _l("Wrong user name or password."),
+    "disabled": _l("This account is disabled. Please contact your administrator."),
     "throttled": _l("Too many failed logins. Please wait 15 minutes and try again."),
     "wrong_current": _l("The current password is wrong."),
     "same_password": _l("The new password must differ from the current one."),
@@ -137,6 +138,11 @@ def authenticate(username: str, password: str, *, ip: str, now: datetime,
                      actor_name=key)
         raise _fail("throttled")
     user = db.session.scalar(sa.select(User).where(sa.func.lower(User.username) == key))
+    if user is not None and not user.active and check_password_hash(user.password_hash, password):
+        # Only the right password learns that the account exists but is disabled.
+        audit.record("login.failure", now=now, target_type="user", target_id=key, ip=ip,
+                     actor_name=key, province_code=user.province_code, reason="disabled")
+        raise _fail("disabled")
     if user is None or not user.active or not check_password_hash(user.password_hash, password):
         audit.record("login.failure", now=now, target_type="user", target_id=key, ip=ip,
                      actor_name=key, province_code=user.province_code if user else None)

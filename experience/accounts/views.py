@@ -11,7 +11,7 @@ from experience.accounts import bp, services
 from experience.accounts.forms import ROLE_LABELS, ChangePasswordForm, LanguageForm, LoginForm, UserForm
 from experience.accounts.models import Province, Role, User
 from experience.core import clock
-from experience.core.audit import ACTIONS, AuditEntry
+from experience.core.audit import ACTION_LABELS, ACTIONS, AuditEntry
 from experience.core.errors import RuleError
 from experience.core.permissions import client_ip, deny, require
 from experience.extensions import db, limiter
@@ -43,7 +43,10 @@ def login():
         else:
             db.session.commit()
             next_url = request.args.get("next")
-            session.clear()  # a fresh session: nothing from before the login survives
+            lang = session.get("lang")
+            session.clear()  # a fresh session: nothing from before the login survives but the language
+            if lang:
+                session["lang"] = lang
             login_user(user)
             session["seen"] = clock.now().isoformat()
             return redirect(_safe_next(next_url))
@@ -56,7 +59,10 @@ def logout():
     services.record_logout(current_user, now=clock.now(), ip=client_ip())
     db.session.commit()
     logout_user()
+    lang = session.get("lang")
     session.clear()
+    if lang:
+        session["lang"] = lang
     flash(_("You are logged out."), "info")
     return redirect(url_for("accounts.login"))
 
@@ -177,6 +183,8 @@ def audit_log():
         if value:
             try:
                 day = clock.datetime.fromisoformat(value).date()
+                if not 2000 <= day.year <= 2100:
+                    raise ValueError(value)
             except ValueError:
                 flash(_("Dates are written as YYYY-MM-DD."), "warning")
                 continue
@@ -184,9 +192,9 @@ def audit_log():
             if arg == "to":
                 bound += clock.ONE_DAY
             stmt = stmt.where(getattr(AuditEntry.at, op)(bound))
-    page = max(1, request.args.get("page", 1, type=int))
+    page = min(max(1, request.args.get("page", 1, type=int)), 10_000)
     entries = db.session.scalars(stmt.limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE)).all()
     provinces = db.session.scalars(sa.select(Province).order_by(Province.code)).all()
     return render_template("accounts/audit_log.html", entries=entries[:PAGE_SIZE],
-                           more=len(entries) > PAGE_SIZE, page=page, actions=ACTIONS,
+                           more=len(entries) > PAGE_SIZE, page=page, actions=ACTIONS, labels=ACTION_LABELS,
                            provinces=provinces, args=request.args)

@@ -57,14 +57,25 @@ def calendar(campaign: Campaign, now: datetime, extensions: dict[str, date] | No
 
 
 def update_campaign(campaign: Campaign, *, actor, now: datetime, ip: str = "", **fields) -> None:
-    """:raises RuleError: bad_week or bad_order."""
+    """:raises RuleError: with ``field`` naming the date at fault: wrong_year, bad_week,
+        plan_after_week, works_after_week, summary_before_end."""
     candidate = {k: fields.get(k, getattr(campaign, k)) for k in (
         "year", "theme", "plan_deadline", "works_deadline", "summary_deadline",
         "week_start", "week_end", "sectors")}
+    for name in ("plan_deadline", "works_deadline", "summary_deadline", "week_start", "week_end"):
+        if candidate[name].year != candidate["year"]:
+            raise RuleError("wrong_year", _l("Every date must fall in the campaign's year."), field=name)
     if candidate["week_start"] > candidate["week_end"]:
-        raise RuleError("bad_week", _l("The experience week must end on or after its first day."))
-    if not candidate["plan_deadline"] <= candidate["week_start"] <= candidate["summary_deadline"]:
-        raise RuleError("bad_order", _l("Plans are due before the week, and summaries after it."))
+        raise RuleError("bad_week", _l("The experience week must end on or after its first day."), field="week_end")
+    if candidate["plan_deadline"] > candidate["week_start"]:
+        raise RuleError("plan_after_week", _l("Plans are due before the experience week starts."),
+                        field="plan_deadline")
+    if candidate["works_deadline"] > candidate["week_end"]:
+        raise RuleError("works_after_week", _l("Works are due before the experience week ends."),
+                        field="works_deadline")
+    if candidate["summary_deadline"] < candidate["week_end"]:
+        raise RuleError("summary_before_end", _l("Summaries are due after the experience week."),
+                        field="summary_deadline")
     changed = {k: str(v) for k, v in candidate.items() if getattr(campaign, k) != v}
     for k, v in candidate.items():
         setattr(campaign, k, v)

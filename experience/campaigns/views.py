@@ -71,7 +71,7 @@ def edit():
             services.update_campaign(campaign, actor=current_user, now=clock.now(), ip=client_ip(), **data)
         except RuleError as e:
             db.session.rollback()
-            form.week_end.errors.append(str(e))
+            getattr(form, e.params.get("field", "week_end")).errors.append(str(e))
         else:
             db.session.commit()
             flash(_("The campaign was saved."), "success")

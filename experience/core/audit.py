@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column
 
 from experience.extensions import db
@@ -32,6 +33,10 @@ class AuditEntry(db.Model):
     ip: Mapped[str] = mapped_column(sa.String(64), default="", index=True)
     detail: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
 
+    @property
+    def label(self):
+        return ACTION_LABELS.get(self.action, self.action)
+
 
 #: every action the log knows, in the order HQ's filter lists them
 ACTIONS = (
@@ -49,11 +54,32 @@ ACTIONS = (
 )
 
 
+#: what HQ reads in the log's filter and table
+ACTION_LABELS = {
+    "login.success": _l("Login"), "login.failure": _l("Failed login"), "login.throttled": _l("Login throttled"),
+    "logout": _l("Logout"), "password.change": _l("Password changed"), "password.reset": _l("Password reset"),
+    "account.create": _l("Account created"), "account.update": _l("Account changed"),
+    "account.disable": _l("Account disabled"), "account.enable": _l("Account enabled"),
+    "access.denied": _l("Access refused"), "campaign.update": _l("Campaign changed"),
+    "event.create": _l("Event created"), "event.update": _l("Event changed"), "event.cancel": _l("Event cancelled"),
+    "event.change_after_confirm": _l("Event changed after submission"),
+    "plan.save": _l("Plan saved"), "plan.submit": _l("Plan submitted"), "plan.return": _l("Plan returned"),
+    "plan.confirm": _l("Plan confirmed"), "plan.extension": _l("Deadline extended"),
+    "event.launch_select": _l("Launch-ceremony project selected"),
+    "event.launch_unselect": _l("Launch-ceremony project withdrawn"),
+    "export.xlsx": _l("Spreadsheet downloaded"), "file.download": _l("File downloaded"),
+    "guest.create": _l("Guest added"), "guest.update": _l("Guest changed"), "guest.import": _l("Guests imported"),
+    "guest.code_revoke": _l("Invitation withdrawn and reissued"), "guest.delete": _l("Guest removed"),
+    "checkin.undo": _l("Check-in undone"), "api_token.create": _l("API token created"),
+    "api_token.revoke": _l("API token revoked"), "event.checkin_settings": _l("Check-in settings changed"),
+}
+
+
 def record(action: str, *, now: datetime, actor=None, target=None, target_type: str = "",
            target_id: str = "", province_code: str | None = None, ip: str = "",
            actor_name: str = "", **detail: Any) -> AuditEntry:
     """Add an audit entry to the session; the caller's commit makes it durable."""
-    assert action in ACTIONS, action
+    assert action in ACTIONS and action in ACTION_LABELS, action
     if target is not None:
         target_type = target_type or type(target).__name__.lower()
         target_id = target_id or str(target.id)

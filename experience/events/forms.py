@@ -53,7 +53,13 @@ class EventForm(FlaskForm):
             raise ValidationError(_l("Please give a mobile (11 digits) or a landline with its area code."))
         field.data = normalized
 
+    def validate_starts_at(self, field):
+        if field.data and not 2000 <= field.data.year <= 2100:
+            raise ValidationError(_l("Please give a real date."))
+
     def validate_ends_at(self, field):
+        if field.data and not 2000 <= field.data.year <= 2100:
+            raise ValidationError(_l("Please give a real date."))
         if self.starts_at.data and field.data and field.data <= self.starts_at.data:
             raise ValidationError(_l("The event must end after it starts."))
 

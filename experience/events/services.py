@@ -23,6 +23,7 @@ MESSAGES = {
     "cancelled": _l("This event was cancelled and can no longer be changed."),
     "reason_required": _l("Please give the reason for cancelling."),
     "bad_sector": _l("Please choose a sector from the list."),
+    "wrong_year": _l("The event must take place in %(year)s, the campaign's year."),
 }
 
 
@@ -38,6 +39,8 @@ def _validate(campaign: Campaign, data: dict[str, Any]) -> None:
     data.setdefault("expected_guests", {})
     if data["starts_at"] >= data["ends_at"]:
         raise RuleError("time_order", MESSAGES["time_order"])
+    if clock.to_beijing(data["starts_at"]).year != campaign.year:
+        raise RuleError("wrong_year", MESSAGES["wrong_year"], year=campaign.year)
     if data["sector"] not in campaign.sector_list:
         raise RuleError("bad_sector", MESSAGES["bad_sector"])
     data["expected_guests"] = {c.value: max(0, int(data["expected_guests"].get(c.value) or 0))
@@ -55,15 +58,13 @@ def create_event(campaign: Campaign, *, actor: User, now: datetime, ip: str = ""
     db.session.add(event)
     db.session.flush()
     audit.record("event.create", now=now, actor=actor, target=event, ip=ip)
+    _flag_to_hq(event, "event_added", actor=actor, now=now, ip=ip)
     return event
 
 
 def update_event(event: Event, *, actor: User, now: datetime, ip: str = "", **data) -> dict[str, Any]:
     """Apply the edit; returns what changed. After the plan went to HQ the change is
     still allowed, but audit-logged as such and flagged to HQ with a notice."""
-    from experience.notices.services import notify
-    from experience.plans.services import plan_for
-
     if event.is_cancelled:
         raise RuleError("cancelled", MESSAGES["cancelled"])
     _validate(event.campaign, data)
@@ -75,14 +76,25 @@ def update_event(event: Event, *, actor: User, now: datetime, ip: str = "", **da
     event.updated_at = now
     audit.record("event.update", now=now, actor=actor, target=event, ip=ip,
                  fields=sorted(changed))
-    plan = plan_for(event.campaign, event.province_code, create=False)
-    if plan is not None and not plan.editable:
-        event.changed_after_confirm_at = now
-        audit.record("event.change_after_confirm", now=now, actor=actor, target=event, ip=ip,
-                     fields=sorted(changed), plan_state=plan.state.value)
-        notify(None, "event_changed", now=now, link=("events.view", {"event_id": event.id}),
-               province=event.province.name, title=event.title)
+    _flag_to_hq(event, "event_changed", actor=actor, now=now, ip=ip, fields=sorted(changed))
     return changed
+
+
+def _flag_to_hq(event: Event, kind: str, *, actor: User, now: datetime, ip: str, **detail) -> bool:
+    """Once the plan is with HQ, every change to its events is allowed, but marked on the
+    event, audit-logged as such, and told to HQ. Returns whether it was."""
+    from experience.notices.services import notify
+    from experience.plans.services import plan_for
+
+    plan = plan_for(event.campaign, event.province_code, create=False)
+    if plan is None or plan.editable:
+        return False
+    event.changed_after_confirm_at = now
+    audit.record("event.change_after_confirm", now=now, actor=actor, target=event, ip=ip,
+                 change=kind, plan_state=plan.state.value, **detail)
+    notify(None, kind, now=now, link=("events.view", {"event_id": event.id}),
+           province=event.province.name, title=event.title)
+    return True
 
 
 def set_attachment(event: Event, key: str, name: str, *, actor: User, now: datetime, ip: str = "") -> str | None:
@@ -100,11 +112,14 @@ def cancel_event(event: Event, reason: str, *, actor: User, now: datetime, ip: s
         raise RuleError("cancelled", MESSAGES["cancelled"])
     if not reason.strip():
         raise RuleError("reason_required", MESSAGES["reason_required"])
+    was_launch = event.launch_selected
     event.status = EventStatus.CANCELLED
     event.cancel_reason = reason.strip()
     event.cancelled_at = now
     event.launch_selected = False
     audit.record("event.cancel", now=now, actor=actor, target=event, ip=ip, reason=reason.strip())
+    _flag_to_hq(event, "event_cancelled_launch" if was_launch else "event_cancelled", actor=actor, now=now,
+                ip=ip, reason=reason.strip())
 
 
 def assign_organizers(event: Event, organizers: list[User]) -> None:

@@ -120,10 +120,11 @@ def edit(event_id: int):
         if stored is not False:
             data = _form_data(form)
             old_key = None
+            now = clock.now()
             try:
-                changed = services.update_event(event, actor=current_user, now=clock.now(), ip=client_ip(), **data)
+                changed = services.update_event(event, actor=current_user, now=now, ip=client_ip(), **data)
                 if stored:
-                    old_key = services.set_attachment(event, *stored, actor=current_user, now=clock.now(), ip=client_ip())
+                    old_key = services.set_attachment(event, *stored, actor=current_user, now=now, ip=client_ip())
             except RuleError as e:
                 db.session.rollback()
                 uploads.delete_upload(stored[0] if stored else None)
@@ -132,7 +133,7 @@ def edit(event_id: int):
                 db.session.commit()
                 uploads.delete_upload(old_key)
                 flash(_("The event was saved.") if changed or stored else _("Nothing was changed."), "success")
-                if event.changed_after_confirm_at == clock.now():
+                if event.changed_after_confirm_at == now:
                     flash(_("The plan is with HQ: HQ has been told about this change."), "info")
                 _warn_outside_week(event.campaign, data)
                 return redirect(url_for("events.view", event_id=event.id))

@@ -27,10 +27,7 @@ class PlanForm(FlaskForm):
     document = FileField(_l("Sealed official document (PDF scan)"),
                          description=_l("The plan as sent with the unit's seal, scanned to PDF, at most 20 MB."))
     submit = SubmitField(_l("Save"))
-
-
-class SubmitPlanForm(FlaskForm):
-    send = SubmitField(_l("Submit the plan to HQ"))
+    send = SubmitField(_l("Save and submit to HQ"))
 
 
 class ReturnForm(FlaskForm):

@@ -27,7 +27,8 @@ MESSAGES = {
     "comment_required": _l("Please say what the province should change."),
     "event_cancelled": _l("A cancelled event cannot be selected."),
     "plan_not_submitted": _l("Events can be selected once their province has submitted its plan."),
-    "extension_past": _l("The new deadline must be later than the current one."),
+    "extension_past": _l("The new deadline must be later than the current one, and not in the past."),
+    "extension_too_late": _l("The new deadline must come before the summaries are due (%(date)s)."),
 }
 
 TEXT_FIELDS = {
@@ -173,8 +174,11 @@ def select_launch(event: Event, selected: bool, note: str = "", *, actor: User, 
 def grant_extension(campaign: Campaign, province_code: str, new_deadline: date, reason: str, *,
                     actor: User, now: datetime, kind: str = "plan", ip: str = "") -> DeadlineExtension:
     """Record HQ's extension for one province. :raises RuleError: extension_past."""
-    if new_deadline <= effective_deadline(campaign, province_code, kind):
+    if new_deadline <= effective_deadline(campaign, province_code, kind) or new_deadline < clock.beijing_today(now):
         raise RuleError("extension_past", MESSAGES["extension_past"])
+    if new_deadline >= campaign.summary_deadline:
+        raise RuleError("extension_too_late", MESSAGES["extension_too_late"],
+                        date=campaign.summary_deadline.isoformat())
     ext = DeadlineExtension(campaign_id=campaign.id, province_code=province_code, kind=kind,
                             new_deadline=new_deadline, reason=reason.strip(),
                             granted_by_id=actor.id, granted_at=now)

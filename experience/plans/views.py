@@ -17,7 +17,7 @@ from experience.core.web import writes
 from experience.events.models import Event
 from experience.extensions import db
 from experience.plans import bp, services
-from experience.plans.forms import ConfirmForm, ExtensionForm, LaunchForm, PlanForm, ReturnForm, SubmitPlanForm
+from experience.plans.forms import ConfirmForm, ExtensionForm, LaunchForm, PlanForm, ReturnForm
 from experience.plans.models import Plan, PlanState
 
 
@@ -30,7 +30,8 @@ def _own_plan() -> Plan:
 @bp.route("/plan", methods=["GET", "POST"])
 @writes
 def edit():
-    """The province's plan: its texts, the sealed document, its events, and submission."""
+    """The province's plan: its texts, the sealed document, its events; saved, or saved
+    and sent to HQ with one button, so that nothing typed is lost on the way."""
     plan = _own_plan()
     form = PlanForm(obj=plan)
     if form.validate_on_submit():
@@ -51,31 +52,23 @@ def edit():
             old = services.set_document(plan, *stored, actor=current_user, now=now, ip=client_ip()) if stored else None
             db.session.commit()
             uploads.delete_upload(old)
-            flash(_("The plan was saved."), "success")
+            if not form.send.data:
+                flash(_("The plan was saved."), "success")
+                return redirect(url_for("plans.edit"))
+            try:
+                services.submit_plan(plan, actor=current_user, now=now, ip=client_ip())
+            except RuleError as e:
+                db.session.rollback()
+                flash(_("The plan was saved, but not submitted:") + " " + str(e), "error")
+            else:
+                db.session.commit()
+                flash(_("The plan was submitted to HQ."), "success")
             return redirect(url_for("plans.edit"))
     else:
         db.session.commit()  # the plan row created on first visit
     deadline = services.effective_deadline(plan.campaign, plan.province_code, "plan")
-    return render_template("plans/edit.html", plan=plan, form=form, submit_form=SubmitPlanForm(),
-                           events=services.plan_events(plan), deadline=deadline,
-                           deadline_passed=clock.now() > clock.end_of_day(deadline))
-
-
-@bp.post("/plan/submit")
-def submit():
-    """Send the plan to HQ (first time by the deadline, or again after a return)."""
-    plan = _own_plan()
-    form = SubmitPlanForm()
-    if form.validate_on_submit():
-        try:
-            services.submit_plan(plan, actor=current_user, now=clock.now(), ip=client_ip())
-        except RuleError as e:
-            db.session.rollback()
-            flash(str(e), "error")
-        else:
-            db.session.commit()
-            flash(_("The plan was submitted to HQ."), "success")
-    return redirect(url_for("plans.edit"))
+    return render_template("plans/edit.html", plan=plan, form=form, events=services.plan_events(plan),
+                           deadline=deadline, deadline_passed=clock.now() > clock.end_of_day(deadline))
 
 
 @bp.get("/plans/<int:plan_id>/document")
@@ -115,7 +108,7 @@ def national_xlsx():
               _("First submitted"), _("Last submitted"), _("Late"), _("Extended to"), _("Confirmed")]
     body = [[r.province.code, r.province.name, str(r.state.label), r.events, r.launch,
              _fmt(r.plan.first_submitted_at if r.plan else None), _fmt(r.plan.submitted_at if r.plan else None),
-             _("yes") if r.plan and r.plan.late else _("no"),
+             _lateness(r),
              r.extension.isoformat() if r.extension else "", _fmt(r.plan.confirmed_at if r.plan else None)]
             for r in rows]
     data = xlsx.workbook([(_("Plans %(year)s", year=campaign.year), header, body)])
@@ -124,6 +117,14 @@ def national_xlsx():
     db.session.commit()
     return send_file(io.BytesIO(data), as_attachment=True, download_name=f"plans-{campaign.year}.xlsx",
                      mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+def _lateness(row) -> str:
+    if row.plan is None or row.plan.first_submitted_at is None:
+        return ""
+    if not row.plan.late:
+        return _("no")
+    return _("within the extension") if row.extension else _("yes")
 
 
 def _fmt(dt) -> str:
@@ -160,9 +161,10 @@ def review(plan_id: int):
     """HQ reads one plan with its events and decides on it."""
     plan = load(Plan, plan_id, "view_plan")
     events = services.plan_events(plan)
+    deadline = services.effective_deadline(plan.campaign, plan.province_code, "plan")
     launch_forms = {e.id: LaunchForm(prefix=f"e{e.id}", selected=e.launch_selected, note=e.launch_note)
                     for e in events}
-    return render_template("plans/review.html", plan=plan, events=events, return_form=ReturnForm(),
+    return render_template("plans/review.html", plan=plan, events=events, return_form=ReturnForm(), deadline=deadline,
                            confirm_form=ConfirmForm(), launch_forms=launch_forms)
 
 

@@ -65,7 +65,7 @@ def test_province_submits_hq_returns_province_resubmits_hq_confirms_and_selects(
     p.set_input_files("#document", str(scan))
     p.click("#submit")
     p.wait_for_selector("text=活动方案已保存")
-    p.click("text=报送总局")
+    p.click("#send")
     p.wait_for_selector("text=活动方案已报送总局")
     assert "已提交" in p.inner_text("main")
     shot(p, "plan-submitted-phone")
@@ -89,9 +89,7 @@ def test_province_submits_hq_returns_province_resubmits_hq_confirms_and_selects(
     shot(p, "home-returned-phone")
     p.goto(f"{live_server}/plan")
     p.fill("#safety_text", "坚持自愿参加，不收取任何费用；制定安全预案和应急疏散方案。")
-    p.click("#submit")
-    p.wait_for_selector("text=活动方案已保存")
-    p.click("text=报送总局")
+    p.click("#send")  # saved and sent with one button
     p.wait_for_selector("text=活动方案已报送总局")
 
     # HQ confirms and picks the event for the launch ceremony.

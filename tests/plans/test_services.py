@@ -63,10 +63,16 @@ def test_extension_allows_a_late_first_submission_which_counts_as_late(ready_pla
     assert services.effective_deadline(campaign, "33") == date(2024, 8, 23)
 
 
-def test_extension_must_be_later(campaign, hq):
+def test_extension_must_be_later_and_before_summaries(campaign, hq):
     with pytest.raises(RuleError) as e:
         services.grant_extension(campaign, "11", date(2024, 8, 20), "", actor=hq, now=NOW)
     assert e.value.code == "extension_past"
+    with pytest.raises(RuleError) as e:  # later than the deadline, but already over
+        services.grant_extension(campaign, "11", date(2024, 8, 25), "", actor=hq, now=beijing(2024, 8, 27, 9, 0))
+    assert e.value.code == "extension_past"
+    with pytest.raises(RuleError) as e:
+        services.grant_extension(campaign, "11", date(2024, 12, 31), "", actor=hq, now=NOW)
+    assert e.value.code == "extension_too_late"
 
 
 def test_returned_plan_can_be_resubmitted_after_the_deadline_and_lateness_stays(ready_plan, staff, hq):

@@ -17,6 +17,11 @@ def _bj(*args):
     return clock.from_beijing(datetime(*args))
 
 
+def submit(client, **changes):
+    """Press 保存并报送总局 with the plan's texts as they stand."""
+    return client.post("/plan", data={**TEXTS, **changes, "send": "y"}, content_type="multipart/form-data")
+
+
 def _prepare(client, auth, make_user, make_event, pdf_bytes):
     staff = make_user(Role.PROVINCE, "11", username="bjstaff")
     make_user(Role.HQ, username="hqboss")
@@ -31,7 +36,7 @@ def _prepare(client, auth, make_user, make_event, pdf_bytes):
 def test_province_saves_and_submits_plan(app, client, auth, make_user, make_event, pdf_bytes):
     _prepare(client, auth, make_user, make_event, pdf_bytes)
     app.config["FROZEN_NOW"] = _bj(2024, 8, 23, 23, 59)
-    client.post("/plan/submit")
+    submit(client)
     plan = db.session.scalar(sa.select(Plan))
     assert plan.state is PlanState.SUBMITTED and plan.document_name == "方案（盖章）.pdf"
     page = client.get("/plan").get_data(as_text=True)
@@ -43,10 +48,11 @@ def test_late_first_submission_refused_with_the_deadline_named(app, client, auth
     app.config["FROZEN_NOW"] = _bj(2024, 8, 24, 0, 0, 30)
     page = client.get("/plan").get_data(as_text=True)
     assert "延期" in page  # the page says to ask HQ
-    r = client.post("/plan/submit")
+    r = submit(client, safety_text="改过的安全预案")
     page = client.get(r.headers["Location"]).get_data(as_text=True)
     assert "2024-08-23" in page
-    assert db.session.scalar(sa.select(Plan)).state is PlanState.NOT_SUBMITTED
+    plan = db.session.scalar(sa.select(Plan))
+    assert plan.state is PlanState.NOT_SUBMITTED and plan.safety_text == "改过的安全预案"  # saved, not sent
 
 
 def test_plan_document_must_be_a_pdf(client, auth, make_user, make_event, pdf_bytes):
@@ -60,7 +66,7 @@ def test_plan_document_must_be_a_pdf(client, auth, make_user, make_event, pdf_by
 def test_hq_returns_then_confirms_and_selects(app, client, auth, make_user, make_event, pdf_bytes):
     _prepare(client, auth, make_user, make_event, pdf_bytes)
     app.config["FROZEN_NOW"] = _bj(2024, 8, 20, 10, 0)
-    client.post("/plan/submit")
+    submit(client)
     plan = db.session.scalar(sa.select(Plan))
     hq = app.test_client()
     hq.post("/login", data={"username": "hqboss", "password": "Correct-Horse-9"})
@@ -72,8 +78,7 @@ def test_hq_returns_then_confirms_and_selects(app, client, auth, make_user, make
     assert db.session.get(Plan, plan.id).state is PlanState.RETURNED
     home = client.get("/").get_data(as_text=True)
     assert "请补充安全保障措施" in home
-    client.post("/plan", data={**TEXTS, "safety_text": "补充：应急预案"}, content_type="multipart/form-data")
-    client.post("/plan/submit")
+    submit(client, safety_text="补充：应急预案")
     hq.post(f"/hq/plans/{plan.id}/confirm")
     assert db.session.get(Plan, plan.id).state is PlanState.CONFIRMED
     event_id = db.session.scalar(sa.select(Notice.id))  # any notice exists
@@ -89,7 +94,7 @@ def test_hq_returns_then_confirms_and_selects(app, client, auth, make_user, make
 def test_national_xlsx(app, client, auth, make_user, make_event, pdf_bytes):
     app.config["FROZEN_NOW"] = _bj(2024, 8, 20, 10, 0)
     _prepare(client, auth, make_user, make_event, pdf_bytes)
-    client.post("/plan/submit")
+    submit(client)
     hq = app.test_client()
     hq.post("/login", data={"username": "hqboss", "password": "Correct-Horse-9"})
     with hq.get("/hq/plans.xlsx") as r:
@@ -103,6 +108,7 @@ def test_national_xlsx(app, client, auth, make_user, make_event, pdf_bytes):
 
 
 def test_hq_grants_extension(app, make_user, campaign):
+    app.config["FROZEN_NOW"] = _bj(2024, 8, 24, 9, 0)
     make_user(Role.HQ, username="hqboss")
     hq = app.test_client()
     hq.post("/login", data={"username": "hqboss", "password": "Correct-Horse-9"})
@@ -113,6 +119,8 @@ def test_hq_grants_extension(app, make_user, campaign):
     assert r.status_code == 302
     assert db.session.scalar(sa.select(sa.func.count()).select_from(DeadlineExtension)) == 1
     hq.post("/hq/extensions", data={"province": "99", "new_deadline": "2024-09-30", "reason": "x"})
+    hq.post("/hq/extensions", data={"province": "11", "new_deadline": "2024-08-23", "reason": "already over"})
+    hq.post("/hq/extensions", data={"province": "11", "new_deadline": "9999-12-31", "reason": "forever"})
     assert db.session.scalar(sa.select(sa.func.count()).select_from(DeadlineExtension)) == 1
     assert "2024-08-30" in hq.get("/hq/plans").get_data(as_text=True)
 
@@ -149,7 +157,7 @@ def test_campaign_edit_by_hq(app, client, auth, make_user, campaign):
 def test_notices_mark_read(app, client, auth, make_user, make_event, pdf_bytes):
     app.config["FROZEN_NOW"] = _bj(2024, 8, 20, 10, 0)
     _prepare(client, auth, make_user, make_event, pdf_bytes)
-    client.post("/plan/submit")
+    submit(client)
     hq = app.test_client()
     hq.post("/login", data={"username": "hqboss", "password": "Correct-Horse-9"})
     assert 'class="badge"' in hq.get("/").get_data(as_text=True)
