@@ -51,8 +51,8 @@ test: system venv
 	$(BIN)/coverage report --fail-under=90
 
 translations: venv
-	$(BIN)/pybabel extract -q -F babel.cfg -k _l -k lazy_gettext -o /tmp/experience.pot experience templates
-	$(BIN)/pybabel update -q -i /tmp/experience.pot -d experience/translations -D messages
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o /tmp/experience.pot --ignore-dirs=".venv .git instance node_modules test-artifacts" .
+	$(BIN)/pybabel update -i /tmp/experience.pot -d experience/translations -D messages
 	$(BIN)/pybabel compile -d experience/translations -D messages
 
 clean:

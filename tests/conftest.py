@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask import has_app_context
 from flask.testing import FlaskClient
 
 from experience import create_app
@@ -118,7 +119,8 @@ class FreshContextClient(FlaskClient):
     holds, so the test reads the request's effects afterwards."""
 
     def open(self, *args, **kwargs):
-        db.session.commit()
+        if has_app_context():  # not in a thread of a concurrency test
+            db.session.commit()
         with self.application.app_context():
             return super().open(*args, **kwargs)
 
@@ -229,3 +231,20 @@ def wait_for(predicate, timeout=5.0):
             return True
         time.sleep(0.05)
     return False
+
+
+@pytest.fixture
+def make_guest(app):
+    from experience.events.models import GuestCategory
+    from experience.guests.services import add_guest
+    counter = itertools.count(1)
+
+    def make(event, actor=None, **overrides):
+        n = next(counter)
+        data = dict(name=f"嘉宾{n}", category=GuestCategory.CONSUMER, level=None, organisation="", title="",
+                    phone=None, note="")
+        data.update(overrides)
+        guest = add_guest(event, actor=actor, now=NOW, **data)
+        db.session.commit()
+        return guest
+    return make

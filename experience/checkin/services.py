@@ -82,7 +82,8 @@ def assess(raw_code: str | None, *, now: datetime, scanner_event: Event | None =
         if first is not None:
             return ScanResult(first.result, first.guest_id, first.event_id, first.checked_in_at, replay=True)
     code = extract_code(raw_code)
-    hint = (raw_code or "").strip()[-32:][:6]
+    # only code-like characters: a NUL byte, say, has no place in the log (or in PostgreSQL)
+    hint = re.sub(r"[^A-Za-z0-9_-]", "", (raw_code or "").strip()[-32:])[:6]
     scanner_id = scanner_event.id if scanner_event is not None else None
     if code is None:
         return ScanResult("unknown", event_id=scanner_id, code_hint=hint)

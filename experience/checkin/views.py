@@ -59,7 +59,7 @@ def scan(raw: str | None, *, via: CheckInVia, scanner_event_id: int | None = Non
 def _notice_context(event: Event) -> dict:
     from datetime import timedelta
     retention = event.campaign.summary_deadline + timedelta(days=90)
-    return {"collector": event.province.name + _("market regulation department"),
+    return {"collector": _("%(province)s market regulation department", province=event.province.name),
             "retention": retention}
 
 
@@ -70,28 +70,28 @@ def _notice_context(event: Event) -> dict:
 @limiter.limit("600 per minute", methods=["POST"])
 def guest(code: str):
     """The link in a guest's QR: see the event, agree to the notice, check in with one tap."""
-    guest = db.session.scalar(sa.select(Guest).where(Guest.code == code)) if services.extract_code(code) else None
-    if guest is None:
-        result = services.assess(code, now=clock.now())
-        status = 410 if result.result == "revoked" else 404
-        return render_template("checkin/guest_problem.html", result=result.result,
-                               message=services.message(result)), status
-    event = guest.event
     form = ConsentForm()
-    needs_consent = guest.consent_at is None
-    if request.method == "POST":
-        if needs_consent and not form.consent.data:
-            form.consent.errors.append(services.MESSAGES["consent_required"])
-        else:
-            event_id, checked = guest.event_id, guest.checked_in_at
-            result = scan(code, via=CheckInVia.PHONE, consent=True) if checked is None else \
-                services.ScanResult("already_checked_in", guest.id, event_id, checked)
-            event = db.session.get(Event, event_id)
-            return render_template("checkin/guest_result.html", event=event, result=result, code=code,
-                                   message=services.message(result, event, _bj),
-                                   time=_bj(result.checked_in_at)), 200 if result.result != "not_open" else 409
-    return render_template("checkin/guest.html", guest=guest, event=event, form=form,
-                           needs_consent=needs_consent, **_notice_context(event))
+    with read_phase():  # a phone only reads until its one write: no write lock before it
+        guest = db.session.scalar(sa.select(Guest).where(Guest.code == code)) if services.extract_code(code) else None
+        if guest is None:
+            result = services.assess(code, now=clock.now())
+            status = 410 if result.result == "revoked" else 404
+            return render_template("checkin/guest_problem.html", result=result.result,
+                                   message=services.message(result)), status
+        if request.method == "GET" or (guest.consent_at is None and not form.consent.data):
+            if request.method == "POST":
+                form.consent.errors = [services.MESSAGES["consent_required"]]
+            return render_template("checkin/guest.html", guest=guest, event=guest.event, form=form,
+                                   needs_consent=guest.consent_at is None, **_notice_context(guest.event))
+        guest_id, event_id, checked = guest.id, guest.event_id, guest.checked_in_at
+    if checked is None:
+        result = scan(code, via=CheckInVia.PHONE, consent=True)
+    else:  # a second tap, or a reload: say when, write nothing
+        result = services.ScanResult("already_checked_in", guest_id, event_id, checked)
+    event = db.session.get(Event, event_id)
+    return render_template("checkin/guest_result.html", event=event, result=result, code=code,
+                           message=services.message(result, event, _bj), time=_bj(result.checked_in_at)), \
+        409 if result.result == "not_open" else 200
 
 
 @bp.route("/w/<code>", methods=["GET", "POST"])
@@ -213,10 +213,11 @@ def scanner(event_id: int):
 @bp.post("/events/<int:event_id>/scanner/scan")
 def scanner_scan(event_id: int):
     """What the scanner page posts for each code it reads (JSON, with the CSRF header)."""
-    event = _managed_event(event_id)
+    with read_phase():
+        _managed_event(event_id)
+        actor_id = current_user.id
     data = request.get_json(silent=True) or {}
-    actor_id = current_user.id
-    result = scan(str(data.get("code", ""))[:500], via=CheckInVia.DESK, scanner_event_id=event.id, actor_id=actor_id)
+    result = scan(str(data.get("code", ""))[:500], via=CheckInVia.DESK, scanner_event_id=event_id, actor_id=actor_id)
     return _api_answer(result, event_id)
 
 
@@ -311,7 +312,7 @@ def api_check_in():
     if not isinstance(data, dict) or not isinstance(data.get("code"), str):
         return _api_error(400, "bad_request", 'expected {"code": "...", "nonce": "..."}')
     nonce = data.get("nonce")
-    if nonce is not None and (not isinstance(nonce, str) or not 1 <= len(nonce) <= 64):
+    if nonce is not None and (not isinstance(nonce, str) or not 1 <= len(nonce) <= 64 or not nonce.isprintable()):
         return _api_error(400, "bad_request", "nonce: a string of 1 to 64 characters")
     with read_phase():
         token = services.token_for(_bearer())

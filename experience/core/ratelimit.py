@@ -23,9 +23,8 @@ class SQLiteFileStorage(Storage):
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
         self.path = uri.split("://", 1)[1]
         self._local = threading.local()
-        with self._conn() as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS hits (key TEXT PRIMARY KEY, count INTEGER NOT NULL, "
-                         "expires REAL NOT NULL)")
+        self._conn().execute("CREATE TABLE IF NOT EXISTS hits (key TEXT PRIMARY KEY, count INTEGER NOT NULL, "
+                             "expires REAL NOT NULL)")
 
     @property
     def base_exceptions(self):
@@ -35,7 +34,14 @@ class SQLiteFileStorage(Storage):
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
+            # Workers starting together race to switch the file to WAL; the switch does not
+            # wait on the busy timeout, so try again briefly (once set, it stays set).
+            for attempt in range(50):
+                try:
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    break
+                except sqlite3.OperationalError:
+                    time.sleep(0.02 * (attempt + 1))
             conn.execute("PRAGMA synchronous=OFF")  # counters, not records: losing one on a crash is fine
             self._local.conn = conn
         return conn

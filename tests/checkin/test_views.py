@@ -1,0 +1,280 @@
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from experience.accounts.models import Role
+from experience.checkin import services
+from experience.checkin.models import Scan
+from experience.extensions import db
+from experience.guests.models import Guest
+from tests.conftest import PASSWORD, _free_port, wait_for
+
+
+@pytest.fixture
+def event(app, make_event):
+    event = make_event()
+    app.config["FROZEN_NOW"] = event.starts_at + timedelta(minutes=10)
+    return event
+
+
+@pytest.fixture
+def staff(make_user):
+    return make_user(Role.PROVINCE, "11", username="bjstaff")
+
+
+@pytest.fixture
+def token(event, staff, app):
+    _, plain = services.create_api_token(event, "闸机", actor=staff, now=app.config["FROZEN_NOW"])
+    db.session.commit()
+    return plain
+
+
+def api(client, token, body, **kw):
+    return client.post("/api/v1/checkins", json=body, headers={"Authorization": f"Bearer {token}"}, **kw)
+
+
+# -- the guest's phone ----------------------------------------------------------------------
+
+def test_phone_asks_consent_first_then_checks_in(client, event, make_guest):
+    guest = make_guest(event)
+    page = client.get(f"/c/{guest.code}").get_data(as_text=True)
+    assert event.title in page and "个人信息" in page
+    r = client.post(f"/c/{guest.code}", data={})
+    assert r.status_code == 200 and db.session.get(Guest, guest.id).checked_in_at is None
+    r = client.post(f"/c/{guest.code}", data={"consent": "y"})
+    assert "签到成功" in r.get_data(as_text=True)
+    assert db.session.get(Guest, guest.id).consent_at is not None
+    again = client.post(f"/c/{guest.code}", data={})
+    assert again.status_code == 200 and "已于" in again.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Scan)) == 1
+
+
+def test_phone_pages_for_bad_codes(client, event, make_guest, staff):
+    assert client.get("/c/not-a-code").status_code == 404
+    assert client.get("/c/" + "A" * 22).status_code == 404
+    guest = make_guest(event)
+    old = guest.code
+    services.revoke_code(guest, actor=staff, now=event.starts_at)
+    db.session.commit()
+    r = client.get(f"/c/{old}")
+    assert r.status_code == 410 and "作废" in r.get_data(as_text=True) or r.status_code == 410
+
+
+def test_phone_before_the_window_names_it(app, client, event, make_guest):
+    guest = make_guest(event)
+    app.config["FROZEN_NOW"] = event.starts_at - timedelta(hours=5)
+    r = client.post(f"/c/{guest.code}", data={"consent": "y"})
+    assert r.status_code == 409 and "2024-09-10 07:00" in r.get_data(as_text=True)
+
+
+def test_walk_in_form(client, event):
+    page = client.get(f"/w/{event.walk_in_code}").get_data(as_text=True)
+    assert "个人信息" in page
+    r = client.post(f"/w/{event.walk_in_code}", data={"name": "", "category": "consumer"})
+    assert r.status_code == 200 and db.session.scalar(sa.select(sa.func.count()).select_from(Guest)) == 0
+    r = client.post(f"/w/{event.walk_in_code}", data={"name": "赵六", "category": "media", "phone": "139 0000 2222",
+                                                      "consent": "y"})
+    page = r.get_data(as_text=True)
+    guest = db.session.scalar(sa.select(Guest))
+    assert "签到成功" in page and f"/c/{guest.code}" in page and guest.phone == "13900002222"
+    assert client.get("/w/" + "B" * 22).status_code == 404
+
+
+def test_walk_ins_switched_off_and_full(client, event, make_guest):
+    event.walk_ins_enabled = False
+    db.session.commit()
+    assert client.get(f"/w/{event.walk_in_code}").status_code == 409
+    event.walk_ins_enabled, event.capacity = True, 1
+    db.session.commit()
+    services.walk_in(event, name="甲", category=__import__("experience.events.models", fromlist=["x"]).GuestCategory.CONSUMER,
+                     consent=True, now=event.starts_at)
+    db.session.commit()
+    r = client.post(f"/w/{event.walk_in_code}", data={"name": "乙", "category": "consumer", "consent": "y"})
+    assert r.status_code == 409
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Guest)) == 1
+    assert "full" in db.session.scalars(sa.select(Scan.result)).all()
+
+
+# -- the API ----------------------------------------------------------------------------------
+
+def test_api_answers(client, event, make_guest, token, make_event, staff):
+    guest = make_guest(event)
+    r = api(client, token, {"code": guest.code, "nonce": "a1"})
+    assert r.status_code == 201 and r.json["result"] == "ok" and r.json["checked_in_at"].endswith("+00:00")
+    r = api(client, token, {"code": guest.code, "nonce": "a1"})  # a retry
+    assert r.status_code == 201 and r.json["replayed"] is True
+    r = api(client, token, {"code": guest.code, "nonce": "a2"})
+    assert r.status_code == 200 and r.json["result"] == "already_checked_in"
+    assert api(client, token, {"code": "A" * 22}).status_code == 404
+    other = make_guest(make_event(title="别的活动"))
+    r = api(client, token, {"code": other.code})
+    assert r.status_code == 409 and r.json["result"] == "wrong_event"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Scan)) == 4  # the replay added none
+
+
+@pytest.mark.parametrize("kwargs, status", [
+    ({"data": "code=x", "content_type": "application/x-www-form-urlencoded"}, 415),
+    ({"data": "{not json", "content_type": "application/json"}, 400),
+    ({"json": ["a list"]}, 400),
+    ({"json": {"code": 12345}}, 400),
+    ({"json": {"code": "x", "nonce": "n" * 65}}, 400),
+    ({"json": {"code": "x", "nonce": "a\x00b"}}, 400),
+    ({"json": {"code": "\x00" * 30, "nonce": "ok"}}, 404),
+    ({"json": {"code": "x" * 5000}}, 413),
+])
+def test_api_bad_requests_never_500(client, event, token, kwargs, status):
+    r = client.post("/api/v1/checkins", headers={"Authorization": f"Bearer {token}"}, **kwargs)
+    assert r.status_code == status and r.is_json
+
+
+def test_api_needs_a_live_token(client, event, token, staff, make_guest):
+    guest = make_guest(event)
+    assert client.post("/api/v1/checkins", json={"code": guest.code}).status_code == 401
+    assert api(client, "exp_wrong", {"code": guest.code}).status_code == 401
+    from experience.checkin.models import ApiToken
+    services.revoke_api_token(db.session.scalar(sa.select(ApiToken)), actor=staff, now=event.starts_at)
+    db.session.commit()
+    assert api(client, token, {"code": guest.code}).status_code == 401
+    assert db.session.get(Guest, guest.id).checked_in_at is None
+
+
+# -- desk and scanner -------------------------------------------------------------------------
+
+def test_desk_search_check_in_and_undo(client, auth, event, staff, make_guest):
+    make_guest(event, name="张伟", organisation="朝阳区消协", phone="13811112222")
+    make_guest(event, name="李娜", organisation="北京日报", phone="13933334444")
+    auth.login("bjstaff")
+    assert "张伟" in client.get(f"/events/{event.id}/desk?q=2222").get_data(as_text=True)
+    page = client.get(f"/events/{event.id}/desk?q=日报").get_data(as_text=True)
+    assert "李娜" in page and "张伟" not in page and "139****4444" in page and "13933334444" not in page
+    guest = db.session.scalar(sa.select(Guest).where(Guest.name == "李娜"))
+    client.post(f"/events/{event.id}/desk/guests/{guest.id}/checkin")
+    assert db.session.get(Guest, guest.id).checked_in_at is not None
+    live = client.get(f"/events/{event.id}/desk/live").json
+    assert live["totals"] == {"invited": 2, "arrived": 1, "walk_ins": 0} and live["latest"][0]["name"] == "李娜"
+    client.post(f"/events/{event.id}/desk/guests/{guest.id}/undo")
+    assert db.session.get(Guest, guest.id).checked_in_at is None
+
+
+def test_scanner_page_and_scan(client, auth, event, staff, make_guest):
+    guest = make_guest(event)
+    auth.login("bjstaff")
+    page = client.get(f"/events/{event.id}/scanner").get_data(as_text=True)
+    assert "vendor/jsQR.js" in page and "HTTPS" in page  # the test host is not localhost
+    r = client.post(f"/events/{event.id}/scanner/scan", json={"code": f"http://testserver/c/{guest.code}"})
+    assert r.status_code == 201 and r.json["result"] == "ok"
+    r = client.post(f"/events/{event.id}/scanner/scan", json={"code": guest.code})
+    assert r.json["result"] == "already_checked_in"
+
+
+def test_setup_tokens_and_printouts(client, auth, event, staff, make_guest):
+    make_guest(event, name="堃喆犇")
+    auth.login("bjstaff")
+    r = client.post(f"/events/{event.id}/checkin", data={"checkin_opens_minutes": "30", "checkin_closes_minutes": "15",
+                                                         "capacity": "", "walk_ins_enabled": "y"})
+    assert r.status_code == 302 and db.session.get(type(event), event.id).checkin_opens_minutes == 30
+    page = client.post(f"/events/{event.id}/tokens", data={"name": "1号闸机"}).get_data(as_text=True)
+    assert "exp_" in page
+    for url in (f"/events/{event.id}/poster.pdf", f"/events/{event.id}/sign-in-sheet.pdf",
+                f"/events/{event.id}/invitations.pdf"):
+        with client.get(url) as r:
+            assert r.status_code == 200 and r.data.startswith(b"%PDF")
+
+
+# -- exactly once, under a real race ----------------------------------------------------------
+
+def test_phone_desk_and_api_at_the_same_moment_make_one_check_in(app, event, staff, make_guest, token, monkeypatch):
+    """Every path passes its read-only check before any of them writes (the barrier holds
+    them at the write), so only the database's conditional update can keep it to one."""
+    guest = make_guest(event, phone="13800001111")
+    desk = app.test_client()
+    desk.post("/login", data={"username": "bjstaff", "password": PASSWORD})
+    code, guest_id, event_id = guest.code, guest.id, event.id  # the threads have no session to load them
+    requests = [
+        lambda c: c.post(f"/c/{code}", data={"consent": "y"}),
+        lambda c: desk.post(f"/events/{event_id}/desk/guests/{guest_id}/checkin"),
+        lambda c: api(c, token, {"code": code, "nonce": "api-1"}),
+        lambda c: api(c, token, {"code": code, "nonce": "api-2"}),
+    ]
+    barrier = threading.Barrier(len(requests), timeout=20)
+    real_record = services.record
+
+    def record_together(*args, **kwargs):
+        barrier.wait()
+        return real_record(*args, **kwargs)
+
+    monkeypatch.setattr(services, "record", record_together)
+    db.session.commit()
+    errors = []
+
+    def run(send):
+        try:
+            send(app.test_client())
+        except Exception as e:  # noqa: BLE001 - reported below
+            import traceback
+            errors.append(traceback.format_exc())
+
+    threads = [threading.Thread(target=run, args=(r,)) for r in requests]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors
+    results = db.session.scalars(sa.select(Scan.result).where(Scan.guest_id == guest_id)).all()
+    assert sorted(results) == ["already_checked_in"] * 3 + ["ok"]
+    assert db.session.get(Guest, guest_id).checked_in_at is not None
+
+
+# -- rate limits hold across worker processes -------------------------------------------------
+
+SERVE = """
+import sys
+from werkzeug.serving import make_server
+from experience import create_app
+from experience.config import Config
+app = create_app(Config)
+make_server("127.0.0.1", int(sys.argv[1]), app).serve_forever()
+"""
+
+
+def test_per_code_rate_limit_is_shared_by_two_workers(app, event, make_guest, tmp_path, database_url):
+    code = make_guest(event).code
+    db.session.commit()  # and hold no lock while the workers write
+    env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "x", "UPLOAD_DIR": str(tmp_path / "u"),
+           "RATELIMIT_STORAGE_URI": f"sqlitefile://{tmp_path / 'shared-limits.db'}"}
+    ports = [_free_port(), _free_port()]
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    logs = [open(tmp_path / f"worker-{p}.log", "w") for p in ports]  # read them when this fails
+    workers = [subprocess.Popen([sys.executable, "-c", SERVE, str(p)], env=env, cwd=root,
+                                stdout=subprocess.DEVNULL, stderr=log) for p, log in zip(ports, logs)]
+    import urllib.error
+    import urllib.request
+
+    def post(port):
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/c/{code}", data=b"consent=y", method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+        except OSError:
+            return None
+
+    try:
+        assert all(wait_for(lambda p=p: post(p) is not None, 20) for p in ports)  # started (2 hits used)
+        statuses = [post(ports[i % 2]) for i in range(24)]
+    finally:
+        for w, log in zip(workers, logs):
+            w.terminate()
+            w.wait(10)
+            log.close()
+    # 20 per minute per code in all: each worker alone would allow 20 and never say 429
+    assert statuses.count(429) >= 5, statuses
+    assert 429 in statuses[::2] and 429 in statuses[1::2]
