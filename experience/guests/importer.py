@@ -485,8 +485,9 @@ def mark_duplicates(rows: list[ImportRow], existing: list[tuple[str, str, str | 
 
     A duplicate is the same mobile, or the same name and organisation (trimmed, NFKC,
     case-insensitive); it is an error. The same name with another organisation is only a
-    warning: 张伟 is the most common name in China. A blank organisation never makes a
-    duplicate on its own, for the same reason.
+    warning: 张伟 is the most common name in China. A blank organisation makes a duplicate
+    only when neither side has a mobile either: nothing then tells the two apart, and
+    re-importing the same file must not double its rows (the message asks for a unit).
 
     Only rows without errors count as the first of a pair, so when the first copy is
     refused for another reason, the second can still be imported.
@@ -501,7 +502,7 @@ def mark_duplicates(rows: list[ImportRow], existing: list[tuple[str, str, str | 
         normalised = normalize_phone(phone or "")
         if normalised:
             phones.add(normalised)
-        if name_key and org_key:
+        if name_key and (org_key or not normalised):
             people.add((name_key, org_key))
         if name_key:
             names.setdefault(name_key, organisation or "")
@@ -511,7 +512,7 @@ def mark_duplicates(rows: list[ImportRow], existing: list[tuple[str, str, str | 
     seen_names: dict[str, int] = {}
     for row in rows:
         name_key, org_key = match_key(row.name), match_key(row.organisation)
-        person = (name_key, org_key) if name_key and org_key else None
+        person = (name_key, org_key) if name_key and (org_key or not row.phone) else None
         if row.phone and row.phone in phones:
             row.errors.append(RowIssue("duplicate_phone"))
         elif person and person in people:

@@ -334,10 +334,16 @@ def test_same_name_other_organisation_only_warns():
     assert (row.ok, codes(row.warnings)) == (True, ["same_name"])
 
 
-def test_same_name_without_organisation_only_warns():
-    row = guest(3, "张伟")
+def test_same_name_without_organisation_warns_when_a_mobile_tells_them_apart():
+    row = guest(3, "张伟", "", "13812341234")
     mark_duplicates([row], [("张伟", "", None)])
     assert (row.ok, codes(row.warnings)) == (True, ["same_name"])
+
+
+def test_same_name_with_nothing_else_is_a_duplicate_so_a_reimport_adds_nothing():
+    row = guest(3, "张伟")
+    mark_duplicates([row], [("张伟", "", None)])
+    assert codes(row.errors) == ["duplicate_person"]
 
 
 def test_duplicates_within_file_point_to_first_line():
