@@ -50,6 +50,17 @@ test: system venv
 	TEST_DB=postgresql $(BIN)/pytest -q -p no:cacheprovider --cov --cov-append --cov-report=
 	$(BIN)/coverage report --fail-under=90
 
+# The check-in benchmark (bench/run.py): figures on stdout, never a pass/fail test. Needs
+# wrk, installed like the packages above: only when missing, and only when we may.
+bench: venv
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && [ "$${ALLOW_APT:-1}" != 0 ]; then \
+	    echo "installing: wrk"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null; \
+	  else echo "missing Debian package: wrk (install it, or run as root)"; exit 1; fi; \
+	}
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 translations: venv
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o /tmp/experience.pot --ignore-dirs=".venv .git instance node_modules test-artifacts" .
 	$(BIN)/pybabel update -i /tmp/experience.pot -d experience/translations -D messages

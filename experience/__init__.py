@@ -123,7 +123,14 @@ def _tune_sqlite(engine) -> None:
     @sa_event.listens_for(engine, "begin")
     def _on_begin(conn):
         # GET pages only read (or write first thing, after a rollback): a deferred BEGIN
-        # lets them run beside a writer. Everything else locks for writing up front.
+        # lets them run beside a writer. Other requests and commands lock for writing up
+        # front. Code outside both (a test or a script looking at the data) only reads
+        # here, and must not hold the lock the server needs.
+        import click
+
         from experience.core.web import request_writes
-        reading = has_request_context() and not request_writes()
+        if has_request_context():
+            reading = not request_writes()
+        else:
+            reading = click.get_current_context(silent=True) is None
         conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")

@@ -30,7 +30,7 @@ UNDO_WINDOW = timedelta(minutes=15)
 _CODE = re.compile(r"[A-Za-z0-9_-]{16,32}")
 
 MESSAGES = {
-    "ok": _l("Checked in"),
+    "ok": _l("Check-in successful"),
     "already_checked_in": _l("Already checked in at %(time)s"),
     "unknown": _l("This code is not a valid invitation."),
     "revoked": _l("This invitation was withdrawn. Please ask the organisers for a new one."),

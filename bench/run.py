@@ -1,0 +1,496 @@
+"""The check-in benchmark (`make bench`): figures, never a pass/fail test.
+
+What is measured: how many check-ins per second the app serves, and how slowly the
+slowest of them answer (p99), when scanners and guests' phones arrive together — the
+scanner API (``POST /api/v1/checkins``) and the phone's one tap (``POST /c/<code>``),
+each at 1, 8 and 32 concurrent connections for 10 s, every request with a fresh code,
+against the app as it is deployed (gunicorn sync workers, production settings, SQLite in
+WAL) on a database of 200,000 invited guests. Afterwards the database is checked for
+exactly-once: a guest is checked in once and only once, however the requests raced.
+
+Why the reference: requests per second on their own say more about the machine than
+about the app. So the same run also measures ``bench/bare.py`` — one Flask route that
+does one ORM INSERT + commit into SQLite with the app's settings, under the same
+gunicorn and worker count — the cheapest write request this stack can serve. The
+headline figure is the ratio to it (``checkin.*.rps_ratio_to_bare_insert``): it stays
+meaningful on a faster or slower machine, and it shows what the check-in costs beyond
+the one write it cannot avoid.
+
+Output: progress on stderr; at the end one line per figure on stdout, ``name value unit``.
+Exit status: 0 when the bench ran (goals missed or not), 1 when exactly-once failed,
+2 when the bench itself broke (a server did not start, wrk failed, ...).
+
+Adding figures: write a function ``bench_xxx(ctx) -> dict`` returning
+``{"name": (value, "unit"), ...}`` and append it to ``BENCHES`` (and any goals to
+``GOALS``). ``app_server(ctx)`` starts (once) and returns the app's server;
+``run_ladder`` drives one flow at every concurrency; seed more data in ``seed.py``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+BIN = Path(sys.executable).parent
+
+#: name -> (value, unit)
+Figures = dict[str, tuple[float | int, str]]
+
+
+class BenchBroken(RuntimeError):
+    """The bench itself failed (not the app's figures): exit status 2."""
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+# -- Processes ----------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tool(name: str) -> str:
+    path = BIN / name
+    if path.exists():
+        return str(path)
+    found = shutil.which(name)
+    if not found:
+        raise BenchBroken(f"{name} not found (run through `make bench`)")
+    return found
+
+
+@dataclass
+class Server:
+    name: str
+    proc: subprocess.Popen
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def start_server(ctx: "Ctx", name: str, app_spec: str, env: dict, port: int, chdir: Path) -> Server:
+    """gunicorn with ctx's worker count, its output in the temp dir; waits for /healthz."""
+    log_path = ctx.tmp / f"{name}.log"
+    cmd = [tool("gunicorn"), "--workers", str(ctx.args.workers), "--worker-class", "sync",
+           "--bind", f"127.0.0.1:{port}", "--chdir", str(chdir), "--no-control-socket",
+           "--error-logfile", str(log_path), "--log-level", "warning", app_spec]
+    with open(log_path, "ab") as out:
+        proc = subprocess.Popen(cmd, env=env, cwd=chdir, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    server = Server(name, proc, port, log_path)
+    ctx.servers.append(server)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchBroken(f"{name} server exited with {proc.returncode}:\n{tail(log_path)}")
+        try:
+            with urllib.request.urlopen(server.url + "/healthz", timeout=2) as r:
+                if r.status == 200:
+                    log(f"{name} server up on port {port} ({ctx.args.workers} workers)")
+                    return server
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.1)
+    raise BenchBroken(f"{name} server did not answer /healthz within 60 s:\n{tail(log_path)}")
+
+
+def stop_server(ctx: "Ctx", server: Server) -> None:
+    """Quick shutdown (SIGINT to the master), then SIGKILL to its process group if needed."""
+    if server in ctx.servers:
+        ctx.servers.remove(server)
+    proc = server.proc
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+    try:  # the workers are in the master's own session and process group
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+# -- The context shared by the bench functions --------------------------------------------
+
+@dataclass
+class CodePool:
+    """Fresh invitation codes for one flow; every request of every run takes a new one."""
+    name: str
+    codes: list[str]
+    cursor: int = 0
+
+    @property
+    def left(self) -> int:
+        return len(self.codes) - self.cursor
+
+    def file_for_run(self, tmp: Path) -> Path:
+        path = tmp / f"codes-{self.name}-{self.cursor}.txt"
+        path.write_text("\n".join(self.codes[self.cursor:]) + "\n")
+        return path
+
+    def used(self, n: int) -> None:
+        self.cursor = min(len(self.codes), self.cursor + n)
+
+
+@dataclass
+class Ctx:
+    args: argparse.Namespace
+    tmp: Path
+    figures: Figures = field(default_factory=dict)
+    servers: list[Server] = field(default_factory=list)
+    #: set by prepare_app: the app's environment (without the port), db path, tokens, pools
+    app_env: dict = field(default_factory=dict)
+    app_db: Path | None = None
+    tokens_file: Path | None = None
+    tokens: list[str] = field(default_factory=list)
+    pools: dict[str, CodePool] = field(default_factory=dict)
+    samples: dict[str, str] = field(default_factory=dict)
+    app: Server | None = None
+
+
+def subprocess_env(extra: dict) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("FLASK_DEBUG", "TRUSTED_PROXIES", "FROZEN_NOW", "TEST_DB")}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # nothing written outside the temp dir
+    env.update(extra)
+    return env
+
+
+def prepare_app(ctx: Ctx) -> None:
+    """A fresh database from the migrations, seeded; the codes split between the flows."""
+    db = ctx.tmp / "app.db"
+    ctx.app_db = db
+    ctx.app_env = subprocess_env({
+        "EXPERIENCE_ENV": "production",
+        "SECRET_KEY": secrets.token_hex(32),
+        "DATABASE_URL": f"sqlite:///{db}",
+        "RATELIMIT_STORAGE_URI": f"sqlitefile:///{ctx.tmp / 'limits.db'}",
+        "UPLOAD_DIR": str(ctx.tmp / "uploads"),
+        "PUBLIC_BASE_URL": "http://127.0.0.1:8000",  # replaced by the server's own address
+    })
+    started = time.monotonic()
+    run([tool("flask"), "--app", "wsgi", "db", "upgrade"], env=ctx.app_env, cwd=ROOT, what="db upgrade")
+    seed = ctx.tmp / "seed"
+    run([tool("python"), str(BENCH / "seed.py"), "--guests", str(ctx.args.guests), "--tokens",
+         str(ctx.args.tokens), "--out", str(seed)], env=ctx.app_env, cwd=ROOT, what="seed")
+    codes = (seed / "codes.txt").read_text().split()
+    ctx.tokens_file = seed / "tokens.txt"
+    ctx.tokens = ctx.tokens_file.read_text().split()
+    ctx.samples = {"api": codes[0], "phone": codes[1]}
+    ctx.pools = {"api": CodePool("api", codes[2::2]), "phone": CodePool("phone", codes[3::2])}
+    (seed / "codes.txt").unlink()
+    log(f"database migrated and seeded: {len(codes)} guests, {len(ctx.tokens)} API tokens "
+        f"({time.monotonic() - started:.1f} s)")
+
+
+def run(cmd: list[str], *, env: dict, cwd: Path, what: str) -> str:
+    done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        raise BenchBroken(f"{what} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def app_server(ctx: Ctx) -> Server:
+    """The app under gunicorn with its production settings; started once, shared."""
+    if ctx.app is None:
+        if ctx.app_db is None:
+            prepare_app(ctx)
+        port = free_port()
+        env = dict(ctx.app_env, PUBLIC_BASE_URL=f"http://127.0.0.1:{port}")
+        ctx.app = start_server(ctx, "app", "wsgi:app", env, port, ROOT)
+    return ctx.app
+
+
+# -- wrk ------------------------------------------------------------------------------------
+
+@dataclass
+class WrkResult:
+    connections: int
+    data: dict
+
+    @property
+    def rps(self) -> float:
+        return self.data["requests"] / (self.data["duration_us"] / 1e6)
+
+    @property
+    def p99_ms(self) -> float:
+        return self.data["latency_us"]["p99"] / 1000
+
+    @property
+    def errors(self) -> int:
+        """Answers other than the expected status (429 included) plus socket errors."""
+        e = self.data["errors"]
+        return self.data["unexpected"] + e["connect"] + e["read"] + e["write"] + e["timeout"]
+
+    @property
+    def expected_answers(self) -> int:
+        return self.data["requests"] - self.data["unexpected"]
+
+
+def run_wrk(ctx: Ctx, url: str, script: str, connections: int, duration: int, args: list[str]) -> WrkResult:
+    threads = 1 if connections == 1 else 2
+    cmd = ["wrk", "--threads", str(threads), "--connections", str(connections), "--duration", f"{duration}s",
+           "--timeout", "5s", "--latency", "--script", script, url, "--", *[a.replace("{threads}", str(threads))
+                                                                            for a in args]]
+    try:
+        done = subprocess.run(cmd, cwd=BENCH, capture_output=True, text=True, timeout=duration + 60)
+    except FileNotFoundError:
+        raise BenchBroken("wrk is not installed (apt-get install wrk, or run `make bench` as root)")
+    line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
+    if done.returncode != 0 or line is None:
+        raise BenchBroken(f"wrk failed ({done.returncode}): {' '.join(cmd)}\n{done.stdout}\n{done.stderr}")
+    if ctx.args.verbose:
+        print(done.stdout, file=sys.stderr)
+    return WrkResult(connections, json.loads(line[len("BENCH_JSON "):]))
+
+
+def run_ladder(ctx: Ctx, prefix: str, url: str, script: str, *, pool: CodePool | None = None,
+               extra_args: Callable[[str], list[str]] = lambda tag: []) -> tuple[Figures, dict]:
+    """One flow: a short warm-up, then every concurrency for --duration seconds.
+
+    Figures: ``<prefix>.rps_at_<c>``, ``<prefix>.p99_ms_at_<c>``, ``<prefix>.errors_at_<c>``.
+    Also returns totals (errors, expected answers) over the measured runs.
+    """
+    figures: Figures = {}
+    totals = {"errors": 0, "expected": 0, "exhausted": 0, "statuses": {}}
+    plan = [("warmup", 8, ctx.args.warmup)] if ctx.args.warmup > 0 else []
+    plan += [(f"c{c}", c, ctx.args.duration) for c in ctx.args.connections]
+    for label, c, duration in plan:
+        tag = f"{prefix}-{label}-{secrets.token_hex(3)}"
+        args = []
+        codes_file = None
+        if pool is not None:
+            codes_file = pool.file_for_run(ctx.tmp)
+            args = [str(codes_file), "{threads}"]
+        result = run_wrk(ctx, url, script, c, duration, args + extra_args(tag))
+        if pool is not None:
+            pool.used(result.data["max_sent_per_thread"] * result.data["threads"])
+            codes_file.unlink()
+        d = result.data
+        log(f"{prefix} {label}: {result.rps:8.1f} req/s  p50 {d['latency_us']['p50'] / 1000:6.1f} ms  "
+            f"p99 {result.p99_ms:6.1f} ms  max {d['latency_us']['max'] / 1000:7.1f} ms  "
+            f"errors {result.errors} {d['unexpected_statuses'] or ''}"
+            + (f"  codes left {pool.left}" if pool is not None else ""))
+        if d["exhausted"]:
+            log(f"{prefix} {label}: {d['exhausted']} requests found no fresh code left: seed more (--guests)")
+        if label == "warmup":
+            continue
+        figures[f"{prefix}.rps_at_{c}"] = (round(result.rps, 1), "req/s")
+        figures[f"{prefix}.p99_ms_at_{c}"] = (round(result.p99_ms, 1), "ms")
+        figures[f"{prefix}.errors_at_{c}"] = (result.errors, "count")
+        totals["errors"] += result.errors
+        totals["expected"] += result.expected_answers
+        totals["exhausted"] += d["exhausted"]
+        for status, n in d["unexpected_statuses"].items():
+            totals["statuses"][status] = totals["statuses"].get(status, 0) + n
+    return figures, totals
+
+
+def top(ctx: Ctx) -> int:
+    return max(ctx.args.connections)
+
+
+# -- The benches ----------------------------------------------------------------------------
+
+def bench_bare_insert(ctx: Ctx) -> Figures:
+    """The reference: bench/bare.py, one ORM INSERT + commit per request."""
+    db = ctx.tmp / "bare.db"
+    env = subprocess_env({"BARE_DATABASE": str(db)})
+    run([tool("python"), str(BENCH / "bare.py"), "init"], env=env, cwd=BENCH, what="bare init")
+    server = start_server(ctx, "bare", "bare:app", env, free_port(), BENCH)
+    try:
+        figures, totals = run_ladder(ctx, "bare", server.url + "/insert", "bare.lua")
+    finally:
+        stop_server(ctx, server)
+    figures["bare.errors"] = (totals["errors"], "count")
+    return figures
+
+
+def sample_check_ins(ctx: Ctx, server: Server) -> Figures:
+    """One check-in of each kind outside wrk, with the answer's body read."""
+    api_ok = phone_ok = 0
+    req = urllib.request.Request(server.url + "/api/v1/checkins", method="POST", data=json.dumps(
+        {"code": ctx.samples["api"], "nonce": "sample"}).encode(), headers={
+        "Authorization": f"Bearer {ctx.tokens[0]}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            body = json.loads(r.read())
+            api_ok = int(r.status == 201 and body.get("result") == "ok")
+    except (urllib.error.URLError, ValueError) as e:
+        log(f"API sample check-in failed: {e}")
+    req = urllib.request.Request(server.url + "/c/" + ctx.samples["phone"], method="POST", data=b"consent=y",
+                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            phone_ok = int(r.status == 200 and "签到成功" in r.read().decode())
+    except urllib.error.URLError as e:
+        log(f"phone sample check-in failed: {e}")
+    if not api_ok:
+        log("API sample: no 201 with result ok")
+    if not phone_ok:
+        log("phone sample: the page does not say 签到成功")
+    return {"checkin.api.sample_ok": (api_ok, "bool"), "checkin.phone.sample_ok": (phone_ok, "bool")}
+
+
+def exactly_once(db_path: Path) -> Figures:
+    """From the database: at most one 'ok' scan per guest; as many guests checked in as
+    'ok' scans; no 'ok' scan for a guest who is not checked in."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        q = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
+        ok_scans = q("SELECT count(*) FROM scan WHERE result = 'ok'")
+        checked_in = q("SELECT count(*) FROM guest WHERE checked_in_at IS NOT NULL")
+        duplicated = q("SELECT count(*) FROM (SELECT guest_id FROM scan WHERE result = 'ok' "
+                       "GROUP BY guest_id HAVING count(*) > 1)")
+        orphaned = q("SELECT count(*) FROM scan s LEFT JOIN guest g ON g.id = s.guest_id "
+                     "WHERE s.result = 'ok' AND g.checked_in_at IS NULL")
+        by_via = dict(conn.execute("SELECT via, count(*) FROM scan WHERE result = 'ok' GROUP BY via").fetchall())
+    finally:
+        conn.close()
+    holds = duplicated == 0 and orphaned == 0 and ok_scans == checked_in
+    if not holds:
+        log(f"EXACTLY-ONCE VIOLATED: {ok_scans} ok scans, {checked_in} guests checked in, "
+            f"{duplicated} guests with several ok scans, {orphaned} ok scans without a checked-in guest")
+    return {"checkin.exactly_once": (int(holds), "bool"),
+            "checkin.ok_scans": (ok_scans, "count"),
+            "checkin.guests_checked_in": (checked_in, "count"),
+            "checkin.api.ok_scans": (by_via.get("api", 0), "count"),
+            "checkin.phone.ok_scans": (by_via.get("phone", 0), "count")}
+
+
+def bench_checkin(ctx: Ctx) -> Figures:
+    """The scanner API and the phone's tap, then exactly-once from the database."""
+    server = app_server(ctx)
+    figures = sample_check_ins(ctx, server)
+    api, api_totals = run_ladder(
+        ctx, "checkin.api", server.url + "/api/v1/checkins", "checkin_api.lua", pool=ctx.pools["api"],
+        extra_args=lambda tag: [str(ctx.tokens_file), tag])
+    phone, phone_totals = run_ladder(ctx, "checkin.phone", server.url + "/c/", "checkin_phone.lua",
+                                     pool=ctx.pools["phone"])
+    figures.update(api)
+    figures.update(phone)
+    c, bare_rps = top(ctx), ctx.figures.get(f"bare.rps_at_{top(ctx)}", (0, ""))[0]
+    for flow in ("api", "phone"):
+        rps = figures[f"checkin.{flow}.rps_at_{c}"][0]
+        figures[f"checkin.{flow}.rps_ratio_to_bare_insert"] = (round(rps / bare_rps, 3) if bare_rps else 0, "ratio")
+    for status, n in sorted({**api_totals["statuses"], **phone_totals["statuses"]}.items()):
+        log(f"unexpected status {status}: {api_totals['statuses'].get(status, 0)} API, "
+            f"{phone_totals['statuses'].get(status, 0)} phone")
+    figures.update(exactly_once(ctx.app_db))
+    sample_errors = 2 - figures["checkin.api.sample_ok"][0] - figures["checkin.phone.sample_ok"][0]
+    figures["checkin.errors"] = (api_totals["errors"] + phone_totals["errors"] + sample_errors, "count")
+    return figures
+
+
+#: run in this order; each returns figures, and may read those of the ones before
+BENCHES: list[Callable[[Ctx], Figures]] = [bench_bare_insert, bench_checkin]
+
+#: (figure, comparison, target): printed, never enforced
+GOALS = [
+    ("checkin.api.rps_ratio_to_bare_insert", ">=", 0.6),
+    ("checkin.api.p99_ms_at_32", "<", 100),
+    ("checkin.phone.rps_ratio_to_bare_insert", ">=", 0.6),
+    ("checkin.phone.p99_ms_at_32", "<", 100),
+    ("checkin.errors", "==", 0),
+]
+
+#: figures whose failure means the bench is broken, not slow: exit status 1
+MUST_HOLD = ["checkin.exactly_once"]
+
+COMPARE = {">=": lambda a, b: a >= b, "<": lambda a, b: a < b, "==": lambda a, b: a == b,
+           "<=": lambda a, b: a <= b, ">": lambda a, b: a > b}
+
+
+def report(ctx: Ctx) -> None:
+    for name, op, target in GOALS:
+        if name in ctx.figures:
+            value = ctx.figures[name][0]
+            verdict = "met" if COMPARE[op](value, target) else "MISSED"
+            print(f"# goal {name} {op} {target}: {value} {verdict}")
+    for name, (value, unit) in ctx.figures.items():
+        print(f"{name} {value} {unit}")
+    sys.stdout.flush()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="The check-in benchmark (see the docstring of bench/run.py).")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per run (default 10)")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load before each flow")
+    parser.add_argument("--connections", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8, 32],
+                        help="concurrencies, comma-separated (default 1,8,32)")
+    parser.add_argument("--workers", type=int, default=4,
+                        help="gunicorn sync workers, for the app and the reference alike (default 4)")
+    parser.add_argument("--guests", type=int, default=200_000, help="invited guests to seed (default 200000)")
+    parser.add_argument("--tokens", type=int, default=32, help="scanner API tokens to spread the load over")
+    parser.add_argument("--only", default="", help="comma-separated bench function names (e.g. bench_checkin)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (its path is logged)")
+    parser.add_argument("--verbose", action="store_true", help="show wrk's own output")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        log("wrk is not installed (apt-get install wrk, or run `make bench` as root)")
+        return 2
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    tmp = Path(tempfile.mkdtemp(prefix="experience-bench-"))
+    ctx = Ctx(args, tmp)
+    started = time.monotonic()
+    status = 0
+    try:
+        benches = [b for b in BENCHES if not args.only or b.__name__ in args.only.split(",")]
+        for bench in benches:
+            ctx.figures.update(bench(ctx))
+        ctx.figures["bench.workers"] = (args.workers, "count")
+        ctx.figures["bench.seconds"] = (round(time.monotonic() - started, 1), "s")
+        report(ctx)
+        if any(ctx.figures.get(name, (1,))[0] != 1 for name in MUST_HOLD):
+            status = 1
+    except BenchBroken as e:
+        log(f"BROKEN: {e}")
+        status = 2
+    finally:
+        for server in list(ctx.servers):
+            stop_server(ctx, server)
+        if args.keep:
+            log(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
