@@ -62,7 +62,7 @@ bench: venv
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 translations: venv
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o /tmp/experience.pot --ignore-dirs=".venv .git instance node_modules test-artifacts" .
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o /tmp/experience.pot --ignore-dirs=".venv .git instance node_modules test-artifacts bench" .
 	$(BIN)/pybabel update -i /tmp/experience.pot -d experience/translations -D messages
 	$(BIN)/pybabel compile -d experience/translations -D messages
 

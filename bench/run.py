@@ -135,6 +135,24 @@ def stop_server(ctx: "Ctx", server: Server) -> None:
     proc.wait()
 
 
+def cpu_busy_percent(seconds: float = 1.0) -> float:
+    """How busy the machine's CPUs are (all cores, steal included) over ``seconds``: other
+    work running beside the bench skews its figures, so it is reported with them."""
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            values = [int(x) for x in f.readline().split()[1:]]
+        idle = values[3] + values[4]  # idle + iowait
+        return sum(values[:8]), idle
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except OSError:
+        return -1.0
+    total = total1 - total0
+    return round(100 * (1 - (idle1 - idle0) / total), 1) if total else 0.0
+
+
 def tail(path: Path, lines: int = 30) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -468,6 +486,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tmp = Path(tempfile.mkdtemp(prefix="experience-bench-"))
     ctx = Ctx(args, tmp)
+    busy = cpu_busy_percent()
+    if busy > 15:
+        log(f"the CPUs are already {busy}% busy before the bench starts: expect lower, noisier figures")
     started = time.monotonic()
     status = 0
     try:
@@ -476,6 +497,8 @@ def main(argv: list[str] | None = None) -> int:
             ctx.figures.update(bench(ctx))
         ctx.figures["bench.workers"] = (args.workers, "count")
         ctx.figures["bench.seconds"] = (round(time.monotonic() - started, 1), "s")
+        ctx.figures["bench.cpu_busy_before_pct"] = (busy, "%")
+        ctx.figures["bench.cpus"] = (os.cpu_count() or 0, "count")
         report(ctx)
         if any(ctx.figures.get(name, (1,))[0] != 1 for name in MUST_HOLD):
             status = 1
