@@ -5,7 +5,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-WORKERS ?= 2
 export FLASK_APP := wsgi
 
 # Debian packages the tests need: a browser, a CJK font, poppler's PDF tools, PostgreSQL.
@@ -41,7 +40,7 @@ db: venv
 	$(BIN)/flask demo
 
 run: db
-	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn wsgi:app   # settings: gunicorn.conf.py
 
 # The whole suite on SQLite, then on a throwaway PostgreSQL; coverage over both.
 test: system venv

@@ -37,6 +37,17 @@ def register(app: Flask) -> None:
     login_manager.session_protection = "basic"
 
     @app.before_request
+    def read_the_body_first():
+        """Take the whole request body in before anything touches the database. A POST
+        takes SQLite's write lock at its first query (see _tune_sqlite), and a slow
+        upload read after that would hold the lock, and every check-in, for its duration."""
+        if request.method in ("POST", "PUT", "PATCH") and request.content_length != 0:
+            if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+                request.form  # noqa: B018 - parsing reads (and spools) the body
+            else:
+                request.get_data(cache=True)
+
+    @app.before_request
     def idle_timeout():
         """End a session 30 minutes after its last request, checked on the server."""
         if not current_user.is_authenticated:
