@@ -73,7 +73,8 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     from experience.guests import views as guests
     from experience.notices import views as notices
     from experience.plans import views as plans
-    for module in (accounts, campaigns, events, plans, notices, guests, checkin):
+    from experience.ratings import views as ratings
+    for module in (accounts, campaigns, events, plans, notices, guests, checkin, ratings):
         app.register_blueprint(module.bp)
 
     from experience import demo

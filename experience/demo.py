@@ -18,6 +18,7 @@ from experience.campaigns.services import default_campaign
 from experience.core import clock
 from experience.events.services import cancel_event, create_event
 from experience.plans.services import plan_for, save_plan, submit_plan
+from experience.ratings.services import ensure_default_dimensions
 from experience.extensions import db
 
 #: the logins the README lists; the demo only ever runs outside production
@@ -34,6 +35,8 @@ DEMO_USERS = (
 def seed_demo(now: datetime) -> None:
     campaign = default_campaign(2024)
     db.session.add(campaign)
+    db.session.flush()
+    ensure_default_dimensions(campaign)
     users = {}
     for username, role, province, unit in DEMO_USERS:
         users[username] = create_user(username=username, password=DEMO_PASSWORD, role=role,

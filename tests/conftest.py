@@ -172,8 +172,11 @@ def now():
 @pytest.fixture
 def campaign(app):
     from experience.campaigns.services import default_campaign
+    from experience.ratings.services import ensure_default_dimensions
     c = default_campaign(2024)
     db.session.add(c)
+    db.session.flush()
+    ensure_default_dimensions(c)
     db.session.commit()
     return c
 

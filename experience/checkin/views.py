@@ -189,8 +189,10 @@ def desk_undo(event_id: int, guest_id: int):
     """Undo a check-in made by mistake (same staff member, within 15 minutes)."""
     event = _managed_event(event_id)
     guest = _desk_guest(event, guest_id)
+    from experience.ratings.services import has_rating
     try:
-        services.undo_check_in(guest, actor=current_user, now=clock.now(), ip=client_ip())
+        services.undo_check_in(guest, actor=current_user, now=clock.now(), ip=client_ip(),
+                               has_rating=has_rating(guest.id))
     except RuleError as e:
         db.session.rollback()
         flash(str(e), "error")

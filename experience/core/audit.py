@@ -51,6 +51,7 @@ ACTIONS = (
     "export.xlsx", "file.download",
     "guest.create", "guest.update", "guest.import", "guest.code_revoke", "guest.delete",
     "checkin.undo", "api_token.create", "api_token.revoke", "event.checkin_settings",
+    "rating.approve", "rating.withdraw", "dimension.update",
 )
 
 
@@ -72,6 +73,8 @@ ACTION_LABELS = {
     "guest.code_revoke": _l("Invitation withdrawn and reissued"), "guest.delete": _l("Guest removed"),
     "checkin.undo": _l("Check-in undone"), "api_token.create": _l("API token created"),
     "api_token.revoke": _l("API token revoked"), "event.checkin_settings": _l("Check-in settings changed"),
+    "rating.approve": _l("Comment or photo approved"), "rating.withdraw": _l("Approval withdrawn"),
+    "dimension.update": _l("Rating questions changed"),
 }
 
 

@@ -89,9 +89,10 @@ def store_upload(file: FileStorage, kind: str) -> tuple[str, str]:
     return key, clean_filename(file.filename or f"file.{found}")
 
 
-def store_bytes(data: bytes, prefix: str) -> str:
-    """Keep bytes we produced or already checked (an import awaiting confirmation)."""
-    key = f"{prefix}-{secrets.token_hex(16)}"
+def store_bytes(data: bytes, prefix: str, extension: str = "") -> str:
+    """Keep bytes we produced or already checked (an import awaiting confirmation, a
+    re-encoded photo)."""
+    key = f"{prefix}-{secrets.token_hex(16)}" + (f".{extension}" if extension else "")
     tmp = _path(key).with_suffix(".part")
     tmp.write_bytes(data)
     os.replace(tmp, _path(key))

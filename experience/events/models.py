@@ -109,6 +109,8 @@ class Event(db.Model):
     walk_ins_enabled: Mapped[bool] = mapped_column(default=True)
     #: the most people checked in at once the venue takes; walk-ins stop there (None: no limit)
     capacity: Mapped[int | None]
+    #: guests may rate (and change their rating) until this many hours after the end
+    feedback_hours: Mapped[int] = mapped_column(default=48)
     #: the secret in the walk-in poster's QR; unguessable so nobody registers from afar
     walk_in_code: Mapped[str] = mapped_column(sa.String(32), unique=True, default=_new_code)
 
@@ -134,6 +136,10 @@ class Event(db.Model):
     @property
     def checkin_closes_at(self) -> datetime:
         return self.ends_at + timedelta(minutes=self.checkin_closes_minutes)
+
+    @property
+    def feedback_closes_at(self) -> datetime:
+        return self.ends_at + timedelta(hours=self.feedback_hours)
 
     @property
     def expected_total(self) -> int:

@@ -1,0 +1,181 @@
+"""Ratings: a checked-in guest's stars, comment and photo, and the organisers' review."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
+
+from experience.campaigns.models import Campaign
+from experience.core import audit
+from experience.core.errors import RuleError
+from experience.events.models import Event, GuestCategory
+from experience.extensions import db
+from experience.guests.models import Guest
+from experience.ratings.models import DEFAULT_DIMENSIONS, Dimension, Display, Rating, Score
+
+COMMENT_MAX = 500
+
+MESSAGES = {
+    "not_checked_in": _l("Only guests who have checked in can rate the event."),
+    "closed": _l("Rating closed on %(closes)s."),
+    "missing": _l("Please give 1 to 5 stars for every question."),
+    "bad_stars": _l("Stars go from 1 to 5."),
+    "comment_too_long": _l("The comment has %(count)s characters; at most 500 are possible."),
+    "photo_consent": _l("Please confirm that the people in the photo agree to its use."),
+}
+
+
+def ensure_default_dimensions(campaign: Campaign) -> None:
+    """Give a campaign without dimensions the 2024 defaults."""
+    if db.session.scalar(sa.select(Dimension.id).where(Dimension.campaign_id == campaign.id).limit(1)):
+        return
+    for position, (_key, name, hint) in enumerate(DEFAULT_DIMENSIONS):
+        db.session.add(Dimension(campaign_id=campaign.id, name=name, hint=hint, position=position))
+    db.session.flush()
+
+
+def dimensions(campaign_id: int, *, include_retired: bool = False) -> list[Dimension]:
+    stmt = sa.select(Dimension).where(Dimension.campaign_id == campaign_id).order_by(Dimension.position, Dimension.id)
+    if not include_retired:
+        stmt = stmt.where(Dimension.retired_at.is_(None))
+    return list(db.session.scalars(stmt))
+
+
+def check_may_rate(guest: Guest, now: datetime) -> None:
+    """:raises RuleError: not_checked_in or closed."""
+    if guest.checked_in_at is None:
+        raise RuleError("not_checked_in", MESSAGES["not_checked_in"])
+    closes = guest.event.feedback_closes_at
+    if now > closes:
+        raise RuleError("closed", MESSAGES["closed"], closes=closes)
+
+
+def rating_of(guest_id: int) -> Rating | None:
+    return db.session.scalar(sa.select(Rating).where(Rating.guest_id == guest_id))
+
+
+def submit_rating(guest: Guest, *, stars: dict[int, int], comment: str, display: Display, now: datetime,
+                  photo: tuple[str, str] | None = None, photo_consent: bool = False,
+                  remove_photo: bool = False) -> tuple[Rating, list[str]]:
+    """Create or update the guest's one rating. Returns it and the stored photo keys it
+    replaced (the caller deletes those files after the commit).
+
+    ``photo`` is (original key, web key) of a photo already cleaned and stored.
+    :raises RuleError: not_checked_in, closed, missing, bad_stars, comment_too_long, photo_consent.
+    """
+    check_may_rate(guest, now)
+    asked = dimensions(guest.event.campaign_id)
+    if any(d.id not in stars for d in asked):
+        raise RuleError("missing", MESSAGES["missing"])
+    if any(not isinstance(stars[d.id], int) or not 1 <= stars[d.id] <= 5 for d in asked):
+        raise RuleError("bad_stars", MESSAGES["bad_stars"])
+    comment = (comment or "").strip()
+    if len(comment) > COMMENT_MAX:  # characters, not bytes: 500 汉字 or emoji are fine
+        raise RuleError("comment_too_long", MESSAGES["comment_too_long"], count=len(comment))
+    if photo is not None and not photo_consent:
+        raise RuleError("photo_consent", MESSAGES["photo_consent"])
+
+    rating = rating_of(guest.id)
+    if rating is None:
+        try:
+            with db.session.begin_nested():  # the unique guest_id decides a race
+                rating = Rating(guest_id=guest.id, event_id=guest.event_id, created_at=now, updated_at=now)
+                db.session.add(rating)
+        except IntegrityError:
+            rating = rating_of(guest.id)
+    replaced = []
+    if comment != rating.comment:
+        rating.comment = comment
+        rating.comment_approved_at = rating.comment_approved_by_id = None  # approve the new text anew
+    rating.display = display
+    if photo is not None or remove_photo:
+        replaced = [k for k in (rating.photo_key, rating.photo_web_key) if k]
+        rating.photo_key, rating.photo_web_key = photo if photo is not None else (None, None)
+        rating.photo_consent = photo is not None and photo_consent
+        rating.photo_approved_at = rating.photo_approved_by_id = None
+    rating.updated_at = now
+    current = {s.dimension_id: s for s in rating.scores}
+    for d in asked:
+        if d.id in current:
+            current[d.id].stars = stars[d.id]
+        else:
+            rating.scores.append(Score(dimension_id=d.id, stars=stars[d.id]))
+    db.session.flush()
+    return rating, replaced
+
+
+def set_approval(rating: Rating, what: str, approved: bool, *, actor, now: datetime, ip: str = "") -> None:
+    """先审后发: an organiser approves (or withdraws) a comment or photo for public use."""
+    assert what in ("comment", "photo")
+    setattr(rating, f"{what}_approved_at", now if approved else None)
+    setattr(rating, f"{what}_approved_by_id", actor.id if approved else None)
+    audit.record("rating.approve" if approved else "rating.withdraw", now=now, actor=actor,
+                 target_type="rating", target_id=str(rating.id), ip=ip,
+                 province_code=rating.guest.event.province_code, item=what)
+
+
+def highlight_candidates(event: Event) -> list[Rating]:
+    """Approved comments: what a summary or a screen may show, as each guest chose."""
+    return list(db.session.scalars(
+        sa.select(Rating).where(Rating.event_id == event.id, Rating.comment_approved_at.is_not(None),
+                                Rating.comment != "", Rating.display != Display.NONE)
+        .order_by(Rating.comment_approved_at.desc())))
+
+
+def public_name(rating: Rating) -> str:
+    """How a comment is signed in public: the guest's choice."""
+    if rating.display is Display.NAME:
+        return rating.guest.name
+    return str(_l("a guest: %(category)s", category=str(rating.guest.category.label)))
+
+
+@dataclass
+class DimensionStats:
+    dimension: Dimension
+    count: int = 0
+    average: float | None = None
+    distribution: list[int] = field(default_factory=lambda: [0] * 5)  # 1 to 5 stars
+    by_category: dict[GuestCategory, float] = field(default_factory=dict)
+
+
+@dataclass
+class EventStats:
+    checked_in: int
+    ratings: int
+    dimensions: list[DimensionStats]
+
+    @property
+    def response_rate(self) -> float | None:
+        return self.ratings / self.checked_in if self.checked_in else None
+
+
+def stats(event: Event) -> EventStats:
+    """Response rate, and per dimension the average, the distribution and the average by
+    guest category: three grouped queries whatever the number of ratings."""
+    checked_in = db.session.scalar(sa.select(sa.func.count()).select_from(Guest).where(
+        Guest.event_id == event.id, Guest.checked_in_at.is_not(None))) or 0
+    ratings = db.session.scalar(sa.select(sa.func.count()).select_from(Rating).where(Rating.event_id == event.id)) or 0
+    dims = {d.id: DimensionStats(d) for d in dimensions(event.campaign_id, include_retired=True)}
+    for dim_id, stars, n in db.session.execute(
+            sa.select(Score.dimension_id, Score.stars, sa.func.count()).join(Rating, Rating.id == Score.rating_id)
+            .where(Rating.event_id == event.id).group_by(Score.dimension_id, Score.stars)):
+        ds = dims[dim_id]
+        ds.distribution[stars - 1] = n
+    for ds in dims.values():
+        ds.count = sum(ds.distribution)
+        if ds.count:
+            ds.average = sum((i + 1) * n for i, n in enumerate(ds.distribution)) / ds.count
+    for dim_id, category, avg in db.session.execute(
+            sa.select(Score.dimension_id, Guest.category, sa.func.avg(Score.stars))
+            .join(Rating, Rating.id == Score.rating_id).join(Guest, Guest.id == Rating.guest_id)
+            .where(Rating.event_id == event.id).group_by(Score.dimension_id, Guest.category)):
+        dims[dim_id].by_category[category] = float(avg)
+    shown = [ds for ds in dims.values() if ds.dimension.retired_at is None or ds.count]
+    return EventStats(checked_in, ratings, shown)
+
+
+def has_rating(guest_id: int) -> bool:
+    return db.session.scalar(sa.select(Rating.id).where(Rating.guest_id == guest_id)) is not None

@@ -1,0 +1,222 @@
+"""Rating pages: the guest's form on the phone, the organisers' live view and review."""
+from __future__ import annotations
+
+import io
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import format_datetime
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from experience.checkin.views import _code_key
+from experience.core import audit, clock, uploads, xlsx
+from experience.core.charts import bar_chart, column_chart
+from experience.core.errors import RuleError
+from experience.core.images import clean_photo
+from experience.core.permissions import can, client_ip, load, require
+from experience.core.phone import mask_phone
+from experience.core.web import public, writes
+from experience.events.models import CATEGORY_LABELS, Event, GuestCategory
+from experience.extensions import csrf, db, limiter
+from experience.guests.models import Guest
+from experience.ratings import bp, services
+from experience.ratings.models import DISPLAY_LABELS, Dimension, Display, Rating
+
+
+def _bj(dt) -> str:
+    return format_datetime(clock.aware(dt), "yyyy-MM-dd HH:mm") if dt else ""
+
+
+# -- The guest ------------------------------------------------------------------------------
+
+@bp.route("/c/<code>/rate", methods=["GET", "POST"])
+@public
+@csrf.exempt  # the unguessable code is the secret, as on the check-in page
+@limiter.limit("20 per minute", key_func=_code_key, methods=["POST"])
+def rate(code: str):
+    """The guest rates the certified service: stars, a comment, a photo."""
+    guest = db.session.scalar(sa.select(Guest).where(Guest.code == code))
+    if guest is None:
+        abort(404)
+    event = guest.event
+    dims = services.dimensions(event.campaign_id)
+    rating = services.rating_of(guest.id)
+    now = clock.now()
+    try:
+        services.check_may_rate(guest, now)
+    except RuleError as e:
+        return render_template("ratings/closed.html", event=event, message=str(e), code=code), 409
+    errors, values = {}, {}
+    if request.method == "POST":
+        stars = {}
+        for d in dims:
+            raw = request.form.get(f"d{d.id}", "")
+            if raw.isdigit():
+                stars[d.id] = int(raw)
+        values = {"stars": stars, "comment": request.form.get("comment", ""),
+                  "display": request.form.get("display", Display.CATEGORY.value),
+                  "photo_consent": request.form.get("photo_consent") == "y"}
+        try:
+            display = Display(values["display"])
+        except ValueError:
+            display = Display.CATEGORY
+        stored = None
+        file = request.files.get("photo")
+        try:
+            if file and file.filename:
+                cleaned = clean_photo(file.read(10 * 1024 * 1024 + 1), filename=file.filename)
+                if not values["photo_consent"]:
+                    raise RuleError("photo_consent", services.MESSAGES["photo_consent"])
+                stored = (uploads.store_bytes(cleaned.original, "photo", cleaned.extension),
+                          uploads.store_bytes(cleaned.web, "photo", "jpg"))
+            rating, replaced = services.submit_rating(
+                guest, stars=stars, comment=values["comment"], display=display, now=now, photo=stored,
+                photo_consent=values["photo_consent"], remove_photo=request.form.get("remove_photo") == "y")
+            db.session.commit()
+        except RuleError as e:
+            db.session.rollback()
+            for key in stored or ():
+                uploads.delete_upload(key)
+            errors[e.code] = str(e)
+        else:
+            for key in replaced:
+                uploads.delete_upload(key)
+            return render_template("ratings/thanks.html", event=event, code=code, rating=rating,
+                                   closes=_bj(event.feedback_closes_at))
+    elif rating is not None:
+        values = {"stars": {s.dimension_id: s.stars for s in rating.scores}, "comment": rating.comment,
+                  "display": rating.display.value, "photo_consent": rating.photo_consent}
+    return render_template("ratings/rate.html", event=event, guest=guest, dims=dims, rating=rating, code=code,
+                           values=values, errors=errors, display_labels=DISPLAY_LABELS,
+                           closes=_bj(event.feedback_closes_at)), 200 if not errors else 422
+
+
+# -- Organisers and HQ ----------------------------------------------------------------------
+
+def _charts(stats) -> dict:
+    categories = list(GuestCategory)
+    averages = bar_chart([(ds.dimension.name, ds.average) for ds in stats.dimensions], maximum=5,
+                         title=_("Average stars per question"))
+    per_dimension = []
+    for ds in stats.dimensions:
+        per_dimension.append({
+            "stats": ds,
+            "distribution": column_chart(ds.distribution, ["1★", "2★", "3★", "4★", "5★"],
+                                         title=_("How many gave each score")),
+            "by_category": bar_chart([(str(CATEGORY_LABELS[c]), ds.by_category.get(c)) for c in categories
+                                      if c in ds.by_category], maximum=5, title=_("Average by guest category")),
+        })
+    return {"averages_chart": averages, "per_dimension": per_dimension}
+
+
+@bp.get("/events/<int:event_id>/ratings")
+def live(event_id: int):
+    """Live results: response rate, averages and distributions, comments to review."""
+    event = load(Event, event_id, "view_event")
+    stats = services.stats(event)
+    comments = db.session.scalars(
+        sa.select(Rating).where(Rating.event_id == event.id, sa.or_(Rating.comment != "", Rating.photo_key.is_not(None)))
+        .order_by(Rating.updated_at.desc(), Rating.id.desc()).limit(200)).all()
+    context = dict(event=event, stats=stats, comments=comments, can_review=can(current_user, "edit_event", event),
+                   candidates=services.highlight_candidates(event), public_name=services.public_name,
+                   **_charts(stats))
+    template = "ratings/_live.html" if request.args.get("fragment") else "ratings/live.html"
+    return render_template(template, **context)
+
+
+def _review_rating(rating_id: int) -> Rating:
+    rating = db.session.get(Rating, rating_id)
+    if rating is None:
+        abort(404)
+    load(Event, rating.event_id, "edit_event")
+    return rating
+
+
+@bp.post("/ratings/<int:rating_id>/approval")
+def approval(rating_id: int):
+    """Approve, or withdraw the approval of, a comment or a photo for public use."""
+    rating = _review_rating(rating_id)
+    what = request.form.get("what")
+    if what not in ("comment", "photo"):
+        abort(400)
+    approved = request.form.get("approved") == "1"
+    services.set_approval(rating, what, approved, actor=current_user, now=clock.now(), ip=client_ip())
+    db.session.commit()
+    flash(_("Approved for public use.") if approved else _("The approval was withdrawn."), "success")
+    return redirect(url_for("ratings.live", event_id=rating.event_id) + f"#rating-{rating.id}")
+
+
+@bp.get("/ratings/<int:rating_id>/photo")
+def photo(rating_id: int):
+    """A guest's photo, web size (or ?size=original), for those who may see the event."""
+    rating = db.session.get(Rating, rating_id)
+    if rating is None or not rating.photo_key:
+        abort(404)
+    load(Event, rating.event_id, "view_event")
+    key = rating.photo_key if request.args.get("size") == "original" else rating.photo_web_key
+    return send_file(uploads.open_upload(key), mimetype="image/png" if key.endswith(".png") else "image/jpeg")
+
+
+@bp.get("/events/<int:event_id>/ratings.xlsx")
+@writes
+def export(event_id: int):
+    """Ratings and comments as .xlsx (phones masked) for the province and its organisers."""
+    event = load(Event, event_id, "edit_event")
+    dims = services.dimensions(event.campaign_id, include_retired=True)
+    ratings = db.session.scalars(sa.select(Rating).where(Rating.event_id == event.id).order_by(Rating.id)).all()
+    header = [_("Name"), _("Category"), _("Mobile")] + [d.name for d in dims] + [
+        _("Comment"), _("Shown as"), _("Comment approved"), _("Photo"), _("Rated at")]
+    rows = []
+    for r in ratings:
+        scores = {s.dimension_id: s.stars for s in r.scores}
+        rows.append([r.guest.name, str(r.guest.category.label), mask_phone(r.guest.phone)]
+                    + [scores.get(d.id, "") for d in dims]
+                    + [r.comment, str(DISPLAY_LABELS[r.display]), _bj(r.comment_approved_at),
+                       _("yes") if r.photo_key else "", _bj(r.updated_at)])
+    data = xlsx.workbook([(_("Ratings"), header, rows)])
+    audit.record("export.xlsx", now=clock.now(), actor=current_user, target=event, ip=client_ip(),
+                 export="ratings", rows=len(rows))
+    db.session.commit()
+    return send_file(io.BytesIO(data), as_attachment=True, download_name=f"ratings-{event.id}.xlsx",
+                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+# -- HQ: the questions ------------------------------------------------------------------------
+
+@bp.route("/campaign/dimensions", methods=["GET", "POST"])
+@require("hq")
+def dimensions():
+    """HQ edits the rating questions: add, rename, reorder, retire (answers are kept)."""
+    from experience.campaigns.views import campaign_or_404
+    campaign = campaign_or_404()
+    dims = services.dimensions(campaign.id, include_retired=True)
+    if request.method == "POST":
+        changed = []
+        for d in dims:
+            name = request.form.get(f"name-{d.id}", d.name).strip()[:40]
+            hint = request.form.get(f"hint-{d.id}", d.hint).strip()[:120]
+            position = request.form.get(f"position-{d.id}", str(d.position))
+            retired = request.form.get(f"retired-{d.id}") == "y"
+            if not name:
+                flash(_("A question needs a name."), "error")
+                return redirect(url_for("ratings.dimensions"))
+            if (name, hint) != (d.name, d.hint) or (position.isdigit() and int(position) != d.position) \
+                    or retired != (d.retired_at is not None):
+                changed.append(d.name)
+                d.name, d.hint = name, hint
+                d.position = int(position) if position.isdigit() else d.position
+                d.retired_at = (d.retired_at or clock.now()) if retired else None
+        new_name = request.form.get("new_name", "").strip()[:40]
+        if new_name:
+            db.session.add(Dimension(campaign_id=campaign.id, name=new_name,
+                                     hint=request.form.get("new_hint", "").strip()[:120],
+                                     position=max([d.position for d in dims], default=0) + 1))
+            changed.append(new_name)
+        if changed:
+            audit.record("dimension.update", now=clock.now(), actor=current_user, target=campaign, ip=client_ip(),
+                         changed=changed)
+        db.session.commit()
+        flash(_("The questions were saved."), "success")
+        return redirect(url_for("ratings.dimensions"))
+    return render_template("ratings/dimensions.html", campaign=campaign, dims=dims)

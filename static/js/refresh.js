@@ -1,0 +1,14 @@
+// Re-fetch a server-rendered part of the page every 10 seconds, while the page is visible
+// and nobody is in the middle of a form. The fragment is our own escaped HTML.
+(function () {
+  "use strict";
+  var box = document.getElementById("ratings-live");
+  if (!box || !window.fetch) { return; }
+  setInterval(function () {
+    if (document.hidden || box.contains(document.activeElement)) { return; }
+    fetch(box.dataset.url, { credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.text(); })
+      .then(function (html) { box.innerHTML = html; })
+      .catch(function () { /* keep what is shown; try again next time */ });
+  }, 10000);
+})();
