@@ -11,7 +11,12 @@ import sqlalchemy as sa
 from datetime import timedelta
 
 from experience.accounts.models import Role
-from experience.checkin.services import create_api_token
+from experience.checkin.services import check_in, create_api_token
+from experience.core.images import clean_photo
+from experience.core.uploads import store_bytes
+from experience.guests.models import CheckInVia
+from experience.ratings.models import Display
+from experience.ratings.services import dimensions, submit_rating
 from experience.events.models import GuestCategory
 from experience.guests.services import add_guest
 from experience.core.audit import AuditEntry
@@ -96,6 +101,15 @@ MATRIX = {
     "checkin.guest": ("GET", "/c/{code_b}", {r: 200 for r in ROLES}),
     "checkin.walk_in": ("GET", "/w/{walk_in}", {r: 200 for r in ROLES}),
     "checkin.api_check_in": ("POST", "/api/v1/checkins", {r: 401 for r in ROLES}, {"json": {"code": "x"}}),
+    # Ratings: the guest's form is public; results for the event's viewers (HQ included);
+    # review and export for those who manage the event; the questions for HQ.
+    "ratings.rate": ("GET", "/c/{code_d}/rate", {r: 200 for r in ROLES}),
+    "ratings.live": ("GET", "/events/{event_a}/ratings", only({"hq": 200, "province": 200, "organizer": 200}, 404)),
+    "ratings.photo": ("GET", "/ratings/{rating_d}/photo", only({"hq": 200, "province": 200, "organizer": 200}, 404)),
+    "ratings.approval": ("POST", "/ratings/{rating_d}/approval", MANAGE_POST,
+                         {"data": {"what": "comment", "approved": "1"}}),
+    "ratings.export": ("GET", "/events/{event_a}/ratings.xlsx", MANAGE_GET),
+    "ratings.dimensions": ("GET", "/campaign/dimensions", only({"hq": 200}, 403)),
     "accounts.logout": ("POST", "/logout", {r: 302 for r in ROLES}),  # last: it ends the session
 }
 
@@ -129,6 +143,15 @@ def world(app, campaign, make_user, make_event, pdf_bytes):
                token_a=token.id)
     # inside event A's check-in window, so that scans can succeed
     app.config["FROZEN_NOW"] = event_a.starts_at + timedelta(minutes=30)
+    rated = add_guest(event_a, actor=users["province"], now=NOW, name="丁", category=GuestCategory.MEDIA,
+                      level=None, organisation="", title="", phone=None, note="")
+    check_in(rated.code, via=CheckInVia.PHONE, now=event_a.starts_at)
+    db.session.refresh(rated)
+    photo = clean_photo(_jpeg())
+    rating, _ = submit_rating(rated, stars={d.id: 5 for d in dimensions(campaign.id)}, comment="很好",
+                              display=Display.CATEGORY, now=event_a.starts_at, photo_consent=True,
+                              photo=(store_bytes(photo.original, "photo", "jpg"), store_bytes(photo.web, "photo", "jpg")))
+    ids.update(code_d=rated.code, rating_d=rating.id)
     for code, key in (("11", "plan_bj"), ("33", "plan_zj")):
         plan = plans.plan_for(campaign, code)
         plans.save_plan(plan, actor=users["province"], now=NOW, **TEXTS)
@@ -140,6 +163,13 @@ def world(app, campaign, make_user, make_event, pdf_bytes):
         ids[key] = plan.id
     db.session.commit()
     return users, ids
+
+
+def _jpeg() -> bytes:
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), "red").save(buf, "JPEG")
+    return buf.getvalue()
 
 
 def _denials() -> int:

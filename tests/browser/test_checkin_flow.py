@@ -56,16 +56,16 @@ def test_invited_guest_checks_in_from_the_printed_card_and_a_walk_in_from_the_po
     assert "养老服务认证体验日" in p.inner_text("main") and "个人信息告知" in p.inner_text("main")
     shot(p, "guest-consent-phone")
     assert p.evaluate("document.documentElement.scrollWidth") <= 360
-    p.click("button[type=submit]")  # without agreeing
+    p.click("main button.huge")  # without agreeing
     assert "同意" in p.inner_text(".errors")
     p.check("#consent")
-    p.click("button[type=submit]")
+    p.click("main button.huge")
     p.wait_for_selector("text=签到成功")
     shot(p, "guest-checked-in-phone")
     first = p.inner_text(".result")
     p.goto(url)  # the same QR again, later
     assert "签到" in p.inner_text(".result-ok, .big")
-    p.click("button[type=submit]") if p.locator("button[type=submit]").count() else None
+    p.click("main button.huge") if p.locator("main button.huge").count() else None
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Guest).where(Guest.checked_in_at.is_not(None))) == 1
     assert "签到成功" in first
 
@@ -80,7 +80,7 @@ def test_invited_guest_checks_in_from_the_printed_card_and_a_walk_in_from_the_po
     w.fill("#phone", "139 0000 8888")
     w.check("#consent")
     shot(w, "walk-in-form-phone")
-    w.click("button[type=submit]")
+    w.click("main button.huge")
     w.wait_for_selector("text=签到成功")
     own_link = w.inner_text(".link-box")
     shot(w, "walk-in-done-phone")
