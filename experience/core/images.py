@@ -63,7 +63,11 @@ def clean_photo(data: bytes, *, filename: str = "", max_bytes: int = 10 * MB) ->
                 raise RuleError("mismatch", MESSAGES["mismatch"], named=named, found=probe.format)
             if probe.width * probe.height > MAX_PIXELS:
                 raise RuleError("too_many_pixels", MESSAGES["too_many_pixels"])
-            probe.verify()  # structure and checksums, without decoding everything
+            probe.verify()  # structure and checksums (PNG chunks up to IEND), without decoding
+            # WeasyPrint sets Pillow's process-wide LOAD_TRUNCATED_IMAGES, so a cut-off JPEG
+            # would load silently: look for its end-of-image marker ourselves.
+            if probe.format == "JPEG" and not data.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9"):
+                raise RuleError("broken", MESSAGES["broken"])
             image = Image.open(io.BytesIO(data))
             image.load()  # a truncated file fails here
     except RuleError:

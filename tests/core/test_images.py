@@ -88,3 +88,12 @@ def test_over_10_mb_refused():
     with pytest.raises(RuleError) as e:
         clean_photo(b"\xff\xd8" + b"\x00" * (10 * 1024 * 1024))
     assert e.value.code == "too_large"
+
+
+def test_truncated_photo_refused_even_after_weasyprint_is_loaded():
+    import weasyprint  # noqa: F401  (it sets Pillow's LOAD_TRUNCATED_IMAGES for the whole process)
+    from PIL import ImageFile
+    assert ImageFile.LOAD_TRUNCATED_IMAGES
+    with pytest.raises(RuleError) as e:
+        clean_photo(jpeg_with_exif()[:3000])
+    assert e.value.code == "broken"
