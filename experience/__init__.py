@@ -74,7 +74,9 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     from experience.notices import views as notices
     from experience.plans import views as plans
     from experience.ratings import views as ratings
-    for module in (accounts, campaigns, events, plans, notices, guests, checkin, ratings):
+    from experience.reports import cli as _reports_cli  # noqa: F401
+    from experience.reports import views as reports
+    for module in (accounts, campaigns, events, plans, notices, guests, checkin, ratings, reports):
         app.register_blueprint(module.bp)
 
     from experience import demo

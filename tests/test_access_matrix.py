@@ -17,6 +17,7 @@ from experience.core.uploads import store_bytes
 from experience.guests.models import CheckInVia
 from experience.ratings.models import Display
 from experience.ratings.services import dimensions, submit_rating
+from experience.reports.services import add_own_photo, province_summary
 from experience.events.models import GuestCategory
 from experience.guests.services import add_guest
 from experience.core.audit import AuditEntry
@@ -38,6 +39,7 @@ def only(allowed: dict, default: int) -> dict:
 
 MANAGE_GET = only({"province": 200, "organizer": 200}, 404)
 MANAGE_POST = only({"province": 302, "organizer": 302}, 404)
+VIEW_GET = only({"hq": 200, "province": 200, "organizer": 200}, 404)
 
 # endpoint: (method, url template, {role: status}[, request kwargs]). Objects: event A in Beijing (11) with the
 # organiser assigned; event B in Zhejiang (33); plans of both submitted; a Zhejiang organiser.
@@ -110,6 +112,18 @@ MATRIX = {
                          {"data": {"what": "comment", "approved": "1"}}),
     "ratings.export": ("GET", "/events/{event_a}/ratings.xlsx", MANAGE_GET),
     "ratings.dimensions": ("GET", "/campaign/dimensions", only({"hq": 200}, 403)),
+    # Summaries: the event's viewers (HQ included); the province's own; HQ's national report.
+    "reports.event": ("GET", "/events/{event_a}/summary", VIEW_GET),
+    "reports.event_pdf": ("GET", "/events/{event_a}/summary.pdf", VIEW_GET),
+    "reports.event_xlsx": ("GET", "/events/{event_a}/summary.xlsx", VIEW_GET),
+    "reports.own_photo": ("GET", "/events/{event_a}/summary/photos/{own_photo}", VIEW_GET),
+    "reports.province": ("GET", "/summary", only({"province": 200, "province_other": 200}, 403)),
+    "reports.province_pdf": ("GET", "/provinces/11/summary.pdf", only({"hq": 200, "province": 200}, 404)),
+    "reports.national": ("GET", "/hq/summaries", only({"hq": 200}, 403)),
+    "reports.national_pdf": ("GET", "/hq/summaries.pdf", only({"hq": 200}, 403)),
+    "reports.national_xlsx": ("GET", "/hq/summaries.xlsx", only({"hq": 200}, 403)),
+    "reports.return_summary": ("POST", "/hq/summaries/{summary_bj}/return", only({"hq": 302}, 403)),
+    "reports.purge": ("POST", "/hq/purge", only({"hq": 302}, 403)),
     "accounts.logout": ("POST", "/logout", {r: 302 for r in ROLES}),  # last: it ends the session
 }
 
@@ -152,6 +166,10 @@ def world(app, campaign, make_user, make_event, pdf_bytes):
                               display=Display.CATEGORY, now=event_a.starts_at, photo_consent=True,
                               photo=(store_bytes(photo.original, "photo", "jpg"), store_bytes(photo.web, "photo", "jpg")))
     ids.update(code_d=rated.code, rating_d=rating.id)
+    own = clean_photo(_jpeg())
+    own_web = store_bytes(own.web, "photo", "jpg")
+    add_own_photo(event_a, store_bytes(own.original, "photo", "jpg"), own_web, "现场", actor=users["province"], now=NOW)
+    ids.update(own_photo=own_web, summary_bj=province_summary(campaign, "11").id)
     for code, key in (("11", "plan_bj"), ("33", "plan_zj")):
         plan = plans.plan_for(campaign, code)
         plans.save_plan(plan, actor=users["province"], now=NOW, **TEXTS)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -26,6 +26,9 @@ class Campaign(db.Model):
     summary_deadline: Mapped[date]
     week_start: Mapped[date]
     week_end: Mapped[date]
+    #: guests' personal data is kept until this day (None: 90 days after the summary deadline)
+    personal_data_until: Mapped[date | None]
+    personal_data_purged_at: Mapped[datetime | None]
     #: the service sectors events choose from, one per line, in display order
     sectors: Mapped[str] = mapped_column(sa.Text, default=DEFAULT_SECTORS)
 

@@ -52,6 +52,7 @@ ACTIONS = (
     "guest.create", "guest.update", "guest.import", "guest.code_revoke", "guest.delete",
     "checkin.undo", "api_token.create", "api_token.revoke", "event.checkin_settings",
     "rating.approve", "rating.withdraw", "dimension.update",
+    "summary.save", "summary.submit", "summary.return", "personal_data.purge",
 )
 
 
@@ -75,6 +76,8 @@ ACTION_LABELS = {
     "api_token.revoke": _l("API token revoked"), "event.checkin_settings": _l("Check-in settings changed"),
     "rating.approve": _l("Comment or photo approved"), "rating.withdraw": _l("Approval withdrawn"),
     "dimension.update": _l("Rating questions changed"),
+    "summary.save": _l("Summary saved"), "summary.submit": _l("Summary submitted"),
+    "summary.return": _l("Summary returned"), "personal_data.purge": _l("Personal data retired"),
 }
 
 

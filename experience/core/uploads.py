@@ -105,6 +105,11 @@ def read_bytes(key: str, prefix: str) -> bytes:
     return _path(key).read_bytes()
 
 
+def path_of(key: str) -> Path:
+    """Where a stored file is, for the PDF renderer's list of allowed files."""
+    return _path(key)
+
+
 def open_upload(key: str):
     return _path(key).open("rb")
 

@@ -1,7 +1,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, DateField, SelectField, SubmitField, TextAreaField
+from wtforms import BooleanField, DateField, SelectChoice, SelectField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from experience.plans.services import TEXT_FIELDS
@@ -48,6 +48,7 @@ class LaunchForm(FlaskForm):
 
 class ExtensionForm(FlaskForm):
     province = SelectField(_l("Province"), validators=[DataRequired(REQUIRED)])
+    kind = SelectField(_l("For"), choices=[SelectChoice("plan", _l("the plan")), SelectChoice("summary", _l("the summary"))], default="plan")
     new_deadline = DateField(_l("New deadline"), validators=[DataRequired(REQUIRED)],
                              description=_l("Until 23:59:59 Beijing time on that day."))
     reason = TextAreaField(_l("Reason"), validators=[DataRequired(REQUIRED), Length(max=2000)])

@@ -176,7 +176,7 @@ def grant_extension(campaign: Campaign, province_code: str, new_deadline: date, 
     """Record HQ's extension for one province. :raises RuleError: extension_past."""
     if new_deadline <= effective_deadline(campaign, province_code, kind) or new_deadline < clock.beijing_today(now):
         raise RuleError("extension_past", MESSAGES["extension_past"])
-    if new_deadline >= campaign.summary_deadline:
+    if kind == "plan" and new_deadline >= campaign.summary_deadline:
         raise RuleError("extension_too_late", MESSAGES["extension_too_late"],
                         date=campaign.summary_deadline.isoformat())
     ext = DeadlineExtension(campaign_id=campaign.id, province_code=province_code, kind=kind,
@@ -187,8 +187,8 @@ def grant_extension(campaign: Campaign, province_code: str, new_deadline: date, 
     audit.record("plan.extension", now=now, actor=actor, target_type="province",
                  target_id=province_code, province_code=province_code, ip=ip, kind=kind,
                  new_deadline=new_deadline.isoformat(), reason=reason.strip())
-    notify(province_code, "extension_granted", now=now, link=("plans.edit", {}),
-           date=new_deadline.isoformat())
+    notify(province_code, "extension_granted" if kind == "plan" else "summary_extension_granted", now=now,
+           link=("plans.edit", {}) if kind == "plan" else ("reports.province", {}), date=new_deadline.isoformat())
     return ext
 
 

@@ -141,7 +141,7 @@ def extension():
     if form.validate_on_submit():
         try:
             services.grant_extension(campaign, form.province.data, form.new_deadline.data, form.reason.data,
-                                     actor=current_user, now=clock.now(), ip=client_ip())
+                                     actor=current_user, now=clock.now(), ip=client_ip(), kind=form.kind.data)
         except RuleError as e:
             db.session.rollback()
             flash(str(e), "error")

@@ -1,0 +1,181 @@
+"""Summaries: the organisers' and the provinces' texts, submission by the deadline, HQ's
+review, and retiring personal data when the campaign's purpose is served."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+from experience.campaigns.models import Campaign
+from experience.core import audit, clock, uploads
+from experience.core.errors import RuleError
+from experience.events.models import Event
+from experience.extensions import db
+from experience.guests.models import Guest
+from experience.notices.services import notify
+from experience.plans.services import effective_deadline
+from experience.ratings.models import Rating
+from experience.reports.figures import province_figures
+from experience.reports.models import EventSummary, ProvinceSummary, SummaryState
+
+EVENT_TEXTS = ("results_text", "practices_text", "problems_text")
+PROVINCE_TEXTS = ("organisation_text", "publicity_text", "results_text", "practices_text", "suggestions_text")
+ANONYMOUS = "（已匿名）"
+
+MESSAGES = {
+    "locked": _l("The province has submitted its summary; the texts can change again if HQ returns it."),
+    "past_deadline": _l("The deadline for summaries was %(deadline)s 23:59 Beijing time. Please ask HQ for an extension."),
+    "wrong_state": _l("This action is not possible in the summary's current state."),
+    "missing_text": _l("Please write every part of the summary first."),
+    "comment_required": _l("Please say what the province should change."),
+    "not_yet": _l("Personal data is kept until %(date)s; it can be retired after that day."),
+    "not_approved": _l("Only approved comments and photos can be chosen."),
+}
+
+
+def retention_date(campaign: Campaign) -> date:
+    """Personal data is kept until this day: 90 days after the summaries are due, unless set."""
+    return campaign.personal_data_until or campaign.summary_deadline + timedelta(days=90)
+
+
+def event_summary(event: Event) -> EventSummary:
+    summary = db.session.scalar(sa.select(EventSummary).where(EventSummary.event_id == event.id))
+    if summary is None:
+        summary = EventSummary(event_id=event.id, highlight_ids=[], photo_rating_ids=[], own_photos=[])
+        db.session.add(summary)
+        db.session.flush()
+    return summary
+
+
+def province_summary(campaign: Campaign, province_code: str, *, create: bool = True) -> ProvinceSummary | None:
+    summary = db.session.scalar(sa.select(ProvinceSummary).where(
+        ProvinceSummary.campaign_id == campaign.id, ProvinceSummary.province_code == province_code))
+    if summary is None and create:
+        summary = ProvinceSummary(campaign_id=campaign.id, province_code=province_code, figures={})
+        db.session.add(summary)
+        db.session.flush()
+    return summary
+
+
+def _locked(event: Event) -> bool:
+    s = province_summary(event.campaign, event.province_code, create=False)
+    return s is not None and not s.editable
+
+
+def save_event_summary(event: Event, *, actor, now: datetime, ip: str = "", highlight_ids=(), photo_rating_ids=(),
+                       **texts: str) -> EventSummary:
+    """The organiser's texts and choices; editable until the province submits.
+
+    :raises RuleError: locked, or not_approved for a comment or photo not approved.
+    """
+    if _locked(event):
+        raise RuleError("locked", MESSAGES["locked"])
+    approved = {r.id: r for r in db.session.scalars(sa.select(Rating).where(Rating.event_id == event.id))}
+    if any(i not in approved or approved[i].comment_approved_at is None for i in highlight_ids) or \
+            any(i not in approved or approved[i].photo_approved_at is None for i in photo_rating_ids):
+        raise RuleError("not_approved", MESSAGES["not_approved"])
+    summary = event_summary(event)
+    for field in EVENT_TEXTS:
+        if field in texts:
+            setattr(summary, field, (texts[field] or "").strip())
+    summary.highlight_ids = list(highlight_ids)
+    summary.photo_rating_ids = list(photo_rating_ids)
+    summary.updated_at = now
+    audit.record("summary.save", now=now, actor=actor, target=event, ip=ip)
+    return summary
+
+
+def add_own_photo(event: Event, key: str, web_key: str, caption: str, *, actor, now: datetime) -> None:
+    if _locked(event):
+        raise RuleError("locked", MESSAGES["locked"])
+    summary = event_summary(event)
+    summary.own_photos = [*summary.own_photos, {"key": key, "web": web_key, "caption": caption.strip()[:200]}]
+    summary.updated_at = now
+
+
+def save_province_summary(summary: ProvinceSummary, *, actor, now: datetime, ip: str = "", **texts: str) -> None:
+    if not summary.editable:
+        raise RuleError("locked", MESSAGES["locked"])
+    for field in PROVINCE_TEXTS:
+        if field in texts:
+            setattr(summary, field, (texts[field] or "").strip())
+    summary.updated_at = now
+    audit.record("summary.save", now=now, actor=actor, target_type="province_summary", target_id=str(summary.id),
+                 province_code=summary.province_code, ip=ip)
+
+
+def submit_province_summary(summary: ProvinceSummary, *, actor, now: datetime, ip: str = "") -> None:
+    """Send the summary to HQ; first time by the deadline (or HQ's extension), again any time
+    after a return. The figures are kept as they stand now.
+
+    :raises RuleError: wrong_state, missing_text, past_deadline.
+    """
+    if summary.state is SummaryState.SUBMITTED:
+        raise RuleError("wrong_state", MESSAGES["wrong_state"])
+    if any(not getattr(summary, f).strip() for f in PROVINCE_TEXTS):
+        raise RuleError("missing_text", MESSAGES["missing_text"])
+    campaign = db.session.get(Campaign, summary.campaign_id)
+    first = summary.first_submitted_at is None
+    if first:
+        deadline = effective_deadline(campaign, summary.province_code, "summary")
+        if now > clock.end_of_day(deadline):
+            raise RuleError("past_deadline", MESSAGES["past_deadline"], deadline=deadline.isoformat())
+        summary.first_submitted_at = now
+        summary.late = now > clock.end_of_day(campaign.summary_deadline)
+    summary.figures = province_figures(campaign, summary.province_code)
+    summary.state = SummaryState.SUBMITTED
+    summary.submitted_at = now
+    audit.record("summary.submit", now=now, actor=actor, target_type="province_summary", target_id=str(summary.id),
+                 province_code=summary.province_code, ip=ip, first=first, late=summary.late)
+    notify(None, "summary_submitted", now=now, link=("reports.national", {}), province=summary.province.name)
+
+
+def return_province_summary(summary: ProvinceSummary, comment: str, *, actor, now: datetime, ip: str = "") -> None:
+    if summary.state is not SummaryState.SUBMITTED:
+        raise RuleError("wrong_state", MESSAGES["wrong_state"])
+    if not comment.strip():
+        raise RuleError("comment_required", MESSAGES["comment_required"])
+    summary.state = SummaryState.RETURNED
+    summary.return_comment = comment.strip()
+    summary.returned_at = now
+    audit.record("summary.return", now=now, actor=actor, target_type="province_summary", target_id=str(summary.id),
+                 province_code=summary.province_code, ip=ip, comment=comment.strip())
+    notify(summary.province_code, "summary_returned", now=now, link=("reports.province", {}), comment=comment.strip())
+
+
+def purge_personal_data(campaign: Campaign, *, now: datetime, actor=None, ip: str = "") -> dict:
+    """Anonymise the guests of the campaign and delete their photos, once the retention
+    date has passed. Counts, categories, check-in times and stars stay, so every summary
+    still renders with the same figures.
+
+    :raises RuleError: not_yet.
+    """
+    until = retention_date(campaign)
+    if clock.beijing_today(now) <= until:
+        raise RuleError("not_yet", MESSAGES["not_yet"], date=until.isoformat())
+    event_ids = sa.select(Event.id).where(Event.campaign_id == campaign.id)
+    photos = db.session.execute(sa.select(Rating.photo_key, Rating.photo_web_key).where(
+        Rating.event_id.in_(event_ids), Rating.photo_key.is_not(None))).all()
+    own = [p for s in db.session.scalars(sa.select(EventSummary).where(EventSummary.event_id.in_(event_ids)))
+           for p in s.own_photos]
+    guests = db.session.execute(
+        sa.update(Guest).where(Guest.event_id.in_(event_ids), Guest.anonymised_at.is_(None))
+        .values(name=ANONYMOUS, phone=None, organisation="", title="", note="", anonymised_at=now)
+        .execution_options(synchronize_session=False)).rowcount
+    db.session.execute(sa.update(Rating).where(Rating.event_id.in_(event_ids)).values(
+        photo_key=None, photo_web_key=None, photo_approved_at=None, photo_approved_by_id=None)
+        .execution_options(synchronize_session=False))
+    for s in db.session.scalars(sa.select(EventSummary).where(EventSummary.event_id.in_(event_ids))):
+        s.photo_rating_ids, s.own_photos = [], []
+    campaign.personal_data_purged_at = now
+    audit.record("personal_data.purge", now=now, actor=actor, actor_name="" if actor else "cli", target=campaign,
+                 ip=ip, guests=guests, photos=len(photos) + len(own))
+    keys = [k for row in photos for k in row if k] + [p[k] for p in own for k in ("key", "web") if p.get(k)]
+    return {"guests": guests, "photos": len(photos) + len(own), "keys": keys}
+
+
+def delete_files(keys: list[str]) -> None:
+    """After the commit: the files of what was purged or replaced."""
+    for key in keys:
+        uploads.delete_upload(key)

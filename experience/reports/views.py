@@ -1,0 +1,327 @@
+"""Summaries as pages, PDFs and spreadsheets: an event's, a province's, the nation's."""
+from __future__ import annotations
+
+import io
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from experience.accounts.models import Province, Role
+from experience.campaigns.views import campaign_or_404
+from experience.core import audit, clock, uploads, xlsx
+from experience.core.charts import bar_chart, column_chart
+from experience.core.errors import RuleError
+from experience.core.images import clean_photo
+from experience.core.pdf import render_pdf
+from experience.core.permissions import can, client_ip, deny, load, require
+from experience.core.phone import mask_phone
+from experience.core.web import writes
+from experience.events.models import CATEGORY_LABELS, Event, GuestCategory
+from experience.extensions import db
+from experience.guests.models import Guest
+from experience.ratings import services as ratings
+from experience.ratings.models import Rating
+from experience.reports import bp, figures, services
+from experience.reports.models import ProvinceSummary, SummaryState
+
+
+# -- what every summary shows ----------------------------------------------------------------
+
+def category_rows(by_category: dict | list) -> list[dict]:
+    items = by_category if isinstance(by_category, list) else [{"category": k, **v} for k, v in by_category.items()]
+    return [{**i, "label": str(CATEGORY_LABELS[GuestCategory(i["category"])])} for i in items]
+
+
+def event_charts(f: dict) -> dict:
+    return {
+        "arrivals_chart": column_chart([n for _, n in f["arrivals"]], [t for t, _ in f["arrivals"]],
+                                       title=_("Arrivals per 15 minutes"), width=max(260, 34 * len(f["arrivals"])))
+        if f["arrivals"] else None,
+        "averages_chart": bar_chart([(d["name"], d["average"]) for d in f["dimensions"]], maximum=5,
+                                    title=_("Average stars per question")) if f["ratings"] else None,
+        "distribution_charts": [(d["name"], column_chart(d["distribution"], ["1★", "2★", "3★", "4★", "5★"],
+                                                         title=d["name"])) for d in f["dimensions"] if d["count"]],
+    }
+
+
+def _event_context(event: Event, *, for_pdf: bool) -> dict:
+    f = figures.event_figures(event)
+    summary = services.event_summary(event)
+    by_id = {r.id: r for r in db.session.scalars(sa.select(Rating).where(Rating.event_id == event.id))}
+    highlights = [(by_id[i].comment, ratings.public_name(by_id[i])) for i in summary.highlight_ids
+                  if i in by_id and by_id[i].comment_approved_at and by_id[i].comment]
+    photos, files = [], {}
+    for i in summary.photo_rating_ids:
+        r = by_id.get(i)
+        if r is not None and r.photo_approved_at and r.photo_web_key:
+            photos.append({"src": f"allowed:{r.photo_web_key}" if for_pdf else url_for("ratings.photo", rating_id=r.id),
+                           "caption": ratings.public_name(r)})
+            files[r.photo_web_key] = uploads.path_of(r.photo_web_key)
+    for p in summary.own_photos:
+        photos.append({"src": f"allowed:{p['web']}" if for_pdf else url_for("reports.own_photo", event_id=event.id,
+                                                                            key=p["web"]), "caption": p["caption"]})
+        files[p["web"]] = uploads.path_of(p["web"])
+    return {"event": event, "f": f, "summary": summary, "highlights": highlights, "photos": photos, "files": files,
+            "categories": category_rows(f["categories"]), **event_charts(f)}
+
+
+def _pdf_response(template: str, name: str, files=None, **context):
+    html = render_template(template, generated=clock.to_beijing(clock.now()).strftime("%Y-%m-%d"), **context)
+    data = render_pdf(html, base_url=request.url_root, allowed_files=files or {})
+    return send_file(io.BytesIO(data), mimetype="application/pdf", download_name=name)
+
+
+# -- the event summary -----------------------------------------------------------------------
+
+@bp.route("/events/<int:event_id>/summary", methods=["GET", "POST"])
+@writes
+def event(event_id: int):
+    """The event summary: figures, the organiser's texts, highlights and photos."""
+    event_ = load(Event, event_id, "view_event")
+    editable = can(current_user, "edit_event", event_)
+    if request.method == "POST":
+        if not editable:
+            deny("event", event_id, permission="edit_event")
+        now = clock.now()
+        try:
+            file = request.files.get("photo")
+            if file and file.filename:
+                cleaned = clean_photo(file.read(10 * 1024 * 1024 + 1), filename=file.filename)
+                keys = (uploads.store_bytes(cleaned.original, "photo", cleaned.extension),
+                        uploads.store_bytes(cleaned.web, "photo", "jpg"))
+                services.add_own_photo(event_, *keys, request.form.get("caption", ""), actor=current_user, now=now)
+            services.save_event_summary(
+                event_, actor=current_user, now=now, ip=client_ip(),
+                highlight_ids=[int(i) for i in request.form.getlist("highlight") if i.isdigit()],
+                photo_rating_ids=[int(i) for i in request.form.getlist("photo_rating") if i.isdigit()],
+                **{k: request.form.get(k, "")[:5000] for k in services.EVENT_TEXTS})
+        except RuleError as e:
+            db.session.rollback()
+            flash(str(e), "error")
+        else:
+            db.session.commit()
+            flash(_("The summary was saved."), "success")
+        return redirect(url_for("reports.event", event_id=event_id))
+    context = _event_context(event_, for_pdf=False)
+    db.session.commit()  # the summary row made on first visit
+    candidates = db.session.scalars(sa.select(Rating).where(
+        Rating.event_id == event_.id, sa.or_(Rating.comment_approved_at.is_not(None),
+                                             Rating.photo_approved_at.is_not(None)))).all()
+    return render_template("reports/event.html", editable=editable and not services._locked(event_),
+                           candidates=candidates, public_name=ratings.public_name, **context)
+
+
+@bp.get("/events/<int:event_id>/summary.pdf")
+def event_pdf(event_id: int):
+    """The event summary as an A4 PDF."""
+    event_ = load(Event, event_id, "view_event")
+    context = _event_context(event_, for_pdf=True)
+    db.session.rollback()
+    return _pdf_response("reports/pdf/event.html", f"summary-{event_id}.pdf", files=context.pop("files"), **context)
+
+
+@bp.get("/events/<int:event_id>/summary/photos/<key>")
+def own_photo(event_id: int, key: str):
+    event_ = load(Event, event_id, "view_event")
+    if key not in {p["web"] for p in services.event_summary(event_).own_photos}:
+        abort(404)
+    db.session.rollback()
+    return send_file(uploads.open_upload(key), mimetype="image/jpeg")
+
+
+@bp.get("/events/<int:event_id>/summary.xlsx")
+@writes
+def event_xlsx(event_id: int):
+    """The figures behind the summary; the province and organisers also get the guest list (masked)."""
+    event_ = load(Event, event_id, "view_event")
+    f = figures.event_figures(event_)
+    sheets = _figure_sheets(f)
+    if can(current_user, "edit_event", event_):
+        guests = db.session.scalars(sa.select(Guest).where(Guest.event_id == event_.id).order_by(Guest.id)).all()
+        sheets.append((_("Guests"), [_("Name"), _("Category"), _("Organisation"), _("Mobile"), _("Checked in at")],
+                       [[g.name, str(g.category.label), g.organisation, mask_phone(g.phone),
+                         clock.to_beijing(g.checked_in_at).strftime("%Y-%m-%d %H:%M") if g.checked_in_at else ""]
+                        for g in guests]))
+    audit.record("export.xlsx", now=clock.now(), actor=current_user, target=event_, ip=client_ip(),
+                 export="event_summary")
+    db.session.commit()
+    return _xlsx(sheets, f"summary-{event_id}.xlsx")
+
+
+def _figure_sheets(f: dict) -> list:
+    return [
+        (_("Guests by category"), [_("Category"), _("Invited"), _("Arrived"), _("Walk-ins")],
+         [[c["label"], c["invited"], c["arrived"], c["walk_ins"]] for c in category_rows(f["categories"])]),
+        (_("Arrivals"), [_("Time"), _("Check-ins")], [list(a) for a in f["arrivals"]]),
+        (_("Ratings"), [_("Question"), _("Average"), _("Answers"), "1★", "2★", "3★", "4★", "5★"],
+         [[d["name"], round(d["average"], 2) if d["average"] is not None else "", d["count"], *d["distribution"]]
+          for d in f["dimensions"]]),
+    ]
+
+
+def _xlsx(sheets, name: str):
+    return send_file(io.BytesIO(xlsx.workbook(sheets)), as_attachment=True, download_name=name,
+                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+# -- the provincial summary ------------------------------------------------------------------
+
+def _province_context(campaign, code: str) -> dict:
+    summary = services.province_summary(campaign, code)
+    f = figures.province_figures(campaign, code)
+    return {"campaign": campaign, "province": db.session.get(Province, code), "summary": summary, "f": f,
+            "categories": category_rows(f["categories"]),
+            "averages_chart": bar_chart([(d["name"], d["average"]) for d in f["dimensions"]], maximum=5,
+                                        title=_("Average stars per question"))
+            if f["totals"]["ratings"] else None,
+            "events_chart": bar_chart([(e["title"][:14], e["arrived"]) for e in f["events"]],
+                                      maximum=max([e["arrived"] for e in f["events"]] + [1]),
+                                      title=_("Guests arrived per event"), decimals=0) if f["events"] else None,
+            "deadline": services.effective_deadline(campaign, code, "summary")}
+
+
+@bp.route("/summary", methods=["GET", "POST"])
+@writes
+def province():
+    """The province's summary of the campaign: its texts, the figures, submission."""
+    if current_user.role is not Role.PROVINCE:
+        abort(403)
+    campaign = campaign_or_404()
+    context = _province_context(campaign, current_user.province_code)
+    summary = context["summary"]
+    if request.method == "POST":
+        now = clock.now()
+        try:
+            services.save_province_summary(summary, actor=current_user, now=now, ip=client_ip(),
+                                           **{k: request.form.get(k, "")[:10000] for k in services.PROVINCE_TEXTS})
+            db.session.commit()
+            if request.form.get("send"):
+                services.submit_province_summary(summary, actor=current_user, now=now, ip=client_ip())
+                db.session.commit()
+                flash(_("The summary was submitted to HQ."), "success")
+            else:
+                flash(_("The summary was saved."), "success")
+        except RuleError as e:
+            db.session.rollback()
+            flash(str(e), "error")
+        return redirect(url_for("reports.province"))
+    db.session.commit()
+    return render_template("reports/province.html",
+                           deadline_passed=clock.now() > clock.end_of_day(context["deadline"]), **context)
+
+
+def _province_or_deny(code: str) -> None:
+    if current_user.is_hq or (current_user.role is Role.PROVINCE and current_user.province_code == code):
+        return
+    deny("province_summary", code, permission="view_summary")
+
+
+@bp.get("/provinces/<code>/summary.pdf")
+def province_pdf(code: str):
+    """The provincial summary as PDF: the province itself and HQ."""
+    if db.session.get(Province, code) is None:
+        abort(404)
+    _province_or_deny(code)
+    context = _province_context(campaign_or_404(), code)
+    db.session.rollback()
+    return _pdf_response("reports/pdf/province.html", f"summary-{code}.pdf", **context)
+
+
+# -- the national report -----------------------------------------------------------------------
+
+def _national_context(campaign) -> dict:
+    f = figures.national_figures(campaign)
+    dims = ratings.dimensions(campaign.id)
+    from experience.reports.models import SUMMARY_STATE_LABELS
+    return {"campaign": campaign, "f": f, "dims": dims,
+            "summary_labels": {k.value: v for k, v in SUMMARY_STATE_LABELS.items()},
+            "summaries": {s.province_code: s for s in db.session.scalars(
+                sa.select(ProvinceSummary).where(ProvinceSummary.campaign_id == campaign.id))},
+            "arrived_chart": bar_chart([(str(CATEGORY_LABELS[GuestCategory(k)]), v) for k, v in f["categories"].items()],
+                                       maximum=max(list(f["categories"].values()) + [1]),
+                                       title=_("Guests arrived by category"), decimals=0),
+            "averages_chart": bar_chart([(d["name"], d["average"]) for d in f["dimensions"]], maximum=5,
+                                        title=_("Average stars per question"))
+            if any(d["count"] for d in f["dimensions"]) else None}
+
+
+@bp.get("/hq/summaries")
+@require("hq")
+def national():
+    """HQ's national report: every provincial unit's summary state and figures."""
+    campaign = campaign_or_404()
+    return render_template("reports/national.html", **_national_context(campaign),
+                           retention=services.retention_date(campaign))
+
+
+@bp.get("/hq/summaries.pdf")
+@require("hq")
+def national_pdf():
+    campaign = campaign_or_404()
+    return _pdf_response("reports/pdf/national.html", f"national-{campaign.year}.pdf", **_national_context(campaign))
+
+
+@bp.get("/hq/summaries.xlsx")
+@require("hq")
+@writes
+def national_xlsx():
+    """One sheet per table, figures only: HQ works without guests' personal data."""
+    campaign = campaign_or_404()
+    c = _national_context(campaign)
+    categories = list(GuestCategory)
+    header = [_("Code"), _("Province"), _("Summary"), _("Late"), _("Events"), _("Launch-ceremony projects")] + \
+        [str(CATEGORY_LABELS[k]) for k in categories] + [d.name for d in c["dims"]]
+    rows = [[r["code"], r["name"], str(SummaryState(r["state"]).label), _("yes") if r["late"] else "", r["events"],
+             r["launch"]] + [r["arrived"][k.value] for k in categories]
+            + [round(a, 2) if a is not None else "" for a in r["averages"]] for r in c["f"]["rows"]]
+    sheets = [(_("Provinces"), header, rows),
+              (_("Guests by category"), [_("Category"), _("Arrived")],
+               [[str(CATEGORY_LABELS[GuestCategory(k)]), v] for k, v in c["f"]["categories"].items()]),
+              (_("Ratings"), [_("Question"), _("Average"), _("Answers")],
+               [[d["name"], round(d["average"], 2) if d["average"] is not None else "", d["count"]]
+                for d in c["f"]["dimensions"]])]
+    audit.record("export.xlsx", now=clock.now(), actor=current_user, target=campaign, ip=client_ip(),
+                 export="national_summaries")
+    db.session.commit()
+    return _xlsx(sheets, f"national-{campaign.year}.xlsx")
+
+
+@bp.post("/hq/summaries/<int:summary_id>/return")
+@require("hq")
+def return_summary(summary_id: int):
+    summary = db.session.get(ProvinceSummary, summary_id)
+    if summary is None:
+        abort(404)
+    try:
+        services.return_province_summary(summary, request.form.get("comment", ""), actor=current_user,
+                                         now=clock.now(), ip=client_ip())
+    except RuleError as e:
+        db.session.rollback()
+        flash(str(e), "error")
+    else:
+        db.session.commit()
+        flash(_("The summary was returned to the province."), "success")
+    return redirect(url_for("reports.national"))
+
+
+@bp.post("/hq/purge")
+@require("hq")
+def purge():
+    """Retire the campaign's personal data (after its retention date)."""
+    campaign = campaign_or_404()
+    if request.form.get("confirm") != str(campaign.year):
+        flash(_("Type the campaign's year to confirm."), "error")
+        return redirect(url_for("reports.national"))
+    try:
+        result = services.purge_personal_data(campaign, now=clock.now(), actor=current_user, ip=client_ip())
+    except RuleError as e:
+        db.session.rollback()
+        flash(str(e), "error")
+    else:
+        db.session.commit()
+        services.delete_files(result["keys"])
+        flash(_("Personal data retired: %(guests)s guests anonymised, %(photos)s photos deleted.",
+                guests=result["guests"], photos=result["photos"]), "success")
+    return redirect(url_for("reports.national"))

@@ -1,0 +1,121 @@
+"""Summaries as PDFs, checked the way a reader would: the text poppler extracts, the fonts
+it lists, the files it finds attached."""
+import subprocess
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from experience.accounts.models import Role
+from experience.checkin.services import check_in
+from experience.events.models import GuestCategory
+from experience.extensions import db
+from experience.guests.models import CheckInVia
+from experience.ratings import services as ratings
+from experience.ratings.models import Display
+from experience.reports import services
+
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+
+
+def pdf_text(data: bytes, tmp_path, name="doc") -> str:
+    path = tmp_path / f"{name}.pdf"
+    path.write_bytes(data)
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def pdf_fonts(data: bytes, tmp_path) -> str:
+    path = tmp_path / "fonts.pdf"
+    path.write_bytes(data)
+    return subprocess.run(["pdffonts", str(path)], capture_output=True, text=True, check=True).stdout
+
+
+def attachments(data: bytes, tmp_path) -> str:
+    path = tmp_path / "att.pdf"
+    path.write_bytes(data)
+    return subprocess.run(["pdfdetach", "-list", str(path)], capture_output=True, text=True, check=True).stdout
+
+
+@pytest.fixture
+def busy_event(make_user, make_event, make_guest):
+    staff = make_user(Role.PROVINCE, "11", username="bjstaff")
+    event = make_event(actor=staff, title="堃喆犇养老服务体验")
+    for i, (category, stars) in enumerate([(GuestCategory.CONSUMER, 5), (GuestCategory.CONSUMER, 4),
+                                           (GuestCategory.MEDIA, 3), (GuestCategory.NPC_DEPUTY, None)]):
+        g = make_guest(event, category=category, name=f"嘉宾{i}")
+        check_in(g.code, via=CheckInVia.PHONE, now=event.starts_at + timedelta(minutes=7 * i))
+        db.session.refresh(g)
+        if stars:
+            r, _ = ratings.submit_rating(g, stars={d.id: stars for d in ratings.dimensions(event.campaign_id)},
+                                         comment=f"评价{i}" if i else '<link rel=attachment href="file:///etc/passwd">',
+                                         display=Display.CATEGORY, now=event.ends_at)
+    make_guest(event, name="没来的人")
+    db.session.commit()
+    return staff, event
+
+
+def test_event_pdf_has_the_figures_of_the_database_in_an_embedded_chinese_font(client, auth, busy_event, tmp_path):
+    staff, event = busy_event
+    auth.login("bjstaff")
+    with client.get(f"/events/{event.id}/summary.pdf") as r:
+        data = r.data
+    assert data.startswith(b"%PDF")
+    fonts = pdf_fonts(data, tmp_path)
+    assert "CJK" in fonts and all(" yes " in line for line in fonts.splitlines()[2:] if line.strip())
+    text = pdf_text(data, tmp_path)
+    assert "堃喆犇养老服务体验" in text  # rare characters, no boxes
+    stats = ratings.stats(event)
+    assert stats.checked_in == 4 and stats.ratings == 3
+    assert "75%" in text  # 3 ratings from 4 guests checked in
+    first = stats.dimensions[0]
+    assert first.average == 4.0 and "4.00" in text
+    consumers = [line for line in text.splitlines() if line.strip().startswith("消费者")][0].split()
+    from experience.guests.services import counts
+    db_consumers = next(c for c in counts(event) if c.category is GuestCategory.CONSUMER)
+    assert consumers[1:4] == [str(db_consumers.invited), str(db_consumers.arrived), str(db_consumers.walk_ins)]
+    assert (db_consumers.invited, db_consumers.arrived) == (3, 2)
+    assert "root:x:0:0" not in text
+    assert attachments(data, tmp_path).strip().startswith("0 embedded files")
+
+
+def test_hostile_title_and_comment_read_no_file(client, auth, busy_event, tmp_path):
+    staff, event = busy_event
+    event.title = '<img src="file:///etc/passwd">堃'
+    db.session.commit()
+    rating = db.session.scalar(sa.select(ratings.Rating).where(ratings.Rating.comment.like("%passwd%")))
+    ratings.set_approval(rating, "comment", True, actor=staff, now=event.ends_at)
+    services.save_event_summary(event, actor=staff, now=event.ends_at, highlight_ids=[rating.id])
+    db.session.commit()
+    auth.login("bjstaff")
+    with client.get(f"/events/{event.id}/summary.pdf") as r:
+        data = r.data
+    text = pdf_text(data, tmp_path)
+    assert "root:" not in text and "/bin/" not in text
+    assert '<img src="file:///etc/passwd">' in text.replace("\n", "")  # shown as the text it is
+    listing = attachments(data, tmp_path)
+    assert listing.strip().startswith("0 embedded files"), listing
+
+
+def test_empty_event_says_none_plainly(client, auth, make_user, make_event, tmp_path):
+    staff = make_user(Role.PROVINCE, "11", username="bjstaff")
+    event = make_event(actor=staff)
+    auth.login("bjstaff")
+    with client.get(f"/events/{event.id}/summary.pdf") as r:
+        text = pdf_text(r.data, tmp_path)
+    assert text.count("暂无") >= 5 and "暂无评价" in text
+
+
+def test_province_and_national_pdfs(client, auth, busy_event, make_user, tmp_path):
+    staff, event = busy_event
+    make_user(Role.HQ, username="hqboss")
+    auth.login("bjstaff")
+    with client.get("/provinces/11/summary.pdf") as r:
+        text = pdf_text(r.data, tmp_path, "province")
+    assert "北京市" in text and "堃喆犇养老服务体验" in text
+    auth.logout()
+    auth.login("hqboss")
+    with client.get("/hq/summaries.pdf") as r:
+        text = pdf_text(r.data, tmp_path, "national")
+    assert "新疆生产建设" in text  # (a narrow column wraps the rest)
+    beijing = [line for line in text.splitlines() if line.strip().startswith("北京市")][0].split()
+    assert beijing[2:5] == ["1", "0", "4"]  # events, launch-ceremony projects, arrived

@@ -1,0 +1,138 @@
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from experience.accounts.models import Role
+from experience.checkin.services import check_in
+from experience.core import clock
+from experience.core.audit import AuditEntry
+from experience.core.errors import RuleError
+from experience.core.images import clean_photo
+from experience.core.uploads import store_bytes
+from experience.events.models import GuestCategory
+from experience.extensions import db
+from experience.guests.models import CheckInVia, Guest
+from experience.plans.services import grant_extension
+from experience.ratings import services as ratings
+from experience.ratings.models import Display, Rating
+from experience.reports import figures, services
+from experience.reports.models import SummaryState
+from tests.core.test_images import jpeg_with_exif
+
+TEXTS = dict(organisation_text="领导重视", publicity_text="媒体宣传", results_text="成效明显",
+             practices_text="经验一", suggestions_text="建议一")
+
+
+def bj(*args):
+    return clock.from_beijing(datetime(*args))
+
+
+@pytest.fixture
+def world(make_user, make_event, make_guest, campaign):
+    staff = make_user(Role.PROVINCE, "11", username="bjstaff")
+    hq = make_user(Role.HQ, username="hqboss")
+    event = make_event(actor=staff)
+    guest = make_guest(event, name="张三丰", phone="13812345678", organisation="武当")
+    check_in(guest.code, via=CheckInVia.PHONE, now=event.starts_at + timedelta(minutes=3))
+    db.session.refresh(guest)
+    photo = clean_photo(jpeg_with_exif())
+    keys = (store_bytes(photo.original, "photo", "jpg"), store_bytes(photo.web, "photo", "jpg"))
+    rating, _ = ratings.submit_rating(guest, stars={d.id: 4 for d in ratings.dimensions(campaign.id)},
+                                      comment="很好", display=Display.NAME, now=event.ends_at, photo=keys,
+                                      photo_consent=True)
+    db.session.commit()
+    return staff, hq, event, guest, rating
+
+
+def test_arrivals_fall_in_quarter_hours_beijing_time(world, make_guest):
+    staff, hq, event, guest, _ = world
+    late = make_guest(event)
+    check_in(late.code, via=CheckInVia.PHONE, now=event.starts_at + timedelta(minutes=40))
+    assert figures.arrivals_by_quarter_hour(event) == [("09:00", 1), ("09:15", 0), ("09:30", 1)]
+
+
+def test_only_approved_items_can_be_chosen(world):
+    staff, hq, event, guest, rating = world
+    with pytest.raises(RuleError) as e:
+        services.save_event_summary(event, actor=staff, now=event.ends_at, highlight_ids=[rating.id])
+    assert e.value.code == "not_approved"
+    ratings.set_approval(rating, "comment", True, actor=staff, now=event.ends_at)
+    summary = services.save_event_summary(event, actor=staff, now=event.ends_at, highlight_ids=[rating.id],
+                                          results_text="成果")
+    assert summary.highlight_ids == [rating.id] and summary.results_text == "成果"
+
+
+def test_province_summary_deadline_extension_return_and_resubmit(world, campaign):
+    staff, hq, event, guest, rating = world
+    summary = services.province_summary(campaign, "11")
+    with pytest.raises(RuleError) as e:
+        services.submit_province_summary(summary, actor=staff, now=bj(2024, 10, 10, 9, 0))
+    assert e.value.code == "missing_text"
+    services.save_province_summary(summary, actor=staff, now=bj(2024, 10, 10, 9, 0), **TEXTS)
+    with pytest.raises(RuleError) as e:
+        services.submit_province_summary(summary, actor=staff, now=bj(2024, 10, 19, 0, 0, 1))
+    assert e.value.code == "past_deadline" and "2024-10-18" in str(e.value)
+    grant_extension(campaign, "11", date(2024, 10, 25), "汛期", actor=hq, now=bj(2024, 10, 19, 9, 0), kind="summary")
+    services.submit_province_summary(summary, actor=staff, now=bj(2024, 10, 24, 9, 0))
+    assert summary.state is SummaryState.SUBMITTED and summary.late
+    assert summary.figures["totals"]["arrived"] == 1
+    with pytest.raises(RuleError):
+        services.save_province_summary(summary, actor=staff, now=bj(2024, 10, 24, 9, 0), results_text="改")
+    with pytest.raises(RuleError) as e:
+        services.save_event_summary(event, actor=staff, now=bj(2024, 10, 24, 9, 0), results_text="改")
+    assert e.value.code == "locked"  # the organisers' texts are fixed once the province submitted
+    services.return_province_summary(summary, "请补充数据", actor=hq, now=bj(2024, 10, 26, 9, 0))
+    assert summary.state is SummaryState.RETURNED
+    services.submit_province_summary(summary, actor=staff, now=bj(2024, 11, 30, 9, 0))  # after a return: any time
+    assert summary.state is SummaryState.SUBMITTED and summary.late
+
+
+def test_purge_waits_for_the_retention_date_then_leaves_no_personal_data(app, world, campaign):
+    staff, hq, event, guest, rating = world
+    ratings.set_approval(rating, "photo", True, actor=staff, now=event.ends_at)
+    services.save_event_summary(event, actor=staff, now=event.ends_at, photo_rating_ids=[rating.id])
+    summary = services.province_summary(campaign, "11")
+    services.save_province_summary(summary, actor=staff, now=bj(2024, 10, 1), **TEXTS)
+    services.submit_province_summary(summary, actor=staff, now=bj(2024, 10, 1))
+    db.session.commit()
+    before_event = figures.event_figures(event)
+    before_national = figures.national_figures(campaign)
+    submitted = dict(summary.figures)
+    assert services.retention_date(campaign) == date(2025, 1, 16)
+    with pytest.raises(RuleError) as e:
+        services.purge_personal_data(campaign, now=bj(2025, 1, 16, 23, 0))
+    assert e.value.code == "not_yet"
+    files = [Path(app.config["UPLOAD_DIR"], k) for k in (rating.photo_key, rating.photo_web_key)]
+    result = services.purge_personal_data(campaign, now=bj(2025, 1, 17, 9, 0), actor=hq)
+    db.session.commit()
+    services.delete_files(result["keys"])
+    assert result == {**result, "guests": 1, "photos": 1}
+    g = db.session.get(Guest, guest.id)
+    assert (g.name, g.phone, g.organisation) == (services.ANONYMOUS, None, "")
+    assert not any(f.exists() for f in files)
+    assert db.session.get(Rating, rating.id).photo_key is None
+    assert figures.event_figures(event) == before_event
+    assert figures.national_figures(campaign) == before_national
+    assert db.session.get(type(summary), summary.id).figures == submitted
+    found = db.session.scalar(sa.select(sa.func.count()).select_from(Guest).where(
+        sa.or_(Guest.name == "张三丰", Guest.phone == "13812345678")))
+    assert found == 0
+    assert db.session.scalar(sa.select(AuditEntry.detail).where(AuditEntry.action == "personal_data.purge"))["guests"] == 1
+
+
+def test_purge_command(app, world, campaign):
+    app.config["FROZEN_NOW"] = bj(2025, 2, 1, 9, 0)
+    result = app.test_cli_runner().invoke(args=["purge-personal-data", "--campaign", "2024"])
+    assert result.exit_code == 0, result.output
+    assert db.session.scalar(sa.select(Guest.name)) == services.ANONYMOUS
+    again = app.test_cli_runner().invoke(args=["purge-personal-data", "--campaign", "1999"])
+    assert again.exit_code != 0
+
+
+def test_national_rows(world, campaign):
+    rows = {r["code"]: r for r in figures.national_rows(campaign)}
+    assert len(rows) == 32
+    assert rows["11"]["events"] == 1 and rows["11"]["arrived_total"] == 1 and rows["11"]["arrived"]["consumer"] == 1
+    assert rows["11"]["averages"][0] == 4.0 and rows["12"]["averages"][0] is None
