@@ -70,7 +70,7 @@ def _event_context(event: Event, *, for_pdf: bool) -> dict:
 def _pdf_response(template: str, name: str, files=None, **context):
     html = render_template(template, generated=clock.to_beijing(clock.now()).strftime("%Y-%m-%d"), **context)
     data = render_pdf(html, base_url=request.url_root, allowed_files=files or {})
-    return send_file(io.BytesIO(data), mimetype="application/pdf", download_name=name)
+    return send_file(io.BytesIO(data), mimetype="application/pdf", download_name=name, as_attachment=True)
 
 
 # -- the event summary -----------------------------------------------------------------------
