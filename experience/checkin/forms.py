@@ -3,8 +3,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from experience.core.phone import normalize_phone
-from experience.guests.forms import REQUIRED, _strip, category_choices
+from experience.guests.forms import REQUIRED, _strip, category_choices, optional_mobile
 
 
 class CheckinSettingsForm(FlaskForm):
@@ -41,16 +40,9 @@ class WalkInForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(REQUIRED), Length(max=60)], filters=[_strip])
     category = SelectField(_l("I am"), choices=category_choices, validators=[DataRequired(REQUIRED)])
     organisation = StringField(_l("Organisation (optional)"), validators=[Length(max=120)], filters=[_strip])
-    phone = StringField(_l("Mobile phone (optional)"), validators=[Length(max=30)], filters=[_strip])
+    phone = StringField(_l("Mobile phone (optional)"), validators=[Length(max=30), optional_mobile], filters=[_strip])
     consent = BooleanField(_l("I have read the notice above and agree"))
     submit = SubmitField(_l("Register and check in"))
-
-    def validate_phone(self, field):
-        if field.data:
-            normalized = normalize_phone(field.data)
-            if normalized is None or "-" in normalized:
-                raise ValidationError(_l("Please give an 11-digit mobile number, or leave it empty."))
-            field.data = normalized
 
     def validate_consent(self, field):
         if not field.data:

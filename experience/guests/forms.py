@@ -15,6 +15,15 @@ def _strip(s):
     return s.strip() if isinstance(s, str) else s
 
 
+def optional_mobile(form, field):
+    """A guest's phone: empty, or a mobile in any usual writing, stored as 11 digits."""
+    if field.data:
+        normalized = normalize_phone(field.data)
+        if normalized is None or "-" in normalized:
+            raise ValidationError(_l("Please give an 11-digit mobile number, or leave it empty."))
+        field.data = normalized
+
+
 def category_choices():
     return [SelectChoice(c.value, CATEGORY_LABELS[c]) for c in GuestCategory]
 
@@ -27,16 +36,9 @@ class GuestForm(FlaskForm):
         description=_l("For NPC deputies and CPPCC members."))
     organisation = StringField(_l("Organisation"), validators=[Length(max=120)], filters=[_strip])
     title = StringField(_l("Title"), validators=[Length(max=60)], filters=[_strip])
-    phone = StringField(_l("Mobile phone (optional)"), validators=[Length(max=30)], filters=[_strip])
+    phone = StringField(_l("Mobile phone (optional)"), validators=[Length(max=30), optional_mobile], filters=[_strip])
     note = TextAreaField(_l("Note"), validators=[Length(max=500)], filters=[_strip])
     submit = SubmitField(_l("Save guest"))
-
-    def validate_phone(self, field):
-        if field.data:
-            normalized = normalize_phone(field.data)
-            if normalized is None or "-" in normalized:
-                raise ValidationError(_l("Please give an 11-digit mobile number, or leave it empty."))
-            field.data = normalized
 
     def values(self) -> dict:
         return {"name": self.name.data, "category": GuestCategory(self.category.data),
