@@ -16,14 +16,23 @@ headline figure is the ratio to it (``checkin.*.rps_ratio_to_bare_insert``): it 
 meaningful on a faster or slower machine, and it shows what the check-in costs beyond
 the one write it cannot avoid.
 
-Output: progress on stderr; at the end one line per figure on stdout, ``name value unit``.
-Exit status: 0 when the bench ran (goals missed or not), 1 when exactly-once failed,
-2 when the bench itself broke (a server did not start, wrk failed, ...).
+Beside req/s and p99, every run reports the server's CPU time per request
+(``*.cpu_ms_per_req_at_<c>``, from /proc): other work on the machine moves req/s a lot
+and CPU per request much less, so ``checkin.*.cpu_ratio_to_bare_insert`` is the steadier
+twin of the req/s ratio. ``bench.cpu_busy_before_pct`` says how busy the machine was
+before the bench began; figures taken beside a running test suite are low and noisy.
+
+Output: progress on stderr; at the end one line per figure on stdout, ``name value unit``
+(goals first, as ``# goal ...`` lines). Exit status: 0 when the bench ran (goals missed
+or not), 1 when exactly-once failed, 2 when the bench itself broke (a server did not
+start, wrk failed, the migrations failed, ...).
 
 Adding figures: write a function ``bench_xxx(ctx) -> dict`` returning
 ``{"name": (value, "unit"), ...}`` and append it to ``BENCHES`` (and any goals to
-``GOALS``). ``app_server(ctx)`` starts (once) and returns the app's server;
-``run_ladder`` drives one flow at every concurrency; seed more data in ``seed.py``.
+``GOALS``). ``app_server(ctx)`` returns the app's server, starting it on the seeded
+database if none is running (bench_checkin stops it before counting, so a later bench
+gets a fresh one on the same database); ``run_ladder`` drives one flow at every
+concurrency; ``CodePool`` hands out fresh codes; seed more data in ``seed.py``.
 """
 from __future__ import annotations
 
@@ -94,7 +103,13 @@ class Server:
 def start_server(ctx: "Ctx", name: str, app_spec: str, env: dict, port: int, chdir: Path) -> Server:
     """gunicorn with ctx's worker count, its output in the temp dir; waits for /healthz."""
     log_path = ctx.tmp / f"{name}.log"
-    cmd = [tool("gunicorn"), "--workers", str(ctx.args.workers), "--worker-class", "sync",
+    # The same settings for the app and the reference, all on this command line: an empty
+    # config file stands in for any gunicorn.conf.py in the working directory (which
+    # gunicorn would otherwise read, for the app only), no access log, no control socket.
+    config = ctx.tmp / "gunicorn.bench.conf.py"
+    config.write_text("# empty: run.py passes every setting on the command line\n")
+    cmd = [tool("gunicorn"), "--config", str(config), "--workers", str(ctx.args.workers),
+           "--worker-class", ctx.args.worker_class, "--threads", str(ctx.args.threads),
            "--bind", f"127.0.0.1:{port}", "--chdir", str(chdir), "--no-control-socket",
            "--error-logfile", str(log_path), "--log-level", "warning", app_spec]
     with open(log_path, "ab") as out:
@@ -109,7 +124,8 @@ def start_server(ctx: "Ctx", name: str, app_spec: str, env: dict, port: int, chd
         try:
             with urllib.request.urlopen(server.url + "/healthz", timeout=2) as r:
                 if r.status == 200:
-                    log(f"{name} server up on port {port} ({ctx.args.workers} workers)")
+                    log(f"{name} server up on port {port} ({ctx.args.workers} {ctx.args.worker_class} workers"
+                        + (f" × {ctx.args.threads} threads)" if ctx.args.threads > 1 else ")"))
                     return server
         except (urllib.error.URLError, OSError):
             pass
@@ -117,15 +133,18 @@ def start_server(ctx: "Ctx", name: str, app_spec: str, env: dict, port: int, chd
     raise BenchBroken(f"{name} server did not answer /healthz within 60 s:\n{tail(log_path)}")
 
 
-def stop_server(ctx: "Ctx", server: Server) -> None:
-    """Quick shutdown (SIGINT to the master), then SIGKILL to its process group if needed."""
+def stop_server(ctx: "Ctx", server: Server, graceful: bool = False) -> None:
+    """Stop a server: gracefully (SIGTERM: the requests in hand are finished) or quickly
+    (SIGINT), then SIGKILL to its process group if anything is left."""
     if server in ctx.servers:
         ctx.servers.remove(server)
+    if ctx.app is server:
+        ctx.app = None
     proc = server.proc
     if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM if graceful else signal.SIGINT)
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=35 if graceful else 10)
         except subprocess.TimeoutExpired:
             pass
     try:  # the workers are in the master's own session and process group
@@ -151,6 +170,24 @@ def cpu_busy_percent(seconds: float = 1.0) -> float:
         return -1.0
     total = total1 - total0
     return round(100 * (1 - (idle1 - idle0) / total), 1) if total else 0.0
+
+
+def cpu_seconds(pgid: int) -> float:
+    """CPU time (user + system) used so far by the live processes of a process group: a
+    server's master and workers. Per request, it is less disturbed than req/s by other
+    work on the machine."""
+    ticks = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # field 5, pgrp
+            ticks += int(fields[11]) + int(fields[12])  # fields 14, 15: utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def tail(path: Path, lines: int = 30) -> str:
@@ -241,7 +278,8 @@ def run(cmd: list[str], *, env: dict, cwd: Path, what: str) -> str:
 
 
 def app_server(ctx: Ctx) -> Server:
-    """The app under gunicorn with its production settings; started once, shared."""
+    """The app under gunicorn with its production settings, on the seeded database: the
+    running one, or a new one (the database is prepared on first use)."""
     if ctx.app is None:
         if ctx.app_db is None:
             prepare_app(ctx)
@@ -294,13 +332,15 @@ def run_wrk(ctx: Ctx, url: str, script: str, connections: int, duration: int, ar
     return WrkResult(connections, json.loads(line[len("BENCH_JSON "):]))
 
 
-def run_ladder(ctx: Ctx, prefix: str, url: str, script: str, *, pool: CodePool | None = None,
+def run_ladder(ctx: Ctx, prefix: str, server: Server, path: str, script: str, *, pool: CodePool | None = None,
                extra_args: Callable[[str], list[str]] = lambda tag: []) -> tuple[Figures, dict]:
     """One flow: a short warm-up, then every concurrency for --duration seconds.
 
-    Figures: ``<prefix>.rps_at_<c>``, ``<prefix>.p99_ms_at_<c>``, ``<prefix>.errors_at_<c>``.
+    Figures: ``<prefix>.rps_at_<c>``, ``<prefix>.p99_ms_at_<c>``, ``<prefix>.errors_at_<c>``,
+    ``<prefix>.cpu_ms_per_req_at_<c>`` (the server's CPU time per answered request).
     Also returns totals (errors, expected answers) over the measured runs.
     """
+    url = server.url + path
     figures: Figures = {}
     totals = {"errors": 0, "expected": 0, "exhausted": 0, "statuses": {}}
     plan = [("warmup", 8, ctx.args.warmup)] if ctx.args.warmup > 0 else []
@@ -312,14 +352,16 @@ def run_ladder(ctx: Ctx, prefix: str, url: str, script: str, *, pool: CodePool |
         if pool is not None:
             codes_file = pool.file_for_run(ctx.tmp)
             args = [str(codes_file), "{threads}"]
+        cpu_before = cpu_seconds(server.proc.pid)
         result = run_wrk(ctx, url, script, c, duration, args + extra_args(tag))
+        cpu_ms = 1000 * (cpu_seconds(server.proc.pid) - cpu_before) / max(1, result.data["requests"])
         if pool is not None:
             pool.used(result.data["max_sent_per_thread"] * result.data["threads"])
             codes_file.unlink()
         d = result.data
         log(f"{prefix} {label}: {result.rps:8.1f} req/s  p50 {d['latency_us']['p50'] / 1000:6.1f} ms  "
             f"p99 {result.p99_ms:6.1f} ms  max {d['latency_us']['max'] / 1000:7.1f} ms  "
-            f"errors {result.errors} {d['unexpected_statuses'] or ''}"
+            f"cpu {cpu_ms:5.2f} ms/req  errors {result.errors} {d['unexpected_statuses'] or ''}"
             + (f"  codes left {pool.left}" if pool is not None else ""))
         if d["exhausted"]:
             log(f"{prefix} {label}: {d['exhausted']} requests found no fresh code left: seed more (--guests)")
@@ -328,6 +370,7 @@ def run_ladder(ctx: Ctx, prefix: str, url: str, script: str, *, pool: CodePool |
         figures[f"{prefix}.rps_at_{c}"] = (round(result.rps, 1), "req/s")
         figures[f"{prefix}.p99_ms_at_{c}"] = (round(result.p99_ms, 1), "ms")
         figures[f"{prefix}.errors_at_{c}"] = (result.errors, "count")
+        figures[f"{prefix}.cpu_ms_per_req_at_{c}"] = (round(cpu_ms, 2), "ms")
         totals["errors"] += result.errors
         totals["expected"] += result.expected_answers
         totals["exhausted"] += d["exhausted"]
@@ -349,7 +392,7 @@ def bench_bare_insert(ctx: Ctx) -> Figures:
     run([tool("python"), str(BENCH / "bare.py"), "init"], env=env, cwd=BENCH, what="bare init")
     server = start_server(ctx, "bare", "bare:app", env, free_port(), BENCH)
     try:
-        figures, totals = run_ladder(ctx, "bare", server.url + "/insert", "bare.lua")
+        figures, totals = run_ladder(ctx, "bare", server, "/insert", "bare.lua")
     finally:
         stop_server(ctx, server)
     figures["bare.errors"] = (totals["errors"], "count")
@@ -385,8 +428,9 @@ def sample_check_ins(ctx: Ctx, server: Server) -> Figures:
 def exactly_once(db_path: Path) -> Figures:
     """From the database: at most one 'ok' scan per guest; as many guests checked in as
     'ok' scans; no 'ok' scan for a guest who is not checked in."""
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, isolation_level=None)
     try:
+        conn.execute("BEGIN")  # every count from the same snapshot
         q = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
         ok_scans = q("SELECT count(*) FROM scan WHERE result = 'ok'")
         checked_in = q("SELECT count(*) FROM guest WHERE checked_in_at IS NOT NULL")
@@ -395,6 +439,7 @@ def exactly_once(db_path: Path) -> Figures:
         orphaned = q("SELECT count(*) FROM scan s LEFT JOIN guest g ON g.id = s.guest_id "
                      "WHERE s.result = 'ok' AND g.checked_in_at IS NULL")
         by_via = dict(conn.execute("SELECT via, count(*) FROM scan WHERE result = 'ok' GROUP BY via").fetchall())
+        conn.execute("COMMIT")
     finally:
         conn.close()
     holds = duplicated == 0 and orphaned == 0 and ok_scans == checked_in
@@ -408,14 +453,27 @@ def exactly_once(db_path: Path) -> Figures:
             "checkin.phone.ok_scans": (by_via.get("phone", 0), "count")}
 
 
+def server_errors(server: Server, limit: int = 3) -> list[str]:
+    """The last distinct exception lines in a server's log (what a 500 was about)."""
+    found: list[str] = []
+    for line in reversed(tail(server.log_path, 2000).splitlines()):
+        line = line.strip()
+        if line and not line.startswith(("File ", "^", "[")) and ("Error" in line or "Exception" in line) \
+                and line not in found:
+            found.append(line[:300])
+            if len(found) == limit:
+                break
+    return found
+
+
 def bench_checkin(ctx: Ctx) -> Figures:
     """The scanner API and the phone's tap, then exactly-once from the database."""
     server = app_server(ctx)
     figures = sample_check_ins(ctx, server)
     api, api_totals = run_ladder(
-        ctx, "checkin.api", server.url + "/api/v1/checkins", "checkin_api.lua", pool=ctx.pools["api"],
+        ctx, "checkin.api", server, "/api/v1/checkins", "checkin_api.lua", pool=ctx.pools["api"],
         extra_args=lambda tag: [str(ctx.tokens_file), tag])
-    phone, phone_totals = run_ladder(ctx, "checkin.phone", server.url + "/c/", "checkin_phone.lua",
+    phone, phone_totals = run_ladder(ctx, "checkin.phone", server, "/c/", "checkin_phone.lua",
                                      pool=ctx.pools["phone"])
     figures.update(api)
     figures.update(phone)
@@ -423,9 +481,19 @@ def bench_checkin(ctx: Ctx) -> Figures:
     for flow in ("api", "phone"):
         rps = figures[f"checkin.{flow}.rps_at_{c}"][0]
         figures[f"checkin.{flow}.rps_ratio_to_bare_insert"] = (round(rps / bare_rps, 3) if bare_rps else 0, "ratio")
+        # the same comparison by CPU time per request, which other load on the machine disturbs less
+        cpu, bare_cpu = figures[f"checkin.{flow}.cpu_ms_per_req_at_{c}"][0], ctx.figures.get(
+            f"bare.cpu_ms_per_req_at_{c}", (0, ""))[0]
+        figures[f"checkin.{flow}.cpu_ratio_to_bare_insert"] = (round(bare_cpu / cpu, 3) if cpu and bare_cpu else 0,
+                                                               "ratio")
     for status, n in sorted({**api_totals["statuses"], **phone_totals["statuses"]}.items()):
         log(f"unexpected status {status}: {api_totals['statuses'].get(status, 0)} API, "
             f"{phone_totals['statuses'].get(status, 0)} phone")
+    if any(status.startswith("5") for status in {**api_totals["statuses"], **phone_totals["statuses"]}):
+        for line in server_errors(server):
+            log(f"app log: {line}")
+    # wrk stops with requests still in the server's hands: let them finish before counting
+    stop_server(ctx, server, graceful=True)
     figures.update(exactly_once(ctx.app_db))
     sample_errors = 2 - figures["checkin.api.sample_ok"][0] - figures["checkin.phone.sample_ok"][0]
     figures["checkin.errors"] = (api_totals["errors"] + phone_totals["errors"] + sample_errors, "count")
@@ -468,8 +536,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load before each flow")
     parser.add_argument("--connections", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8, 32],
                         help="concurrencies, comma-separated (default 1,8,32)")
+    # 4 sync workers on this 2-core machine: a sync worker is idle while it waits for the
+    # network or for SQLite's write lock (busy_timeout sleeps), so one per core leaves the
+    # cores part idle (2 workers gave the reference ~265-345 req/s at c=32, 3-6 gave
+    # ~370-660 here); beyond two per core, more processes only queue for the same cores
+    # and the same write lock. gunicorn's usual advice (2 x cores + 1) is for I/O-bound apps.
     parser.add_argument("--workers", type=int, default=4,
-                        help="gunicorn sync workers, for the app and the reference alike (default 4)")
+                        help="gunicorn workers, for the app and the reference alike (default 4: 2 per core here)")
+    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (default sync)")
+    parser.add_argument("--threads", type=int, default=1, help="threads per worker, for --worker-class gthread")
     parser.add_argument("--guests", type=int, default=200_000, help="invited guests to seed (default 200000)")
     parser.add_argument("--tokens", type=int, default=32, help="scanner API tokens to spread the load over")
     parser.add_argument("--only", default="", help="comma-separated bench function names (e.g. bench_checkin)")
@@ -496,6 +571,7 @@ def main(argv: list[str] | None = None) -> int:
         for bench in benches:
             ctx.figures.update(bench(ctx))
         ctx.figures["bench.workers"] = (args.workers, "count")
+        ctx.figures["bench.threads_per_worker"] = (args.threads, "count")
         ctx.figures["bench.seconds"] = (round(time.monotonic() - started, 1), "s")
         ctx.figures["bench.cpu_busy_before_pct"] = (busy, "%")
         ctx.figures["bench.cpus"] = (os.cpu_count() or 0, "count")
