@@ -270,8 +270,8 @@ def prepare_app(ctx: Ctx) -> None:
         f"({time.monotonic() - started:.1f} s)")
 
 
-def run(cmd: list[str], *, env: dict, cwd: Path, what: str) -> str:
-    done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+def run(cmd: list[str], *, env: dict, cwd: Path, what: str, timeout: int = 300) -> str:
+    done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         raise BenchBroken(f"{what} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     return done.stdout
@@ -500,8 +500,37 @@ def bench_checkin(ctx: Ctx) -> Figures:
     return figures
 
 
+def bench_rating(ctx: Ctx) -> Figures:
+    """Guests checked in through the API rate the event: POST /c/<code>/rate, every star."""
+    server = app_server(ctx)
+    conn = sqlite3.connect(f"file:{ctx.app_db}?mode=ro", uri=True)
+    try:
+        dims = [row[0] for row in conn.execute("SELECT id FROM rating_dimension WHERE retired_at IS NULL")]
+        codes = [row[0] for row in conn.execute("SELECT code FROM guest WHERE checked_in_at IS NOT NULL ORDER BY id")]
+    finally:
+        conn.close()
+    body = "&".join(f"d{d}=4" for d in dims) + "&comment=%E5%BE%88%E5%A5%BD&display=category"
+    figures, totals = run_ladder(ctx, "rating.submit", server, "/c/", "rating_submit.lua",
+                                 pool=CodePool("rating", codes), extra_args=lambda tag: [body])
+    c, bare_rps = top(ctx), ctx.figures.get(f"bare.rps_at_{top(ctx)}", (0, ""))[0]
+    rps = figures[f"rating.submit.rps_at_{c}"][0]
+    figures["rating.submit.rps_ratio_to_bare_insert"] = (round(rps / bare_rps, 3) if bare_rps else 0, "ratio")
+    figures["rating.errors"] = (totals["errors"], "count")
+    stop_server(ctx, server, graceful=True)
+    return figures
+
+
+def bench_reports(ctx: Ctx) -> Figures:
+    """Summary PDFs against a fixed reference document, and the live ratings page (bench/reports.py)."""
+    out = run([tool("python"), str(BENCH / "reports.py"), "--db", str(ctx.tmp / "reports.db"),
+               "--uploads", str(ctx.tmp / "reports-uploads"),
+               "--events-per-province", str(ctx.args.summary_events)],
+              env=subprocess_env({}), cwd=ROOT, what="reports bench", timeout=900)
+    return {k: (v[0], v[1]) for k, v in json.loads(out.strip().splitlines()[-1]).items()}
+
+
 #: run in this order; each returns figures, and may read those of the ones before
-BENCHES: list[Callable[[Ctx], Figures]] = [bench_bare_insert, bench_checkin]
+BENCHES: list[Callable[[Ctx], Figures]] = [bench_bare_insert, bench_checkin, bench_rating, bench_reports]
 
 #: (figure, comparison, target): printed, never enforced
 GOALS = [
@@ -510,6 +539,8 @@ GOALS = [
     ("checkin.phone.rps_ratio_to_bare_insert", ">=", 0.6),
     ("checkin.phone.p99_ms_at_32", "<", 100),
     ("checkin.errors", "==", 0),
+    ("summary.event_pdf_s", "<", 3),
+    ("summary.national_pdf_s", "<", 15),
 ]
 
 #: figures whose failure means the bench is broken, not slow: exit status 1
@@ -547,6 +578,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="threads per worker, for --worker-class gthread")
     parser.add_argument("--guests", type=int, default=200_000, help="invited guests to seed (default 200000)")
     parser.add_argument("--tokens", type=int, default=32, help="scanner API tokens to spread the load over")
+    parser.add_argument("--summary-events", type=int, default=10,
+                        help="events per province for the national summary (default 10: 320 events)")
     parser.add_argument("--only", default="", help="comma-separated bench function names (e.g. bench_checkin)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (its path is logged)")
     parser.add_argument("--verbose", action="store_true", help="show wrk's own output")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, request, send_file, url_for
+from flask import abort, flash, g, redirect, render_template, request, send_file, url_for
 from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -16,7 +16,7 @@ from experience.core.errors import RuleError
 from experience.core.images import clean_photo
 from experience.core.permissions import can, client_ip, load, require
 from experience.core.phone import mask_phone
-from experience.core.web import public, writes
+from experience.core.web import public, read_phase, writes
 from experience.events.models import CATEGORY_LABELS, Event, GuestCategory
 from experience.extensions import csrf, db, limiter
 from experience.guests.models import Guest
@@ -35,33 +35,34 @@ def _bj(dt) -> str:
 @csrf.exempt  # the unguessable code is the secret, as on the check-in page
 @limiter.limit("20 per minute", key_func=_code_key, methods=["POST"])
 def rate(code: str):
-    """The guest rates the certified service: stars, a comment, a photo."""
-    guest = db.session.scalar(sa.select(Guest).where(Guest.code == code))
-    if guest is None:
-        abort(404)
-    event = guest.event
-    dims = services.dimensions(event.campaign_id)
-    rating = services.rating_of(guest.id)
+    """The guest rates the certified service: stars, a comment, a photo.
+
+    Reading, checking and the photo's processing happen before the write lock is taken;
+    the lock covers only the rating's own writes (see core.web.read_phase)."""
     now = clock.now()
-    try:
-        services.check_may_rate(guest, now)
-    except RuleError as e:
-        return render_template("ratings/closed.html", event=event, message=str(e), code=code), 409
-    errors, values = {}, {}
-    if request.method == "POST":
-        stars = {}
-        for d in dims:
-            raw = request.form.get(f"d{d.id}", "")
-            if raw.isdigit():
-                stars[d.id] = int(raw)
-        values = {"stars": stars, "comment": request.form.get("comment", ""),
+    errors, values, stored = {}, {}, None
+    with read_phase():
+        guest = db.session.scalar(sa.select(Guest).where(Guest.code == code))
+        if guest is None:
+            abort(404)
+        event = guest.event
+        try:
+            services.check_may_rate(guest, now)
+        except RuleError as e:
+            return render_template("ratings/closed.html", event=event, message=str(e), code=code), 409
+        guest_id = guest.id
+        dims = services.dimensions(event.campaign_id)
+        if request.method == "GET":
+            rating = services.rating_of(guest.id)
+            if rating is not None:
+                values = {"stars": {s.dimension_id: s.stars for s in rating.scores}, "comment": rating.comment,
+                          "display": rating.display.value, "photo_consent": rating.photo_consent}
+            return _rate_page(event, guest, dims, rating, code, values, errors)
+        values = {"stars": {d.id: int(request.form[f"d{d.id}"]) for d in dims
+                            if request.form.get(f"d{d.id}", "").isdigit()},
+                  "comment": request.form.get("comment", ""),
                   "display": request.form.get("display", Display.CATEGORY.value),
                   "photo_consent": request.form.get("photo_consent") == "y"}
-        try:
-            display = Display(values["display"])
-        except ValueError:
-            display = Display.CATEGORY
-        stored = None
         file = request.files.get("photo")
         try:
             if file and file.filename:
@@ -70,23 +71,37 @@ def rate(code: str):
                     raise RuleError("photo_consent", services.MESSAGES["photo_consent"])
                 stored = (uploads.store_bytes(cleaned.original, "photo", cleaned.extension),
                           uploads.store_bytes(cleaned.web, "photo", "jpg"))
-            rating, replaced = services.submit_rating(
-                guest, stars=stars, comment=values["comment"], display=display, now=now, photo=stored,
-                photo_consent=values["photo_consent"], remove_photo=request.form.get("remove_photo") == "y")
-            db.session.commit()
         except RuleError as e:
-            db.session.rollback()
-            for key in stored or ():
-                uploads.delete_upload(key)
             errors[e.code] = str(e)
-        else:
-            for key in replaced:
-                uploads.delete_upload(key)
-            return render_template("ratings/thanks.html", event=event, code=code, rating=rating,
-                                   closes=_bj(event.feedback_closes_at))
-    elif rating is not None:
-        values = {"stars": {s.dimension_id: s.stars for s in rating.scores}, "comment": rating.comment,
-                  "display": rating.display.value, "photo_consent": rating.photo_consent}
+            return _rate_page(event, guest, dims, services.rating_of(guest.id), code, values, errors)
+    try:
+        display = Display(values["display"])
+    except ValueError:
+        display = Display.CATEGORY
+    try:
+        rating, replaced = services.submit_rating(
+            db.session.get(Guest, guest_id), stars=values["stars"], comment=values["comment"], display=display,
+            now=now, photo=stored, photo_consent=values["photo_consent"],
+            remove_photo=request.form.get("remove_photo") == "y")
+        db.session.commit()
+    except RuleError as e:
+        db.session.rollback()
+        for key in stored or ():
+            uploads.delete_upload(key)
+        errors[e.code] = str(e)
+        g.read_phase = True  # the rest only reads
+        guest = db.session.get(Guest, guest_id)
+        return _rate_page(guest.event, guest, services.dimensions(guest.event.campaign_id),
+                          services.rating_of(guest_id), code, values, errors)
+    g.read_phase = True
+    for key in replaced:
+        uploads.delete_upload(key)
+    event = db.session.get(Guest, guest_id).event
+    return render_template("ratings/thanks.html", event=event, code=code, rating=rating,
+                           closes=_bj(event.feedback_closes_at))
+
+
+def _rate_page(event, guest, dims, rating, code, values, errors):
     return render_template("ratings/rate.html", event=event, guest=guest, dims=dims, rating=rating, code=code,
                            values=values, errors=errors, display_labels=DISPLAY_LABELS,
                            closes=_bj(event.feedback_closes_at)), 200 if not errors else 422
