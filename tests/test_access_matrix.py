@@ -119,6 +119,7 @@ MATRIX = {
     "reports.own_photo": ("GET", "/events/{event_a}/summary/photos/{own_photo}", VIEW_GET),
     "reports.province": ("GET", "/summary", only({"province": 200, "province_other": 200}, 403)),
     "reports.province_pdf": ("GET", "/provinces/11/summary.pdf", only({"hq": 200, "province": 200}, 404)),
+    "reports.province_xlsx": ("GET", "/provinces/11/summary.xlsx", only({"hq": 200, "province": 200}, 404)),
     "reports.national": ("GET", "/hq/summaries", only({"hq": 200}, 403)),
     "reports.national_pdf": ("GET", "/hq/summaries.pdf", only({"hq": 200}, 403)),
     "reports.national_xlsx": ("GET", "/hq/summaries.xlsx", only({"hq": 200}, 403)),

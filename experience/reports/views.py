@@ -229,6 +229,32 @@ def province_pdf(code: str):
     return _pdf_response("reports/pdf/province.html", f"summary-{code}.pdf", **context)
 
 
+@bp.get("/provinces/<code>/summary.xlsx")
+@writes
+def province_xlsx(code: str):
+    """The figures behind the provincial summary: events, categories, questions (no guests)."""
+    if db.session.get(Province, code) is None:
+        abort(404)
+    _province_or_deny(code)
+    campaign = campaign_or_404()
+    f = figures.province_figures(campaign, code)
+    dims = [d["name"] for d in f["dimensions"]]
+    sheets = [
+        (_("Events"), [_("Event"), _("Invited"), _("Arrived"), _("Walk-ins"), _("Ratings")] + dims,
+         [[e["title"], e["invited"], e["arrived"], e["walk_ins"], e["ratings"]]
+          + [round(d["average"], 2) if d["average"] is not None else "" for d in e["dimensions"]]
+          for e in f["events"]]),
+        (_("Guests by category"), [_("Category"), _("Invited"), _("Arrived"), _("Walk-ins")],
+         [[c["label"], c["invited"], c["arrived"], c["walk_ins"]] for c in category_rows(f["categories"])]),
+        (_("Ratings"), [_("Question"), _("Average"), _("Answers")],
+         [[d["name"], round(d["average"], 2) if d["average"] is not None else "", d["count"]] for d in f["dimensions"]]),
+    ]
+    audit.record("export.xlsx", now=clock.now(), actor=current_user, target_type="province", target_id=code,
+                 province_code=code, ip=client_ip(), export="province_summary")
+    db.session.commit()
+    return _xlsx(sheets, f"summary-{code}-{campaign.year}.xlsx")
+
+
 # -- the national report -----------------------------------------------------------------------
 
 def _national_context(campaign) -> dict:

@@ -119,3 +119,16 @@ def test_province_and_national_pdfs(client, auth, busy_event, make_user, tmp_pat
     assert "新疆生产建设" in text  # (a narrow column wraps the rest)
     beijing = [line for line in text.splitlines() if line.strip().startswith("北京市")][0].split()
     assert beijing[2:5] == ["1", "0", "4"]  # events, launch-ceremony projects, arrived
+
+
+def test_province_xlsx_has_the_figures_and_no_guest(client, auth, busy_event, tmp_path):
+    import io
+
+    from openpyxl import load_workbook
+    staff, event = busy_event
+    auth.login("bjstaff")
+    with client.get("/provinces/11/summary.xlsx") as r:
+        wb = load_workbook(io.BytesIO(r.data))
+    events = list(wb.worksheets[0].values)
+    assert events[1][:5] == ("堃喆犇养老服务体验", 5, 4, 0, 3)
+    assert not any("嘉宾" in str(v) for ws in wb.worksheets for row in ws.values for v in row if v)
