@@ -38,6 +38,8 @@ MESSAGES = {
     "wrong_event": _l("This invitation is for another event: %(title)s."),
     "walk_ins_closed": _l("This event does not take walk-in guests."),
     "full": _l("The venue is full; no more walk-in guests can be admitted."),
+    "already_registered": _l("This mobile number is already registered for this event. Please use your "
+                             "invitation, or ask at the check-in desk."),
     "consent_required": _l("Please read and agree to the personal-information notice first."),
     "undo_too_late": _l("A check-in can only be undone within 15 minutes."),
     "undo_not_yours": _l("Only the staff member who checked the guest in can undo it."),
@@ -169,11 +171,10 @@ def checked_in_count(event: Event) -> int:
 
 
 def walk_in(event: Event, *, name: str, category: GuestCategory, organisation: str = "",
-            phone: str | None = None, consent: bool, now: datetime, ip: str = "") -> tuple[ScanResult, Guest | None]:
+            phone: str | None = None, consent: bool, now: datetime, ip: str = "") -> tuple[ScanResult, Guest]:
     """A guest who was not invited registers at the venue and is checked in at once.
 
-    The same mobile again is the same person: they are told when they first checked in.
-    :raises RuleError: consent_required, walk_ins_closed, full or not_open.
+    :raises RuleError: consent_required, walk_ins_closed, not_open, already_registered or full.
     """
     if not consent:
         raise RuleError("consent_required", MESSAGES["consent_required"])
@@ -181,12 +182,10 @@ def walk_in(event: Event, *, name: str, category: GuestCategory, organisation: s
         raise RuleError("walk_ins_closed", MESSAGES["walk_ins_closed"])
     if not event.checkin_opens_at <= now <= event.checkin_closes_at:
         raise RuleError("not_open", MESSAGES["not_open"], opens=event.checkin_opens_at, closes=event.checkin_closes_at)
-    if phone:
-        existing = db.session.scalar(sa.select(Guest).where(Guest.event_id == event.id, Guest.phone == phone))
-        if existing is not None:
-            result = record(assess(existing.code, now=now, scanner_event=event), via=CheckInVia.WALK_IN,
-                            now=now, ip=ip, consent=True)
-            return result, existing
+    if phone and db.session.scalar(sa.select(Guest.id).where(Guest.event_id == event.id, Guest.phone == phone)):
+        # The number is on the list already. Saying more (checking that guest in, or
+        # showing their link) would hand anyone who knows a guest's mobile their invitation.
+        raise RuleError("already_registered", MESSAGES["already_registered"])
     if event.capacity is not None and checked_in_count(event) >= event.capacity:
         db.session.add(Scan(at=now, event_id=event.id, result="full", via=CheckInVia.WALK_IN, ip=ip[:64]))
         raise RuleError("full", MESSAGES["full"])

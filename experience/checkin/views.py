@@ -73,9 +73,12 @@ def guest(code: str):
     """The link in a guest's QR: see the event, agree to the notice, check in with one tap."""
     form = ConsentForm()
     with read_phase():  # a phone only reads until its one write: no write lock before it
-        guest = db.session.scalar(sa.select(Guest).where(Guest.code == code)) if services.extract_code(code) else None
+        exact = services.extract_code(code) == code  # "<code>?x" is not a code, whatever it contains
+        guest = db.session.scalar(sa.select(Guest).where(Guest.code == code)) if exact else None
         if guest is None:
-            result = services.assess(code, now=clock.now())
+            result = services.assess(code, now=clock.now()) if exact else services.ScanResult("unknown")
+            if result.result not in ("revoked", "unknown"):
+                result = services.ScanResult("unknown")
             status = 410 if result.result == "revoked" else 404
             return render_template("checkin/guest_problem.html", result=result.result,
                                    message=services.message(result)), status
@@ -219,7 +222,8 @@ def scanner_scan(event_id: int):
     with read_phase():
         _managed_event(event_id)
         actor_id = current_user.id
-    data = request.get_json(silent=True) or {}
+    data = request.get_json(silent=True)
+    data = data if isinstance(data, dict) else {}
     result = scan(str(data.get("code", ""))[:500], via=CheckInVia.DESK, scanner_event_id=event_id, actor_id=actor_id)
     return _api_answer(result, event_id)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from datetime import datetime
 
-from flask import Flask, flash, g, redirect, request, session, url_for
+from flask import Flask, abort, flash, g, redirect, request, session, url_for
 from flask_babel import format_date, format_datetime, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, logout_user
@@ -46,6 +46,9 @@ def register(app: Flask) -> None:
                 request.form  # noqa: B018 - parsing reads (and spools) the body
             else:
                 request.get_data(cache=True)
+        # No text anyone types contains a NUL, and PostgreSQL refuses to store one.
+        if any("\x00" in v for v in (*request.args.values(), *request.form.values())):
+            abort(400)
 
     @app.before_request
     def idle_timeout():
@@ -112,6 +115,12 @@ def register(app: Flask) -> None:
                 unread = unread_count(scope)
         from experience.notices.services import text as notice_text
         return {"locale": str(get_locale()), "unread_notices": unread, "notice_text": notice_text}
+
+
+def small_int(value) -> int | None:
+    """A form's id or number: ASCII digits only, nine at most (no "²", no 5,000 nines)."""
+    text = str(value or "")
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
 
 
 def public(view):

@@ -9,7 +9,9 @@ from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from experience.checkin.services import extract_code
 from experience.checkin.views import _code_key
+from experience.core.web import small_int
 from experience.core import audit, clock, uploads, xlsx
 from experience.core.charts import bar_chart, column_chart
 from experience.core.errors import RuleError
@@ -42,7 +44,8 @@ def rate(code: str):
     now = clock.now()
     errors, values, stored = {}, {}, None
     with read_phase():
-        guest = db.session.scalar(sa.select(Guest).where(Guest.code == code))
+        guest = db.session.scalar(sa.select(Guest).where(Guest.code == code)) \
+            if extract_code(code) == code else None
         if guest is None:
             abort(404)
         event = guest.event
@@ -58,8 +61,8 @@ def rate(code: str):
                 values = {"stars": {s.dimension_id: s.stars for s in rating.scores}, "comment": rating.comment,
                           "display": rating.display.value, "photo_consent": rating.photo_consent}
             return _rate_page(event, guest, dims, rating, code, values, errors)
-        values = {"stars": {d.id: int(request.form[f"d{d.id}"]) for d in dims
-                            if request.form.get(f"d{d.id}", "").isdigit()},
+        values = {"stars": {d.id: small_int(request.form.get(f"d{d.id}")) for d in dims
+                            if small_int(request.form.get(f"d{d.id}")) is not None},
                   "comment": request.form.get("comment", ""),
                   "display": request.form.get("display", Display.CATEGORY.value),
                   "photo_consent": request.form.get("photo_consent") == "y"}
@@ -211,7 +214,7 @@ def dimensions():
         for d in dims:
             name = request.form.get(f"name-{d.id}", d.name).strip()[:40]
             hint = request.form.get(f"hint-{d.id}", d.hint).strip()[:120]
-            position = request.form.get(f"position-{d.id}", str(d.position))
+            position = str(small_int(request.form.get(f"position-{d.id}")) or d.position)
             retired = request.form.get(f"retired-{d.id}") == "y"
             if not name:
                 flash(_("A question needs a name."), "error")

@@ -39,12 +39,16 @@ def retention_date(campaign: Campaign) -> date:
     return campaign.personal_data_until or campaign.summary_deadline + timedelta(days=90)
 
 
-def event_summary(event: Event) -> EventSummary:
+def event_summary(event: Event, *, create: bool = True) -> EventSummary:
+    """The event's summary; without ``create`` a blank one is returned but not stored
+    (a PDF or a photo is a read: it must not write)."""
     summary = db.session.scalar(sa.select(EventSummary).where(EventSummary.event_id == event.id))
     if summary is None:
-        summary = EventSummary(event_id=event.id, highlight_ids=[], photo_rating_ids=[], own_photos=[])
-        db.session.add(summary)
-        db.session.flush()
+        summary = EventSummary(event_id=event.id, highlight_ids=[], photo_rating_ids=[], own_photos=[],
+                               results_text="", practices_text="", problems_text="")
+        if create:
+            db.session.add(summary)
+            db.session.flush()
     return summary
 
 

@@ -17,7 +17,7 @@ from experience.core.images import clean_photo
 from experience.core.pdf import render_pdf
 from experience.core.permissions import can, client_ip, deny, load, require
 from experience.core.phone import mask_phone
-from experience.core.web import writes
+from experience.core.web import small_int, writes
 from experience.events.models import CATEGORY_LABELS, Event, GuestCategory
 from experience.extensions import db
 from experience.guests.models import Guest
@@ -48,7 +48,7 @@ def event_charts(f: dict) -> dict:
 
 def _event_context(event: Event, *, for_pdf: bool) -> dict:
     f = figures.event_figures(event)
-    summary = services.event_summary(event)
+    summary = services.event_summary(event, create=not for_pdf)
     by_id = {r.id: r for r in db.session.scalars(sa.select(Rating).where(Rating.event_id == event.id))}
     highlights = [(by_id[i].comment, ratings.public_name(by_id[i])) for i in summary.highlight_ids
                   if i in by_id and by_id[i].comment_approved_at and by_id[i].comment]
@@ -94,8 +94,8 @@ def event(event_id: int):
                 services.add_own_photo(event_, *keys, request.form.get("caption", ""), actor=current_user, now=now)
             services.save_event_summary(
                 event_, actor=current_user, now=now, ip=client_ip(),
-                highlight_ids=[int(i) for i in request.form.getlist("highlight") if i.isdigit()],
-                photo_rating_ids=[int(i) for i in request.form.getlist("photo_rating") if i.isdigit()],
+                highlight_ids=[i for i in map(small_int, request.form.getlist("highlight")) if i is not None],
+                photo_rating_ids=[i for i in map(small_int, request.form.getlist("photo_rating")) if i is not None],
                 **{k: request.form.get(k, "")[:5000] for k in services.EVENT_TEXTS})
         except RuleError as e:
             db.session.rollback()
@@ -125,7 +125,7 @@ def event_pdf(event_id: int):
 @bp.get("/events/<int:event_id>/summary/photos/<key>")
 def own_photo(event_id: int, key: str):
     event_ = load(Event, event_id, "view_event")
-    if key not in {p["web"] for p in services.event_summary(event_).own_photos}:
+    if key not in {p["web"] for p in services.event_summary(event_, create=False).own_photos}:
         abort(404)
     db.session.rollback()
     return send_file(uploads.open_upload(key), mimetype="image/jpeg")
@@ -168,8 +168,9 @@ def _xlsx(sheets, name: str):
 
 # -- the provincial summary ------------------------------------------------------------------
 
-def _province_context(campaign, code: str) -> dict:
-    summary = services.province_summary(campaign, code)
+def _province_context(campaign, code: str, *, create: bool = False) -> dict:
+    summary = services.province_summary(campaign, code, create=create) or ProvinceSummary(
+        campaign_id=campaign.id, province_code=code, state=SummaryState.NOT_SUBMITTED)
     f = figures.province_figures(campaign, code)
     return {"campaign": campaign, "province": db.session.get(Province, code), "summary": summary, "f": f,
             "categories": category_rows(f["categories"]),
@@ -189,7 +190,7 @@ def province():
     if current_user.role is not Role.PROVINCE:
         abort(403)
     campaign = campaign_or_404()
-    context = _province_context(campaign, current_user.province_code)
+    context = _province_context(campaign, current_user.province_code, create=True)
     summary = context["summary"]
     if request.method == "POST":
         now = clock.now()

@@ -136,12 +136,17 @@ def test_walk_in_registers_and_checks_in(event, during):
     assert guest.code and guest.code != event.walk_in_code
 
 
-def test_walk_in_with_a_known_mobile_is_the_same_person(event, during):
+def test_walk_in_with_a_known_mobile_reveals_nothing(event, during, make_guest):
+    """Knowing a guest's mobile must not get anyone that guest's invitation or check-in."""
+    invited = make_guest(event, phone="13900002222")
     services.walk_in(event, name="李四", category=GuestCategory.MEDIA, phone="13900001111", consent=True, now=during)
-    result, guest = services.walk_in(event, name="李四", category=GuestCategory.MEDIA, phone="13900001111",
-                                     consent=True, now=during + timedelta(minutes=3))
-    assert result.result == "already_checked_in" and result.checked_in_at == during
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(Guest)) == 1
+    for phone in ("13900001111", "13900002222"):
+        with pytest.raises(RuleError) as e:
+            services.walk_in(event, name="冒名者", category=GuestCategory.MEDIA, phone=phone, consent=True,
+                             now=during + timedelta(minutes=3))
+        assert e.value.code == "already_registered"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Guest)) == 2
+    assert db.session.get(Guest, invited.id).checked_in_at is None
 
 
 @pytest.mark.parametrize("setup, code", [

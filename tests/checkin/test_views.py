@@ -278,3 +278,15 @@ def test_per_code_rate_limit_is_shared_by_two_workers(app, event, make_guest, tm
     # 20 per minute per code in all: each worker alone would allow 20 and never say 429
     assert statuses.count(429) >= 5, statuses
     assert 429 in statuses[::2] and 429 in statuses[1::2]
+
+
+def test_odd_inputs_on_public_and_scanner_routes_never_500(client, auth, event, staff, make_guest):
+    guest = make_guest(event)
+    assert client.post(f"/w/{event.walk_in_code}", data={"name": "a\x00b", "category": "consumer",
+                                                         "consent": "y"}).status_code == 400
+    assert client.get(f"/c/{guest.code}%3Fx").status_code == 404
+    assert "签到成功" not in client.get(f"/c/{guest.code}%3Fx").get_data(as_text=True)
+    assert client.get("/c/%00abc/rate").status_code in (400, 404)
+    auth.login("bjstaff")
+    r = client.post(f"/events/{event.id}/scanner/scan", json=[1, 2])
+    assert r.status_code == 404 and r.json["result"] == "unknown"

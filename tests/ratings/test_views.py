@@ -153,3 +153,12 @@ def test_hq_edits_the_questions(client, auth, make_user, campaign):
     names = [d.name for d in dimensions(campaign.id)]
     assert "获得感" not in names and "服务体验" in names and names[-1] == "环境与安全"
     assert len(dimensions(campaign.id, include_retired=True)) == 6
+
+
+@pytest.mark.parametrize("value", ["²", "9" * 5000, "-1", "4.5", "٣"])
+def test_odd_star_values_are_refused_not_500(client, setup, value):
+    _, event, guest = setup
+    body = form(event)
+    body[next(iter(body))] = value
+    assert client.post(f"/c/{guest.code}/rate", data=body).status_code == 422
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Rating)) == 0

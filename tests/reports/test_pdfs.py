@@ -132,3 +132,17 @@ def test_province_xlsx_has_the_figures_and_no_guest(client, auth, busy_event, tm
     events = list(wb.worksheets[0].values)
     assert events[1][:5] == ("堃喆犇养老服务体验", 5, 4, 0, 3)
     assert not any("嘉宾" in str(v) for ws in wb.worksheets for row in ws.values for v in row if v)
+
+
+def test_reading_a_pdf_writes_nothing(client, auth, make_user, make_event, tmp_path):
+    from experience.reports.models import EventSummary, ProvinceSummary
+    staff = make_user(Role.PROVINCE, "11", username="bjstaff")
+    event = make_event(actor=staff)
+    auth.login("bjstaff")
+    for url in (f"/events/{event.id}/summary.pdf", "/provinces/11/summary.pdf"):
+        with client.get(url) as r:
+            assert r.status_code == 200
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(EventSummary)) == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ProvinceSummary)) == 0
+    r = client.post(f"/events/{event.id}/summary", data={"highlight": "²", "results_text": "x"})
+    assert r.status_code == 302
