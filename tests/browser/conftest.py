@@ -60,3 +60,13 @@ def desktop(browser):
 def shot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{os.environ.get('TEST_DB', 'sqlite')}-{name}.png"), full_page=True)
+
+
+def login(page, base: str, username: str) -> None:
+    """Log in through the form, as a person does."""
+    from tests.conftest import PASSWORD
+    page.goto(f"{base}/login")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("#submit")
+    page.wait_for_url(f"{base}/")

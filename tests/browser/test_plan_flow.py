@@ -9,18 +9,9 @@ from experience.core import clock
 from experience.events.models import Event
 from experience.extensions import db
 from experience.plans.models import Plan, PlanState
-from tests.browser.conftest import shot
-from tests.conftest import PASSWORD
+from tests.browser.conftest import login, shot
 
 pytestmark = pytest.mark.browser
-
-
-def login(page, base, username):
-    page.goto(f"{base}/login")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("#submit")
-    page.wait_for_url(f"{base}/")
 
 
 def test_province_submits_hq_returns_province_resubmits_hq_confirms_and_selects(

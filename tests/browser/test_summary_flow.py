@@ -15,19 +15,10 @@ from experience.guests.models import CheckInVia
 from experience.plans.services import grant_extension
 from experience.ratings import services as ratings
 from experience.ratings.models import Display
-from tests.browser.conftest import shot
-from tests.conftest import PASSWORD
+from tests.browser.conftest import login, shot
 from tests.core.test_images import jpeg_with_exif
 
 pytestmark = pytest.mark.browser
-
-
-def login(page, base, username):
-    page.goto(f"{base}/login")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("#submit")
-    page.wait_for_url(f"{base}/")
 
 
 def test_event_summary_then_provincial_summary_round_trip(app, live_server, phone, desktop, browser, make_user,
