@@ -7,6 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from experience.campaigns.models import Campaign
 from experience.core import audit
@@ -120,7 +121,8 @@ def set_approval(rating: Rating, what: str, approved: bool, *, actor, now: datet
 def highlight_candidates(event: Event) -> list[Rating]:
     """Approved comments: what a summary or a screen may show, as each guest chose."""
     return list(db.session.scalars(
-        sa.select(Rating).where(Rating.event_id == event.id, Rating.comment_approved_at.is_not(None),
+        sa.select(Rating).options(selectinload(Rating.guest))
+        .where(Rating.event_id == event.id, Rating.comment_approved_at.is_not(None),
                                 Rating.comment != "", Rating.display != Display.NONE)
         .order_by(Rating.comment_approved_at.desc())))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 from flask import abort, flash, g, redirect, render_template, request, send_file, url_for
 from flask_babel import format_datetime
 from flask_babel import gettext as _
@@ -134,7 +135,7 @@ def live(event_id: int):
     event = load(Event, event_id, "view_event")
     stats = services.stats(event)
     comments = db.session.scalars(
-        sa.select(Rating).where(Rating.event_id == event.id, sa.or_(Rating.comment != "", Rating.photo_key.is_not(None)))
+        sa.select(Rating).options(selectinload(Rating.guest)).where(Rating.event_id == event.id, sa.or_(Rating.comment != "", Rating.photo_key.is_not(None)))
         .order_by(Rating.updated_at.desc(), Rating.id.desc()).limit(200)).all()
     context = dict(event=event, stats=stats, comments=comments, can_review=can(current_user, "edit_event", event),
                    candidates=services.highlight_candidates(event), public_name=services.public_name,
@@ -182,7 +183,8 @@ def export(event_id: int):
     """Ratings and comments as .xlsx (phones masked) for the province and its organisers."""
     event = load(Event, event_id, "edit_event")
     dims = services.dimensions(event.campaign_id, include_retired=True)
-    ratings = db.session.scalars(sa.select(Rating).where(Rating.event_id == event.id).order_by(Rating.id)).all()
+    ratings = db.session.scalars(sa.select(Rating).options(selectinload(Rating.guest), selectinload(Rating.scores))
+                                 .where(Rating.event_id == event.id).order_by(Rating.id)).all()
     header = [_("Name"), _("Category"), _("Mobile")] + [d.name for d in dims] + [
         _("Comment"), _("Shown as"), _("Comment approved"), _("Photo"), _("Rated at")]
     rows = []

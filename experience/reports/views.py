@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -49,7 +50,8 @@ def event_charts(f: dict) -> dict:
 def _event_context(event: Event, *, for_pdf: bool) -> dict:
     f = figures.event_figures(event)
     summary = services.event_summary(event, create=not for_pdf)
-    by_id = {r.id: r for r in db.session.scalars(sa.select(Rating).where(Rating.event_id == event.id))}
+    by_id = {r.id: r for r in db.session.scalars(sa.select(Rating).options(selectinload(Rating.guest))
+                                                 .where(Rating.event_id == event.id))}
     highlights = [(by_id[i].comment, ratings.public_name(by_id[i])) for i in summary.highlight_ids
                   if i in by_id and by_id[i].comment_approved_at and by_id[i].comment]
     photos, files = [], {}
