@@ -47,7 +47,7 @@ def seed(guests: int, tokens: int, out: Path) -> dict:
         campaign = default_campaign(now.year)
         db.session.add(campaign)
         db.session.flush()
-        from experience.ratings.services import dimensions, ensure_default_dimensions
+        from experience.ratings.services import ensure_default_dimensions
         ensure_default_dimensions(campaign)
         user = create_user(username="bench-province", password=PASSWORD, role=Role.PROVINCE,
                            province_code="11", display_name="北京市市场监管局", now=now)

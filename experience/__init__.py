@@ -1,17 +1,16 @@
 """experience: the web system for the Service Certification Experience Week."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import sqlalchemy as sa
-from flask import Flask, has_request_context, jsonify, request, session
+from flask import Flask, has_request_context, jsonify, session
 from sqlalchemy import event as sa_event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import experience.core.ratelimit  # noqa: F401  (registers the sqlitefile:// limits storage)
 from experience.config import ROOT, Config, config_from_env
-from experience.extensions import babel, csrf, db, limiter, login_manager, migrate, talisman
+from experience.extensions import babel, csrf, db, limiter, migrate, talisman
 
 #: Content-Security-Policy: only our own assets; no inline script anywhere.
 CSP = {

@@ -80,9 +80,5 @@ class User(db.Model):
     def is_hq(self) -> bool:
         return self.role is Role.HQ
 
-    @property
-    def is_provincial(self) -> bool:
-        return self.role in (Role.PROVINCE, Role.ORGANIZER)
-
     def __repr__(self) -> str:
         return f"<User {self.username} {self.role.value}>"

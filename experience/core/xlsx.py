@@ -8,8 +8,6 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
 
 def _set(cell, value) -> None:
     if isinstance(value, str):
@@ -40,6 +38,3 @@ def workbook(sheets: Iterable[tuple[str, Sequence[str], Iterable[Sequence]]]) ->
     wb.save(buf)
     return buf.getvalue()
 
-
-def looks_like_formula(value: str) -> bool:
-    return value.startswith(_FORMULA_START)

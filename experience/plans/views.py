@@ -3,7 +3,7 @@ from __future__ import annotations
 import io
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, request, send_file, url_for
+from flask import abort, flash, redirect, render_template, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms import SelectChoice
@@ -18,7 +18,7 @@ from experience.events.models import Event
 from experience.extensions import db
 from experience.plans import bp, services
 from experience.plans.forms import ConfirmForm, ExtensionForm, LaunchForm, PlanForm, ReturnForm
-from experience.plans.models import Plan, PlanState
+from experience.plans.models import Plan
 
 
 def _own_plan() -> Plan:

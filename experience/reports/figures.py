@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from experience.accounts.models import Province
 from experience.campaigns.models import Campaign
 from experience.core import clock
-from experience.events.models import CATEGORY_LABELS, Event, EventStatus, GuestCategory
+from experience.events.models import Event, EventStatus, GuestCategory
 from experience.extensions import db
 from experience.guests import services as guests
 from experience.guests.models import Guest
@@ -144,10 +144,3 @@ def national_figures(campaign: Campaign) -> dict:
                        "late": sum(1 for r in rows if r["late"])},
             "categories": {c.value: sum(r["arrived"][c.value] for r in rows) for c in GuestCategory}}
 
-
-def category_label(value: str) -> str:
-    return str(CATEGORY_LABELS[GuestCategory(value)])
-
-
-def now_beijing(now: datetime) -> str:
-    return clock.to_beijing(now).strftime("%Y-%m-%d")

@@ -1,7 +1,7 @@
 """Issue 5's walk through: the organiser writes the event summary, picks a highlight and a
 photo, previews and downloads the PDF; the province submits its summary late, within an
 extension; HQ returns it; the province sends it again; HQ's report shows it."""
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import pytest
 

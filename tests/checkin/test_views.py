@@ -1,9 +1,7 @@
-import json
 import os
 import subprocess
 import sys
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -217,7 +215,7 @@ def test_phone_desk_and_api_at_the_same_moment_make_one_check_in(app, event, sta
     def run(send):
         try:
             send(app.test_client())
-        except Exception as e:  # noqa: BLE001 - reported below
+        except Exception:  # noqa: BLE001 - reported below
             import traceback
             errors.append(traceback.format_exc())
 

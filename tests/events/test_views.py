@@ -62,7 +62,7 @@ def test_attachment_checked_by_content(client, auth, make_user, campaign, pdf_by
     auth.login("bjstaff")
     page = _post(client, "/events/new", attachment=(io.BytesIO(b"<html>"), "agenda.pdf")).get_data(as_text=True)
     assert "PDF" in page and db.session.scalar(sa.select(sa.func.count()).select_from(Event)) == 0
-    r = _post(client, "/events/new", attachment=(io.BytesIO(pdf_bytes), "议程.pdf"))
+    assert _post(client, "/events/new", attachment=(io.BytesIO(pdf_bytes), "议程.pdf")).status_code == 302
     event = db.session.scalar(sa.select(Event))
     assert event.attachment_name == "议程.pdf"
     with client.get(f"/events/{event.id}/attachment") as download:

@@ -1,5 +1,4 @@
 import io
-import os
 from datetime import timedelta
 from pathlib import Path
 

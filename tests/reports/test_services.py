@@ -11,7 +11,6 @@ from experience.core.audit import AuditEntry
 from experience.core.errors import RuleError
 from experience.core.images import clean_photo
 from experience.core.uploads import store_bytes
-from experience.events.models import GuestCategory
 from experience.extensions import db
 from experience.guests.models import CheckInVia, Guest
 from experience.plans.services import grant_extension
