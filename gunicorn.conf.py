@@ -7,6 +7,7 @@ hold a whole worker and queue the check-ins behind it. In production put nginx i
 as well: it buffers request bodies (`proxy_request_buffering on`, its default), so the
 app only ever sees complete requests.
 """
+
 import multiprocessing
 import os
 

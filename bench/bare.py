@@ -10,6 +10,7 @@ the floor under any check-in.
     BARE_DATABASE=/tmp/x/bare.db python bench/bare.py init     # create the table (once)
     BARE_DATABASE=/tmp/x/bare.db gunicorn -w 4 --chdir bench bare:app   # run.py does both
 """
+
 from __future__ import annotations
 
 import os
@@ -73,8 +74,7 @@ def create_app() -> Flask:
 
     @app.post("/insert")
     def insert():
-        db.session.add(Hit(at=datetime.now(timezone.utc).replace(tzinfo=None), event_id=1, result="ok",
-                           ip="127.0.0.1"))
+        db.session.add(Hit(at=datetime.now(timezone.utc).replace(tzinfo=None), event_id=1, result="ok", ip="127.0.0.1"))
         db.session.commit()
         return {"result": "ok"}, 201
 

@@ -34,6 +34,7 @@ database if none is running (bench_checkin stops it before counting, so a later 
 gets a fresh one on the same database); ``run_ladder`` drives one flow at every
 concurrency; ``CodePool`` hands out fresh codes; seed more data in ``seed.py``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,6 +73,7 @@ def log(message: str) -> None:
 
 # -- Processes ----------------------------------------------------------------------------
 
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -108,13 +110,29 @@ def start_server(ctx: "Ctx", name: str, app_spec: str, env: dict, port: int, chd
     # gunicorn would otherwise read, for the app only), no access log, no control socket.
     config = ctx.tmp / "gunicorn.bench.conf.py"
     config.write_text("# empty: run.py passes every setting on the command line\n")
-    cmd = [tool("gunicorn"), "--config", str(config), "--workers", str(ctx.args.workers),
-           "--worker-class", ctx.args.worker_class, "--threads", str(ctx.args.threads),
-           "--bind", f"127.0.0.1:{port}", "--chdir", str(chdir), "--no-control-socket",
-           "--error-logfile", str(log_path), "--log-level", "warning", app_spec]
+    cmd = [
+        tool("gunicorn"),
+        "--config",
+        str(config),
+        "--workers",
+        str(ctx.args.workers),
+        "--worker-class",
+        ctx.args.worker_class,
+        "--threads",
+        str(ctx.args.threads),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--chdir",
+        str(chdir),
+        "--no-control-socket",
+        "--error-logfile",
+        str(log_path),
+        "--log-level",
+        "warning",
+        app_spec,
+    ]
     with open(log_path, "ab") as out:
-        proc = subprocess.Popen(cmd, env=env, cwd=chdir, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(cmd, env=env, cwd=chdir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     server = Server(name, proc, port, log_path)
     ctx.servers.append(server)
     deadline = time.monotonic() + 60
@@ -124,8 +142,10 @@ def start_server(ctx: "Ctx", name: str, app_spec: str, env: dict, port: int, chd
         try:
             with urllib.request.urlopen(server.url + "/healthz", timeout=2) as r:
                 if r.status == 200:
-                    log(f"{name} server up on port {port} ({ctx.args.workers} {ctx.args.worker_class} workers"
-                        + (f" × {ctx.args.threads} threads)" if ctx.args.threads > 1 else ")"))
+                    log(
+                        f"{name} server up on port {port} ({ctx.args.workers} {ctx.args.worker_class} workers"
+                        + (f" × {ctx.args.threads} threads)" if ctx.args.threads > 1 else ")")
+                    )
                     return server
         except (urllib.error.URLError, OSError):
             pass
@@ -157,11 +177,13 @@ def stop_server(ctx: "Ctx", server: Server, graceful: bool = False) -> None:
 def cpu_busy_percent(seconds: float = 1.0) -> float:
     """How busy the machine's CPUs are (all cores, steal included) over ``seconds``: other
     work running beside the bench skews its figures, so it is reported with them."""
+
     def sample() -> tuple[int, int]:
         with open("/proc/stat") as f:
             values = [int(x) for x in f.readline().split()[1:]]
         idle = values[3] + values[4]  # idle + iowait
         return sum(values[:8]), idle
+
     try:
         total0, idle0 = sample()
         time.sleep(seconds)
@@ -199,9 +221,11 @@ def tail(path: Path, lines: int = 30) -> str:
 
 # -- The context shared by the bench functions --------------------------------------------
 
+
 @dataclass
 class CodePool:
     """Fresh invitation codes for one flow; every request of every run takes a new one."""
+
     name: str
     codes: list[str]
     cursor: int = 0
@@ -212,7 +236,7 @@ class CodePool:
 
     def file_for_run(self, tmp: Path) -> Path:
         path = tmp / f"codes-{self.name}-{self.cursor}.txt"
-        path.write_text("\n".join(self.codes[self.cursor:]) + "\n")
+        path.write_text("\n".join(self.codes[self.cursor :]) + "\n")
         return path
 
     def used(self, n: int) -> None:
@@ -236,8 +260,7 @@ class Ctx:
 
 
 def subprocess_env(extra: dict) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("FLASK_DEBUG", "TRUSTED_PROXIES", "FROZEN_NOW", "TEST_DB")}
+    env = {k: v for k, v in os.environ.items() if k not in ("FLASK_DEBUG", "TRUSTED_PROXIES", "FROZEN_NOW", "TEST_DB")}
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # nothing written outside the temp dir
     env.update(extra)
     return env
@@ -247,27 +270,44 @@ def prepare_app(ctx: Ctx) -> None:
     """A fresh database from the migrations, seeded; the codes split between the flows."""
     db = ctx.tmp / "app.db"
     ctx.app_db = db
-    ctx.app_env = subprocess_env({
-        "EXPERIENCE_ENV": "production",
-        "SECRET_KEY": secrets.token_hex(32),
-        "DATABASE_URL": f"sqlite:///{db}",
-        "RATELIMIT_STORAGE_URI": f"sqlitefile:///{ctx.tmp / 'limits.db'}",
-        "UPLOAD_DIR": str(ctx.tmp / "uploads"),
-        "PUBLIC_BASE_URL": "http://127.0.0.1:8000",  # replaced by the server's own address
-    })
+    ctx.app_env = subprocess_env(
+        {
+            "EXPERIENCE_ENV": "production",
+            "SECRET_KEY": secrets.token_hex(32),
+            "DATABASE_URL": f"sqlite:///{db}",
+            "RATELIMIT_STORAGE_URI": f"sqlitefile:///{ctx.tmp / 'limits.db'}",
+            "UPLOAD_DIR": str(ctx.tmp / "uploads"),
+            "PUBLIC_BASE_URL": "http://127.0.0.1:8000",  # replaced by the server's own address
+        }
+    )
     started = time.monotonic()
     run([tool("flask"), "--app", "wsgi", "db", "upgrade"], env=ctx.app_env, cwd=ROOT, what="db upgrade")
     seed = ctx.tmp / "seed"
-    run([tool("python"), str(BENCH / "seed.py"), "--guests", str(ctx.args.guests), "--tokens",
-         str(ctx.args.tokens), "--out", str(seed)], env=ctx.app_env, cwd=ROOT, what="seed")
+    run(
+        [
+            tool("python"),
+            str(BENCH / "seed.py"),
+            "--guests",
+            str(ctx.args.guests),
+            "--tokens",
+            str(ctx.args.tokens),
+            "--out",
+            str(seed),
+        ],
+        env=ctx.app_env,
+        cwd=ROOT,
+        what="seed",
+    )
     codes = (seed / "codes.txt").read_text().split()
     ctx.tokens_file = seed / "tokens.txt"
     ctx.tokens = ctx.tokens_file.read_text().split()
     ctx.samples = {"api": codes[0], "phone": codes[1]}
     ctx.pools = {"api": CodePool("api", codes[2::2]), "phone": CodePool("phone", codes[3::2])}
     (seed / "codes.txt").unlink()
-    log(f"database migrated and seeded: {len(codes)} guests, {len(ctx.tokens)} API tokens "
-        f"({time.monotonic() - started:.1f} s)")
+    log(
+        f"database migrated and seeded: {len(codes)} guests, {len(ctx.tokens)} API tokens "
+        f"({time.monotonic() - started:.1f} s)"
+    )
 
 
 def run(cmd: list[str], *, env: dict, cwd: Path, what: str, timeout: int = 300) -> str:
@@ -290,6 +330,7 @@ def app_server(ctx: Ctx) -> Server:
 
 
 # -- wrk ------------------------------------------------------------------------------------
+
 
 @dataclass
 class WrkResult:
@@ -317,9 +358,23 @@ class WrkResult:
 
 def run_wrk(ctx: Ctx, url: str, script: str, connections: int, duration: int, args: list[str]) -> WrkResult:
     threads = 1 if connections == 1 else 2
-    cmd = ["wrk", "--threads", str(threads), "--connections", str(connections), "--duration", f"{duration}s",
-           "--timeout", "5s", "--latency", "--script", script, url, "--", *[a.replace("{threads}", str(threads))
-                                                                            for a in args]]
+    cmd = [
+        "wrk",
+        "--threads",
+        str(threads),
+        "--connections",
+        str(connections),
+        "--duration",
+        f"{duration}s",
+        "--timeout",
+        "5s",
+        "--latency",
+        "--script",
+        script,
+        url,
+        "--",
+        *[a.replace("{threads}", str(threads)) for a in args],
+    ]
     try:
         done = subprocess.run(cmd, cwd=BENCH, capture_output=True, text=True, timeout=duration + 60)
     except FileNotFoundError:
@@ -329,11 +384,19 @@ def run_wrk(ctx: Ctx, url: str, script: str, connections: int, duration: int, ar
         raise BenchBroken(f"wrk failed ({done.returncode}): {' '.join(cmd)}\n{done.stdout}\n{done.stderr}")
     if ctx.args.verbose:
         print(done.stdout, file=sys.stderr)
-    return WrkResult(connections, json.loads(line[len("BENCH_JSON "):]))
+    return WrkResult(connections, json.loads(line[len("BENCH_JSON ") :]))
 
 
-def run_ladder(ctx: Ctx, prefix: str, server: Server, path: str, script: str, *, pool: CodePool | None = None,
-               extra_args: Callable[[str], list[str]] = lambda tag: []) -> tuple[Figures, dict]:
+def run_ladder(
+    ctx: Ctx,
+    prefix: str,
+    server: Server,
+    path: str,
+    script: str,
+    *,
+    pool: CodePool | None = None,
+    extra_args: Callable[[str], list[str]] = lambda tag: [],
+) -> tuple[Figures, dict]:
     """One flow: a short warm-up, then every concurrency for --duration seconds.
 
     Figures: ``<prefix>.rps_at_<c>``, ``<prefix>.p99_ms_at_<c>``, ``<prefix>.errors_at_<c>``,
@@ -359,10 +422,12 @@ def run_ladder(ctx: Ctx, prefix: str, server: Server, path: str, script: str, *,
             pool.used(result.data["max_sent_per_thread"] * result.data["threads"])
             codes_file.unlink()
         d = result.data
-        log(f"{prefix} {label}: {result.rps:8.1f} req/s  p50 {d['latency_us']['p50'] / 1000:6.1f} ms  "
+        log(
+            f"{prefix} {label}: {result.rps:8.1f} req/s  p50 {d['latency_us']['p50'] / 1000:6.1f} ms  "
             f"p99 {result.p99_ms:6.1f} ms  max {d['latency_us']['max'] / 1000:7.1f} ms  "
             f"cpu {cpu_ms:5.2f} ms/req  errors {result.errors} {d['unexpected_statuses'] or ''}"
-            + (f"  codes left {pool.left}" if pool is not None else ""))
+            + (f"  codes left {pool.left}" if pool is not None else "")
+        )
         if d["exhausted"]:
             log(f"{prefix} {label}: {d['exhausted']} requests found no fresh code left: seed more (--guests)")
         if label == "warmup":
@@ -385,6 +450,7 @@ def top(ctx: Ctx) -> int:
 
 # -- The benches ----------------------------------------------------------------------------
 
+
 def bench_bare_insert(ctx: Ctx) -> Figures:
     """The reference: bench/bare.py, one ORM INSERT + commit per request."""
     db = ctx.tmp / "bare.db"
@@ -402,17 +468,24 @@ def bench_bare_insert(ctx: Ctx) -> Figures:
 def sample_check_ins(ctx: Ctx, server: Server) -> Figures:
     """One check-in of each kind outside wrk, with the answer's body read."""
     api_ok = phone_ok = 0
-    req = urllib.request.Request(server.url + "/api/v1/checkins", method="POST", data=json.dumps(
-        {"code": ctx.samples["api"], "nonce": "sample"}).encode(), headers={
-        "Authorization": f"Bearer {ctx.tokens[0]}", "Content-Type": "application/json"})
+    req = urllib.request.Request(
+        server.url + "/api/v1/checkins",
+        method="POST",
+        data=json.dumps({"code": ctx.samples["api"], "nonce": "sample"}).encode(),
+        headers={"Authorization": f"Bearer {ctx.tokens[0]}", "Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             body = json.loads(r.read())
             api_ok = int(r.status == 201 and body.get("result") == "ok")
     except (urllib.error.URLError, ValueError) as e:
         log(f"API sample check-in failed: {e}")
-    req = urllib.request.Request(server.url + "/c/" + ctx.samples["phone"], method="POST", data=b"consent=y",
-                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    req = urllib.request.Request(
+        server.url + "/c/" + ctx.samples["phone"],
+        method="POST",
+        data=b"consent=y",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             phone_ok = int(r.status == 200 and "签到成功" in r.read().decode())
@@ -434,23 +507,30 @@ def exactly_once(db_path: Path) -> Figures:
         q = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
         ok_scans = q("SELECT count(*) FROM scan WHERE result = 'ok'")
         checked_in = q("SELECT count(*) FROM guest WHERE checked_in_at IS NOT NULL")
-        duplicated = q("SELECT count(*) FROM (SELECT guest_id FROM scan WHERE result = 'ok' "
-                       "GROUP BY guest_id HAVING count(*) > 1)")
-        orphaned = q("SELECT count(*) FROM scan s LEFT JOIN guest g ON g.id = s.guest_id "
-                     "WHERE s.result = 'ok' AND g.checked_in_at IS NULL")
+        duplicated = q(
+            "SELECT count(*) FROM (SELECT guest_id FROM scan WHERE result = 'ok' GROUP BY guest_id HAVING count(*) > 1)"
+        )
+        orphaned = q(
+            "SELECT count(*) FROM scan s LEFT JOIN guest g ON g.id = s.guest_id "
+            "WHERE s.result = 'ok' AND g.checked_in_at IS NULL"
+        )
         by_via = dict(conn.execute("SELECT via, count(*) FROM scan WHERE result = 'ok' GROUP BY via").fetchall())
         conn.execute("COMMIT")
     finally:
         conn.close()
     holds = duplicated == 0 and orphaned == 0 and ok_scans == checked_in
     if not holds:
-        log(f"EXACTLY-ONCE VIOLATED: {ok_scans} ok scans, {checked_in} guests checked in, "
-            f"{duplicated} guests with several ok scans, {orphaned} ok scans without a checked-in guest")
-    return {"checkin.exactly_once": (int(holds), "bool"),
-            "checkin.ok_scans": (ok_scans, "count"),
-            "checkin.guests_checked_in": (checked_in, "count"),
-            "checkin.api.ok_scans": (by_via.get("api", 0), "count"),
-            "checkin.phone.ok_scans": (by_via.get("phone", 0), "count")}
+        log(
+            f"EXACTLY-ONCE VIOLATED: {ok_scans} ok scans, {checked_in} guests checked in, "
+            f"{duplicated} guests with several ok scans, {orphaned} ok scans without a checked-in guest"
+        )
+    return {
+        "checkin.exactly_once": (int(holds), "bool"),
+        "checkin.ok_scans": (ok_scans, "count"),
+        "checkin.guests_checked_in": (checked_in, "count"),
+        "checkin.api.ok_scans": (by_via.get("api", 0), "count"),
+        "checkin.phone.ok_scans": (by_via.get("phone", 0), "count"),
+    }
 
 
 def server_errors(server: Server, limit: int = 3) -> list[str]:
@@ -458,8 +538,12 @@ def server_errors(server: Server, limit: int = 3) -> list[str]:
     found: list[str] = []
     for line in reversed(tail(server.log_path, 2000).splitlines()):
         line = line.strip()
-        if line and not line.startswith(("File ", "^", "[")) and ("Error" in line or "Exception" in line) \
-                and line not in found:
+        if (
+            line
+            and not line.startswith(("File ", "^", "["))
+            and ("Error" in line or "Exception" in line)
+            and line not in found
+        ):
             found.append(line[:300])
             if len(found) == limit:
                 break
@@ -471,10 +555,15 @@ def bench_checkin(ctx: Ctx) -> Figures:
     server = app_server(ctx)
     figures = sample_check_ins(ctx, server)
     api, api_totals = run_ladder(
-        ctx, "checkin.api", server, "/api/v1/checkins", "checkin_api.lua", pool=ctx.pools["api"],
-        extra_args=lambda tag: [str(ctx.tokens_file), tag])
-    phone, phone_totals = run_ladder(ctx, "checkin.phone", server, "/c/", "checkin_phone.lua",
-                                     pool=ctx.pools["phone"])
+        ctx,
+        "checkin.api",
+        server,
+        "/api/v1/checkins",
+        "checkin_api.lua",
+        pool=ctx.pools["api"],
+        extra_args=lambda tag: [str(ctx.tokens_file), tag],
+    )
+    phone, phone_totals = run_ladder(ctx, "checkin.phone", server, "/c/", "checkin_phone.lua", pool=ctx.pools["phone"])
     figures.update(api)
     figures.update(phone)
     c, bare_rps = top(ctx), ctx.figures.get(f"bare.rps_at_{top(ctx)}", (0, ""))[0]
@@ -482,13 +571,19 @@ def bench_checkin(ctx: Ctx) -> Figures:
         rps = figures[f"checkin.{flow}.rps_at_{c}"][0]
         figures[f"checkin.{flow}.rps_ratio_to_bare_insert"] = (round(rps / bare_rps, 3) if bare_rps else 0, "ratio")
         # the same comparison by CPU time per request, which other load on the machine disturbs less
-        cpu, bare_cpu = figures[f"checkin.{flow}.cpu_ms_per_req_at_{c}"][0], ctx.figures.get(
-            f"bare.cpu_ms_per_req_at_{c}", (0, ""))[0]
-        figures[f"checkin.{flow}.cpu_ratio_to_bare_insert"] = (round(bare_cpu / cpu, 3) if cpu and bare_cpu else 0,
-                                                               "ratio")
+        cpu, bare_cpu = (
+            figures[f"checkin.{flow}.cpu_ms_per_req_at_{c}"][0],
+            ctx.figures.get(f"bare.cpu_ms_per_req_at_{c}", (0, ""))[0],
+        )
+        figures[f"checkin.{flow}.cpu_ratio_to_bare_insert"] = (
+            round(bare_cpu / cpu, 3) if cpu and bare_cpu else 0,
+            "ratio",
+        )
     for status, n in sorted({**api_totals["statuses"], **phone_totals["statuses"]}.items()):
-        log(f"unexpected status {status}: {api_totals['statuses'].get(status, 0)} API, "
-            f"{phone_totals['statuses'].get(status, 0)} phone")
+        log(
+            f"unexpected status {status}: {api_totals['statuses'].get(status, 0)} API, "
+            f"{phone_totals['statuses'].get(status, 0)} phone"
+        )
     if any(status.startswith("5") for status in {**api_totals["statuses"], **phone_totals["statuses"]}):
         for line in server_errors(server):
             log(f"app log: {line}")
@@ -510,8 +605,15 @@ def bench_rating(ctx: Ctx) -> Figures:
     finally:
         conn.close()
     body = "&".join(f"d{d}=4" for d in dims) + "&comment=%E5%BE%88%E5%A5%BD&display=category"
-    figures, totals = run_ladder(ctx, "rating.submit", server, "/c/", "rating_submit.lua",
-                                 pool=CodePool("rating", codes), extra_args=lambda tag: [body])
+    figures, totals = run_ladder(
+        ctx,
+        "rating.submit",
+        server,
+        "/c/",
+        "rating_submit.lua",
+        pool=CodePool("rating", codes),
+        extra_args=lambda tag: [body],
+    )
     c, bare_rps = top(ctx), ctx.figures.get(f"bare.rps_at_{top(ctx)}", (0, ""))[0]
     rps = figures[f"rating.submit.rps_at_{c}"][0]
     figures["rating.submit.rps_ratio_to_bare_insert"] = (round(rps / bare_rps, 3) if bare_rps else 0, "ratio")
@@ -522,10 +624,22 @@ def bench_rating(ctx: Ctx) -> Figures:
 
 def bench_reports(ctx: Ctx) -> Figures:
     """Summary PDFs against a fixed reference document, and the live ratings page (bench/reports.py)."""
-    out = run([tool("python"), str(BENCH / "reports.py"), "--db", str(ctx.tmp / "reports.db"),
-               "--uploads", str(ctx.tmp / "reports-uploads"),
-               "--events-per-province", str(ctx.args.summary_events)],
-              env=subprocess_env({}), cwd=ROOT, what="reports bench", timeout=900)
+    out = run(
+        [
+            tool("python"),
+            str(BENCH / "reports.py"),
+            "--db",
+            str(ctx.tmp / "reports.db"),
+            "--uploads",
+            str(ctx.tmp / "reports-uploads"),
+            "--events-per-province",
+            str(ctx.args.summary_events),
+        ],
+        env=subprocess_env({}),
+        cwd=ROOT,
+        what="reports bench",
+        timeout=900,
+    )
     return {k: (v[0], v[1]) for k, v in json.loads(out.strip().splitlines()[-1]).items()}
 
 
@@ -546,8 +660,13 @@ GOALS = [
 #: figures whose failure means the bench is broken, not slow: exit status 1
 MUST_HOLD = ["checkin.exactly_once"]
 
-COMPARE = {">=": lambda a, b: a >= b, "<": lambda a, b: a < b, "==": lambda a, b: a == b,
-           "<=": lambda a, b: a <= b, ">": lambda a, b: a > b}
+COMPARE = {
+    ">=": lambda a, b: a >= b,
+    "<": lambda a, b: a < b,
+    "==": lambda a, b: a == b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+}
 
 
 def report(ctx: Ctx) -> None:
@@ -565,21 +684,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="The check-in benchmark (see the docstring of bench/run.py).")
     parser.add_argument("--duration", type=int, default=10, help="seconds per run (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load before each flow")
-    parser.add_argument("--connections", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8, 32],
-                        help="concurrencies, comma-separated (default 1,8,32)")
+    parser.add_argument(
+        "--connections",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=[1, 8, 32],
+        help="concurrencies, comma-separated (default 1,8,32)",
+    )
     # 4 sync workers on this 2-core machine: a sync worker is idle while it waits for the
     # network or for SQLite's write lock (busy_timeout sleeps), so one per core leaves the
     # cores part idle (2 workers gave the reference ~265-345 req/s at c=32, 3-6 gave
     # ~370-660 here); beyond two per core, more processes only queue for the same cores
     # and the same write lock. gunicorn's usual advice (2 x cores + 1) is for I/O-bound apps.
-    parser.add_argument("--workers", type=int, default=4,
-                        help="gunicorn workers, for the app and the reference alike (default 4: 2 per core here)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=4,
+        help="gunicorn workers, for the app and the reference alike (default 4: 2 per core here)",
+    )
     parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (default sync)")
     parser.add_argument("--threads", type=int, default=1, help="threads per worker, for --worker-class gthread")
     parser.add_argument("--guests", type=int, default=200_000, help="invited guests to seed (default 200000)")
     parser.add_argument("--tokens", type=int, default=32, help="scanner API tokens to spread the load over")
-    parser.add_argument("--summary-events", type=int, default=10,
-                        help="events per province for the national summary (default 10: 320 events)")
+    parser.add_argument(
+        "--summary-events",
+        type=int,
+        default=10,
+        help="events per province for the national summary (default 10: 320 events)",
+    )
     parser.add_argument("--only", default="", help="comma-separated bench function names (e.g. bench_checkin)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (its path is logged)")
     parser.add_argument("--verbose", action="store_true", help="show wrk's own output")

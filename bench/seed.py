@@ -11,6 +11,7 @@ database: the app reads it at import. Writes, into ``--out``:
 Guests go in with SQLAlchemy Core ``executemany`` in batches (a few seconds for 200,000);
 the campaign, the user and the tokens go through the app's own services, as in real use.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,39 +49,74 @@ def seed(guests: int, tokens: int, out: Path) -> dict:
         db.session.add(campaign)
         db.session.flush()
         from experience.ratings.services import ensure_default_dimensions
+
         ensure_default_dimensions(campaign)
-        user = create_user(username="bench-province", password=PASSWORD, role=Role.PROVINCE,
-                           province_code="11", display_name="北京市市场监管局", now=now)
+        user = create_user(
+            username="bench-province",
+            password=PASSWORD,
+            role=Role.PROVINCE,
+            province_code="11",
+            display_name="北京市市场监管局",
+            now=now,
+        )
         db.session.flush()
-        event_id = db.session.execute(sa.insert(Event.__table__).values(
-            campaign_id=campaign.id, province_code="11", title="签到压力测试活动",
-            service_name="居家养老服务认证", certified_org="北京康乐养老服务有限公司",
-            certificate_no="CSC-BENCH-0001", certification_body="中国质量认证中心", sector="养老",
-            venue_name="康乐养老服务中心", city="北京市", address="朝阳区望京街1号",
-            # the check-in window is open now, on the real clock the server uses
-            starts_at=now - timedelta(minutes=30), ends_at=now + timedelta(hours=6),
-            contact_name="王老师", contact_phone="010-82260862", created_by_id=user.id,
-            created_at=now, updated_at=now).returning(Event.__table__.c.id)).scalar_one()
+        event_id = db.session.execute(
+            sa.insert(Event.__table__)
+            .values(
+                campaign_id=campaign.id,
+                province_code="11",
+                title="签到压力测试活动",
+                service_name="居家养老服务认证",
+                certified_org="北京康乐养老服务有限公司",
+                certificate_no="CSC-BENCH-0001",
+                certification_body="中国质量认证中心",
+                sector="养老",
+                venue_name="康乐养老服务中心",
+                city="北京市",
+                address="朝阳区望京街1号",
+                # the check-in window is open now, on the real clock the server uses
+                starts_at=now - timedelta(minutes=30),
+                ends_at=now + timedelta(hours=6),
+                contact_name="王老师",
+                contact_phone="010-82260862",
+                created_by_id=user.id,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(Event.__table__.c.id)
+        ).scalar_one()
         event = db.session.get(Event, event_id)
 
         codes = [new_code() for _ in range(guests)]
         table = Guest.__table__
         categories = list(GuestCategory)
         for start in range(0, guests, BATCH):
-            db.session.execute(table.insert(), [
-                dict(event_id=event_id, name=f"嘉宾{i:06d}", category=categories[i % len(categories)],
-                     code=codes[i], created_at=now)
-                for i in range(start, min(start + BATCH, guests))])
+            db.session.execute(
+                table.insert(),
+                [
+                    dict(
+                        event_id=event_id,
+                        name=f"嘉宾{i:06d}",
+                        category=categories[i % len(categories)],
+                        code=codes[i],
+                        created_at=now,
+                    )
+                    for i in range(start, min(start + BATCH, guests))
+                ],
+            )
 
-        plain_tokens = [create_api_token(event, f"scanner-{i:02d}", actor=user, now=now)[1]
-                        for i in range(tokens)]
+        plain_tokens = [create_api_token(event, f"scanner-{i:02d}", actor=user, now=now)[1] for i in range(tokens)]
         db.session.commit()
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "codes.txt").write_text("\n".join(codes) + "\n")
     (out / "tokens.txt").write_text("\n".join(plain_tokens) + "\n")
-    info = {"event_id": event_id, "guests": guests, "tokens": tokens,
-            "seconds": round(time.perf_counter() - started, 2)}
+    info = {
+        "event_id": event_id,
+        "guests": guests,
+        "tokens": tokens,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
     (out / "seed.json").write_text(json.dumps(info))
     return info
 

@@ -1,4 +1,5 @@
 """experience: the web system for the Service Certification Experience Week."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,8 +27,12 @@ CSP = {
 
 
 def create_app(config: type[Config] | dict | None = None) -> Flask:
-    app = Flask(__name__, instance_path=str(ROOT / "instance"),
-                template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    app = Flask(
+        __name__,
+        instance_path=str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
     app.config.from_object(config_from_env() if config is None or isinstance(config, dict) else config)
     if isinstance(config, dict):
         app.config.update(config)
@@ -45,22 +50,29 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     db.init_app(app)
     with app.app_context():
         _tune_sqlite(db.engine)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True,
-                     compare_type=True)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     limiter.init_app(app)
-    babel.init_app(app, locale_selector=_select_locale,
-                   default_translation_directories=str(ROOT / "experience" / "translations"))
-    talisman.init_app(app, force_https=False, content_security_policy=CSP,
-                      session_cookie_secure=app.config["SESSION_COOKIE_SECURE"],
-                      strict_transport_security=app.config["SESSION_COOKIE_SECURE"],
-                      frame_options="DENY", referrer_policy="same-origin",
-                      x_content_type_options=True)
+    babel.init_app(
+        app, locale_selector=_select_locale, default_translation_directories=str(ROOT / "experience" / "translations")
+    )
+    talisman.init_app(
+        app,
+        force_https=False,
+        content_security_policy=CSP,
+        session_cookie_secure=app.config["SESSION_COOKIE_SECURE"],
+        strict_transport_security=app.config["SESSION_COOKIE_SECURE"],
+        frame_options="DENY",
+        referrer_policy="same-origin",
+        x_content_type_options=True,
+    )
 
     from experience.core import errors
+
     errors.register(app)
 
     from experience.core import web
+
     web.register(app)
 
     # Importing a capability's views (and CLI) attaches them to its blueprint.
@@ -75,10 +87,12 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     from experience.ratings import views as ratings
     from experience.reports import cli as _reports_cli  # noqa: F401
     from experience.reports import views as reports
+
     for module in (accounts, campaigns, events, plans, notices, guests, checkin, ratings, reports):
         app.register_blueprint(module.bp)
 
     from experience import demo
+
     demo.register(app)
 
     @app.get("/healthz")
@@ -88,12 +102,12 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
         try:
             db.session.execute(sa.text("SELECT 1"))
             revision = db.session.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-            return jsonify(status="ok", database={"state": "ok", "engine": db.engine.dialect.name,
-                                                  "revision": revision})
+            return jsonify(
+                status="ok", database={"state": "ok", "engine": db.engine.dialect.name, "revision": revision}
+            )
         except Exception as exc:  # the probe must answer, whatever the database does
             db.session.rollback()
-            return jsonify(status="error", database={"state": "unavailable",
-                                                     "error": type(exc).__name__}), 503
+            return jsonify(status="error", database={"state": "unavailable", "error": type(exc).__name__}), 503
 
     return app
 
@@ -131,6 +145,7 @@ def _tune_sqlite(engine) -> None:
         import click
 
         from experience.core.web import request_writes
+
         if has_request_context():
             reading = not request_writes()
         else:

@@ -5,6 +5,7 @@ one machine). ``ProductionConfig`` is chosen with ``EXPERIENCE_ENV=production``:
 refuses to start without a real SECRET_KEY and PUBLIC_BASE_URL, marks cookies secure,
 and forbids the demo data.
 """
+
 from __future__ import annotations
 
 import os

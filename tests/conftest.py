@@ -4,6 +4,7 @@
 here (as the ``postgres`` user when running as root); the default is SQLite. The schema
 is built once per run by the migrations, then every test gets its own copy of it.
 """
+
 from __future__ import annotations
 
 import glob
@@ -55,22 +56,54 @@ def server_url(tmp_path_factory):
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
     port = _free_port()
-    subprocess.run(_as_postgres([str(bindir / "initdb"), "-D", f"{root}/data", "-A", "trust", "-U", "postgres",
-                                 "-E", "UTF8", "--locale=C.UTF-8"]), check=True, capture_output=True)
-    subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", f"{root}/data", "-l", f"{root}/log", "-w", "-o",
-                                 f"-p {port} -k {root} -c listen_addresses='' -c fsync=off "
-                                 f"-c synchronous_commit=off -c full_page_writes=off", "start"]),
-                   check=True, capture_output=True)
+    subprocess.run(
+        _as_postgres(
+            [
+                str(bindir / "initdb"),
+                "-D",
+                f"{root}/data",
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        _as_postgres(
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                f"{root}/data",
+                "-l",
+                f"{root}/log",
+                "-w",
+                "-o",
+                f"-p {port} -k {root} -c listen_addresses='' -c fsync=off "
+                f"-c synchronous_commit=off -c full_page_writes=off",
+                "start",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
     try:
         yield f"postgresql+psycopg://postgres@/{{db}}?host={root}&port={port}"
     finally:
-        subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", f"{root}/data", "-m", "immediate", "stop"]),
-                       capture_output=True)
+        subprocess.run(
+            _as_postgres([str(bindir / "pg_ctl"), "-D", f"{root}/data", "-m", "immediate", "stop"]), capture_output=True
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 
 def _migrate(url: str) -> None:
     from flask_migrate import upgrade
+
     app = create_app(type("C", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": url}))
     with app.app_context():
         upgrade()
@@ -127,10 +160,16 @@ class FreshContextClient(FlaskClient):
 
 @pytest.fixture
 def app(database_url, tmp_path):
-    cfg = type("C", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": database_url,
-                                     "UPLOAD_DIR": str(tmp_path / "uploads"),
-                                     "WTF_CSRF_ENABLED": False,
-                                     "RATELIMIT_STORAGE_URI": f"sqlitefile://{tmp_path / 'limits.db'}"})
+    cfg = type(
+        "C",
+        (TestConfig,),
+        {
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "UPLOAD_DIR": str(tmp_path / "uploads"),
+            "WTF_CSRF_ENABLED": False,
+            "RATELIMIT_STORAGE_URI": f"sqlitefile://{tmp_path / 'limits.db'}",
+        },
+    )
     app = create_app(cfg)
     app.test_client_class = FreshContextClient
     with app.app_context():
@@ -173,6 +212,7 @@ def now():
 def campaign(app):
     from experience.campaigns.services import default_campaign
     from experience.ratings.services import ensure_default_dimensions
+
     c = default_campaign(2024)
     db.session.add(c)
     db.session.flush()
@@ -184,25 +224,45 @@ def campaign(app):
 @pytest.fixture
 def make_user(app):
     from experience.accounts.services import create_user
+
     counter = itertools.count(1)
 
     def make(role: str | Role = Role.PROVINCE, province: str | None = "11", username: str | None = None, **kw):
         role = Role(role) if isinstance(role, str) else role
-        user = create_user(username=username or f"{role.value}{next(counter)}", password=PASSWORD, role=role,
-                           province_code=province if role in (Role.PROVINCE, Role.ORGANIZER) else None,
-                           now=NOW, **kw)
+        user = create_user(
+            username=username or f"{role.value}{next(counter)}",
+            password=PASSWORD,
+            role=role,
+            province_code=province if role in (Role.PROVINCE, Role.ORGANIZER) else None,
+            now=NOW,
+            **kw,
+        )
         db.session.commit()
         return user
+
     return make
 
 
 def event_data(**overrides):
     start = datetime(2024, 9, 10, 1, 0)  # 09:00 Beijing
-    data = dict(title="养老服务认证体验日", service_name="居家养老服务认证", certified_org="康乐养老有限公司",
-                certificate_no="CSC-001", certification_body="中国质量认证中心", sector="养老",
-                venue_name="康乐中心", city="北京市", address="朝阳区望京街1号", starts_at=start,
-                ends_at=start + timedelta(hours=3), expected_guests={"consumer": 10, "media": 2},
-                highlights="", agenda="", contact_name="王老师", contact_phone="010-82260862")
+    data = dict(
+        title="养老服务认证体验日",
+        service_name="居家养老服务认证",
+        certified_org="康乐养老有限公司",
+        certificate_no="CSC-001",
+        certification_body="中国质量认证中心",
+        sector="养老",
+        venue_name="康乐中心",
+        city="北京市",
+        address="朝阳区望京街1号",
+        starts_at=start,
+        ends_at=start + timedelta(hours=3),
+        expected_guests={"consumer": 10, "media": 2},
+        highlights="",
+        agenda="",
+        contact_name="王老师",
+        contact_phone="010-82260862",
+    )
     data.update(overrides)
     return data
 
@@ -210,6 +270,7 @@ def event_data(**overrides):
 @pytest.fixture
 def make_event(app, campaign, make_user):
     from experience.events.services import create_event
+
     staff = {}
 
     def make(province: str = "11", actor=None, **overrides):
@@ -218,13 +279,16 @@ def make_event(app, campaign, make_user):
         event = create_event(campaign, actor=actor, now=NOW, province_code=province, **event_data(**overrides))
         db.session.commit()
         return event
+
     return make
 
 
 @pytest.fixture
 def pdf_bytes():
-    return (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>"
-            b"endobj\n3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
+    return (
+        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>"
+        b"endobj\n3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+    )
 
 
 def wait_for(predicate, timeout=5.0):
@@ -240,14 +304,17 @@ def wait_for(predicate, timeout=5.0):
 def make_guest(app):
     from experience.events.models import GuestCategory
     from experience.guests.services import add_guest
+
     counter = itertools.count(1)
 
     def make(event, actor=None, **overrides):
         n = next(counter)
-        data = dict(name=f"嘉宾{n}", category=GuestCategory.CONSUMER, level=None, organisation="", title="",
-                    phone=None, note="")
+        data = dict(
+            name=f"嘉宾{n}", category=GuestCategory.CONSUMER, level=None, organisation="", title="", phone=None, note=""
+        )
         data.update(overrides)
         guest = add_guest(event, actor=actor, now=NOW, **data)
         db.session.commit()
         return guest
+
     return make

@@ -3,6 +3,7 @@
 The table must name every endpoint of the app: a new route without a line here fails
 the test, so nobody adds a page without deciding who may open it.
 """
+
 import io
 
 import pytest
@@ -50,10 +51,16 @@ MATRIX = {
     "accounts.language": ("POST", "/language", {r: 302 for r in ROLES}),
     "accounts.change_password": ("GET", "/password", only({}, 200)),
     "accounts.users": ("GET", "/users", only({"hq": 200, "province": 200, "province_other": 200}, 403)),
-    "accounts.reset_password": ("POST", "/users/{zj_org}/reset",
-                                only({"hq": 200, "province_other": 200, "province": 404}, 403)),
-    "accounts.set_active": ("POST", "/users/{zj_org}/active",
-                            only({"hq": 302, "province_other": 302, "province": 404}, 403)),
+    "accounts.reset_password": (
+        "POST",
+        "/users/{zj_org}/reset",
+        only({"hq": 200, "province_other": 200, "province": 404}, 403),
+    ),
+    "accounts.set_active": (
+        "POST",
+        "/users/{zj_org}/active",
+        only({"hq": 302, "province_other": 302, "province": 404}, 403),
+    ),
     "accounts.audit_log": ("GET", "/audit", only({"hq": 200}, 403)),
     "campaigns.home": ("GET", "/", only({}, 200)),
     "campaigns.edit": ("GET", "/campaign", only({"hq": 200}, 403)),
@@ -63,8 +70,11 @@ MATRIX = {
     "events.edit": ("GET", "/events/{event_a}/edit", only({"province": 200, "organizer": 200}, 404)),
     "events.cancel": ("POST", "/events/{event_a}/cancel", only({"province": 302, "organizer": 302}, 404)),
     "events.organizers": ("POST", "/events/{event_a}/organizers", only({"province": 302, "organizer": 403}, 404)),
-    "events.attachment": ("GET", "/events/{event_a}/attachment",
-                          only({"hq": 200, "province": 200, "organizer": 200}, 404)),
+    "events.attachment": (
+        "GET",
+        "/events/{event_a}/attachment",
+        only({"hq": 200, "province": 200, "organizer": 200}, 404),
+    ),
     "notices.index": ("GET", "/notices", only({"hq": 200, "province": 200, "province_other": 200}, 403)),
     "notices.mark_read": ("POST", "/notices/read", only({"hq": 302, "province": 302, "province_other": 302}, 403)),
     "plans.edit": ("GET", "/plan", only({"province": 200, "province_other": 200}, 403)),
@@ -97,8 +107,12 @@ MATRIX = {
     "checkin.desk_check_in": ("POST", "/events/{event_a}/desk/guests/{guest_a}/checkin", MANAGE_POST),
     "checkin.desk_undo": ("POST", "/events/{event_a}/desk/guests/{guest_a}/undo", MANAGE_POST),
     "checkin.scanner": ("GET", "/events/{event_a}/scanner", MANAGE_GET),
-    "checkin.scanner_scan": ("POST", "/events/{event_a}/scanner/scan",
-                             only({"province": 201, "organizer": 201}, 404), {"json": {"code": "{code_b}"}}),
+    "checkin.scanner_scan": (
+        "POST",
+        "/events/{event_a}/scanner/scan",
+        only({"province": 201, "organizer": 201}, 404),
+        {"json": {"code": "{code_b}"}},
+    ),
     # Public: the guest's link and the walk-in poster; the API wants its token and JSON.
     "checkin.guest": ("GET", "/c/{code_b}", {r: 200 for r in ROLES}),
     "checkin.walk_in": ("GET", "/w/{walk_in}", {r: 200 for r in ROLES}),
@@ -108,8 +122,12 @@ MATRIX = {
     "ratings.rate": ("GET", "/c/{code_d}/rate", {r: 200 for r in ROLES}),
     "ratings.live": ("GET", "/events/{event_a}/ratings", only({"hq": 200, "province": 200, "organizer": 200}, 404)),
     "ratings.photo": ("GET", "/ratings/{rating_d}/photo", only({"hq": 200, "province": 200, "organizer": 200}, 404)),
-    "ratings.approval": ("POST", "/ratings/{rating_d}/approval", MANAGE_POST,
-                         {"data": {"what": "comment", "approved": "1"}}),
+    "ratings.approval": (
+        "POST",
+        "/ratings/{rating_d}/approval",
+        MANAGE_POST,
+        {"data": {"what": "comment", "approved": "1"}},
+    ),
     "ratings.export": ("GET", "/events/{event_a}/ratings.xlsx", MANAGE_GET),
     "ratings.dimensions": ("GET", "/campaign/dimensions", only({"hq": 200}, 403)),
     # Summaries: the event's viewers (HQ included); the province's own; HQ's national report.
@@ -148,24 +166,55 @@ def world(app, campaign, make_user, make_event, pdf_bytes):
     event_a.organizers.append(users["organizer"])
     event_a.attachment_key, event_a.attachment_name = store_upload(
         __import__("werkzeug.datastructures", fromlist=["FileStorage"]).FileStorage(io.BytesIO(pdf_bytes), "a.pdf"),
-        "attachment")
+        "attachment",
+    )
     event_b = make_event("33", actor=users["province_other"])
     ids = {"event_a": event_a.id, "event_b": event_b.id, "zj_org": zj_org.id, "walk_in": event_a.walk_in_code}
-    guests = [add_guest(event_a, actor=users["province"], now=NOW, name=n, category=GuestCategory.CONSUMER,
-                        level=None, organisation="", title="", phone=None, note="") for n in ("甲", "乙", "丙")]
+    guests = [
+        add_guest(
+            event_a,
+            actor=users["province"],
+            now=NOW,
+            name=n,
+            category=GuestCategory.CONSUMER,
+            level=None,
+            organisation="",
+            title="",
+            phone=None,
+            note="",
+        )
+        for n in ("甲", "乙", "丙")
+    ]
     token, _ = create_api_token(event_a, "扫码枪", actor=users["province"], now=NOW)
-    ids.update(guest_a=guests[0].id, code_a=guests[0].code, code_b=guests[1].code, guest_c=guests[2].id,
-               token_a=token.id)
+    ids.update(
+        guest_a=guests[0].id, code_a=guests[0].code, code_b=guests[1].code, guest_c=guests[2].id, token_a=token.id
+    )
     # inside event A's check-in window, so that scans can succeed
     app.config["FROZEN_NOW"] = event_a.starts_at + timedelta(minutes=30)
-    rated = add_guest(event_a, actor=users["province"], now=NOW, name="丁", category=GuestCategory.MEDIA,
-                      level=None, organisation="", title="", phone=None, note="")
+    rated = add_guest(
+        event_a,
+        actor=users["province"],
+        now=NOW,
+        name="丁",
+        category=GuestCategory.MEDIA,
+        level=None,
+        organisation="",
+        title="",
+        phone=None,
+        note="",
+    )
     check_in(rated.code, via=CheckInVia.PHONE, now=event_a.starts_at)
     db.session.refresh(rated)
     photo = clean_photo(_jpeg())
-    rating, _ = submit_rating(rated, stars={d.id: 5 for d in dimensions(campaign.id)}, comment="很好",
-                              display=Display.CATEGORY, now=event_a.starts_at, photo_consent=True,
-                              photo=(store_bytes(photo.original, "photo", "jpg"), store_bytes(photo.web, "photo", "jpg")))
+    rating, _ = submit_rating(
+        rated,
+        stars={d.id: 5 for d in dimensions(campaign.id)},
+        comment="很好",
+        display=Display.CATEGORY,
+        now=event_a.starts_at,
+        photo_consent=True,
+        photo=(store_bytes(photo.original, "photo", "jpg"), store_bytes(photo.web, "photo", "jpg")),
+    )
     ids.update(code_d=rated.code, rating_d=rating.id)
     own = clean_photo(_jpeg())
     own_web = store_bytes(own.web, "photo", "jpg")
@@ -176,7 +225,8 @@ def world(app, campaign, make_user, make_event, pdf_bytes):
         plans.save_plan(plan, actor=users["province"], now=NOW, **TEXTS)
         plan.document_key, _ = store_upload(
             __import__("werkzeug.datastructures", fromlist=["FileStorage"]).FileStorage(io.BytesIO(pdf_bytes), "p.pdf"),
-            "plan_document")
+            "plan_document",
+        )
         plan.document_name = "p.pdf"
         plans.submit_plan(plan, actor=users["province"], now=NOW)
         ids[key] = plan.id
@@ -186,14 +236,16 @@ def world(app, campaign, make_user, make_event, pdf_bytes):
 
 def _jpeg() -> bytes:
     from PIL import Image
+
     buf = io.BytesIO()
     Image.new("RGB", (40, 30), "red").save(buf, "JPEG")
     return buf.getvalue()
 
 
 def _denials() -> int:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)
-                             .where(AuditEntry.action == "access.denied"))
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(AuditEntry).where(AuditEntry.action == "access.denied")
+    )
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -206,8 +258,10 @@ def test_role_walks_every_route(app, world, role):
     for endpoint, (method, template, expected, *extra) in MATRIX.items():
         before = _denials()
         url = template.format(**ids)
-        kwargs = {k: ({kk: str(vv).format(**ids) for kk, vv in v.items()} if isinstance(v, dict) else v)
-                  for k, v in (extra[0] if extra else {"data": {"active": "1"}} if method == "POST" else {}).items()}
+        kwargs = {
+            k: ({kk: str(vv).format(**ids) for kk, vv in v.items()} if isinstance(v, dict) else v)
+            for k, v in (extra[0] if extra else {"data": {"active": "1"}} if method == "POST" else {}).items()
+        }
         r = client.open(url, method=method, **kwargs)
         r.close()  # file downloads stream
         if r.status_code != expected[role]:
@@ -223,8 +277,8 @@ def test_isolation_holds_for_lists_and_exports(app, world, client):
     users, ids = world
     client.post("/login", data={"username": "bjstaff", "password": PASSWORD})
     page = client.get("/events").get_data(as_text=True)
-    assert f"/events/{ids['event_a']}\"" in page and f"/events/{ids['event_b']}\"" not in page
+    assert f'/events/{ids["event_a"]}"' in page and f'/events/{ids["event_b"]}"' not in page
     client.post("/logout")
     client.post("/login", data={"username": "bjorg2", "password": PASSWORD})
     page = client.get("/events").get_data(as_text=True)
-    assert f"/events/{ids['event_a']}\"" not in page
+    assert f'/events/{ids["event_a"]}"' not in page

@@ -13,6 +13,7 @@ def test_db_check_finds_nothing_after_upgrade(app):
     # and the same comparison, looked at directly
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
+
     with db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), db.metadata)
     assert diff == []
@@ -21,6 +22,7 @@ def test_db_check_finds_nothing_after_upgrade(app):
 def test_db_check_would_notice_a_model_change(app):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
+
     meta = sa.MetaData()
     for table in db.metadata.tables.values():
         table.to_metadata(meta)
@@ -36,8 +38,10 @@ def test_schema_comes_with_the_32_units(app):
 
 def test_create_user_reads_password_from_stdin(app):
     runner = app.test_cli_runner()
-    result = runner.invoke(args=["create-user", "--username", "gdstaff", "--role", "province", "--province", "44",
-                                 "--password-stdin"], input="Guang-Dong-2024\n")
+    result = runner.invoke(
+        args=["create-user", "--username", "gdstaff", "--role", "province", "--province", "44", "--password-stdin"],
+        input="Guang-Dong-2024\n",
+    )
     assert result.exit_code == 0, result.output
     user = db.session.scalar(sa.select(User).where(User.username == "gdstaff"))
     assert user.role is Role.PROVINCE and user.province_code == "44"
@@ -45,8 +49,9 @@ def test_create_user_reads_password_from_stdin(app):
 
 def test_create_user_refuses_weak_password_and_missing_stdin(app):
     runner = app.test_cli_runner()
-    result = runner.invoke(args=["create-user", "--username", "weak", "--role", "hq", "--password-stdin"],
-                           input="password\n")
+    result = runner.invoke(
+        args=["create-user", "--username", "weak", "--role", "hq", "--password-stdin"], input="password\n"
+    )
     assert result.exit_code != 0 and "too_short" in result.output
     result = runner.invoke(args=["create-user", "--username", "weak", "--role", "hq"])
     assert result.exit_code != 0
@@ -85,12 +90,16 @@ def test_production_config_needs_its_settings(monkeypatch):
     import pytest
 
     from experience.config import ProductionConfig, config_from_env
+
     monkeypatch.setenv("EXPERIENCE_ENV", "production")
     monkeypatch.delenv("SECRET_KEY", raising=False)
     with pytest.raises(RuntimeError):
         config_from_env()
-    for k, v in {"SECRET_KEY": "x" * 40, "DATABASE_URL": "postgresql+psycopg://db/x",
-                 "PUBLIC_BASE_URL": "https://example.gov.cn"}.items():
+    for k, v in {
+        "SECRET_KEY": "x" * 40,
+        "DATABASE_URL": "postgresql+psycopg://db/x",
+        "PUBLIC_BASE_URL": "https://example.gov.cn",
+    }.items():
         monkeypatch.setenv(k, v)
     cfg = config_from_env()
     assert cfg is ProductionConfig and cfg.DEMO_ALLOWED is False and cfg.SESSION_COOKIE_SECURE

@@ -9,4 +9,5 @@ def test_healthz_reports_database(client):
     assert r.json["database"]["state"] == "ok"
     from alembic.script import ScriptDirectory
     from experience.config import ROOT
+
     assert r.json["database"]["revision"] == ScriptDirectory(str(ROOT / "migrations")).get_current_head()

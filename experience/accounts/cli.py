@@ -23,9 +23,14 @@ def create_user(username, role, province_code, display_name, password_stdin):
         raise click.UsageError("give the password on standard input with --password-stdin")
     password = sys.stdin.readline().rstrip("\r\n")
     try:
-        user = services.create_user(username=username, password=password, role=Role(role),
-                                    province_code=province_code, display_name=display_name,
-                                    now=clock.now())
+        user = services.create_user(
+            username=username,
+            password=password,
+            role=Role(role),
+            province_code=province_code,
+            display_name=display_name,
+            now=clock.now(),
+        )
     except RuleError as e:
         db.session.rollback()
         raise click.ClickException(f"{e.code}: {e}")

@@ -23,25 +23,39 @@ class LoginForm(FlaskForm):
 
 class ChangePasswordForm(FlaskForm):
     current = PasswordField(_l("Current password"), validators=[DataRequired(REQUIRED)])
-    new = PasswordField(_l("New password"), validators=[DataRequired(REQUIRED), Length(max=200)],
-                        description=_l("At least 10 characters, mixing three of: upper-case, lower-case, digits, symbols."))
-    confirm = PasswordField(_l("New password again"), validators=[
-        DataRequired(REQUIRED), EqualTo("new", _l("The two new passwords differ."))])
+    new = PasswordField(
+        _l("New password"),
+        validators=[DataRequired(REQUIRED), Length(max=200)],
+        description=_l("At least 10 characters, mixing three of: upper-case, lower-case, digits, symbols."),
+    )
+    confirm = PasswordField(
+        _l("New password again"),
+        validators=[DataRequired(REQUIRED), EqualTo("new", _l("The two new passwords differ."))],
+    )
     submit = SubmitField(_l("Change password"))
 
 
 class UserForm(FlaskForm):
     """A new account. The roles and provinces offered depend on who creates it."""
 
-    username = StringField(_l("User name"), validators=[DataRequired(REQUIRED), Length(min=3, max=40)],
-                           description=_l("Letters, digits, dots, dashes or underscores."))
+    username = StringField(
+        _l("User name"),
+        validators=[DataRequired(REQUIRED), Length(min=3, max=40)],
+        description=_l("Letters, digits, dots, dashes or underscores."),
+    )
     display_name = StringField(_l("Name"), validators=[DataRequired(REQUIRED), Length(max=60)])
-    organisation = StringField(_l("Unit"), validators=[Length(max=120)],
-                               description=_l("For organisers: the local regulator or certification body."))
+    organisation = StringField(
+        _l("Unit"),
+        validators=[Length(max=120)],
+        description=_l("For organisers: the local regulator or certification body."),
+    )
     role = SelectField(_l("Role"), validators=[DataRequired(REQUIRED)])
     province = SelectField(_l("Province"), validate_choice=True)
-    password = PasswordField(_l("Initial password"), validators=[DataRequired(REQUIRED), Length(max=200)],
-                             description=_l("The user must change it at the first login."))
+    password = PasswordField(
+        _l("Initial password"),
+        validators=[DataRequired(REQUIRED), Length(max=200)],
+        description=_l("The user must change it at the first login."),
+    )
     submit = SubmitField(_l("Create account"))
 
     def __init__(self, *args, admin, provinces, **kwargs):

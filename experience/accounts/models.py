@@ -39,8 +39,9 @@ class User(db.Model):
     display_name: Mapped[str] = mapped_column(sa.String(60), default="")
     #: the unit the person works for (a local regulator or a certification body)
     organisation: Mapped[str] = mapped_column(sa.String(120), default="")
-    role: Mapped[Role] = mapped_column(sa.Enum(Role, native_enum=False, length=20,
-                                               values_callable=lambda e: [m.value for m in e]))
+    role: Mapped[Role] = mapped_column(
+        sa.Enum(Role, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
+    )
     province_code: Mapped[str | None] = mapped_column(sa.ForeignKey("province.code"), index=True)
     password_hash: Mapped[str] = mapped_column(sa.String(256))
     must_change_password: Mapped[bool] = mapped_column(default=False)
@@ -53,8 +54,7 @@ class User(db.Model):
     province: Mapped[Province | None] = relationship()
 
     __table_args__ = (
-        sa.CheckConstraint("(role IN ('hq', 'secretariat')) = (province_code IS NULL)",
-                           name="province_matches_role"),
+        sa.CheckConstraint("(role IN ('hq', 'secretariat')) = (province_code IS NULL)", name="province_matches_role"),
     )
 
     # Flask-Login protocol

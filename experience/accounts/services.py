@@ -1,4 +1,5 @@
 """Accounts: password policy, login with throttling, password changes and resets."""
+
 from __future__ import annotations
 
 import secrets
@@ -22,7 +23,9 @@ _SYMBOLS = set(string.punctuation + " ")
 
 MESSAGES = {
     "too_short": _l("The password must have at least 10 characters."),
-    "too_simple": _l("The password must mix at least three of: upper-case letters, lower-case letters, digits, symbols."),
+    "too_simple": _l(
+        "The password must mix at least three of: upper-case letters, lower-case letters, digits, symbols."
+    ),
     "common": _l("This password is too common. Please choose another."),
     "contains_username": _l("The password must not contain the user name."),
     "bad_credentials": _l("Wrong user name or password."),
@@ -44,12 +47,14 @@ def check_password_policy(password: str, username: str = "") -> None:
     """:raises RuleError: too_short, too_simple, common or contains_username."""
     if len(password) < MIN_LENGTH:
         raise _fail("too_short")
-    classes = sum([
-        any(c.isupper() for c in password),
-        any(c.islower() for c in password),
-        any(c.isdigit() for c in password),
-        any(c in _SYMBOLS or not c.isalnum() for c in password),
-    ])
+    classes = sum(
+        [
+            any(c.isupper() for c in password),
+            any(c.islower() for c in password),
+            any(c.isdigit() for c in password),
+            any(c in _SYMBOLS or not c.isalnum() for c in password),
+        ]
+    )
     if classes < 3:
         raise _fail("too_simple")
     lowered = password.lower()
@@ -64,6 +69,7 @@ def check_password_policy(password: str, username: str = "") -> None:
 def hash_password(password: str) -> str:
     """scrypt with a random salt; tests may lower its cost through PASSWORD_HASH_METHOD."""
     from flask import current_app, has_app_context
+
     method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt") if has_app_context() else "scrypt"
     return generate_password_hash(password, method=method)
 
@@ -83,10 +89,19 @@ def generate_temporary_password() -> str:
 _USERNAME_OK = set(string.ascii_letters + string.digits + "._-")
 
 
-def create_user(*, username: str, password: str, role: Role, now: datetime,
-                province_code: str | None = None, display_name: str = "",
-                organisation: str = "", actor=None, must_change_password: bool = False,
-                ip: str = "") -> User:
+def create_user(
+    *,
+    username: str,
+    password: str,
+    role: Role,
+    now: datetime,
+    province_code: str | None = None,
+    display_name: str = "",
+    organisation: str = "",
+    actor=None,
+    must_change_password: bool = False,
+    ip: str = "",
+) -> User:
     """Create an account; ``actor`` is the administrator (None from the command line).
 
     :raises RuleError: bad_username, username_taken, province_required or a policy code.
@@ -102,29 +117,47 @@ def create_user(*, username: str, password: str, role: Role, now: datetime,
     if db.session.scalar(sa.select(User.id).where(sa.func.lower(User.username) == username.lower())):
         raise _fail("username_taken")
     check_password_policy(password, username)
-    user = User(username=username, role=role, province_code=province_code,
-                display_name=(display_name or "").strip() or username, organisation=(organisation or "").strip(),
-                password_hash=hash_password(password), created_at=now,
-                must_change_password=must_change_password)
+    user = User(
+        username=username,
+        role=role,
+        province_code=province_code,
+        display_name=(display_name or "").strip() or username,
+        organisation=(organisation or "").strip(),
+        password_hash=hash_password(password),
+        created_at=now,
+        must_change_password=must_change_password,
+    )
     db.session.add(user)
     db.session.flush()
-    audit.record("account.create", now=now, actor=actor, target=user, ip=ip,
-                 actor_name="" if actor else "cli", role=role.value)
+    audit.record(
+        "account.create", now=now, actor=actor, target=user, ip=ip, actor_name="" if actor else "cli", role=role.value
+    )
     return user
 
 
 def _recent_failures(now: datetime, window: timedelta, **where) -> int:
     column, value = next(iter(where.items()))
     field = AuditEntry.target_id if column == "username" else AuditEntry.ip
-    return db.session.scalar(
-        sa.select(sa.func.count()).select_from(AuditEntry).where(
-            AuditEntry.action == "login.failure", field == value,
-            AuditEntry.at > now - window)) or 0
+    return (
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.action == "login.failure", field == value, AuditEntry.at > now - window)
+        )
+        or 0
+    )
 
 
-def authenticate(username: str, password: str, *, ip: str, now: datetime,
-                 per_account: int = 5, per_ip: int = 30,
-                 window: timedelta = timedelta(minutes=15)) -> User:
+def authenticate(
+    username: str,
+    password: str,
+    *,
+    ip: str,
+    now: datetime,
+    per_account: int = 5,
+    per_ip: int = 30,
+    window: timedelta = timedelta(minutes=15),
+) -> User:
     """Check a login. Failures are counted in the audit log, so the throttle is shared
     by every worker and ends by itself when the window has passed.
 
@@ -132,20 +165,33 @@ def authenticate(username: str, password: str, *, ip: str, now: datetime,
         user and a wrong password, so accounts cannot be discovered).
     """
     key = username.strip().lower()[:80]
-    if (_recent_failures(now, window, username=key) >= per_account
-            or _recent_failures(now, window, ip=ip) >= per_ip):
-        audit.record("login.throttled", now=now, target_type="user", target_id=key, ip=ip,
-                     actor_name=key)
+    if _recent_failures(now, window, username=key) >= per_account or _recent_failures(now, window, ip=ip) >= per_ip:
+        audit.record("login.throttled", now=now, target_type="user", target_id=key, ip=ip, actor_name=key)
         raise _fail("throttled")
     user = db.session.scalar(sa.select(User).where(sa.func.lower(User.username) == key))
     if user is not None and not user.active and check_password_hash(user.password_hash, password):
         # Only the right password learns that the account exists but is disabled.
-        audit.record("login.failure", now=now, target_type="user", target_id=key, ip=ip,
-                     actor_name=key, province_code=user.province_code, reason="disabled")
+        audit.record(
+            "login.failure",
+            now=now,
+            target_type="user",
+            target_id=key,
+            ip=ip,
+            actor_name=key,
+            province_code=user.province_code,
+            reason="disabled",
+        )
         raise _fail("disabled")
     if user is None or not user.active or not check_password_hash(user.password_hash, password):
-        audit.record("login.failure", now=now, target_type="user", target_id=key, ip=ip,
-                     actor_name=key, province_code=user.province_code if user else None)
+        audit.record(
+            "login.failure",
+            now=now,
+            target_type="user",
+            target_id=key,
+            ip=ip,
+            actor_name=key,
+            province_code=user.province_code if user else None,
+        )
         raise _fail("bad_credentials")
     user.last_login_at = now
     audit.record("login.success", now=now, actor=user, target=user, ip=ip)
@@ -179,16 +225,14 @@ def set_active(user: User, active: bool, *, actor: User, now: datetime, ip: str 
     user.active = active
     if not active:
         user.end_sessions()
-    audit.record("account.enable" if active else "account.disable", now=now, actor=actor,
-                 target=user, ip=ip)
+    audit.record("account.enable" if active else "account.disable", now=now, actor=actor, target=user, ip=ip)
 
 
 def can_administer(admin: User, user: User) -> bool:
     """HQ administers every account; province staff administer their province's organisers."""
     if admin.role is Role.HQ:
         return True
-    return (admin.role is Role.PROVINCE and user.role is Role.ORGANIZER
-            and user.province_code == admin.province_code)
+    return admin.role is Role.PROVINCE and user.role is Role.ORGANIZER and user.province_code == admin.province_code
 
 
 def record_logout(user: User, *, now: datetime, ip: str = "") -> None:

@@ -34,9 +34,14 @@ def login():
         cfg = current_app.config
         try:
             user = services.authenticate(
-                form.username.data, form.password.data, ip=client_ip(), now=clock.now(),
-                per_account=cfg["LOGIN_FAILURES_PER_ACCOUNT"], per_ip=cfg["LOGIN_FAILURES_PER_IP"],
-                window=cfg["LOGIN_THROTTLE_WINDOW"])
+                form.username.data,
+                form.password.data,
+                ip=client_ip(),
+                now=clock.now(),
+                per_account=cfg["LOGIN_FAILURES_PER_ACCOUNT"],
+                per_ip=cfg["LOGIN_FAILURES_PER_IP"],
+                window=cfg["LOGIN_THROTTLE_WINDOW"],
+            )
         except RuleError as e:
             db.session.commit()  # the failure is the throttle's memory
             form.password.errors.append(str(e))
@@ -82,8 +87,7 @@ def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
         try:
-            services.change_password(current_user, form.current.data, form.new.data,
-                                     now=clock.now(), ip=client_ip())
+            services.change_password(current_user, form.current.data, form.new.data, now=clock.now(), ip=client_ip())
         except RuleError as e:
             target = form.current if e.code == "wrong_current" else form.new
             target.errors.append(str(e))
@@ -112,21 +116,41 @@ def users():
     if form.validate_on_submit():
         try:
             user = services.create_user(
-                username=form.username.data, password=form.password.data,
-                role=Role(form.role.data), province_code=form.province.data or None,
-                display_name=form.display_name.data, organisation=form.organisation.data,
-                actor=current_user, now=clock.now(), ip=client_ip(), must_change_password=True)
+                username=form.username.data,
+                password=form.password.data,
+                role=Role(form.role.data),
+                province_code=form.province.data or None,
+                display_name=form.display_name.data,
+                organisation=form.organisation.data,
+                actor=current_user,
+                now=clock.now(),
+                ip=client_ip(),
+                must_change_password=True,
+            )
         except RuleError as e:
-            field = {"username_taken": form.username, "bad_username": form.username,
-                     "province_required": form.province}.get(e.code, form.password)
+            field = {
+                "username_taken": form.username,
+                "bad_username": form.username,
+                "province_required": form.province,
+            }.get(e.code, form.password)
             field.errors.append(str(e))
         else:
             db.session.commit()
-            flash(_("Account %(name)s created. The user must change the password at the first login.",
-                    name=user.username), "success")
+            flash(
+                _(
+                    "Account %(name)s created. The user must change the password at the first login.",
+                    name=user.username,
+                ),
+                "success",
+            )
             return redirect(url_for("accounts.users"))
-    return render_template("accounts/users.html", form=form, users=db.session.scalars(_administered()).all(),
-                           role_labels=ROLE_LABELS, temporary=temporary)
+    return render_template(
+        "accounts/users.html",
+        form=form,
+        users=db.session.scalars(_administered()).all(),
+        role_labels=ROLE_LABELS,
+        temporary=temporary,
+    )
 
 
 def _load_administered(user_id: int) -> User:
@@ -156,8 +180,12 @@ def set_active(user_id: int):
     active = request.form.get("active") == "1"
     services.set_active(user, active, actor=current_user, now=clock.now(), ip=client_ip())
     db.session.commit()
-    flash(_("Account %(name)s enabled.", name=user.username) if active
-          else _("Account %(name)s disabled.", name=user.username), "success")
+    flash(
+        _("Account %(name)s enabled.", name=user.username)
+        if active
+        else _("Account %(name)s disabled.", name=user.username),
+        "success",
+    )
     return redirect(url_for("accounts.users"))
 
 
@@ -195,6 +223,13 @@ def audit_log():
     page = min(max(1, request.args.get("page", 1, type=int)), 10_000)
     entries = db.session.scalars(stmt.limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE)).all()
     provinces = db.session.scalars(sa.select(Province).order_by(Province.code)).all()
-    return render_template("accounts/audit_log.html", entries=entries[:PAGE_SIZE],
-                           more=len(entries) > PAGE_SIZE, page=page, actions=ACTIONS, labels=ACTION_LABELS,
-                           provinces=provinces, args=request.args)
+    return render_template(
+        "accounts/audit_log.html",
+        entries=entries[:PAGE_SIZE],
+        more=len(entries) > PAGE_SIZE,
+        page=page,
+        actions=ACTIONS,
+        labels=ACTION_LABELS,
+        provinces=provinces,
+        args=request.args,
+    )

@@ -39,5 +39,4 @@ class Campaign(db.Model):
         return [s.strip() for s in self.sectors.splitlines() if s.strip()]
 
     def deadlines(self) -> list[tuple[str, date]]:
-        return [("plan", self.plan_deadline), ("works", self.works_deadline),
-                ("summary", self.summary_deadline)]
+        return [("plan", self.plan_deadline), ("works", self.works_deadline), ("summary", self.summary_deadline)]

@@ -43,9 +43,11 @@ def home():
         if plan and plan.first_submitted_at:
             done.add("plan")
         ctx["plan"] = plan
-        ctx["events"] = db.session.scalars(visible_events(current_user, sa.select(Event))
-                                           .where(Event.campaign_id == campaign.id)
-                                           .order_by(Event.starts_at)).all()
+        ctx["events"] = db.session.scalars(
+            visible_events(current_user, sa.select(Event))
+            .where(Event.campaign_id == campaign.id)
+            .order_by(Event.starts_at)
+        ).all()
     ctx["calendar"] = services.calendar(campaign, now, extensions)
     if current_user.role in (Role.HQ, Role.PROVINCE):
         scope = None if current_user.is_hq else current_user.province_code
@@ -53,8 +55,10 @@ def home():
         ctx["reminders"] = reminders(ctx["calendar"], done) if current_user.role is Role.PROVINCE else []
     if current_user.is_hq:
         rows = national_table(campaign)
-        ctx["counts"] = {s: sum(1 for r in rows if r.state.value == s)
-                         for s in ("not_submitted", "submitted", "returned", "confirmed")}
+        ctx["counts"] = {
+            s: sum(1 for r in rows if r.state.value == s)
+            for s in ("not_submitted", "submitted", "returned", "confirmed")
+        }
     return render_template("campaigns/home.html", **ctx)
 
 

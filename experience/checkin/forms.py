@@ -7,13 +7,19 @@ from experience.guests.forms import REQUIRED, _strip, category_choices, optional
 
 
 class CheckinSettingsForm(FlaskForm):
-    checkin_opens_minutes = IntegerField(_l("Check-in opens (minutes before the start)"),
-                                         validators=[InputRequired(REQUIRED), NumberRange(0, 7 * 24 * 60)])
-    checkin_closes_minutes = IntegerField(_l("Check-in closes (minutes after the end)"),
-                                          validators=[InputRequired(REQUIRED), NumberRange(0, 7 * 24 * 60)])
+    checkin_opens_minutes = IntegerField(
+        _l("Check-in opens (minutes before the start)"),
+        validators=[InputRequired(REQUIRED), NumberRange(0, 7 * 24 * 60)],
+    )
+    checkin_closes_minutes = IntegerField(
+        _l("Check-in closes (minutes after the end)"), validators=[InputRequired(REQUIRED), NumberRange(0, 7 * 24 * 60)]
+    )
     walk_ins_enabled = BooleanField(_l("Walk-in guests may register from the poster"))
-    capacity = IntegerField(_l("Capacity (people checked in at most)"), validators=[Optional(), NumberRange(1, 100000)],
-                            description=_l("Empty: no limit. Walk-ins stop when the venue is full."))
+    capacity = IntegerField(
+        _l("Capacity (people checked in at most)"),
+        validators=[Optional(), NumberRange(1, 100000)],
+        description=_l("Empty: no limit. Walk-ins stop when the venue is full."),
+    )
     submit = SubmitField(_l("Save check-in settings"))
 
 

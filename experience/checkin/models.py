@@ -9,8 +9,17 @@ from experience.extensions import db
 from experience.guests.models import CheckInVia, _enum
 
 #: every answer a scan can get; the same on the phone, at the desk and through the API
-RESULTS = ("ok", "already_checked_in", "unknown", "revoked", "not_open", "wrong_event",
-           "walk_ins_closed", "full", "undone")
+RESULTS = (
+    "ok",
+    "already_checked_in",
+    "unknown",
+    "revoked",
+    "not_open",
+    "wrong_event",
+    "walk_ins_closed",
+    "full",
+    "undone",
+)
 
 
 class Scan(db.Model):

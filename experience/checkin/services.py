@@ -8,6 +8,7 @@ it always writes the scan row, which is the audit record of check-ins. Exactly o
 database's guarantee, not a read before a write: two scans racing both pass ``assess`` and
 only one UPDATE matches ``checked_in_at IS NULL``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -38,8 +39,10 @@ MESSAGES = {
     "wrong_event": _l("This invitation is for another event: %(title)s."),
     "walk_ins_closed": _l("This event does not take walk-in guests."),
     "full": _l("The venue is full; no more walk-in guests can be admitted."),
-    "already_registered": _l("This mobile number is already registered for this event. Please use your "
-                             "invitation, or ask at the check-in desk."),
+    "already_registered": _l(
+        "This mobile number is already registered for this event. Please use your "
+        "invitation, or ask at the check-in desk."
+    ),
     "consent_required": _l("Please read and agree to the personal-information notice first."),
     "undo_too_late": _l("A check-in can only be undone within 15 minutes."),
     "undo_not_yours": _l("Only the staff member who checked the guest in can undo it."),
@@ -73,14 +76,21 @@ class ScanResult:
         return self.result == "ok"
 
 
-def assess(raw_code: str | None, *, now: datetime, scanner_event: Event | None = None,
-           token: ApiToken | None = None, nonce: str | None = None) -> ScanResult:
+def assess(
+    raw_code: str | None,
+    *,
+    now: datetime,
+    scanner_event: Event | None = None,
+    token: ApiToken | None = None,
+    nonce: str | None = None,
+) -> ScanResult:
     """Read-only: what would this scan answer? Writes nothing."""
     if token is not None and nonce:
         first = db.session.execute(
             sa.select(Scan.result, Scan.guest_id, Scan.event_id, Guest.checked_in_at)
             .outerjoin(Guest, Guest.id == Scan.guest_id)
-            .where(Scan.api_token_id == token.id, Scan.nonce == nonce)).first()
+            .where(Scan.api_token_id == token.id, Scan.nonce == nonce)
+        ).first()
         if first is not None:
             return ScanResult(first.result, first.guest_id, first.event_id, first.checked_in_at, replay=True)
     code = extract_code(raw_code)
@@ -90,12 +100,24 @@ def assess(raw_code: str | None, *, now: datetime, scanner_event: Event | None =
     if code is None:
         return ScanResult("unknown", event_id=scanner_id, code_hint=hint)
     row = db.session.execute(
-        sa.select(Guest.id, Guest.event_id, Guest.checked_in_at, Event.starts_at, Event.ends_at,
-                  Event.checkin_opens_minutes, Event.checkin_closes_minutes)
-        .join(Event, Event.id == Guest.event_id).where(Guest.code == code)).first()
+        sa.select(
+            Guest.id,
+            Guest.event_id,
+            Guest.checked_in_at,
+            Event.starts_at,
+            Event.ends_at,
+            Event.checkin_opens_minutes,
+            Event.checkin_closes_minutes,
+        )
+        .join(Event, Event.id == Guest.event_id)
+        .where(Guest.code == code)
+    ).first()
     if row is None:
-        revoked = db.session.execute(sa.select(Guest.id, Guest.event_id).join(
-            RevokedCode, RevokedCode.guest_id == Guest.id).where(RevokedCode.code == code)).first()
+        revoked = db.session.execute(
+            sa.select(Guest.id, Guest.event_id)
+            .join(RevokedCode, RevokedCode.guest_id == Guest.id)
+            .where(RevokedCode.code == code)
+        ).first()
         if revoked is not None:
             return ScanResult("revoked", revoked.id, scanner_id or revoked.event_id)
         return ScanResult("unknown", event_id=scanner_id, code_hint=code[:6])
@@ -110,9 +132,17 @@ def assess(raw_code: str | None, *, now: datetime, scanner_event: Event | None =
     return ScanResult("ok", row.id, row.event_id, candidate=True)
 
 
-def record(assessed: ScanResult, *, via: CheckInVia, now: datetime, actor_id: int | None = None,
-           token_id: int | None = None, nonce: str | None = None, ip: str = "",
-           consent: bool = False) -> ScanResult:
+def record(
+    assessed: ScanResult,
+    *,
+    via: CheckInVia,
+    now: datetime,
+    actor_id: int | None = None,
+    token_id: int | None = None,
+    nonce: str | None = None,
+    ip: str = "",
+    consent: bool = False,
+) -> ScanResult:
     """Write the scan: claim the guest when ``assessed`` is a candidate, and log it.
 
     Takes ids rather than objects so that it needs no read of its own: the caller may
@@ -127,27 +157,58 @@ def record(assessed: ScanResult, *, via: CheckInVia, now: datetime, actor_id: in
         if consent:
             values["consent_at"] = sa.func.coalesce(Guest.consent_at, now)
         claimed = db.session.execute(
-            sa.update(Guest).where(Guest.id == assessed.guest_id, Guest.checked_in_at.is_(None))
-            .values(**values).execution_options(synchronize_session=False))
+            sa.update(Guest)
+            .where(Guest.id == assessed.guest_id, Guest.checked_in_at.is_(None))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
         if claimed.rowcount == 1:
             result = ScanResult("ok", assessed.guest_id, assessed.event_id, now)
         else:  # someone else was first, between assess and now
             first = db.session.scalar(sa.select(Guest.checked_in_at).where(Guest.id == assessed.guest_id))
             result = ScanResult("already_checked_in", assessed.guest_id, assessed.event_id, first)
-    db.session.add(Scan(at=now, event_id=result.event_id, guest_id=result.guest_id, result=result.result,
-                        via=via, actor_id=actor_id, api_token_id=token_id, nonce=nonce or None,
-                        code_hint=result.code_hint, ip=ip[:64]))
+    db.session.add(
+        Scan(
+            at=now,
+            event_id=result.event_id,
+            guest_id=result.guest_id,
+            result=result.result,
+            via=via,
+            actor_id=actor_id,
+            api_token_id=token_id,
+            nonce=nonce or None,
+            code_hint=result.code_hint,
+            ip=ip[:64],
+        )
+    )
     return result
 
 
-def check_in(raw_code: str | None, *, via: CheckInVia, now: datetime, actor=None,
-             scanner_event: Event | None = None, token: ApiToken | None = None,
-             nonce: str | None = None, ip: str = "", consent: bool = False) -> ScanResult:
+def check_in(
+    raw_code: str | None,
+    *,
+    via: CheckInVia,
+    now: datetime,
+    actor=None,
+    scanner_event: Event | None = None,
+    token: ApiToken | None = None,
+    nonce: str | None = None,
+    ip: str = "",
+    consent: bool = False,
+) -> ScanResult:
     """Both steps in one transaction: for the desk, tests and scripts. Views on the hot
     path call ``assess`` and ``record`` with a commit between (see checkin.views)."""
     assessed = assess(raw_code, now=now, scanner_event=scanner_event, token=token, nonce=nonce)
-    return record(assessed, via=via, now=now, actor_id=getattr(actor, "id", None),
-                  token_id=token.id if token is not None else None, nonce=nonce, ip=ip, consent=consent)
+    return record(
+        assessed,
+        via=via,
+        now=now,
+        actor_id=getattr(actor, "id", None),
+        token_id=token.id if token is not None else None,
+        nonce=nonce,
+        ip=ip,
+        consent=consent,
+    )
 
 
 def message(result: ScanResult, event: Event | None = None, fmt=None) -> str:
@@ -166,12 +227,27 @@ def message(result: ScanResult, event: Event | None = None, fmt=None) -> str:
 
 
 def checked_in_count(event: Event) -> int:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(Guest).where(
-        Guest.event_id == event.id, Guest.checked_in_at.is_not(None))) or 0
+    return (
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Guest)
+            .where(Guest.event_id == event.id, Guest.checked_in_at.is_not(None))
+        )
+        or 0
+    )
 
 
-def walk_in(event: Event, *, name: str, category: GuestCategory, organisation: str = "",
-            phone: str | None = None, consent: bool, now: datetime, ip: str = "") -> tuple[ScanResult, Guest]:
+def walk_in(
+    event: Event,
+    *,
+    name: str,
+    category: GuestCategory,
+    organisation: str = "",
+    phone: str | None = None,
+    consent: bool,
+    now: datetime,
+    ip: str = "",
+) -> tuple[ScanResult, Guest]:
     """A guest who was not invited registers at the venue and is checked in at once.
 
     :raises RuleError: consent_required, walk_ins_closed, not_open, already_registered or full.
@@ -189,9 +265,18 @@ def walk_in(event: Event, *, name: str, category: GuestCategory, organisation: s
     if event.capacity is not None and checked_in_count(event) >= event.capacity:
         db.session.add(Scan(at=now, event_id=event.id, result="full", via=CheckInVia.WALK_IN, ip=ip[:64]))
         raise RuleError("full", MESSAGES["full"])
-    guest = Guest(event_id=event.id, name=name.strip(), category=category, organisation=organisation.strip(),
-                  phone=phone or None, walk_in=True, consent_at=now, checked_in_at=now,
-                  checked_in_via=CheckInVia.WALK_IN, created_at=now)
+    guest = Guest(
+        event_id=event.id,
+        name=name.strip(),
+        category=category,
+        organisation=organisation.strip(),
+        phone=phone or None,
+        walk_in=True,
+        consent_at=now,
+        checked_in_at=now,
+        checked_in_via=CheckInVia.WALK_IN,
+        created_at=now,
+    )
     db.session.add(guest)
     db.session.flush()
     db.session.add(Scan(at=now, event_id=event.id, guest_id=guest.id, result="ok", via=CheckInVia.WALK_IN, ip=ip[:64]))
@@ -214,16 +299,26 @@ def undo_check_in(guest: Guest, *, actor, now: datetime, ip: str = "", has_ratin
     guest.checked_in_at = None
     guest.checked_in_via = None
     guest.checked_in_by_id = None
-    db.session.add(Scan(at=now, event_id=guest.event_id, guest_id=guest.id, result="undone",
-                        via=CheckInVia.DESK, actor_id=actor.id, ip=ip[:64]))
+    db.session.add(
+        Scan(
+            at=now,
+            event_id=guest.event_id,
+            guest_id=guest.id,
+            result="undone",
+            via=CheckInVia.DESK,
+            actor_id=actor.id,
+            ip=ip[:64],
+        )
+    )
 
 
 def revoke_code(guest: Guest, *, actor, now: datetime, ip: str = "") -> str:
     """Withdraw the guest's code and issue a new one; the old one answers ``revoked``."""
     db.session.add(RevokedCode(code=guest.code, guest_id=guest.id, revoked_at=now))
     guest.code = new_code()
-    audit.record("guest.code_revoke", now=now, actor=actor, target=guest, ip=ip,
-                 province_code=guest.event.province_code)
+    audit.record(
+        "guest.code_revoke", now=now, actor=actor, target=guest, ip=ip, province_code=guest.event.province_code
+    )
     return guest.code
 
 
@@ -234,8 +329,13 @@ def _hash(token: str) -> str:
 def create_api_token(event: Event, name: str, *, actor, now: datetime, ip: str = "") -> tuple[ApiToken, str]:
     """A new scanner token for ``event``; the plain token is returned once and never stored."""
     plain = "exp_" + secrets.token_urlsafe(32)
-    token = ApiToken(event_id=event.id, name=name.strip()[:60] or "scanner", token_hash=_hash(plain),
-                     created_by_id=actor.id, created_at=now)
+    token = ApiToken(
+        event_id=event.id,
+        name=name.strip()[:60] or "scanner",
+        token_hash=_hash(plain),
+        created_by_id=actor.id,
+        created_at=now,
+    )
     db.session.add(token)
     db.session.flush()
     audit.record("api_token.create", now=now, actor=actor, target=event, ip=ip, token=token.name)
@@ -245,8 +345,7 @@ def create_api_token(event: Event, name: str, *, actor, now: datetime, ip: str =
 def revoke_api_token(token: ApiToken, *, actor, now: datetime, ip: str = "") -> None:
     if token.revoked_at is None:
         token.revoked_at = now
-        audit.record("api_token.revoke", now=now, actor=actor, target_type="api_token",
-                     target_id=str(token.id), ip=ip)
+        audit.record("api_token.revoke", now=now, actor=actor, target_type="api_token", target_id=str(token.id), ip=ip)
 
 
 def token_for(plain: str | None) -> ApiToken | None:

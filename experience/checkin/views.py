@@ -1,4 +1,5 @@
 """Check-in pages: the guest's phone, the walk-in poster, the desk, the scanner, the API."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -21,8 +22,7 @@ from experience.guests import services as guests
 from experience.guests.models import CheckInVia, Guest
 
 #: HTTP status of each answer in the API (and of the phone pages where it matters)
-STATUS = {"ok": 201, "already_checked_in": 200, "unknown": 404, "not_open": 409, "wrong_event": 409,
-          "revoked": 409}
+STATUS = {"ok": 201, "already_checked_in": 200, "unknown": 404, "not_open": 409, "wrong_event": 409, "revoked": 409}
 
 
 def _bj(dt) -> str:
@@ -36,8 +36,16 @@ def _code_key() -> str:
     return "code:" + str((request.view_args or {}).get("code", ""))[:40]
 
 
-def scan(raw: str | None, *, via: CheckInVia, scanner_event_id: int | None = None, token: ApiToken | None = None,
-         nonce: str | None = None, actor_id: int | None = None, consent: bool = False) -> services.ScanResult:
+def scan(
+    raw: str | None,
+    *,
+    via: CheckInVia,
+    scanner_event_id: int | None = None,
+    token: ApiToken | None = None,
+    nonce: str | None = None,
+    actor_id: int | None = None,
+    consent: bool = False,
+) -> services.ScanResult:
     """Decide and record one scan with the write lock held only for the writes."""
     now = clock.now()
     token_id = token.id if token is not None else None
@@ -45,8 +53,16 @@ def scan(raw: str | None, *, via: CheckInVia, scanner_event_id: int | None = Non
         scanner_event = db.session.get(Event, scanner_event_id) if scanner_event_id else None
         assessed = services.assess(raw, now=now, scanner_event=scanner_event, token=token, nonce=nonce)
     try:
-        result = services.record(assessed, via=via, now=now, actor_id=actor_id, token_id=token_id, nonce=nonce,
-                                 ip=client_ip(), consent=consent)
+        result = services.record(
+            assessed,
+            via=via,
+            now=now,
+            actor_id=actor_id,
+            token_id=token_id,
+            nonce=nonce,
+            ip=client_ip(),
+            consent=consent,
+        )
         db.session.commit()
     except IntegrityError:  # the same nonce raced in from a retry: answer as the first did
         db.session.rollback()
@@ -58,11 +74,15 @@ def scan(raw: str | None, *, via: CheckInVia, scanner_event_id: int | None = Non
 
 # -- The guest's phone -------------------------------------------------------------------
 
+
 def _notice_context(event: Event) -> dict:
     from datetime import timedelta
+
     retention = event.campaign.summary_deadline + timedelta(days=90)
-    return {"collector": _("%(province)s market regulation department", province=event.province.name),
-            "retention": retention}
+    return {
+        "collector": _("%(province)s market regulation department", province=event.province.name),
+        "retention": retention,
+    }
 
 
 @bp.route("/c/<code>", methods=["GET", "POST"])
@@ -80,22 +100,34 @@ def guest(code: str):
             if result.result not in ("revoked", "unknown"):
                 result = services.ScanResult("unknown")
             status = 410 if result.result == "revoked" else 404
-            return render_template("checkin/guest_problem.html", result=result.result,
-                                   message=services.message(result)), status
+            return render_template(
+                "checkin/guest_problem.html", result=result.result, message=services.message(result)
+            ), status
         if request.method == "GET" or (guest.consent_at is None and not form.consent.data):
             if request.method == "POST":
                 form.consent.errors = [services.MESSAGES["consent_required"]]
-            return render_template("checkin/guest.html", guest=guest, event=guest.event, form=form,
-                                   needs_consent=guest.consent_at is None, **_notice_context(guest.event))
+            return render_template(
+                "checkin/guest.html",
+                guest=guest,
+                event=guest.event,
+                form=form,
+                needs_consent=guest.consent_at is None,
+                **_notice_context(guest.event),
+            )
         guest_id, event_id, checked = guest.id, guest.event_id, guest.checked_in_at
     if checked is None:
         result = scan(code, via=CheckInVia.PHONE, consent=True)
     else:  # a second tap, or a reload: say when, write nothing
         result = services.ScanResult("already_checked_in", guest_id, event_id, checked)
     event = db.session.get(Event, event_id)
-    return render_template("checkin/guest_result.html", event=event, result=result, code=code,
-                           message=services.message(result, event, _bj), time=_bj(result.checked_in_at)), \
-        409 if result.result == "not_open" else 200
+    return render_template(
+        "checkin/guest_result.html",
+        event=event,
+        result=result,
+        code=code,
+        message=services.message(result, event, _bj),
+        time=_bj(result.checked_in_at),
+    ), 409 if result.result == "not_open" else 200
 
 
 @bp.route("/w/<code>", methods=["GET", "POST"])
@@ -105,34 +137,51 @@ def guest(code: str):
 @limiter.limit("600 per minute", methods=["POST"])
 def walk_in(code: str):
     """The walk-in poster's page: a short form, then checked in with a code of one's own."""
-    event = db.session.scalar(sa.select(Event).where(Event.walk_in_code == code)) \
-        if services.extract_code(code) else None
+    event = (
+        db.session.scalar(sa.select(Event).where(Event.walk_in_code == code)) if services.extract_code(code) else None
+    )
     if event is None or event.is_cancelled:
         abort(404)
     form = WalkInForm()
     if not event.walk_ins_enabled:
-        return render_template("checkin/guest_problem.html", result="walk_ins_closed",
-                               message=services.MESSAGES["walk_ins_closed"]), 409
+        return render_template(
+            "checkin/guest_problem.html", result="walk_ins_closed", message=services.MESSAGES["walk_ins_closed"]
+        ), 409
     if form.validate_on_submit():
         try:
-            result, guest = services.walk_in(event, name=form.name.data, category=GuestCategory(form.category.data),
-                                             organisation=form.organisation.data or "", phone=form.phone.data or None,
-                                             consent=form.consent.data, now=clock.now(), ip=client_ip())
+            result, guest = services.walk_in(
+                event,
+                name=form.name.data,
+                category=GuestCategory(form.category.data),
+                organisation=form.organisation.data or "",
+                phone=form.phone.data or None,
+                consent=form.consent.data,
+                now=clock.now(),
+                ip=client_ip(),
+            )
         except RuleError as e:
             db.session.commit()  # a "full" refusal is still a scan worth keeping
-            return render_template("checkin/guest_problem.html", result=e.code,
-                                   message=services.message(services.ScanResult(e.code), event, _bj)
-                                   if e.code == "not_open" else str(e)), 409
+            return render_template(
+                "checkin/guest_problem.html",
+                result=e.code,
+                message=services.message(services.ScanResult(e.code), event, _bj) if e.code == "not_open" else str(e),
+            ), 409
         db.session.commit()
-        return render_template("checkin/guest_result.html", event=event, result=result, code=guest.code,
-                               walk_in=True, message=services.message(result, event, _bj),
-                               time=_bj(result.checked_in_at),
-                               link=current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for(
-                                   "checkin.guest", code=guest.code))
+        return render_template(
+            "checkin/guest_result.html",
+            event=event,
+            result=result,
+            code=guest.code,
+            walk_in=True,
+            message=services.message(result, event, _bj),
+            time=_bj(result.checked_in_at),
+            link=current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for("checkin.guest", code=guest.code),
+        )
     return render_template("checkin/walk_in.html", event=event, form=form, **_notice_context(event))
 
 
 # -- The desk -----------------------------------------------------------------------------
+
 
 def _managed_event(event_id: int) -> Event:
     return load(Event, event_id, "edit_event")
@@ -144,14 +193,27 @@ def desk(event_id: int):
     event = _managed_event(event_id)
     query = request.args.get("q", "")
     found = guests.search(event, query) if query.strip() else []
-    return render_template("checkin/desk.html", event=event, query=query, found=found,
-                           counts=guests.counts(event), latest=_latest(event), now=clock.now(),
-                           undo_window=services.UNDO_WINDOW)
+    return render_template(
+        "checkin/desk.html",
+        event=event,
+        query=query,
+        found=found,
+        counts=guests.counts(event),
+        latest=_latest(event),
+        now=clock.now(),
+        undo_window=services.UNDO_WINDOW,
+    )
 
 
 def _latest(event: Event, limit: int = 10) -> list[Guest]:
-    return list(db.session.scalars(sa.select(Guest).where(Guest.event_id == event.id, Guest.checked_in_at.is_not(None))
-                                   .order_by(Guest.checked_in_at.desc(), Guest.id.desc()).limit(limit)))
+    return list(
+        db.session.scalars(
+            sa.select(Guest)
+            .where(Guest.event_id == event.id, Guest.checked_in_at.is_not(None))
+            .order_by(Guest.checked_in_at.desc(), Guest.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 @bp.get("/events/<int:event_id>/desk/live")
@@ -160,12 +222,25 @@ def desk_live(event_id: int):
     event = _managed_event(event_id)
     counts = guests.counts(event)
     return jsonify(
-        counts=[{"category": c.category.value, "label": str(c.category.label), "invited": c.invited,
-                 "arrived": c.arrived, "walk_ins": c.walk_ins} for c in counts],
-        totals={"invited": sum(c.invited for c in counts), "arrived": sum(c.arrived for c in counts),
-                "walk_ins": sum(c.walk_ins for c in counts)},
-        latest=[{"name": g.name, "category": str(g.category.label), "at": _bj(g.checked_in_at)}
-                for g in _latest(event)])
+        counts=[
+            {
+                "category": c.category.value,
+                "label": str(c.category.label),
+                "invited": c.invited,
+                "arrived": c.arrived,
+                "walk_ins": c.walk_ins,
+            }
+            for c in counts
+        ],
+        totals={
+            "invited": sum(c.invited for c in counts),
+            "arrived": sum(c.arrived for c in counts),
+            "walk_ins": sum(c.walk_ins for c in counts),
+        },
+        latest=[
+            {"name": g.name, "category": str(g.category.label), "at": _bj(g.checked_in_at)} for g in _latest(event)
+        ],
+    )
 
 
 def _desk_guest(event: Event, guest_id: int) -> Guest:
@@ -180,8 +255,9 @@ def desk_check_in(event_id: int, guest_id: int):
     """One tap at the desk, for a guest without a phone."""
     event = _managed_event(event_id)
     guest = _desk_guest(event, guest_id)
-    result = services.check_in(guest.code, via=CheckInVia.DESK, now=clock.now(), actor=current_user,
-                               scanner_event=event, ip=client_ip())
+    result = services.check_in(
+        guest.code, via=CheckInVia.DESK, now=clock.now(), actor=current_user, scanner_event=event, ip=client_ip()
+    )
     db.session.commit()
     flash(f"{guest.name}: {services.message(result, event, _bj)}", "success" if result.ok else "warning")
     return redirect(url_for("checkin.desk", event_id=event.id, q=request.form.get("q", "")))
@@ -193,15 +269,23 @@ def desk_undo(event_id: int, guest_id: int):
     event = _managed_event(event_id)
     guest = _desk_guest(event, guest_id)
     from experience.ratings.services import has_rating
+
     try:
-        services.undo_check_in(guest, actor=current_user, now=clock.now(), ip=client_ip(),
-                               has_rating=has_rating(guest.id))
+        services.undo_check_in(
+            guest, actor=current_user, now=clock.now(), ip=client_ip(), has_rating=has_rating(guest.id)
+        )
     except RuleError as e:
         db.session.rollback()
         flash(str(e), "error")
     else:
-        audit.record("checkin.undo", now=clock.now(), actor=current_user, target=guest, ip=client_ip(),
-                     province_code=event.province_code)
+        audit.record(
+            "checkin.undo",
+            now=clock.now(),
+            actor=current_user,
+            target=guest,
+            ip=client_ip(),
+            province_code=event.province_code,
+        )
         db.session.commit()
         flash(_("The check-in of %(name)s was undone.", name=guest.name), "success")
     return redirect(url_for("checkin.desk", event_id=event.id, q=request.form.get("q", "")))
@@ -230,6 +314,7 @@ def scanner_scan(event_id: int):
 
 # -- Settings and tokens ------------------------------------------------------------------
 
+
 @bp.route("/events/<int:event_id>/checkin", methods=["GET", "POST"])
 def setup(event_id: int):
     """Check-in settings, the poster, the sign-in sheet and the scanner API tokens."""
@@ -242,15 +327,27 @@ def setup(event_id: int):
         db.session.commit()
         flash(_("The check-in settings were saved."), "success")
         return redirect(url_for("checkin.setup", event_id=event.id))
-    tokens = db.session.scalars(sa.select(ApiToken).where(ApiToken.event_id == event.id)
-                                .order_by(ApiToken.created_at.desc())).all()
-    last_used = dict(db.session.execute(sa.select(Scan.api_token_id, sa.func.max(Scan.at))
-                                        .where(Scan.event_id == event.id, Scan.api_token_id.is_not(None))
-                                        .group_by(Scan.api_token_id)).all())
-    return render_template("checkin/setup.html", event=event, form=form, token_form=TokenForm(), tokens=tokens,
-                           last_used=last_used, new_token=None,
-                           poster_url=current_app.config["PUBLIC_BASE_URL"].rstrip("/")
-                           + url_for("checkin.walk_in", code=event.walk_in_code))
+    tokens = db.session.scalars(
+        sa.select(ApiToken).where(ApiToken.event_id == event.id).order_by(ApiToken.created_at.desc())
+    ).all()
+    last_used = dict(
+        db.session.execute(
+            sa.select(Scan.api_token_id, sa.func.max(Scan.at))
+            .where(Scan.event_id == event.id, Scan.api_token_id.is_not(None))
+            .group_by(Scan.api_token_id)
+        ).all()
+    )
+    return render_template(
+        "checkin/setup.html",
+        event=event,
+        form=form,
+        token_form=TokenForm(),
+        tokens=tokens,
+        last_used=last_used,
+        new_token=None,
+        poster_url=current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+        + url_for("checkin.walk_in", code=event.walk_in_code),
+    )
 
 
 @bp.post("/events/<int:event_id>/tokens")
@@ -261,8 +358,7 @@ def create_token(event_id: int):
     if not form.validate_on_submit():
         flash(_("Please name the device."), "error")
         return redirect(url_for("checkin.setup", event_id=event.id))
-    token, plain = services.create_api_token(event, form.name.data, actor=current_user, now=clock.now(),
-                                             ip=client_ip())
+    token, plain = services.create_api_token(event, form.name.data, actor=current_user, now=clock.now(), ip=client_ip())
     db.session.commit()
     return render_template("checkin/token_created.html", event=event, token=token, plain=plain)
 
@@ -281,6 +377,7 @@ def revoke_token(event_id: int, token_id: int):
 
 
 # -- The scanner API ----------------------------------------------------------------------
+
 
 def _api_answer(result: services.ScanResult, event_id: int | None):
     body = {"result": result.result}
@@ -333,20 +430,24 @@ def api_check_in():
 
 # -- Printouts ----------------------------------------------------------------------------
 
+
 def _pdf(html: str, name: str):
     import io
 
     from flask import send_file
 
     from experience.core.pdf import render_pdf
-    return send_file(io.BytesIO(render_pdf(html, base_url=request.url_root)), mimetype="application/pdf",
-                     download_name=name)
+
+    return send_file(
+        io.BytesIO(render_pdf(html, base_url=request.url_root)), mimetype="application/pdf", download_name=name
+    )
 
 
 @bp.get("/events/<int:event_id>/poster.pdf")
 def poster(event_id: int):
     """The walk-in poster: one large QR for guests who were not invited."""
     from experience.core.qr import qr_svg
+
     event = _managed_event(event_id)
     url = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for("checkin.walk_in", code=event.walk_in_code)
     return _pdf(render_template("checkin/pdf/poster.html", event=event, svg=qr_svg(url)), f"poster-{event.id}.pdf")
@@ -356,7 +457,10 @@ def poster(event_id: int):
 def sign_in_sheet(event_id: int):
     """The paper sign-in sheet, the fallback when the network is down."""
     event = _managed_event(event_id)
-    guests_ = db.session.scalars(sa.select(Guest).where(Guest.event_id == event.id)
-                                 .order_by(Guest.category, Guest.name)).all()
-    return _pdf(render_template("checkin/pdf/sign_in_sheet.html", event=event, guests=guests_, blank_rows=15),
-                f"sign-in-{event.id}.pdf")
+    guests_ = db.session.scalars(
+        sa.select(Guest).where(Guest.event_id == event.id).order_by(Guest.category, Guest.name)
+    ).all()
+    return _pdf(
+        render_template("checkin/pdf/sign_in_sheet.html", event=event, guests=guests_, blank_rows=15),
+        f"sign-in-{event.id}.pdf",
+    )

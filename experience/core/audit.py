@@ -4,6 +4,7 @@ Rows are only ever inserted. The migration installs triggers that make UPDATE an
 DELETE fail on SQLite and PostgreSQL, so no page or command can rewrite history; the
 app has no purge for it, so it keeps far longer than the 180 days required.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -40,50 +41,109 @@ class AuditEntry(db.Model):
 
 #: every action the log knows, in the order HQ's filter lists them
 ACTIONS = (
-    "login.success", "login.failure", "login.throttled", "logout",
-    "password.change", "password.reset",
-    "account.create", "account.update", "account.disable", "account.enable",
+    "login.success",
+    "login.failure",
+    "login.throttled",
+    "logout",
+    "password.change",
+    "password.reset",
+    "account.create",
+    "account.update",
+    "account.disable",
+    "account.enable",
     "access.denied",
     "campaign.update",
-    "event.create", "event.update", "event.cancel", "event.change_after_confirm",
-    "plan.save", "plan.submit", "plan.return", "plan.confirm",
-    "plan.extension", "event.launch_select", "event.launch_unselect",
-    "export.xlsx", "file.download",
-    "guest.create", "guest.update", "guest.import", "guest.code_revoke", "guest.delete",
-    "checkin.undo", "api_token.create", "api_token.revoke", "event.checkin_settings",
-    "rating.approve", "rating.withdraw", "dimension.update",
-    "summary.save", "summary.submit", "summary.return", "personal_data.purge",
+    "event.create",
+    "event.update",
+    "event.cancel",
+    "event.change_after_confirm",
+    "plan.save",
+    "plan.submit",
+    "plan.return",
+    "plan.confirm",
+    "plan.extension",
+    "event.launch_select",
+    "event.launch_unselect",
+    "export.xlsx",
+    "file.download",
+    "guest.create",
+    "guest.update",
+    "guest.import",
+    "guest.code_revoke",
+    "guest.delete",
+    "checkin.undo",
+    "api_token.create",
+    "api_token.revoke",
+    "event.checkin_settings",
+    "rating.approve",
+    "rating.withdraw",
+    "dimension.update",
+    "summary.save",
+    "summary.submit",
+    "summary.return",
+    "personal_data.purge",
 )
 
 
 #: what HQ reads in the log's filter and table
 ACTION_LABELS = {
-    "login.success": _l("Login"), "login.failure": _l("Failed login"), "login.throttled": _l("Login throttled"),
-    "logout": _l("Logout"), "password.change": _l("Password changed"), "password.reset": _l("Password reset"),
-    "account.create": _l("Account created"), "account.update": _l("Account changed"),
-    "account.disable": _l("Account disabled"), "account.enable": _l("Account enabled"),
-    "access.denied": _l("Access refused"), "campaign.update": _l("Campaign changed"),
-    "event.create": _l("Event created"), "event.update": _l("Event changed"), "event.cancel": _l("Event cancelled"),
+    "login.success": _l("Login"),
+    "login.failure": _l("Failed login"),
+    "login.throttled": _l("Login throttled"),
+    "logout": _l("Logout"),
+    "password.change": _l("Password changed"),
+    "password.reset": _l("Password reset"),
+    "account.create": _l("Account created"),
+    "account.update": _l("Account changed"),
+    "account.disable": _l("Account disabled"),
+    "account.enable": _l("Account enabled"),
+    "access.denied": _l("Access refused"),
+    "campaign.update": _l("Campaign changed"),
+    "event.create": _l("Event created"),
+    "event.update": _l("Event changed"),
+    "event.cancel": _l("Event cancelled"),
     "event.change_after_confirm": _l("Event changed after submission"),
-    "plan.save": _l("Plan saved"), "plan.submit": _l("Plan submitted"), "plan.return": _l("Plan returned"),
-    "plan.confirm": _l("Plan confirmed"), "plan.extension": _l("Deadline extended"),
+    "plan.save": _l("Plan saved"),
+    "plan.submit": _l("Plan submitted"),
+    "plan.return": _l("Plan returned"),
+    "plan.confirm": _l("Plan confirmed"),
+    "plan.extension": _l("Deadline extended"),
     "event.launch_select": _l("Launch-ceremony project selected"),
     "event.launch_unselect": _l("Launch-ceremony project withdrawn"),
-    "export.xlsx": _l("Spreadsheet downloaded"), "file.download": _l("File downloaded"),
-    "guest.create": _l("Guest added"), "guest.update": _l("Guest changed"), "guest.import": _l("Guests imported"),
-    "guest.code_revoke": _l("Invitation withdrawn and reissued"), "guest.delete": _l("Guest removed"),
-    "checkin.undo": _l("Check-in undone"), "api_token.create": _l("API token created"),
-    "api_token.revoke": _l("API token revoked"), "event.checkin_settings": _l("Check-in settings changed"),
-    "rating.approve": _l("Comment or photo approved"), "rating.withdraw": _l("Approval withdrawn"),
+    "export.xlsx": _l("Spreadsheet downloaded"),
+    "file.download": _l("File downloaded"),
+    "guest.create": _l("Guest added"),
+    "guest.update": _l("Guest changed"),
+    "guest.import": _l("Guests imported"),
+    "guest.code_revoke": _l("Invitation withdrawn and reissued"),
+    "guest.delete": _l("Guest removed"),
+    "checkin.undo": _l("Check-in undone"),
+    "api_token.create": _l("API token created"),
+    "api_token.revoke": _l("API token revoked"),
+    "event.checkin_settings": _l("Check-in settings changed"),
+    "rating.approve": _l("Comment or photo approved"),
+    "rating.withdraw": _l("Approval withdrawn"),
     "dimension.update": _l("Rating questions changed"),
-    "summary.save": _l("Summary saved"), "summary.submit": _l("Summary submitted"),
-    "summary.return": _l("Summary returned"), "personal_data.purge": _l("Personal data retired"),
+    "summary.save": _l("Summary saved"),
+    "summary.submit": _l("Summary submitted"),
+    "summary.return": _l("Summary returned"),
+    "personal_data.purge": _l("Personal data retired"),
 }
 
 
-def record(action: str, *, now: datetime, actor=None, target=None, target_type: str = "",
-           target_id: str = "", province_code: str | None = None, ip: str = "",
-           actor_name: str = "", **detail: Any) -> AuditEntry:
+def record(
+    action: str,
+    *,
+    now: datetime,
+    actor=None,
+    target=None,
+    target_type: str = "",
+    target_id: str = "",
+    province_code: str | None = None,
+    ip: str = "",
+    actor_name: str = "",
+    **detail: Any,
+) -> AuditEntry:
     """Add an audit entry to the session; the caller's commit makes it durable."""
     assert action in ACTIONS and action in ACTION_LABELS, action
     if target is not None:
@@ -91,11 +151,15 @@ def record(action: str, *, now: datetime, actor=None, target=None, target_type: 
         target_id = target_id or str(target.id)
         province_code = province_code or getattr(target, "province_code", None)
     entry = AuditEntry(
-        at=now, action=action,
+        at=now,
+        action=action,
         actor_id=getattr(actor, "id", None),
         actor_name=actor_name or getattr(actor, "username", "") or "",
-        target_type=target_type, target_id=str(target_id)[:80],
-        province_code=province_code, ip=ip[:64], detail=detail,
+        target_type=target_type,
+        target_id=str(target_id)[:80],
+        province_code=province_code,
+        ip=ip[:64],
+        detail=detail,
     )
     db.session.add(entry)
     return entry

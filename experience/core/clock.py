@@ -3,6 +3,7 @@
 Services take ``now`` as an argument; views get it from :func:`now`, which tests can
 freeze with the ``FROZEN_NOW`` setting (a naive UTC datetime).
 """
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta  # noqa: F401 (re-exported)

@@ -1,4 +1,5 @@
 """Rule errors and the HTTP error pages."""
+
 from __future__ import annotations
 
 from flask import Flask, render_template, request
@@ -24,16 +25,21 @@ PAGES = {
     403: (_l("Not allowed"), _l("You do not have permission to do this.")),
     404: (_l("Not found"), _l("The page or record does not exist, or you cannot see it.")),
     405: (_l("Not allowed"), _l("This action is not available here.")),
-    413: (_l("File too large"), _l("The upload is larger than this form accepts. Please choose a smaller file (attachments: at most 20 MB).")),
+    413: (
+        _l("File too large"),
+        _l("The upload is larger than this form accepts. Please choose a smaller file (attachments: at most 20 MB)."),
+    ),
     429: (_l("Too many requests"), _l("Too many attempts in a short time. Please wait a moment and try again.")),
-    500: (_l("Something went wrong"), _l("The server could not finish this request. Nothing was saved. Please try again later.")),
+    500: (
+        _l("Something went wrong"),
+        _l("The server could not finish this request. Nothing was saved. Please try again later."),
+    ),
 }
 
 
 def render_error(status: int, message=None):
     title, default = PAGES.get(status, PAGES[500])
-    return render_template("core/error.html", title=title, message=message or default,
-                           status=status), status
+    return render_template("core/error.html", title=title, message=message or default, status=status), status
 
 
 def register(app: Flask) -> None:
@@ -47,10 +53,18 @@ def register(app: Flask) -> None:
 
         from experience.core import audit, clock
         from experience.extensions import db
+
         if current_user.is_authenticated:
             db.session.rollback()
-            audit.record("access.denied", now=clock.now(), actor=current_user, target_type="route",
-                         target_id=request.endpoint or "", ip=request.remote_addr or "", path=request.path)
+            audit.record(
+                "access.denied",
+                now=clock.now(),
+                actor=current_user,
+                target_type="route",
+                target_id=request.endpoint or "",
+                ip=request.remote_addr or "",
+                path=request.path,
+            )
             db.session.commit()
         return render_error(403)
 
@@ -59,7 +73,12 @@ def register(app: Flask) -> None:
         # A form left open past the session's life lands here: say so plainly, and
         # offer the way back rather than an English "Bad Request".
         return render_template(
-            "core/error.html", status=400, title=_l("This form has expired"),
-            message=_l("For your security the form expires when you have been away for a while. "
-                       "Please go back, reload the page and submit again."),
-            back=request.referrer), 400
+            "core/error.html",
+            status=400,
+            title=_l("This form has expired"),
+            message=_l(
+                "For your security the form expires when you have been away for a while. "
+                "Please go back, reload the page and submit again."
+            ),
+            back=request.referrer,
+        ), 400

@@ -5,6 +5,7 @@ that unpacks into a huge image) is refused before it is decoded; a truncated fil
 fails to load; anything not JPEG or PNG is refused. What we keep is a fresh encoding
 of the pixels only, so no EXIF (GPS included), ICC or text chunk survives.
 """
+
 from __future__ import annotations
 
 import io
@@ -36,7 +37,7 @@ _NAMED = {"jpg": "JPEG", "jpeg": "JPEG", "jpe": "JPEG", "png": "PNG"}
 @dataclass
 class CleanImage:
     original: bytes  # upright, no metadata, as JPEG (or PNG for PNG input)
-    web: bytes       # at most WEB_SIZE on its longer side, JPEG
+    web: bytes  # at most WEB_SIZE on its longer side, JPEG
     extension: str
     width: int
     height: int

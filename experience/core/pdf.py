@@ -24,6 +24,7 @@ failure and leaves the image or stylesheet out. PDF attachments (``<link rel=att
 :func:`render_pdf` drops them after layout and gives the writing step a fetcher that
 refuses everything (WeasyPrint fetches attachments only while writing the PDF).
 """
+
 from __future__ import annotations
 
 import mimetypes
@@ -60,9 +61,14 @@ class LockedFetcher(URLFetcher):
     :param allowed_files: ``name -> bytes or Path`` for ``allowed:<name>`` URLs.
     """
 
-    def __init__(self, *, base_url: str = DEFAULT_BASE_URL, static_folder: str | pathlib.Path | None = None,
-                 static_url_path: str = "/static",
-                 allowed_files: Mapping[str, bytes | pathlib.Path] | None = None):
+    def __init__(
+        self,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        static_folder: str | pathlib.Path | None = None,
+        static_url_path: str = "/static",
+        allowed_files: Mapping[str, bytes | pathlib.Path] | None = None,
+    ):
         # allowed_protocols=() makes the inherited network fetch refuse everything,
         # should anything ever reach it; our fetch() never calls it.
         super().__init__(allowed_protocols=(), allow_redirects=False)
@@ -103,7 +109,7 @@ class LockedFetcher(URLFetcher):
         path = unquote(path)  # so that %2e%2e is seen as ..
         if self._static_folder is None or not path.startswith(self._static_prefix):
             raise RefusedURL(url)
-        joined = safe_join(str(self._static_folder), path[len(self._static_prefix):])
+        joined = safe_join(str(self._static_folder), path[len(self._static_prefix) :])
         if joined is None:  # .., an absolute path, a backslash
             raise RefusedURL(url)
         target = pathlib.Path(joined).resolve()
@@ -125,8 +131,9 @@ def _content_type(name: str) -> str:
     return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
-def render_pdf(html: str, *, base_url: str | None = None,
-               allowed_files: Mapping[str, bytes | pathlib.Path] | None = None) -> bytes:
+def render_pdf(
+    html: str, *, base_url: str | None = None, allowed_files: Mapping[str, bytes | pathlib.Path] | None = None
+) -> bytes:
     """Render an HTML document to PDF bytes, fetching only what :class:`LockedFetcher` allows.
 
     :param html: the whole document, built from our templates. Fonts come from
@@ -143,10 +150,12 @@ def render_pdf(html: str, *, base_url: str | None = None,
     none are served.
     """
     app = current_app if has_app_context() else None
-    fetcher = LockedFetcher(base_url=base_url or DEFAULT_BASE_URL,
-                            static_folder=app.static_folder if app else None,
-                            static_url_path=app.static_url_path if app else "/static",
-                            allowed_files=allowed_files)
+    fetcher = LockedFetcher(
+        base_url=base_url or DEFAULT_BASE_URL,
+        static_folder=app.static_folder if app else None,
+        static_url_path=app.static_url_path if app else "/static",
+        allowed_files=allowed_files,
+    )
     document = HTML(string=html, base_url=base_url or DEFAULT_BASE_URL, url_fetcher=fetcher).render()
     # No attachments: <link rel=attachment> ends up in metadata, <a rel=attachment> in
     # page links, and both are fetched only by write_pdf(): drop them, and give the

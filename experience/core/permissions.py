@@ -4,6 +4,7 @@ Province isolation is the rule that matters most: provincial staff and organiser
 ever reach rows of their own province. A refusal on a record answers 404 (the record
 "does not exist" for them) and is written to the audit log.
 """
+
 from __future__ import annotations
 
 from functools import wraps
@@ -56,17 +57,27 @@ def visible_events(user: User, stmt):
     if user.role is Role.PROVINCE:
         return stmt.where(Event.province_code == user.province_code)
     if user.role is Role.ORGANIZER:
-        return stmt.where(Event.province_code == user.province_code, Event.id.in_(
-            sa.select(event_organizer.c.event_id).where(event_organizer.c.user_id == user.id)))
+        return stmt.where(
+            Event.province_code == user.province_code,
+            Event.id.in_(sa.select(event_organizer.c.event_id).where(event_organizer.c.user_id == user.id)),
+        )
     return stmt.where(sa.false())
 
 
 def deny(target_type: str, target_id, **detail):
     """Refuse access to a record: log it and answer 404 as if it did not exist."""
     db.session.rollback()  # write in a fresh transaction (see _tune_sqlite)
-    audit.record("access.denied", now=clock.now(), actor=current_user, target_type=target_type,
-                 target_id=str(target_id), ip=client_ip(), province_code=None,
-                 path=request.path, **detail)
+    audit.record(
+        "access.denied",
+        now=clock.now(),
+        actor=current_user,
+        target_type=target_type,
+        target_id=str(target_id),
+        ip=client_ip(),
+        province_code=None,
+        path=request.path,
+        **detail,
+    )
     db.session.commit()
     abort(404)
 
@@ -83,11 +94,14 @@ def load(model, ident, permission: str):
 
 def require(permission: str):
     """Decorator for views that need a role-level permission (no record)."""
+
     def decorator(view):
         @wraps(view)
         def wrapped(*args, **kwargs):
             if not can(current_user, permission):
                 abort(403)  # the 403 handler writes the audit entry
             return view(*args, **kwargs)
+
         return wrapped
+
     return decorator

@@ -1,4 +1,5 @@
 """Chinese phone numbers as people type them: full-width digits, +86, dashes, spaces."""
+
 from __future__ import annotations
 
 import re

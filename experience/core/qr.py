@@ -4,6 +4,7 @@ All three encode with error correction M (about 15 % of the symbol may be damage
 covered and it still reads) and a quiet zone of ``border`` modules, which scanners need.
 What goes *into* the code (a URL, a versioned token) is the caller's business.
 """
+
 from __future__ import annotations
 
 import base64
@@ -64,5 +65,7 @@ def qr_svg(data: str) -> str:
             while x < n and row[x]:
                 x += 1
             runs.append(f"M{start} {y}h{x - start}v1h-{x - start}z")
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {n} {n}" shape-rendering="crispEdges">'
-            f'<rect width="{n}" height="{n}" fill="#fff"/><path fill="#000" d="{"".join(runs)}"/></svg>')
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {n} {n}" shape-rendering="crispEdges">'
+        f'<rect width="{n}" height="{n}" fill="#fff"/><path fill="#000" d="{"".join(runs)}"/></svg>'
+    )

@@ -7,6 +7,7 @@ This store keeps fixed-window counters in their own SQLite file (never the app's
 database, so counting never waits on check-in writes), one short transaction per hit.
 URI: ``sqlitefile:///absolute/path/limits.db``.
 """
+
 from __future__ import annotations
 
 import sqlite3
@@ -23,8 +24,9 @@ class SQLiteFileStorage(Storage):
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
         self.path = uri.split("://", 1)[1]
         self._local = threading.local()
-        self._conn().execute("CREATE TABLE IF NOT EXISTS hits (key TEXT PRIMARY KEY, count INTEGER NOT NULL, "
-                             "expires REAL NOT NULL)")
+        self._conn().execute(
+            "CREATE TABLE IF NOT EXISTS hits (key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires REAL NOT NULL)"
+        )
 
     @property
     def base_exceptions(self):
@@ -55,7 +57,8 @@ class SQLiteFileStorage(Storage):
             count = conn.execute(
                 "INSERT INTO hits (key, count, expires) VALUES (?, ?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET count = count + excluded.count RETURNING count",
-                (key, amount, now + expiry)).fetchone()[0]
+                (key, amount, now + expiry),
+            ).fetchone()[0]
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -63,8 +66,9 @@ class SQLiteFileStorage(Storage):
         return count
 
     def get(self, key: str) -> int:
-        row = self._conn().execute("SELECT count FROM hits WHERE key = ? AND expires > ?",
-                                   (key, time.time())).fetchone()
+        row = (
+            self._conn().execute("SELECT count FROM hits WHERE key = ? AND expires > ?", (key, time.time())).fetchone()
+        )
         return row[0] if row else 0
 
     def get_expiry(self, key: str) -> float:

@@ -4,6 +4,7 @@ Stored under ``UPLOAD_DIR`` (default ``instance/uploads``) with a random key; th
 what the database keeps. Moving to object storage later means replacing ``_path``,
 ``save`` and ``open_upload`` here and nothing else.
 """
+
 from __future__ import annotations
 
 import io
@@ -80,8 +81,7 @@ def store_upload(file: FileStorage, kind: str) -> tuple[str, str]:
         raise RuleError("too_large", MESSAGES["too_large"], limit=limit // MB)
     found = sniff(data)
     if found not in allowed:
-        raise RuleError("wrong_type", MESSAGES["wrong_type"],
-                        types=" / ".join(a.upper() for a in allowed))
+        raise RuleError("wrong_type", MESSAGES["wrong_type"], types=" / ".join(a.upper() for a in allowed))
     key = f"{secrets.token_hex(16)}.{found}"
     tmp = _path(key).with_suffix(".part")
     tmp.write_bytes(data)

@@ -1,4 +1,5 @@
 """Request plumbing shared by every page: login, idle timeout, template helpers."""
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -68,8 +69,11 @@ def register(app: Flask) -> None:
 
     @app.before_request
     def password_change_required():
-        if (current_user.is_authenticated and current_user.must_change_password
-                and request.endpoint not in PUBLIC_ENDPOINTS | {"accounts.change_password", "accounts.logout"}):
+        if (
+            current_user.is_authenticated
+            and current_user.must_change_password
+            and request.endpoint not in PUBLIC_ENDPOINTS | {"accounts.change_password", "accounts.logout"}
+        ):
             flash(_l("Please choose a new password before you continue."), "warning")
             return redirect(url_for("accounts.change_password"))
         return None
@@ -108,12 +112,14 @@ def register(app: Flask) -> None:
     @app.context_processor
     def helpers():
         from experience.notices.services import unread_count
+
         unread = 0
         if current_user.is_authenticated and request.endpoint != "static":
             scope = None if current_user.is_hq else current_user.province_code
             if current_user.is_hq or current_user.province_code:
                 unread = unread_count(scope)
         from experience.notices.services import text as notice_text
+
         return {"locale": str(get_locale()), "unread_notices": unread, "notice_text": notice_text}
 
 
@@ -138,6 +144,7 @@ def writes(view):
 
 def request_writes() -> bool:
     from flask import current_app
+
     if g.get("read_phase"):
         return False
     if request.method not in ("GET", "HEAD"):

@@ -1,4 +1,5 @@
 """Spreadsheets people open in Excel or WPS: never let a cell become a formula."""
+
 from __future__ import annotations
 
 import io
@@ -37,4 +38,3 @@ def workbook(sheets: Iterable[tuple[str, Sequence[str], Iterable[Sequence]]]) ->
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
-

@@ -1,7 +1,16 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import DateTimeLocalField, IntegerField, SelectChoice, SelectField, SelectMultipleField, StringField, SubmitField, TextAreaField
+from wtforms import (
+    DateTimeLocalField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from experience.core.phone import normalize_phone
@@ -12,8 +21,12 @@ REQUIRED = _l("This field is required.")
 
 def _text(label, max_len=200, required=True, **kw):
     validators = [DataRequired(REQUIRED)] if required else [Optional()]
-    return StringField(label, validators=validators + [Length(max=max_len, message=_l(
-        "At most %(max)d characters."))], filters=[lambda s: s.strip() if isinstance(s, str) else s], **kw)
+    return StringField(
+        label,
+        validators=validators + [Length(max=max_len, message=_l("At most %(max)d characters."))],
+        filters=[lambda s: s.strip() if isinstance(s, str) else s],
+        **kw,
+    )
 
 
 class EventForm(FlaskForm):
@@ -26,18 +39,25 @@ class EventForm(FlaskForm):
     venue_name = _text(_l("Venue"))
     city = _text(_l("City"), max_len=60)
     address = _text(_l("Address"), max_len=300)
-    starts_at = DateTimeLocalField(_l("Starts (Beijing time)"), format="%Y-%m-%dT%H:%M",
-                                   validators=[InputRequired(REQUIRED)])
-    ends_at = DateTimeLocalField(_l("Ends (Beijing time)"), format="%Y-%m-%dT%H:%M",
-                                 validators=[InputRequired(REQUIRED)])
-    highlights = TextAreaField(_l("Highlights"), validators=[Length(max=5000)],
-                               description=_l("What makes this certified service worth experiencing."))
+    starts_at = DateTimeLocalField(
+        _l("Starts (Beijing time)"), format="%Y-%m-%dT%H:%M", validators=[InputRequired(REQUIRED)]
+    )
+    ends_at = DateTimeLocalField(
+        _l("Ends (Beijing time)"), format="%Y-%m-%dT%H:%M", validators=[InputRequired(REQUIRED)]
+    )
+    highlights = TextAreaField(
+        _l("Highlights"),
+        validators=[Length(max=5000)],
+        description=_l("What makes this certified service worth experiencing."),
+    )
     agenda = TextAreaField(_l("Agenda"), validators=[Length(max=5000)])
     contact_name = _text(_l("Organiser contact"), max_len=60)
-    contact_phone = _text(_l("Contact phone"), max_len=30,
-                          description=_l("A mobile, or a landline such as 010-82260862."))
-    attachment = FileField(_l("Attachment (optional)"),
-                           description=_l("PDF or DOCX, at most 20 MB. Replaces the current attachment."))
+    contact_phone = _text(
+        _l("Contact phone"), max_len=30, description=_l("A mobile, or a landline such as 010-82260862.")
+    )
+    attachment = FileField(
+        _l("Attachment (optional)"), description=_l("PDF or DOCX, at most 20 MB. Replaces the current attachment.")
+    )
     submit = SubmitField(_l("Save"))
 
     def __init__(self, *args, campaign, **kwargs):
@@ -72,9 +92,15 @@ class EventForm(FlaskForm):
 
 # one number per guest category, so the form follows GuestCategory
 for _category in GuestCategory:
-    setattr(EventForm, f"guests_{_category.value}", IntegerField(
-        CATEGORY_LABELS[_category], default=0,
-        validators=[Optional(), NumberRange(0, 100000, message=_l("A number from 0 to 100000."))]))
+    setattr(
+        EventForm,
+        f"guests_{_category.value}",
+        IntegerField(
+            CATEGORY_LABELS[_category],
+            default=0,
+            validators=[Optional(), NumberRange(0, 100000, message=_l("A number from 0 to 100000."))],
+        ),
+    )
 
 
 class CancelForm(FlaskForm):

@@ -51,7 +51,8 @@ class EventStatus(enum.Enum):
 
 
 event_organizer = sa.Table(
-    "event_organizer", db.metadata,
+    "event_organizer",
+    db.metadata,
     sa.Column("event_id", sa.ForeignKey("event.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("user_id", sa.ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True),
 )
@@ -66,8 +67,9 @@ class Event(db.Model):
     campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaign.id"), index=True)
     province_code: Mapped[str] = mapped_column(sa.ForeignKey("province.code"), index=True)
     status: Mapped[EventStatus] = mapped_column(
-        sa.Enum(EventStatus, native_enum=False, length=20,
-                values_callable=lambda e: [m.value for m in e]), default=EventStatus.PLANNED)
+        sa.Enum(EventStatus, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
+        default=EventStatus.PLANNED,
+    )
 
     title: Mapped[str] = mapped_column(sa.String(200))
     #: 认证服务项目: the certified service guests experience

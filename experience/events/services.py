@@ -1,4 +1,5 @@
 """On-site experience events: create, edit, cancel, and the rules around them."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -14,9 +15,24 @@ from experience.events.models import Event, EventStatus, GuestCategory
 from experience.extensions import db
 
 #: the fields a person edits on the event form, in form order
-FIELDS = ("title", "service_name", "certified_org", "certificate_no", "certification_body",
-          "sector", "venue_name", "city", "address", "starts_at", "ends_at", "expected_guests",
-          "highlights", "agenda", "contact_name", "contact_phone")
+FIELDS = (
+    "title",
+    "service_name",
+    "certified_org",
+    "certificate_no",
+    "certification_body",
+    "sector",
+    "venue_name",
+    "city",
+    "address",
+    "starts_at",
+    "ends_at",
+    "expected_guests",
+    "highlights",
+    "agenda",
+    "contact_name",
+    "contact_phone",
+)
 
 MESSAGES = {
     "time_order": _l("The event must end after it starts."),
@@ -43,16 +59,20 @@ def _validate(campaign: Campaign, data: dict[str, Any]) -> None:
         raise RuleError("wrong_year", MESSAGES["wrong_year"], year=campaign.year)
     if data["sector"] not in campaign.sector_list:
         raise RuleError("bad_sector", MESSAGES["bad_sector"])
-    data["expected_guests"] = {c.value: max(0, int(data["expected_guests"].get(c.value) or 0))
-                               for c in GuestCategory}
+    data["expected_guests"] = {c.value: max(0, int(data["expected_guests"].get(c.value) or 0)) for c in GuestCategory}
 
 
-def create_event(campaign: Campaign, *, actor: User, now: datetime, ip: str = "",
-                 province_code: str, **data) -> Event:
+def create_event(campaign: Campaign, *, actor: User, now: datetime, ip: str = "", province_code: str, **data) -> Event:
     """Create an event in ``province_code``; an organiser who creates one manages it."""
     _validate(campaign, data)
-    event = Event(campaign=campaign, province_code=province_code, created_by=actor,
-                  created_at=now, updated_at=now, **{k: data[k] for k in FIELDS})
+    event = Event(
+        campaign=campaign,
+        province_code=province_code,
+        created_by=actor,
+        created_at=now,
+        updated_at=now,
+        **{k: data[k] for k in FIELDS},
+    )
     if actor.role is Role.ORGANIZER:
         event.organizers.append(actor)
     db.session.add(event)
@@ -74,8 +94,7 @@ def update_event(event: Event, *, actor: User, now: datetime, ip: str = "", **da
     for k, v in changed.items():
         setattr(event, k, v)
     event.updated_at = now
-    audit.record("event.update", now=now, actor=actor, target=event, ip=ip,
-                 fields=sorted(changed))
+    audit.record("event.update", now=now, actor=actor, target=event, ip=ip, fields=sorted(changed))
     _flag_to_hq(event, "event_changed", actor=actor, now=now, ip=ip, fields=sorted(changed))
     return changed
 
@@ -90,10 +109,24 @@ def _flag_to_hq(event: Event, kind: str, *, actor: User, now: datetime, ip: str,
     if plan is None or plan.editable:
         return False
     event.changed_after_confirm_at = now
-    audit.record("event.change_after_confirm", now=now, actor=actor, target=event, ip=ip,
-                 change=kind, plan_state=plan.state.value, **detail)
-    notify(None, kind, now=now, link=("events.view", {"event_id": event.id}),
-           province=event.province.name, title=event.title)
+    audit.record(
+        "event.change_after_confirm",
+        now=now,
+        actor=actor,
+        target=event,
+        ip=ip,
+        change=kind,
+        plan_state=plan.state.value,
+        **detail,
+    )
+    notify(
+        None,
+        kind,
+        now=now,
+        link=("events.view", {"event_id": event.id}),
+        province=event.province.name,
+        title=event.title,
+    )
     return True
 
 
@@ -118,10 +151,15 @@ def cancel_event(event: Event, reason: str, *, actor: User, now: datetime, ip: s
     event.cancelled_at = now
     event.launch_selected = False
     audit.record("event.cancel", now=now, actor=actor, target=event, ip=ip, reason=reason.strip())
-    _flag_to_hq(event, "event_cancelled_launch" if was_launch else "event_cancelled", actor=actor, now=now,
-                ip=ip, reason=reason.strip())
+    _flag_to_hq(
+        event,
+        "event_cancelled_launch" if was_launch else "event_cancelled",
+        actor=actor,
+        now=now,
+        ip=ip,
+        reason=reason.strip(),
+    )
 
 
 def assign_organizers(event: Event, organizers: list[User]) -> None:
-    event.organizers = [u for u in organizers
-                        if u.role is Role.ORGANIZER and u.province_code == event.province_code]
+    event.organizers = [u for u in organizers if u.role is Role.ORGANIZER and u.province_code == event.province_code]

@@ -42,8 +42,14 @@ def _store_attachment(form: EventForm):
 
 def _warn_outside_week(campaign, data) -> None:
     if services.outside_week(campaign, data["starts_at"], data["ends_at"]):
-        flash(_("Note: this event is not within the experience week (%(start)s to %(end)s).",
-                start=campaign.week_start.isoformat(), end=campaign.week_end.isoformat()), "warning")
+        flash(
+            _(
+                "Note: this event is not within the experience week (%(start)s to %(end)s).",
+                start=campaign.week_start.isoformat(),
+                end=campaign.week_end.isoformat(),
+            ),
+            "warning",
+        )
 
 
 @bp.get("/events")
@@ -71,8 +77,14 @@ def new():
         if stored is not False:
             data = _form_data(form)
             try:
-                event = services.create_event(campaign, actor=current_user, now=clock.now(), ip=client_ip(),
-                                              province_code=current_user.province_code, **data)
+                event = services.create_event(
+                    campaign,
+                    actor=current_user,
+                    now=clock.now(),
+                    ip=client_ip(),
+                    province_code=current_user.province_code,
+                    **data,
+                )
                 if stored:
                     services.set_attachment(event, *stored, actor=current_user, now=clock.now(), ip=client_ip())
             except RuleError as e:
@@ -92,14 +104,20 @@ def view(event_id: int):
     """One event, with its state, plan and HQ's selection."""
     event = load(Event, event_id, "view_event")
     from experience.core.permissions import can
+
     organizers_form = None
     if current_user.role is Role.PROVINCE and can(current_user, "edit_event", event):
         organizers_form = OrganizersForm(organizers=[u.id for u in event.organizers])
         organizers_form.organizers.choices = _organizer_choices(event)
-    return render_template("events/view.html", event=event, categories=list(GuestCategory),
-                           can_edit=can(current_user, "edit_event", event),
-                           outside_week=services.outside_week(event.campaign, event.starts_at, event.ends_at),
-                           cancel_form=CancelForm(), organizers_form=organizers_form)
+    return render_template(
+        "events/view.html",
+        event=event,
+        categories=list(GuestCategory),
+        can_edit=can(current_user, "edit_event", event),
+        outside_week=services.outside_week(event.campaign, event.starts_at, event.ends_at),
+        cancel_form=CancelForm(),
+        organizers_form=organizers_form,
+    )
 
 
 @bp.route("/events/<int:event_id>/edit", methods=["GET", "POST"])
@@ -159,9 +177,14 @@ def cancel(event_id: int):
 
 
 def _organizer_choices(event: Event):
-    return [SelectChoice(u.id, f"{u.display_name} ({u.username})") for u in db.session.scalars(
-        sa.select(User).where(User.role == Role.ORGANIZER, User.province_code == event.province_code,
-                              User.active.is_(True)).order_by(User.username))]
+    return [
+        SelectChoice(u.id, f"{u.display_name} ({u.username})")
+        for u in db.session.scalars(
+            sa.select(User)
+            .where(User.role == Role.ORGANIZER, User.province_code == event.province_code, User.active.is_(True))
+            .order_by(User.username)
+        )
+    ]
 
 
 @bp.post("/events/<int:event_id>/organizers")
@@ -175,8 +198,15 @@ def organizers(event_id: int):
     if form.validate_on_submit():
         chosen = db.session.scalars(sa.select(User).where(User.id.in_(form.organizers.data))).all()
         services.assign_organizers(event, list(chosen))
-        audit.record("event.update", now=clock.now(), actor=current_user, target=event, ip=client_ip(),
-                     fields=["organizers"], organizers=[u.username for u in event.organizers])
+        audit.record(
+            "event.update",
+            now=clock.now(),
+            actor=current_user,
+            target=event,
+            ip=client_ip(),
+            fields=["organizers"],
+            organizers=[u.username for u in event.organizers],
+        )
         db.session.commit()
         flash(_("The organisers were saved."), "success")
     else:
@@ -191,10 +221,15 @@ def attachment(event_id: int):
     event = load(Event, event_id, "view_event")
     if not event.attachment_key:
         abort(404)
-    audit.record("file.download", now=clock.now(), actor=current_user, target=event, ip=client_ip(),
-                 file=event.attachment_name)
+    audit.record(
+        "file.download", now=clock.now(), actor=current_user, target=event, ip=client_ip(), file=event.attachment_name
+    )
     db.session.commit()
-    return send_file(uploads.open_upload(event.attachment_key), as_attachment=True,
-                     download_name=event.attachment_name,
-                     mimetype="application/pdf" if event.attachment_key.endswith(".pdf")
-                     else "application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+    return send_file(
+        uploads.open_upload(event.attachment_key),
+        as_attachment=True,
+        download_name=event.attachment_name,
+        mimetype="application/pdf"
+        if event.attachment_key.endswith(".pdf")
+        else "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    )

@@ -31,9 +31,12 @@ def category_choices():
 class GuestForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(REQUIRED), Length(max=60)], filters=[_strip])
     category = SelectField(_l("Category"), choices=category_choices, validators=[DataRequired(REQUIRED)])
-    level = SelectField(_l("Level"), choices=lambda: [SelectChoice("", "—")] + [
-        SelectChoice(k, v) for k, v in LEVEL_LABELS.items()], validators=[Optional()],
-        description=_l("For NPC deputies and CPPCC members."))
+    level = SelectField(
+        _l("Level"),
+        choices=lambda: [SelectChoice("", "—")] + [SelectChoice(k, v) for k, v in LEVEL_LABELS.items()],
+        validators=[Optional()],
+        description=_l("For NPC deputies and CPPCC members."),
+    )
     organisation = StringField(_l("Organisation"), validators=[Length(max=120)], filters=[_strip])
     title = StringField(_l("Title"), validators=[Length(max=60)], filters=[_strip])
     phone = StringField(_l("Mobile phone (optional)"), validators=[Length(max=30), optional_mobile], filters=[_strip])
@@ -41,9 +44,15 @@ class GuestForm(FlaskForm):
     submit = SubmitField(_l("Save guest"))
 
     def values(self) -> dict:
-        return {"name": self.name.data, "category": GuestCategory(self.category.data),
-                "level": self.level.data or None, "organisation": self.organisation.data or "",
-                "title": self.title.data or "", "phone": self.phone.data or None, "note": self.note.data or ""}
+        return {
+            "name": self.name.data,
+            "category": GuestCategory(self.category.data),
+            "level": self.level.data or None,
+            "organisation": self.organisation.data or "",
+            "title": self.title.data or "",
+            "phone": self.phone.data or None,
+            "note": self.note.data or "",
+        }
 
 
 class ImportForm(FlaskForm):

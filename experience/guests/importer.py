@@ -12,6 +12,7 @@ number Excel or WPS shows, so staff can find and fix it in their own file.
 Every message on a row is a :class:`RowIssue`: a stable ``code`` (for code and tests)
 plus a translated text (``str(issue)``) for people.
 """
+
 from __future__ import annotations
 
 import csv
@@ -44,34 +45,46 @@ MAX_LENGTHS = {"name": 60, "organisation": 120, "title": 60, "note": 500}
 
 MESSAGES = {
     # Whole-file problems, raised as RuleError(code, message).
-    "wrong_type": _l("Please upload the guest list as an .xlsx or .csv file. In Excel or WPS "
-                     "choose “Save as” and pick “Excel workbook (.xlsx)”."),
-    "unreadable": _l("The file could not be read. It may be damaged or saved in an unusual format; "
-                     "please save it again as .xlsx and upload that."),
-    "no_header": _l("No header row found in the first %(rows)s rows. The list needs at least the "
-                    "columns 姓名 (name) and 类别 (category); the template shows the layout."),
+    "wrong_type": _l(
+        "Please upload the guest list as an .xlsx or .csv file. In Excel or WPS "
+        "choose “Save as” and pick “Excel workbook (.xlsx)”."
+    ),
+    "unreadable": _l(
+        "The file could not be read. It may be damaged or saved in an unusual format; "
+        "please save it again as .xlsx and upload that."
+    ),
+    "no_header": _l(
+        "No header row found in the first %(rows)s rows. The list needs at least the "
+        "columns 姓名 (name) and 类别 (category); the template shows the layout."
+    ),
     "too_many_rows": _l("The list has more than %(limit)s guests. Please split it into several files."),
     # Problems on one row.
     "name_missing": _l("The name is missing."),
     "too_long": _l("%(field)s is longer than %(limit)s characters."),
     "category_missing": _l("The category is missing. If cells were merged, please fill in every row."),
-    "category_unknown": _l("Unknown category “%(value)s”. Use one of: 人大代表, 政协委员, 消费者, "
-                           "新闻媒体, 服务业企业代表, 行业协会代表, 其他."),
-    "level_unknown": _l("Level “%(value)s” is not one of national, province, city or county; "
-                        "the guest is imported without a level."),
+    "category_unknown": _l(
+        "Unknown category “%(value)s”. Use one of: 人大代表, 政协委员, 消费者, "
+        "新闻媒体, 服务业企业代表, 行业协会代表, 其他."
+    ),
+    "level_unknown": _l(
+        "Level “%(value)s” is not one of national, province, city or county; the guest is imported without a level."
+    ),
     "level_unclear": _l("The level in “%(value)s” is not recognised; the guest is imported without a level."),
     "level_conflict": _l("The level column says “%(column)s” but the category says “%(category)s”."),
     "level_not_applicable": _l("Only NPC deputies and CPPCC members have a level; “%(value)s” is ignored."),
     "phone_invalid": _l("“%(value)s” is not a valid mobile number."),
     "phone_landline": _l("“%(value)s” is a landline; please give the guest's mobile number."),
-    "phone_shortened": _l("Excel shortened this phone number to “%(value)s”. Format the column as "
-                          "text, type the number again and upload the file again."),
+    "phone_shortened": _l(
+        "Excel shortened this phone number to “%(value)s”. Format the column as "
+        "text, type the number again and upload the file again."
+    ),
     "example_row": _l("This is the template's example row; delete it unless this guest is real."),
     "duplicate_phone": _l("A guest with this mobile number is already on the list."),
     "duplicate_person": _l("A guest with this name and organisation is already on the list."),
     "duplicate_in_file": _l("Appears twice in this file, first at line %(line)s."),
-    "same_name": _l("A guest with the same name is already on the list (%(organisation)s); "
-                    "please check it is not the same person."),
+    "same_name": _l(
+        "A guest with the same name is already on the list (%(organisation)s); please check it is not the same person."
+    ),
     "same_name_in_file": _l("The same name is also at line %(line)s; please check it is not the same person."),
 }
 
@@ -135,8 +148,19 @@ HEADERS = {
     "level": ("级别", "层级", "level"),
     "organisation": ("单位", "工作单位", "所在单位", "单位名称", "organisation", "organization"),
     "title": ("职务", "职位", "title", "position", "jobtitle"),
-    "phone": ("手机号码", "手机号", "手机", "mobile", "mobilephone", "phone", "phonenumber",
-              "联系电话", "电话", "联系方式", "tel"),
+    "phone": (
+        "手机号码",
+        "手机号",
+        "手机",
+        "mobile",
+        "mobilephone",
+        "phone",
+        "phonenumber",
+        "联系电话",
+        "电话",
+        "联系方式",
+        "tel",
+    ),
     "note": ("备注", "note", "notes", "remark", "remarks"),
 }
 _HEADER_LOOKUP = {word: (name, rank) for name, words in HEADERS.items() for rank, word in enumerate(words)}
@@ -145,12 +169,9 @@ _CATEGORY_WORDS = {
     GuestCategory.NPC_DEPUTY: ("人大代表", "npcdeputy", "npcdeputies"),
     GuestCategory.CPPCC_MEMBER: ("政协委员", "cppccmember", "cppccmembers"),
     GuestCategory.CONSUMER: ("消费者", "消费者代表", "群众", "consumer", "consumers"),
-    GuestCategory.MEDIA: ("新闻媒体", "媒体", "记者", "媒体记者", "新闻记者", "media", "journalist",
-                          "journalists"),
-    GuestCategory.ENTERPRISE: ("服务业企业代表", "企业代表", "enterprise",
-                               "serviceenterpriserepresentatives"),
-    GuestCategory.ASSOCIATION: ("行业协会代表", "协会代表", "association",
-                                "industryassociationrepresentatives"),
+    GuestCategory.MEDIA: ("新闻媒体", "媒体", "记者", "媒体记者", "新闻记者", "media", "journalist", "journalists"),
+    GuestCategory.ENTERPRISE: ("服务业企业代表", "企业代表", "enterprise", "serviceenterpriserepresentatives"),
+    GuestCategory.ASSOCIATION: ("行业协会代表", "协会代表", "association", "industryassociationrepresentatives"),
     GuestCategory.OTHER: ("其他", "其它", "other", "others"),
 }
 _CATEGORY_LOOKUP = {word: cat for cat, words in _CATEGORY_WORDS.items() for word in words}
@@ -174,6 +195,7 @@ _EXAMPLE = ("张三", "人大代表", "省", "某某省某某局", "副局长", 
 
 
 # -- Reading the file ----------------------------------------------------------------------
+
 
 def parse_guest_file(data: bytes, filename: str) -> list[ImportRow]:
     """The guest rows of an uploaded .xlsx or .csv, each with its errors and warnings.
@@ -272,7 +294,7 @@ def _decode(data: bytes) -> str:
 
 def _delimiter(text: str) -> str:
     """Comma, unless the first lines have more tabs or semicolons (European-locale Excel)."""
-    sample = [line for line in text.splitlines()[:HEADER_SEARCH_ROWS + 5] if line.strip()]
+    sample = [line for line in text.splitlines()[: HEADER_SEARCH_ROWS + 5] if line.strip()]
     counts = {d: sum(line.count(d) for line in sample) for d in (",", "\t", ";")}
     return max(counts, key=counts.get)  # on a tie the first, the comma
 
@@ -341,8 +363,9 @@ def _header_columns(values: Sequence) -> dict[str, int] | None:
 # Full-width digits and Latin letters (and the ideographic space) to ASCII. Not full NFKC:
 # that would also turn Chinese punctuation in "某某（集团）有限公司，" into ASCII and ① into 1,
 # changing text people typed on purpose. Keys for comparing use full NFKC (see _key).
-_NARROW = {cp: cp - 0xFEE0 for r in ((0xFF10, 0xFF19), (0xFF21, 0xFF3A), (0xFF41, 0xFF5A))
-           for cp in range(r[0], r[1] + 1)} | {0x3000: 0x20}
+_NARROW = {
+    cp: cp - 0xFEE0 for r in ((0xFF10, 0xFF19), (0xFF21, 0xFF3A), (0xFF41, 0xFF5A)) for cp in range(r[0], r[1] + 1)
+} | {0x3000: 0x20}
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u2060\ufeff\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CJK = r"[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003134f]"
 _SPACE_BETWEEN_CJK = re.compile(rf"(?<={_CJK})\s+(?={_CJK})")
@@ -378,7 +401,7 @@ def match_key(text: str | None) -> str:
 
 def _short(text: str, limit: int = 40) -> str:
     """A cell quoted in a message, cut so one silly cell does not flood the page."""
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _build_row(line: int, texts: dict[str, str]) -> ImportRow:
@@ -398,9 +421,18 @@ def _build_row(line: int, texts: dict[str, str]) -> ImportRow:
 
     if (name, phone) == (_EXAMPLE[0], _EXAMPLE[5]):
         warns.append(RowIssue("example_row"))
-    return ImportRow(line=line, name=name, category=category, level=level,
-                     organisation=values["organisation"], title=values["title"], phone=phone,
-                     note=values["note"], errors=errors, warnings=warns)
+    return ImportRow(
+        line=line,
+        name=name,
+        category=category,
+        level=level,
+        organisation=values["organisation"],
+        title=values["title"],
+        phone=phone,
+        note=values["note"],
+        errors=errors,
+        warnings=warns,
+    )
 
 
 def _category_and_level(category_text: str, level_text: str, errors: list, warns: list):
@@ -436,8 +468,7 @@ def _category_and_level(category_text: str, level_text: str, errors: list, warns
             # 乡镇 deputies exist too; the guest is still welcome, only the level is dropped.
             warns.append(RowIssue("level_unknown", {"value": _short(level_text)}))
     if from_column and from_category and from_column != from_category:
-        errors.append(RowIssue("level_conflict", {"column": _short(level_text),
-                                                  "category": _short(category_text)}))
+        errors.append(RowIssue("level_conflict", {"column": _short(level_text), "category": _short(category_text)}))
         return category, None
     if unclear and not from_column:
         # 北京市人大代表, 第十四届全国人大代表: the category is clear, the level is not.
@@ -478,6 +509,7 @@ def _phone(text: str, errors: list) -> str | None:
 
 
 # -- Duplicates ----------------------------------------------------------------------------
+
 
 def mark_duplicates(rows: list[ImportRow], existing: list[tuple[str, str, str | None]]) -> None:
     """Add duplicate errors and same-name warnings to ``rows``, in place. Call it once,
@@ -546,16 +578,25 @@ _TEMPLATE_LEVELS = ("全国", "省", "市", "县")
 _TEMPLATE_NOTES = (
     ("栏目", "说明"),
     ("姓名", f"必填，不超过{MAX_LENGTHS['name']}字。"),
-    ("类别", "必填，可填：" + "、".join(_TEMPLATE_CATEGORIES) + "。人大代表、政协委员可连同级别一起填写，"
-             "如“全国人大代表”“省人大代表”“市政协委员”“县政协委员”“区人大代表”。"),
-    ("级别", "选填，仅人大代表、政协委员填写：" + "、".join(_TEMPLATE_LEVELS) + "（区级填“区”或“县”均可）。"
-             "与类别中写明的级别不一致时，该行不予导入。"),
+    (
+        "类别",
+        "必填，可填：" + "、".join(_TEMPLATE_CATEGORIES) + "。人大代表、政协委员可连同级别一起填写，"
+        "如“全国人大代表”“省人大代表”“市政协委员”“县政协委员”“区人大代表”。",
+    ),
+    (
+        "级别",
+        "选填，仅人大代表、政协委员填写：" + "、".join(_TEMPLATE_LEVELS) + "（区级填“区”或“县”均可）。"
+        "与类别中写明的级别不一致时，该行不予导入。",
+    ),
     ("单位", f"选填，不超过{MAX_LENGTHS['organisation']}字。"),
     ("职务", f"选填，不超过{MAX_LENGTHS['title']}字。"),
     ("手机号", "选填，须为11位手机号码，不接受座机号码。请保持此列为“文本”格式，以免号码被显示为科学计数法。"),
     ("备注", f"选填，不超过{MAX_LENGTHS['note']}字。"),
-    ("其他", f"标题行可保留，空行将被跳过；每个文件最多{MAX_ROWS}人。同一手机号，或姓名与单位均相同，"
-             "视为重复，不予导入。导入前请删除示例行。"),
+    (
+        "其他",
+        f"标题行可保留，空行将被跳过；每个文件最多{MAX_ROWS}人。同一手机号，或姓名与单位均相同，"
+        "视为重复，不予导入。导入前请删除示例行。",
+    ),
 )
 
 
@@ -579,8 +620,9 @@ def template_xlsx() -> bytes:
     ws["F3"].number_format = "@"
     # Drop-downs as a help only: 市政协委员 and the like must stay possible to type.
     for column, choices in (("B", _TEMPLATE_CATEGORIES), ("C", _TEMPLATE_LEVELS)):
-        dv = DataValidation(type="list", formula1='"' + ",".join(choices) + '"',
-                            allow_blank=True, showErrorMessage=False)
+        dv = DataValidation(
+            type="list", formula1='"' + ",".join(choices) + '"', allow_blank=True, showErrorMessage=False
+        )
         dv.add(f"{column}3:{column}{MAX_ROWS + 2}")
         ws.add_data_validation(dv)
     ws.freeze_panes = "A3"

@@ -11,8 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from experience.events.models import Event, GuestCategory
 from experience.extensions import db
 
-LEVEL_LABELS = {"national": _l("national"), "province": _l("provincial"), "city": _l("city"),
-                "county": _l("county")}
+LEVEL_LABELS = {"national": _l("national"), "province": _l("provincial"), "city": _l("city"), "county": _l("county")}
 
 
 def new_code() -> str:

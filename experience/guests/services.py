@@ -1,4 +1,5 @@
 """The guest list: adding, editing, importing, and what the desk searches."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,8 +47,9 @@ def _check_duplicate(event: Event, data: dict, exclude_id: int | None = None) ->
         if data["phone"] and other.phone == data["phone"]:
             raise RuleError("duplicate_phone", MESSAGES["duplicate_phone"], name=other.name)
         if organisation and match_key(other.name) == name and match_key(other.organisation) == organisation:
-            raise RuleError("duplicate_name", MESSAGES["duplicate_name"], name=other.name,
-                            organisation=other.organisation)
+            raise RuleError(
+                "duplicate_name", MESSAGES["duplicate_name"], name=other.name, organisation=other.organisation
+            )
 
 
 def add_guest(event: Event, *, actor, now: datetime, ip: str = "", **data) -> Guest:
@@ -57,8 +59,7 @@ def add_guest(event: Event, *, actor, now: datetime, ip: str = "", **data) -> Gu
     guest = Guest(event_id=event.id, created_at=now, **data)
     db.session.add(guest)
     db.session.flush()
-    audit.record("guest.create", now=now, actor=actor, target=guest, ip=ip,
-                 province_code=event.province_code)
+    audit.record("guest.create", now=now, actor=actor, target=guest, ip=ip, province_code=event.province_code)
     return guest
 
 
@@ -69,26 +70,45 @@ def update_guest(guest: Guest, *, actor, now: datetime, ip: str = "", **data) ->
     for k in changed:
         setattr(guest, k, data[k])
     if changed:
-        audit.record("guest.update", now=now, actor=actor, target=guest, ip=ip,
-                     province_code=guest.event.province_code, fields=changed)
+        audit.record(
+            "guest.update",
+            now=now,
+            actor=actor,
+            target=guest,
+            ip=ip,
+            province_code=guest.event.province_code,
+            fields=changed,
+        )
 
 
 def remove_guest(guest: Guest, *, actor, now: datetime, ip: str = "") -> None:
     """Take a guest off the list (before they arrive); the scan log keeps its rows."""
     from experience.checkin.models import Scan
     from experience.guests.models import RevokedCode
+
     if guest.checked_in_at is not None:
         raise RuleError("checked_in", MESSAGES["checked_in"])
-    audit.record("guest.delete", now=now, actor=actor, target=guest, ip=ip,
-                 province_code=guest.event.province_code, name=guest.name)
+    audit.record(
+        "guest.delete",
+        now=now,
+        actor=actor,
+        target=guest,
+        ip=ip,
+        province_code=guest.event.province_code,
+        name=guest.name,
+    )
     db.session.execute(sa.update(Scan).where(Scan.guest_id == guest.id).values(guest_id=None))
     db.session.execute(sa.delete(RevokedCode).where(RevokedCode.guest_id == guest.id))
     db.session.delete(guest)
 
 
 def existing_keys(event: Event) -> list[tuple[str, str, str | None]]:
-    return [tuple(r) for r in db.session.execute(
-        sa.select(Guest.name, Guest.organisation, Guest.phone).where(Guest.event_id == event.id))]
+    return [
+        tuple(r)
+        for r in db.session.execute(
+            sa.select(Guest.name, Guest.organisation, Guest.phone).where(Guest.event_id == event.id)
+        )
+    ]
 
 
 def import_rows(event: Event, rows, *, actor, now: datetime, ip: str = "") -> int:
@@ -98,14 +118,28 @@ def import_rows(event: Event, rows, *, actor, now: datetime, ip: str = "") -> in
     twice adds nothing the second time.
     """
     from experience.guests.importer import mark_duplicates
+
     mark_duplicates(rows, existing_keys(event))
     good = [r for r in rows if r.ok]
-    db.session.add_all([Guest(event_id=event.id, created_at=now, name=r.name, category=r.category,
-                              level=r.level if r.category in LEVELLED else None,
-                              organisation=r.organisation, title=r.title, phone=r.phone, note=r.note)
-                        for r in good])
-    audit.record("guest.import", now=now, actor=actor, target=event, ip=ip, imported=len(good),
-                 skipped=len(rows) - len(good))
+    db.session.add_all(
+        [
+            Guest(
+                event_id=event.id,
+                created_at=now,
+                name=r.name,
+                category=r.category,
+                level=r.level if r.category in LEVELLED else None,
+                organisation=r.organisation,
+                title=r.title,
+                phone=r.phone,
+                note=r.note,
+            )
+            for r in good
+        ]
+    )
+    audit.record(
+        "guest.import", now=now, actor=actor, target=event, ip=ip, imported=len(good), skipped=len(rows) - len(good)
+    )
     return len(good)
 
 
@@ -133,11 +167,15 @@ def counts(event: Event) -> list[CategoryCount]:
     """Invited / arrived / walk-ins per category, in one grouped query."""
     by = {c: CategoryCount(c) for c in GuestCategory}
     rows = db.session.execute(
-        sa.select(Guest.category,
-                  sa.func.sum(sa.case((Guest.walk_in.is_(False), 1), else_=0)),
-                  sa.func.sum(sa.case((Guest.checked_in_at.is_not(None), 1), else_=0)),
-                  sa.func.sum(sa.case((Guest.walk_in.is_(True), 1), else_=0)))
-        .where(Guest.event_id == event.id).group_by(Guest.category))
+        sa.select(
+            Guest.category,
+            sa.func.sum(sa.case((Guest.walk_in.is_(False), 1), else_=0)),
+            sa.func.sum(sa.case((Guest.checked_in_at.is_not(None), 1), else_=0)),
+            sa.func.sum(sa.case((Guest.walk_in.is_(True), 1), else_=0)),
+        )
+        .where(Guest.event_id == event.id)
+        .group_by(Guest.category)
+    )
     for category, invited, arrived, walk_ins in rows:
         by[category] = CategoryCount(category, int(invited or 0), int(arrived or 0), int(walk_ins or 0))
     return list(by.values())

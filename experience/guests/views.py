@@ -1,5 +1,6 @@
 """The guest list for province staff and the event's organisers (never HQ: HQ works with
 figures, not with guests' personal data)."""
+
 from __future__ import annotations
 
 import io
@@ -58,10 +59,10 @@ def index(event_id: int):
             db.session.commit()
             flash(_("%(name)s was added to the list.", name=form.name.data), "success")
             return redirect(url_for("guests.index", event_id=event.id))
-    guests = db.session.scalars(sa.select(Guest).where(Guest.event_id == event.id)
-                                .order_by(Guest.walk_in, Guest.category, Guest.id)).all()
-    return render_template("guests/index.html", event=event, guests=guests, form=form,
-                           counts=services.counts(event))
+    guests = db.session.scalars(
+        sa.select(Guest).where(Guest.event_id == event.id).order_by(Guest.walk_in, Guest.category, Guest.id)
+    ).all()
+    return render_template("guests/index.html", event=event, guests=guests, form=form, counts=services.counts(event))
 
 
 @bp.route("/guests/<int:guest_id>", methods=["GET", "POST"])
@@ -83,9 +84,15 @@ def edit(guest_id: int):
             return redirect(url_for("guests.edit", guest_id=guest.id))
     url = invitation_url(guest)
     event = guest.event
-    text = _("Dear %(name)s, you are invited to \u201c%(title)s\u201d at %(venue)s, %(time)s. "
-             "Please open this link when you arrive to check in: %(url)s",
-             name=guest.name, title=event.title, venue=event.venue_name, time=_bj(event.starts_at), url=url)
+    text = _(
+        "Dear %(name)s, you are invited to \u201c%(title)s\u201d at %(venue)s, %(time)s. "
+        "Please open this link when you arrive to check in: %(url)s",
+        name=guest.name,
+        title=event.title,
+        venue=event.venue_name,
+        time=_bj(event.starts_at),
+        url=url,
+    )
     return render_template("guests/edit.html", guest=guest, event=event, form=form, url=url, invitation=text)
 
 
@@ -118,25 +125,35 @@ def delete(guest_id: int):
 def qr(guest_id: int):
     """The guest's personal QR code as a PNG to send or print."""
     from experience.core.qr import qr_png
+
     guest = _guest(guest_id)
-    return send_file(io.BytesIO(qr_png(invitation_url(guest))), mimetype="image/png",
-                     as_attachment=request.args.get("download") == "1",
-                     download_name=f"invitation-{guest.id}.png")
+    return send_file(
+        io.BytesIO(qr_png(invitation_url(guest))),
+        mimetype="image/png",
+        as_attachment=request.args.get("download") == "1",
+        download_name=f"invitation-{guest.id}.png",
+    )
 
 
 @bp.get("/events/<int:event_id>/guests/template.xlsx")
 def template(event_id: int):
     """The import template with Chinese headers."""
     from experience.guests.importer import template_xlsx
+
     _event(event_id)
-    return send_file(io.BytesIO(template_xlsx()), as_attachment=True, download_name="邀请名单模板.xlsx",
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return send_file(
+        io.BytesIO(template_xlsx()),
+        as_attachment=True,
+        download_name="邀请名单模板.xlsx",
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
 
 
 @bp.route("/events/<int:event_id>/guests/import", methods=["GET", "POST"])
 def import_(event_id: int):
     """Upload a list and see a preview; nothing is imported until confirmed."""
     from experience.guests.importer import mark_duplicates, parse_guest_file
+
     event = _event(event_id)
     form = ImportForm()
     if form.validate_on_submit():
@@ -150,10 +167,16 @@ def import_(event_id: int):
         else:
             mark_duplicates(rows, services.existing_keys(event))
             key = uploads.store_bytes(data, "import")
-            return render_template("guests/import_preview.html", event=event, rows=rows, key=key,
-                                   filename=uploads.clean_filename(form.file.data.filename or ""),
-                                   good=sum(r.ok for r in rows), mask_phone=mask_phone,
-                                   level_labels=LEVEL_LABELS)
+            return render_template(
+                "guests/import_preview.html",
+                event=event,
+                rows=rows,
+                key=key,
+                filename=uploads.clean_filename(form.file.data.filename or ""),
+                good=sum(r.ok for r in rows),
+                mask_phone=mask_phone,
+                level_labels=LEVEL_LABELS,
+            )
     return render_template("guests/import.html", event=event, form=form)
 
 
@@ -161,6 +184,7 @@ def import_(event_id: int):
 def import_confirm(event_id: int):
     """Import the valid rows of the previewed file, all in one transaction."""
     from experience.guests.importer import parse_guest_file
+
     event = _event(event_id)
     key = request.form.get("key", "")
     try:
@@ -176,8 +200,10 @@ def import_confirm(event_id: int):
     count = services.import_rows(event, rows, actor=current_user, now=clock.now(), ip=client_ip())
     db.session.commit()
     uploads.delete_upload(key)
-    flash(_("%(count)s guests were imported; %(skipped)s rows were skipped.", count=count,
-            skipped=len(rows) - count), "success")
+    flash(
+        _("%(count)s guests were imported; %(skipped)s rows were skipped.", count=count, skipped=len(rows) - count),
+        "success",
+    )
     return redirect(url_for("guests.index", event_id=event.id))
 
 
@@ -187,16 +213,48 @@ def export(event_id: int):
     """The guest list as .xlsx, phones masked; for the province and the event's organisers."""
     event = _event(event_id)
     guests = db.session.scalars(sa.select(Guest).where(Guest.event_id == event.id).order_by(Guest.id)).all()
-    header = [_("Name"), _("Category"), _("Level"), _("Organisation"), _("Title"), _("Mobile"), _("Note"),
-              _("Walk-in"), _("Checked in at")]
-    rows = [[g.name, str(g.category.label), str(g.level_label), g.organisation, g.title, mask_phone(g.phone),
-             g.note, _("yes") if g.walk_in else "", _bj(g.checked_in_at)] for g in guests]
+    header = [
+        _("Name"),
+        _("Category"),
+        _("Level"),
+        _("Organisation"),
+        _("Title"),
+        _("Mobile"),
+        _("Note"),
+        _("Walk-in"),
+        _("Checked in at"),
+    ]
+    rows = [
+        [
+            g.name,
+            str(g.category.label),
+            str(g.level_label),
+            g.organisation,
+            g.title,
+            mask_phone(g.phone),
+            g.note,
+            _("yes") if g.walk_in else "",
+            _bj(g.checked_in_at),
+        ]
+        for g in guests
+    ]
     data = xlsx.workbook([(_("Guests"), header, rows)])
-    audit.record("export.xlsx", now=clock.now(), actor=current_user, target=event, ip=client_ip(),
-                 export="guest_list", rows=len(rows))
+    audit.record(
+        "export.xlsx",
+        now=clock.now(),
+        actor=current_user,
+        target=event,
+        ip=client_ip(),
+        export="guest_list",
+        rows=len(rows),
+    )
     db.session.commit()
-    return send_file(io.BytesIO(data), as_attachment=True, download_name=f"guests-{event.id}.xlsx",
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return send_file(
+        io.BytesIO(data),
+        as_attachment=True,
+        download_name=f"guests-{event.id}.xlsx",
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
 
 
 @bp.get("/events/<int:event_id>/invitations.pdf")
@@ -204,10 +262,16 @@ def invitations(event_id: int):
     """A4 invitation cards, six per page, each with the guest's QR code."""
     from experience.core.pdf import render_pdf
     from experience.core.qr import qr_svg
+
     event = _event(event_id)
-    guests = db.session.scalars(sa.select(Guest).where(Guest.event_id == event.id, Guest.walk_in.is_(False))
-                                .order_by(Guest.category, Guest.id)).all()
-    html = render_template("guests/pdf/invitations.html", event=event,
-                           cards=[(g, qr_svg(invitation_url(g))) for g in guests])
-    return send_file(io.BytesIO(render_pdf(html, base_url=request.url_root)), mimetype="application/pdf",
-                     download_name=f"invitations-{event.id}.pdf")
+    guests = db.session.scalars(
+        sa.select(Guest).where(Guest.event_id == event.id, Guest.walk_in.is_(False)).order_by(Guest.category, Guest.id)
+    ).all()
+    html = render_template(
+        "guests/pdf/invitations.html", event=event, cards=[(g, qr_svg(invitation_url(g))) for g in guests]
+    )
+    return send_file(
+        io.BytesIO(render_pdf(html, base_url=request.url_root)),
+        mimetype="application/pdf",
+        download_name=f"invitations-{event.id}.pdf",
+    )

@@ -1,4 +1,5 @@
 """Notices inside the app: stored ones, and reminders derived from the calendar."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,12 +32,14 @@ TEXTS = {
 }
 
 
-def notify(province_code: str | None, kind: str, *, now: datetime, link: tuple[str, dict] = ("", {}),
-           **params) -> Notice:
+def notify(
+    province_code: str | None, kind: str, *, now: datetime, link: tuple[str, dict] = ("", {}), **params
+) -> Notice:
     """Leave a notice for a province's staff (or HQ when ``province_code`` is None)."""
     assert kind in TEXTS, kind
-    notice = Notice(province_code=province_code, kind=kind, params=params, created_at=now,
-                    link_endpoint=link[0], link_args=link[1])
+    notice = Notice(
+        province_code=province_code, kind=kind, params=params, created_at=now, link_endpoint=link[0], link_args=link[1]
+    )
     db.session.add(notice)
     return notice
 
@@ -63,21 +66,22 @@ def reminders(entries, done_kinds: set[str]) -> list[Reminder]:
         if e.kind in done_kinds or e.days_left < 0 or e.days_left > 7:
             continue
         kind = "deadline_0" if e.days_left == 0 else "deadline_1" if e.days_left == 1 else "deadline_7"
-        out.append(Reminder(kind, {"label": str(e.label), "days": e.days_left,
-                                   "date": e.deadline.isoformat()}))
+        out.append(Reminder(kind, {"label": str(e.label), "days": e.days_left, "date": e.deadline.isoformat()}))
     return out
 
 
 def notices_for(province_code: str | None, limit: int = 20) -> list[Notice]:
     where = Notice.province_code.is_(None) if province_code is None else Notice.province_code == province_code
-    return list(db.session.scalars(sa.select(Notice).where(where)
-                                   .order_by(Notice.created_at.desc(), Notice.id.desc()).limit(limit)))
+    return list(
+        db.session.scalars(
+            sa.select(Notice).where(where).order_by(Notice.created_at.desc(), Notice.id.desc()).limit(limit)
+        )
+    )
 
 
 def unread_count(province_code: str | None) -> int:
     where = Notice.province_code.is_(None) if province_code is None else Notice.province_code == province_code
-    return db.session.scalar(sa.select(sa.func.count()).select_from(Notice)
-                             .where(where, Notice.read_at.is_(None))) or 0
+    return db.session.scalar(sa.select(sa.func.count()).select_from(Notice).where(where, Notice.read_at.is_(None))) or 0
 
 
 def mark_all_read(province_code: str | None, now: datetime) -> None:

@@ -16,23 +16,30 @@ HELP = {
 
 
 class PlanForm(FlaskForm):
-    organisation_text = TextAreaField(TEXT_FIELDS["organisation_text"], validators=[Length(max=10000)],
-                                      description=HELP["organisation_text"])
-    coordination_text = TextAreaField(TEXT_FIELDS["coordination_text"], validators=[Length(max=10000)],
-                                      description=HELP["coordination_text"])
-    publicity_text = TextAreaField(TEXT_FIELDS["publicity_text"], validators=[Length(max=10000)],
-                                   description=HELP["publicity_text"])
-    safety_text = TextAreaField(TEXT_FIELDS["safety_text"], validators=[Length(max=10000)],
-                                description=HELP["safety_text"])
-    document = FileField(_l("Sealed official document (PDF scan)"),
-                         description=_l("The plan as sent with the unit's seal, scanned to PDF, at most 20 MB."))
+    organisation_text = TextAreaField(
+        TEXT_FIELDS["organisation_text"], validators=[Length(max=10000)], description=HELP["organisation_text"]
+    )
+    coordination_text = TextAreaField(
+        TEXT_FIELDS["coordination_text"], validators=[Length(max=10000)], description=HELP["coordination_text"]
+    )
+    publicity_text = TextAreaField(
+        TEXT_FIELDS["publicity_text"], validators=[Length(max=10000)], description=HELP["publicity_text"]
+    )
+    safety_text = TextAreaField(
+        TEXT_FIELDS["safety_text"], validators=[Length(max=10000)], description=HELP["safety_text"]
+    )
+    document = FileField(
+        _l("Sealed official document (PDF scan)"),
+        description=_l("The plan as sent with the unit's seal, scanned to PDF, at most 20 MB."),
+    )
     submit = SubmitField(_l("Save"))
     send = SubmitField(_l("Save and submit to HQ"))
 
 
 class ReturnForm(FlaskForm):
-    comment = TextAreaField(_l("What should the province change?"),
-                            validators=[DataRequired(REQUIRED), Length(max=5000)])
+    comment = TextAreaField(
+        _l("What should the province change?"), validators=[DataRequired(REQUIRED), Length(max=5000)]
+    )
     send_back = SubmitField(_l("Return for changes"))
 
 
@@ -48,8 +55,15 @@ class LaunchForm(FlaskForm):
 
 class ExtensionForm(FlaskForm):
     province = SelectField(_l("Province"), validators=[DataRequired(REQUIRED)])
-    kind = SelectField(_l("For"), choices=[SelectChoice("plan", _l("the plan")), SelectChoice("summary", _l("the summary"))], default="plan")
-    new_deadline = DateField(_l("New deadline"), validators=[DataRequired(REQUIRED)],
-                             description=_l("Until 23:59:59 Beijing time on that day."))
+    kind = SelectField(
+        _l("For"),
+        choices=[SelectChoice("plan", _l("the plan")), SelectChoice("summary", _l("the summary"))],
+        default="plan",
+    )
+    new_deadline = DateField(
+        _l("New deadline"),
+        validators=[DataRequired(REQUIRED)],
+        description=_l("Until 23:59:59 Beijing time on that day."),
+    )
     reason = TextAreaField(_l("Reason"), validators=[DataRequired(REQUIRED), Length(max=2000)])
     submit = SubmitField(_l("Grant extension"))

@@ -43,8 +43,9 @@ class Plan(db.Model):
     campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaign.id"))
     province_code: Mapped[str] = mapped_column(sa.ForeignKey("province.code"))
     state: Mapped[PlanState] = mapped_column(
-        sa.Enum(PlanState, native_enum=False, length=20,
-                values_callable=lambda e: [m.value for m in e]), default=PlanState.NOT_SUBMITTED)
+        sa.Enum(PlanState, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
+        default=PlanState.NOT_SUBMITTED,
+    )
 
     #: the province's own text, following notice 二: leadership, coordination, publicity, safety
     organisation_text: Mapped[str] = mapped_column(sa.Text, default="")

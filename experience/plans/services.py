@@ -1,4 +1,5 @@
 """Provincial plans: saving, submitting by the deadline, HQ's review and selections."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,8 +18,7 @@ from experience.notices.services import notify
 from experience.plans.models import DeadlineExtension, Plan, PlanState
 
 MESSAGES = {
-    "past_deadline": _l("The deadline for plans was %(deadline)s 23:59 Beijing time. "
-                        "Please ask HQ for an extension."),
+    "past_deadline": _l("The deadline for plans was %(deadline)s 23:59 Beijing time. Please ask HQ for an extension."),
     "not_editable": _l("The plan is with HQ and cannot be changed now."),
     "wrong_state": _l("This action is not possible in the plan's current state (%(state)s)."),
     "no_events": _l("The plan needs at least one event that is not cancelled."),
@@ -44,8 +44,9 @@ def _state_error(plan: Plan) -> RuleError:
 
 
 def plan_for(campaign: Campaign, province_code: str, *, create: bool = True) -> Plan | None:
-    plan = db.session.scalar(sa.select(Plan).where(Plan.campaign_id == campaign.id,
-                                                   Plan.province_code == province_code))
+    plan = db.session.scalar(
+        sa.select(Plan).where(Plan.campaign_id == campaign.id, Plan.province_code == province_code)
+    )
     if plan is None and create:
         plan = Plan(campaign=campaign, province_code=province_code, state=PlanState.NOT_SUBMITTED)
         db.session.add(plan)
@@ -55,10 +56,15 @@ def plan_for(campaign: Campaign, province_code: str, *, create: bool = True) -> 
 
 def extension_for(campaign: Campaign, province_code: str, kind: str) -> DeadlineExtension | None:
     return db.session.scalar(
-        sa.select(DeadlineExtension).where(
+        sa.select(DeadlineExtension)
+        .where(
             DeadlineExtension.campaign_id == campaign.id,
-            DeadlineExtension.province_code == province_code, DeadlineExtension.kind == kind)
-        .order_by(DeadlineExtension.granted_at.desc(), DeadlineExtension.id.desc()).limit(1))
+            DeadlineExtension.province_code == province_code,
+            DeadlineExtension.kind == kind,
+        )
+        .order_by(DeadlineExtension.granted_at.desc(), DeadlineExtension.id.desc())
+        .limit(1)
+    )
 
 
 def effective_deadline(campaign: Campaign, province_code: str, kind: str = "plan") -> date:
@@ -68,11 +74,17 @@ def effective_deadline(campaign: Campaign, province_code: str, kind: str = "plan
 
 
 def plan_events(plan: Plan) -> list[Event]:
-    return list(db.session.scalars(
-        sa.select(Event).where(Event.campaign_id == plan.campaign_id,
-                               Event.province_code == plan.province_code,
-                               Event.status == EventStatus.PLANNED)
-        .order_by(Event.starts_at, Event.id)))
+    return list(
+        db.session.scalars(
+            sa.select(Event)
+            .where(
+                Event.campaign_id == plan.campaign_id,
+                Event.province_code == plan.province_code,
+                Event.status == EventStatus.PLANNED,
+            )
+            .order_by(Event.starts_at, Event.id)
+        )
+    )
 
 
 def save_plan(plan: Plan, *, actor: User, now: datetime, ip: str = "", **texts: str) -> None:
@@ -125,8 +137,13 @@ def submit_plan(plan: Plan, *, actor: User, now: datetime, ip: str = "") -> None
     plan.submitted_at = now
     plan.updated_at = now
     audit.record("plan.submit", now=now, actor=actor, target=plan, ip=ip, first=first, late=plan.late)
-    notify(None, "plan_submitted" if first else "plan_resubmitted", now=now,
-           link=("plans.review", {"plan_id": plan.id}), province=plan.province.name)
+    notify(
+        None,
+        "plan_submitted" if first else "plan_resubmitted",
+        now=now,
+        link=("plans.review", {"plan_id": plan.id}),
+        province=plan.province.name,
+    )
 
 
 def return_plan(plan: Plan, comment: str, *, actor: User, now: datetime, ip: str = "") -> None:
@@ -151,8 +168,7 @@ def confirm_plan(plan: Plan, *, actor: User, now: datetime, ip: str = "") -> Non
     notify(plan.province_code, "plan_confirmed", now=now, link=("plans.edit", {}))
 
 
-def select_launch(event: Event, selected: bool, note: str = "", *, actor: User, now: datetime,
-                  ip: str = "") -> None:
+def select_launch(event: Event, selected: bool, note: str = "", *, actor: User, now: datetime, ip: str = "") -> None:
     """HQ marks (or unmarks) an event as a launch-ceremony project (启动仪式项目)."""
     if selected and event.is_cancelled:
         raise RuleError("event_cancelled", MESSAGES["event_cancelled"])
@@ -164,31 +180,72 @@ def select_launch(event: Event, selected: bool, note: str = "", *, actor: User, 
     was = event.launch_selected
     event.launch_selected = selected
     event.launch_note = note.strip() if selected else ""
-    audit.record("event.launch_select" if selected else "event.launch_unselect", now=now,
-                 actor=actor, target=event, ip=ip, note=note.strip())
+    audit.record(
+        "event.launch_select" if selected else "event.launch_unselect",
+        now=now,
+        actor=actor,
+        target=event,
+        ip=ip,
+        note=note.strip(),
+    )
     if selected != was:
-        notify(event.province_code, "event_selected" if selected else "event_unselected", now=now,
-               link=("events.view", {"event_id": event.id}), title=event.title)
+        notify(
+            event.province_code,
+            "event_selected" if selected else "event_unselected",
+            now=now,
+            link=("events.view", {"event_id": event.id}),
+            title=event.title,
+        )
 
 
-def grant_extension(campaign: Campaign, province_code: str, new_deadline: date, reason: str, *,
-                    actor: User, now: datetime, kind: str = "plan", ip: str = "") -> DeadlineExtension:
+def grant_extension(
+    campaign: Campaign,
+    province_code: str,
+    new_deadline: date,
+    reason: str,
+    *,
+    actor: User,
+    now: datetime,
+    kind: str = "plan",
+    ip: str = "",
+) -> DeadlineExtension:
     """Record HQ's extension for one province. :raises RuleError: extension_past."""
     if new_deadline <= effective_deadline(campaign, province_code, kind) or new_deadline < clock.beijing_today(now):
         raise RuleError("extension_past", MESSAGES["extension_past"])
     if kind == "plan" and new_deadline >= campaign.summary_deadline:
-        raise RuleError("extension_too_late", MESSAGES["extension_too_late"],
-                        date=campaign.summary_deadline.isoformat())
-    ext = DeadlineExtension(campaign_id=campaign.id, province_code=province_code, kind=kind,
-                            new_deadline=new_deadline, reason=reason.strip(),
-                            granted_by_id=actor.id, granted_at=now)
+        raise RuleError(
+            "extension_too_late", MESSAGES["extension_too_late"], date=campaign.summary_deadline.isoformat()
+        )
+    ext = DeadlineExtension(
+        campaign_id=campaign.id,
+        province_code=province_code,
+        kind=kind,
+        new_deadline=new_deadline,
+        reason=reason.strip(),
+        granted_by_id=actor.id,
+        granted_at=now,
+    )
     db.session.add(ext)
     db.session.flush()
-    audit.record("plan.extension", now=now, actor=actor, target_type="province",
-                 target_id=province_code, province_code=province_code, ip=ip, kind=kind,
-                 new_deadline=new_deadline.isoformat(), reason=reason.strip())
-    notify(province_code, "extension_granted" if kind == "plan" else "summary_extension_granted", now=now,
-           link=("plans.edit", {}) if kind == "plan" else ("reports.province", {}), date=new_deadline.isoformat())
+    audit.record(
+        "plan.extension",
+        now=now,
+        actor=actor,
+        target_type="province",
+        target_id=province_code,
+        province_code=province_code,
+        ip=ip,
+        kind=kind,
+        new_deadline=new_deadline.isoformat(),
+        reason=reason.strip(),
+    )
+    notify(
+        province_code,
+        "extension_granted" if kind == "plan" else "summary_extension_granted",
+        now=now,
+        link=("plans.edit", {}) if kind == "plan" else ("reports.province", {}),
+        date=new_deadline.isoformat(),
+    )
     return ext
 
 
@@ -208,16 +265,22 @@ class NationalRow:
 def national_table(campaign: Campaign) -> list[NationalRow]:
     """All 32 provincial units with their plan, in three queries whatever the size."""
     provinces = db.session.scalars(sa.select(Province).order_by(Province.code)).all()
-    plans = {p.province_code: p for p in db.session.scalars(
-        sa.select(Plan).where(Plan.campaign_id == campaign.id))}
-    counts = {code: (n, launch) for code, n, launch in db.session.execute(
-        sa.select(Event.province_code, sa.func.count(),
-                  sa.func.sum(sa.case((Event.launch_selected, 1), else_=0)))
-        .where(Event.campaign_id == campaign.id, Event.status == EventStatus.PLANNED)
-        .group_by(Event.province_code))}
+    plans = {p.province_code: p for p in db.session.scalars(sa.select(Plan).where(Plan.campaign_id == campaign.id))}
+    counts = {
+        code: (n, launch)
+        for code, n, launch in db.session.execute(
+            sa.select(Event.province_code, sa.func.count(), sa.func.sum(sa.case((Event.launch_selected, 1), else_=0)))
+            .where(Event.campaign_id == campaign.id, Event.status == EventStatus.PLANNED)
+            .group_by(Event.province_code)
+        )
+    }
     extensions: dict[str, date] = {}
-    for ext in db.session.scalars(sa.select(DeadlineExtension).where(
-            DeadlineExtension.campaign_id == campaign.id, DeadlineExtension.kind == "plan")):
+    for ext in db.session.scalars(
+        sa.select(DeadlineExtension).where(
+            DeadlineExtension.campaign_id == campaign.id, DeadlineExtension.kind == "plan"
+        )
+    ):
         extensions[ext.province_code] = max(ext.new_deadline, extensions.get(ext.province_code, ext.new_deadline))
-    return [NationalRow(p, plans.get(p.code), *(counts.get(p.code) or (0, 0)),
-                        extensions.get(p.code)) for p in provinces]
+    return [
+        NationalRow(p, plans.get(p.code), *(counts.get(p.code) or (0, 0)), extensions.get(p.code)) for p in provinces
+    ]

@@ -47,8 +47,13 @@ def edit():
                 form.document.errors.append(str(e))
         if not form.document.errors:
             now = clock.now()
-            services.save_plan(plan, actor=current_user, now=now, ip=client_ip(),
-                               **{f: getattr(form, f).data or "" for f in services.TEXT_FIELDS})
+            services.save_plan(
+                plan,
+                actor=current_user,
+                now=now,
+                ip=client_ip(),
+                **{f: getattr(form, f).data or "" for f in services.TEXT_FIELDS},
+            )
             old = services.set_document(plan, *stored, actor=current_user, now=now, ip=client_ip()) if stored else None
             db.session.commit()
             uploads.delete_upload(old)
@@ -67,8 +72,14 @@ def edit():
     else:
         db.session.commit()  # the plan row created on first visit
     deadline = services.effective_deadline(plan.campaign, plan.province_code, "plan")
-    return render_template("plans/edit.html", plan=plan, form=form, events=services.plan_events(plan),
-                           deadline=deadline, deadline_passed=clock.now() > clock.end_of_day(deadline))
+    return render_template(
+        "plans/edit.html",
+        plan=plan,
+        form=form,
+        events=services.plan_events(plan),
+        deadline=deadline,
+        deadline_passed=clock.now() > clock.end_of_day(deadline),
+    )
 
 
 @bp.get("/plans/<int:plan_id>/document")
@@ -78,11 +89,16 @@ def document(plan_id: int):
     plan = load(Plan, plan_id, "view_plan")
     if not plan.document_key:
         abort(404)
-    audit.record("file.download", now=clock.now(), actor=current_user, target=plan, ip=client_ip(),
-                 file=plan.document_name)
+    audit.record(
+        "file.download", now=clock.now(), actor=current_user, target=plan, ip=client_ip(), file=plan.document_name
+    )
     db.session.commit()
-    return send_file(uploads.open_upload(plan.document_key), mimetype="application/pdf",
-                     as_attachment=True, download_name=plan.document_name)
+    return send_file(
+        uploads.open_upload(plan.document_key),
+        mimetype="application/pdf",
+        as_attachment=True,
+        download_name=plan.document_name,
+    )
 
 
 @bp.get("/hq/plans")
@@ -93,8 +109,9 @@ def national():
     provinces = db.session.scalars(sa.select(Province).order_by(Province.code)).all()
     form = ExtensionForm()
     form.province.choices = [SelectChoice(p.code, p.name) for p in provinces]
-    return render_template("plans/national.html", rows=services.national_table(campaign),
-                           campaign=campaign, extension_form=form)
+    return render_template(
+        "plans/national.html", rows=services.national_table(campaign), campaign=campaign, extension_form=form
+    )
 
 
 @bp.get("/hq/plans.xlsx")
@@ -104,19 +121,44 @@ def national_xlsx():
     """The national table as a spreadsheet."""
     campaign = campaign_or_404()
     rows = services.national_table(campaign)
-    header = [_("Code"), _("Province"), _("Plan state"), _("Events"), _("Launch-ceremony projects"),
-              _("First submitted"), _("Last submitted"), _("Late"), _("Extended to"), _("Confirmed")]
-    body = [[r.province.code, r.province.name, str(r.state.label), r.events, r.launch,
-             _fmt(r.plan.first_submitted_at if r.plan else None), _fmt(r.plan.submitted_at if r.plan else None),
-             _lateness(r),
-             r.extension.isoformat() if r.extension else "", _fmt(r.plan.confirmed_at if r.plan else None)]
-            for r in rows]
+    header = [
+        _("Code"),
+        _("Province"),
+        _("Plan state"),
+        _("Events"),
+        _("Launch-ceremony projects"),
+        _("First submitted"),
+        _("Last submitted"),
+        _("Late"),
+        _("Extended to"),
+        _("Confirmed"),
+    ]
+    body = [
+        [
+            r.province.code,
+            r.province.name,
+            str(r.state.label),
+            r.events,
+            r.launch,
+            _fmt(r.plan.first_submitted_at if r.plan else None),
+            _fmt(r.plan.submitted_at if r.plan else None),
+            _lateness(r),
+            r.extension.isoformat() if r.extension else "",
+            _fmt(r.plan.confirmed_at if r.plan else None),
+        ]
+        for r in rows
+    ]
     data = xlsx.workbook([(_("Plans %(year)s", year=campaign.year), header, body)])
-    audit.record("export.xlsx", now=clock.now(), actor=current_user, target=campaign, ip=client_ip(),
-                 export="national_plans")
+    audit.record(
+        "export.xlsx", now=clock.now(), actor=current_user, target=campaign, ip=client_ip(), export="national_plans"
+    )
     db.session.commit()
-    return send_file(io.BytesIO(data), as_attachment=True, download_name=f"plans-{campaign.year}.xlsx",
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return send_file(
+        io.BytesIO(data),
+        as_attachment=True,
+        download_name=f"plans-{campaign.year}.xlsx",
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
 
 
 def _lateness(row) -> str:
@@ -140,8 +182,16 @@ def extension():
     form.province.choices = [SelectChoice(p.code, p.name) for p in db.session.scalars(sa.select(Province))]
     if form.validate_on_submit():
         try:
-            services.grant_extension(campaign, form.province.data, form.new_deadline.data, form.reason.data,
-                                     actor=current_user, now=clock.now(), ip=client_ip(), kind=form.kind.data)
+            services.grant_extension(
+                campaign,
+                form.province.data,
+                form.new_deadline.data,
+                form.reason.data,
+                actor=current_user,
+                now=clock.now(),
+                ip=client_ip(),
+                kind=form.kind.data,
+            )
         except RuleError as e:
             db.session.rollback()
             flash(str(e), "error")
@@ -162,10 +212,16 @@ def review(plan_id: int):
     plan = load(Plan, plan_id, "view_plan")
     events = services.plan_events(plan)
     deadline = services.effective_deadline(plan.campaign, plan.province_code, "plan")
-    launch_forms = {e.id: LaunchForm(prefix=f"e{e.id}", selected=e.launch_selected, note=e.launch_note)
-                    for e in events}
-    return render_template("plans/review.html", plan=plan, events=events, return_form=ReturnForm(), deadline=deadline,
-                           confirm_form=ConfirmForm(), launch_forms=launch_forms)
+    launch_forms = {e.id: LaunchForm(prefix=f"e{e.id}", selected=e.launch_selected, note=e.launch_note) for e in events}
+    return render_template(
+        "plans/review.html",
+        plan=plan,
+        events=events,
+        return_form=ReturnForm(),
+        deadline=deadline,
+        confirm_form=ConfirmForm(),
+        launch_forms=launch_forms,
+    )
 
 
 def _decide(plan_id: int, action):
@@ -188,8 +244,10 @@ def return_(plan_id: int):
     form = ReturnForm()
     if not form.validate_on_submit():
         flash(_("Please say what the province should change."), "error")
-    elif _decide(plan_id, lambda p: services.return_plan(p, form.comment.data, actor=current_user,
-                                                         now=clock.now(), ip=client_ip())):
+    elif _decide(
+        plan_id,
+        lambda p: services.return_plan(p, form.comment.data, actor=current_user, now=clock.now(), ip=client_ip()),
+    ):
         flash(_("The plan was returned to the province."), "success")
     return redirect(url_for("plans.review", plan_id=plan_id))
 
@@ -199,7 +257,8 @@ def return_(plan_id: int):
 def confirm(plan_id: int):
     """Confirm the plan."""
     if ConfirmForm().validate_on_submit() and _decide(
-            plan_id, lambda p: services.confirm_plan(p, actor=current_user, now=clock.now(), ip=client_ip())):
+        plan_id, lambda p: services.confirm_plan(p, actor=current_user, now=clock.now(), ip=client_ip())
+    ):
         flash(_("The plan was confirmed."), "success")
     return redirect(url_for("plans.review", plan_id=plan_id))
 
@@ -213,8 +272,9 @@ def launch(event_id: int):
     plan = services.plan_for(event.campaign, event.province_code, create=False)
     if form.validate_on_submit():
         try:
-            services.select_launch(event, form.selected.data, form.note.data or "",
-                                   actor=current_user, now=clock.now(), ip=client_ip())
+            services.select_launch(
+                event, form.selected.data, form.note.data or "", actor=current_user, now=clock.now(), ip=client_ip()
+            )
         except RuleError as e:
             db.session.rollback()
             flash(str(e), "error")

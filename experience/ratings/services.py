@@ -1,4 +1,5 @@
 """Ratings: a checked-in guest's stars, comment and photo, and the organisers' review."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -58,9 +59,17 @@ def rating_of(guest_id: int) -> Rating | None:
     return db.session.scalar(sa.select(Rating).where(Rating.guest_id == guest_id))
 
 
-def submit_rating(guest: Guest, *, stars: dict[int, int], comment: str, display: Display, now: datetime,
-                  photo: tuple[str, str] | None = None, photo_consent: bool = False,
-                  remove_photo: bool = False) -> tuple[Rating, list[str]]:
+def submit_rating(
+    guest: Guest,
+    *,
+    stars: dict[int, int],
+    comment: str,
+    display: Display,
+    now: datetime,
+    photo: tuple[str, str] | None = None,
+    photo_consent: bool = False,
+    remove_photo: bool = False,
+) -> tuple[Rating, list[str]]:
     """Create or update the guest's one rating. Returns it and the stored photo keys it
     replaced (the caller deletes those files after the commit).
 
@@ -113,18 +122,33 @@ def set_approval(rating: Rating, what: str, approved: bool, *, actor, now: datet
     assert what in ("comment", "photo")
     setattr(rating, f"{what}_approved_at", now if approved else None)
     setattr(rating, f"{what}_approved_by_id", actor.id if approved else None)
-    audit.record("rating.approve" if approved else "rating.withdraw", now=now, actor=actor,
-                 target_type="rating", target_id=str(rating.id), ip=ip,
-                 province_code=rating.guest.event.province_code, item=what)
+    audit.record(
+        "rating.approve" if approved else "rating.withdraw",
+        now=now,
+        actor=actor,
+        target_type="rating",
+        target_id=str(rating.id),
+        ip=ip,
+        province_code=rating.guest.event.province_code,
+        item=what,
+    )
 
 
 def highlight_candidates(event: Event) -> list[Rating]:
     """Approved comments: what a summary or a screen may show, as each guest chose."""
-    return list(db.session.scalars(
-        sa.select(Rating).options(selectinload(Rating.guest))
-        .where(Rating.event_id == event.id, Rating.comment_approved_at.is_not(None),
-                                Rating.comment != "", Rating.display != Display.NONE)
-        .order_by(Rating.comment_approved_at.desc())))
+    return list(
+        db.session.scalars(
+            sa.select(Rating)
+            .options(selectinload(Rating.guest))
+            .where(
+                Rating.event_id == event.id,
+                Rating.comment_approved_at.is_not(None),
+                Rating.comment != "",
+                Rating.display != Display.NONE,
+            )
+            .order_by(Rating.comment_approved_at.desc())
+        )
+    )
 
 
 def public_name(rating: Rating) -> str:
@@ -157,13 +181,22 @@ class EventStats:
 def stats(event: Event) -> EventStats:
     """Response rate, and per dimension the average, the distribution and the average by
     guest category: three grouped queries whatever the number of ratings."""
-    checked_in = db.session.scalar(sa.select(sa.func.count()).select_from(Guest).where(
-        Guest.event_id == event.id, Guest.checked_in_at.is_not(None))) or 0
+    checked_in = (
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Guest)
+            .where(Guest.event_id == event.id, Guest.checked_in_at.is_not(None))
+        )
+        or 0
+    )
     ratings = db.session.scalar(sa.select(sa.func.count()).select_from(Rating).where(Rating.event_id == event.id)) or 0
     dims = {d.id: DimensionStats(d) for d in dimensions(event.campaign_id, include_retired=True)}
     for dim_id, stars, n in db.session.execute(
-            sa.select(Score.dimension_id, Score.stars, sa.func.count()).join(Rating, Rating.id == Score.rating_id)
-            .where(Rating.event_id == event.id).group_by(Score.dimension_id, Score.stars)):
+        sa.select(Score.dimension_id, Score.stars, sa.func.count())
+        .join(Rating, Rating.id == Score.rating_id)
+        .where(Rating.event_id == event.id)
+        .group_by(Score.dimension_id, Score.stars)
+    ):
         ds = dims[dim_id]
         ds.distribution[stars - 1] = n
     for ds in dims.values():
@@ -171,9 +204,12 @@ def stats(event: Event) -> EventStats:
         if ds.count:
             ds.average = sum((i + 1) * n for i, n in enumerate(ds.distribution)) / ds.count
     for dim_id, category, avg in db.session.execute(
-            sa.select(Score.dimension_id, Guest.category, sa.func.avg(Score.stars))
-            .join(Rating, Rating.id == Score.rating_id).join(Guest, Guest.id == Rating.guest_id)
-            .where(Rating.event_id == event.id).group_by(Score.dimension_id, Guest.category)):
+        sa.select(Score.dimension_id, Guest.category, sa.func.avg(Score.stars))
+        .join(Rating, Rating.id == Score.rating_id)
+        .join(Guest, Guest.id == Rating.guest_id)
+        .where(Rating.event_id == event.id)
+        .group_by(Score.dimension_id, Guest.category)
+    ):
         dims[dim_id].by_category[category] = float(avg)
     shown = [ds for ds in dims.values() if ds.dimension.retired_at is None or ds.count]
     return EventStats(checked_in, ratings, shown)

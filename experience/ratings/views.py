@@ -1,4 +1,5 @@
 """Rating pages: the guest's form on the phone, the organisers' live view and review."""
+
 from __future__ import annotations
 
 import io
@@ -33,6 +34,7 @@ def _bj(dt) -> str:
 
 # -- The guest ------------------------------------------------------------------------------
 
+
 @bp.route("/c/<code>/rate", methods=["GET", "POST"])
 @public
 @csrf.exempt  # the unguessable code is the secret, as on the check-in page
@@ -45,8 +47,7 @@ def rate(code: str):
     now = clock.now()
     errors, values, stored = {}, {}, None
     with read_phase():
-        guest = db.session.scalar(sa.select(Guest).where(Guest.code == code)) \
-            if extract_code(code) == code else None
+        guest = db.session.scalar(sa.select(Guest).where(Guest.code == code)) if extract_code(code) == code else None
         if guest is None:
             abort(404)
         event = guest.event
@@ -59,22 +60,33 @@ def rate(code: str):
         if request.method == "GET":
             rating = services.rating_of(guest.id)
             if rating is not None:
-                values = {"stars": {s.dimension_id: s.stars for s in rating.scores}, "comment": rating.comment,
-                          "display": rating.display.value, "photo_consent": rating.photo_consent}
+                values = {
+                    "stars": {s.dimension_id: s.stars for s in rating.scores},
+                    "comment": rating.comment,
+                    "display": rating.display.value,
+                    "photo_consent": rating.photo_consent,
+                }
             return _rate_page(event, guest, dims, rating, code, values, errors)
-        values = {"stars": {d.id: small_int(request.form.get(f"d{d.id}")) for d in dims
-                            if small_int(request.form.get(f"d{d.id}")) is not None},
-                  "comment": request.form.get("comment", ""),
-                  "display": request.form.get("display", Display.CATEGORY.value),
-                  "photo_consent": request.form.get("photo_consent") == "y"}
+        values = {
+            "stars": {
+                d.id: small_int(request.form.get(f"d{d.id}"))
+                for d in dims
+                if small_int(request.form.get(f"d{d.id}")) is not None
+            },
+            "comment": request.form.get("comment", ""),
+            "display": request.form.get("display", Display.CATEGORY.value),
+            "photo_consent": request.form.get("photo_consent") == "y",
+        }
         file = request.files.get("photo")
         try:
             if file and file.filename:
                 cleaned = clean_photo(file.read(10 * 1024 * 1024 + 1), filename=file.filename)
                 if not values["photo_consent"]:
                     raise RuleError("photo_consent", services.MESSAGES["photo_consent"])
-                stored = (uploads.store_bytes(cleaned.original, "photo", cleaned.extension),
-                          uploads.store_bytes(cleaned.web, "photo", "jpg"))
+                stored = (
+                    uploads.store_bytes(cleaned.original, "photo", cleaned.extension),
+                    uploads.store_bytes(cleaned.web, "photo", "jpg"),
+                )
         except RuleError as e:
             errors[e.code] = str(e)
             return _rate_page(event, guest, dims, services.rating_of(guest.id), code, values, errors)
@@ -84,9 +96,15 @@ def rate(code: str):
         display = Display.CATEGORY
     try:
         rating, replaced = services.submit_rating(
-            db.session.get(Guest, guest_id), stars=values["stars"], comment=values["comment"], display=display,
-            now=now, photo=stored, photo_consent=values["photo_consent"],
-            remove_photo=request.form.get("remove_photo") == "y")
+            db.session.get(Guest, guest_id),
+            stars=values["stars"],
+            comment=values["comment"],
+            display=display,
+            now=now,
+            photo=stored,
+            photo_consent=values["photo_consent"],
+            remove_photo=request.form.get("remove_photo") == "y",
+        )
         db.session.commit()
     except RuleError as e:
         db.session.rollback()
@@ -95,37 +113,62 @@ def rate(code: str):
         errors[e.code] = str(e)
         g.read_phase = True  # the rest only reads
         guest = db.session.get(Guest, guest_id)
-        return _rate_page(guest.event, guest, services.dimensions(guest.event.campaign_id),
-                          services.rating_of(guest_id), code, values, errors)
+        return _rate_page(
+            guest.event,
+            guest,
+            services.dimensions(guest.event.campaign_id),
+            services.rating_of(guest_id),
+            code,
+            values,
+            errors,
+        )
     g.read_phase = True
     for key in replaced:
         uploads.delete_upload(key)
     event = db.session.get(Guest, guest_id).event
-    return render_template("ratings/thanks.html", event=event, code=code, rating=rating,
-                           closes=_bj(event.feedback_closes_at))
+    return render_template(
+        "ratings/thanks.html", event=event, code=code, rating=rating, closes=_bj(event.feedback_closes_at)
+    )
 
 
 def _rate_page(event, guest, dims, rating, code, values, errors):
-    return render_template("ratings/rate.html", event=event, guest=guest, dims=dims, rating=rating, code=code,
-                           values=values, errors=errors, display_labels=DISPLAY_LABELS,
-                           closes=_bj(event.feedback_closes_at)), 200 if not errors else 422
+    return render_template(
+        "ratings/rate.html",
+        event=event,
+        guest=guest,
+        dims=dims,
+        rating=rating,
+        code=code,
+        values=values,
+        errors=errors,
+        display_labels=DISPLAY_LABELS,
+        closes=_bj(event.feedback_closes_at),
+    ), 200 if not errors else 422
 
 
 # -- Organisers and HQ ----------------------------------------------------------------------
 
+
 def _charts(stats) -> dict:
     categories = list(GuestCategory)
-    averages = bar_chart([(ds.dimension.name, ds.average) for ds in stats.dimensions], maximum=5,
-                         title=_("Average stars per question"))
+    averages = bar_chart(
+        [(ds.dimension.name, ds.average) for ds in stats.dimensions], maximum=5, title=_("Average stars per question")
+    )
     per_dimension = []
     for ds in stats.dimensions:
-        per_dimension.append({
-            "stats": ds,
-            "distribution": column_chart(ds.distribution, ["1★", "2★", "3★", "4★", "5★"],
-                                         title=_("How many gave each score")),
-            "by_category": bar_chart([(str(CATEGORY_LABELS[c]), ds.by_category.get(c)) for c in categories
-                                      if c in ds.by_category], maximum=5, title=_("Average by guest category")),
-        })
+        per_dimension.append(
+            {
+                "stats": ds,
+                "distribution": column_chart(
+                    ds.distribution, ["1★", "2★", "3★", "4★", "5★"], title=_("How many gave each score")
+                ),
+                "by_category": bar_chart(
+                    [(str(CATEGORY_LABELS[c]), ds.by_category.get(c)) for c in categories if c in ds.by_category],
+                    maximum=5,
+                    title=_("Average by guest category"),
+                ),
+            }
+        )
     return {"averages_chart": averages, "per_dimension": per_dimension}
 
 
@@ -135,11 +178,21 @@ def live(event_id: int):
     event = load(Event, event_id, "view_event")
     stats = services.stats(event)
     comments = db.session.scalars(
-        sa.select(Rating).options(selectinload(Rating.guest)).where(Rating.event_id == event.id, sa.or_(Rating.comment != "", Rating.photo_key.is_not(None)))
-        .order_by(Rating.updated_at.desc(), Rating.id.desc()).limit(200)).all()
-    context = dict(event=event, stats=stats, comments=comments, can_review=can(current_user, "edit_event", event),
-                   candidates=services.highlight_candidates(event), public_name=services.public_name,
-                   **_charts(stats))
+        sa.select(Rating)
+        .options(selectinload(Rating.guest))
+        .where(Rating.event_id == event.id, sa.or_(Rating.comment != "", Rating.photo_key.is_not(None)))
+        .order_by(Rating.updated_at.desc(), Rating.id.desc())
+        .limit(200)
+    ).all()
+    context = dict(
+        event=event,
+        stats=stats,
+        comments=comments,
+        can_review=can(current_user, "edit_event", event),
+        candidates=services.highlight_candidates(event),
+        public_name=services.public_name,
+        **_charts(stats),
+    )
     template = "ratings/_live.html" if request.args.get("fragment") else "ratings/live.html"
     return render_template(template, **context)
 
@@ -183,32 +236,59 @@ def export(event_id: int):
     """Ratings and comments as .xlsx (phones masked) for the province and its organisers."""
     event = load(Event, event_id, "edit_event")
     dims = services.dimensions(event.campaign_id, include_retired=True)
-    ratings = db.session.scalars(sa.select(Rating).options(selectinload(Rating.guest), selectinload(Rating.scores))
-                                 .where(Rating.event_id == event.id).order_by(Rating.id)).all()
-    header = [_("Name"), _("Category"), _("Mobile")] + [d.name for d in dims] + [
-        _("Comment"), _("Shown as"), _("Comment approved"), _("Photo"), _("Rated at")]
+    ratings = db.session.scalars(
+        sa.select(Rating)
+        .options(selectinload(Rating.guest), selectinload(Rating.scores))
+        .where(Rating.event_id == event.id)
+        .order_by(Rating.id)
+    ).all()
+    header = (
+        [_("Name"), _("Category"), _("Mobile")]
+        + [d.name for d in dims]
+        + [_("Comment"), _("Shown as"), _("Comment approved"), _("Photo"), _("Rated at")]
+    )
     rows = []
     for r in ratings:
         scores = {s.dimension_id: s.stars for s in r.scores}
-        rows.append([r.guest.name, str(r.guest.category.label), mask_phone(r.guest.phone)]
-                    + [scores.get(d.id, "") for d in dims]
-                    + [r.comment, str(DISPLAY_LABELS[r.display]), _bj(r.comment_approved_at),
-                       _("yes") if r.photo_key else "", _bj(r.updated_at)])
+        rows.append(
+            [r.guest.name, str(r.guest.category.label), mask_phone(r.guest.phone)]
+            + [scores.get(d.id, "") for d in dims]
+            + [
+                r.comment,
+                str(DISPLAY_LABELS[r.display]),
+                _bj(r.comment_approved_at),
+                _("yes") if r.photo_key else "",
+                _bj(r.updated_at),
+            ]
+        )
     data = xlsx.workbook([(_("Ratings"), header, rows)])
-    audit.record("export.xlsx", now=clock.now(), actor=current_user, target=event, ip=client_ip(),
-                 export="ratings", rows=len(rows))
+    audit.record(
+        "export.xlsx",
+        now=clock.now(),
+        actor=current_user,
+        target=event,
+        ip=client_ip(),
+        export="ratings",
+        rows=len(rows),
+    )
     db.session.commit()
-    return send_file(io.BytesIO(data), as_attachment=True, download_name=f"ratings-{event.id}.xlsx",
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return send_file(
+        io.BytesIO(data),
+        as_attachment=True,
+        download_name=f"ratings-{event.id}.xlsx",
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
 
 
 # -- HQ: the questions ------------------------------------------------------------------------
+
 
 @bp.route("/campaign/dimensions", methods=["GET", "POST"])
 @require("hq")
 def dimensions():
     """HQ edits the rating questions: add, rename, reorder, retire (answers are kept)."""
     from experience.campaigns.views import campaign_or_404
+
     campaign = campaign_or_404()
     dims = services.dimensions(campaign.id, include_retired=True)
     if request.method == "POST":
@@ -221,21 +301,35 @@ def dimensions():
             if not name:
                 flash(_("A question needs a name."), "error")
                 return redirect(url_for("ratings.dimensions"))
-            if (name, hint) != (d.name, d.hint) or (position.isdigit() and int(position) != d.position) \
-                    or retired != (d.retired_at is not None):
+            if (
+                (name, hint) != (d.name, d.hint)
+                or (position.isdigit() and int(position) != d.position)
+                or retired != (d.retired_at is not None)
+            ):
                 changed.append(d.name)
                 d.name, d.hint = name, hint
                 d.position = int(position) if position.isdigit() else d.position
                 d.retired_at = (d.retired_at or clock.now()) if retired else None
         new_name = request.form.get("new_name", "").strip()[:40]
         if new_name:
-            db.session.add(Dimension(campaign_id=campaign.id, name=new_name,
-                                     hint=request.form.get("new_hint", "").strip()[:120],
-                                     position=max([d.position for d in dims], default=0) + 1))
+            db.session.add(
+                Dimension(
+                    campaign_id=campaign.id,
+                    name=new_name,
+                    hint=request.form.get("new_hint", "").strip()[:120],
+                    position=max([d.position for d in dims], default=0) + 1,
+                )
+            )
             changed.append(new_name)
         if changed:
-            audit.record("dimension.update", now=clock.now(), actor=current_user, target=campaign, ip=client_ip(),
-                         changed=changed)
+            audit.record(
+                "dimension.update",
+                now=clock.now(),
+                actor=current_user,
+                target=campaign,
+                ip=client_ip(),
+                changed=changed,
+            )
         db.session.commit()
         flash(_("The questions were saved."), "success")
         return redirect(url_for("ratings.dimensions"))

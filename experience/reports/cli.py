@@ -22,5 +22,4 @@ def purge_personal_data(year):
         raise click.ClickException(f"{e.code}: {e}")
     db.session.commit()
     services.delete_files(result["keys"])
-    click.secho(f"campaign {year}: {result['guests']} guests anonymised, {result['photos']} photos deleted",
-                fg="green")
+    click.secho(f"campaign {year}: {result['guests']} guests anonymised, {result['photos']} photos deleted", fg="green")

@@ -1,5 +1,6 @@
 """The figures of a summary, computed from the data as plain values (JSON-ready), so
 that a submitted summary can keep them after the personal data is gone."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -22,8 +23,9 @@ BIN = timedelta(minutes=15)
 
 def arrivals_by_quarter_hour(event: Event) -> list[tuple[str, int]]:
     """Check-ins per 15 minutes (Beijing time), from the first bin to the last, gaps shown."""
-    times = db.session.scalars(sa.select(Guest.checked_in_at).where(
-        Guest.event_id == event.id, Guest.checked_in_at.is_not(None))).all()
+    times = db.session.scalars(
+        sa.select(Guest.checked_in_at).where(Guest.event_id == event.id, Guest.checked_in_at.is_not(None))
+    ).all()
     if not times:
         return []
     bins = Counter(_quarter(clock.to_beijing(t).replace(tzinfo=None)) for t in times)
@@ -45,8 +47,10 @@ def event_figures(event: Event) -> dict:
     return {
         "event_id": event.id,
         "title": event.title,
-        "categories": [{"category": c.category.value, "invited": c.invited, "arrived": c.arrived,
-                        "walk_ins": c.walk_ins} for c in counts],
+        "categories": [
+            {"category": c.category.value, "invited": c.invited, "arrived": c.arrived, "walk_ins": c.walk_ins}
+            for c in counts
+        ],
         "invited": sum(c.invited for c in counts),
         "arrived": sum(c.arrived for c in counts),
         "walk_ins": sum(c.walk_ins for c in counts),
@@ -54,8 +58,10 @@ def event_figures(event: Event) -> dict:
         "ratings": stats.ratings,
         "checked_in": stats.checked_in,
         "response_rate": stats.response_rate,
-        "dimensions": [{"name": ds.dimension.name, "average": ds.average, "count": ds.count,
-                        "distribution": ds.distribution} for ds in stats.dimensions],
+        "dimensions": [
+            {"name": ds.dimension.name, "average": ds.average, "count": ds.count, "distribution": ds.distribution}
+            for ds in stats.dimensions
+        ],
     }
 
 
@@ -69,78 +75,118 @@ def _events(campaign: Campaign, province_code: str | None = None):
 def province_figures(campaign: Campaign, province_code: str) -> dict:
     """The province's events one by one, and the same figures added up across them."""
     events = [event_figures(e) for e in _events(campaign, province_code)]
-    totals = {"events": len(events), "invited": sum(e["invited"] for e in events),
-              "arrived": sum(e["arrived"] for e in events), "walk_ins": sum(e["walk_ins"] for e in events),
-              "ratings": sum(e["ratings"] for e in events), "checked_in": sum(e["checked_in"] for e in events)}
+    totals = {
+        "events": len(events),
+        "invited": sum(e["invited"] for e in events),
+        "arrived": sum(e["arrived"] for e in events),
+        "walk_ins": sum(e["walk_ins"] for e in events),
+        "ratings": sum(e["ratings"] for e in events),
+        "checked_in": sum(e["checked_in"] for e in events),
+    }
     totals["response_rate"] = totals["ratings"] / totals["checked_in"] if totals["checked_in"] else None
     by_category = {c.value: {"invited": 0, "arrived": 0, "walk_ins": 0} for c in GuestCategory}
     for e in events:
         for c in e["categories"]:
             for k in ("invited", "arrived", "walk_ins"):
                 by_category[c["category"]][k] += c[k]
-    return {"events": events, "totals": totals, "categories": by_category,
-            "dimensions": _dimension_averages(campaign, province_code)}
+    return {
+        "events": events,
+        "totals": totals,
+        "categories": by_category,
+        "dimensions": _dimension_averages(campaign, province_code),
+    }
 
 
 def _dimension_averages(campaign: Campaign, province_code: str | None = None) -> list[dict]:
     """Average stars per question over every rating of the scope (not an average of averages)."""
-    stmt = (sa.select(Score.dimension_id, sa.func.avg(Score.stars), sa.func.count())
-            .join(Rating, Rating.id == Score.rating_id).join(Event, Event.id == Rating.event_id)
-            .where(Event.campaign_id == campaign.id, Event.status == EventStatus.PLANNED)
-            .group_by(Score.dimension_id))
+    stmt = (
+        sa.select(Score.dimension_id, sa.func.avg(Score.stars), sa.func.count())
+        .join(Rating, Rating.id == Score.rating_id)
+        .join(Event, Event.id == Rating.event_id)
+        .where(Event.campaign_id == campaign.id, Event.status == EventStatus.PLANNED)
+        .group_by(Score.dimension_id)
+    )
     if province_code:
         stmt = stmt.where(Event.province_code == province_code)
     found = {dim_id: (float(avg), n) for dim_id, avg, n in db.session.execute(stmt)}
-    return [{"name": d.name, "average": found.get(d.id, (None, 0))[0], "count": found.get(d.id, (None, 0))[1]}
-            for d in ratings.dimensions(campaign.id, include_retired=True)
-            if d.retired_at is None or d.id in found]
+    return [
+        {"name": d.name, "average": found.get(d.id, (None, 0))[0], "count": found.get(d.id, (None, 0))[1]}
+        for d in ratings.dimensions(campaign.id, include_retired=True)
+        if d.retired_at is None or d.id in found
+    ]
 
 
 def national_rows(campaign: Campaign) -> list[dict]:
     """One row per provincial unit, in a handful of grouped queries whatever the size."""
     from experience.reports.models import ProvinceSummary
+
     provinces = db.session.scalars(sa.select(Province).order_by(Province.code)).all()
-    summaries = {s.province_code: s for s in db.session.scalars(
-        sa.select(ProvinceSummary).where(ProvinceSummary.campaign_id == campaign.id))}
+    summaries = {
+        s.province_code: s
+        for s in db.session.scalars(sa.select(ProvinceSummary).where(ProvinceSummary.campaign_id == campaign.id))
+    }
     planned = (Event.campaign_id == campaign.id, Event.status == EventStatus.PLANNED)
-    events = dict(db.session.execute(sa.select(Event.province_code, sa.func.count()).where(*planned)
-                                     .group_by(Event.province_code)).all())
-    launch = dict(db.session.execute(sa.select(Event.province_code, sa.func.count())
-                                     .where(*planned, Event.launch_selected.is_(True))
-                                     .group_by(Event.province_code)).all())
+    events = dict(
+        db.session.execute(
+            sa.select(Event.province_code, sa.func.count()).where(*planned).group_by(Event.province_code)
+        ).all()
+    )
+    launch = dict(
+        db.session.execute(
+            sa.select(Event.province_code, sa.func.count())
+            .where(*planned, Event.launch_selected.is_(True))
+            .group_by(Event.province_code)
+        ).all()
+    )
     arrived: dict[str, dict[str, int]] = {}
     for code, category, n in db.session.execute(
-            sa.select(Event.province_code, Guest.category, sa.func.count()).join(Event, Event.id == Guest.event_id)
-            .where(*planned, Guest.checked_in_at.is_not(None)).group_by(Event.province_code, Guest.category)):
+        sa.select(Event.province_code, Guest.category, sa.func.count())
+        .join(Event, Event.id == Guest.event_id)
+        .where(*planned, Guest.checked_in_at.is_not(None))
+        .group_by(Event.province_code, Guest.category)
+    ):
         arrived.setdefault(code, {})[category.value] = n
     dims = ratings.dimensions(campaign.id)
     averages: dict[str, dict[int, float]] = {}
     for code, dim_id, avg in db.session.execute(
-            sa.select(Event.province_code, Score.dimension_id, sa.func.avg(Score.stars))
-            .join(Rating, Rating.id == Score.rating_id).join(Event, Event.id == Rating.event_id)
-            .where(*planned).group_by(Event.province_code, Score.dimension_id)):
+        sa.select(Event.province_code, Score.dimension_id, sa.func.avg(Score.stars))
+        .join(Rating, Rating.id == Score.rating_id)
+        .join(Event, Event.id == Rating.event_id)
+        .where(*planned)
+        .group_by(Event.province_code, Score.dimension_id)
+    ):
         averages.setdefault(code, {})[dim_id] = float(avg)
     rows = []
     for p in provinces:
         s = summaries.get(p.code)
-        rows.append({
-            "code": p.code, "name": p.name,
-            "state": s.state.value if s else "not_submitted",
-            "submitted_at": s.first_submitted_at if s else None, "late": bool(s and s.late),
-            "events": events.get(p.code, 0), "launch": launch.get(p.code, 0),
-            "arrived": {c.value: arrived.get(p.code, {}).get(c.value, 0) for c in GuestCategory},
-            "arrived_total": sum(arrived.get(p.code, {}).values()),
-            "averages": [averages.get(p.code, {}).get(d.id) for d in dims],
-        })
+        rows.append(
+            {
+                "code": p.code,
+                "name": p.name,
+                "state": s.state.value if s else "not_submitted",
+                "submitted_at": s.first_submitted_at if s else None,
+                "late": bool(s and s.late),
+                "events": events.get(p.code, 0),
+                "launch": launch.get(p.code, 0),
+                "arrived": {c.value: arrived.get(p.code, {}).get(c.value, 0) for c in GuestCategory},
+                "arrived_total": sum(arrived.get(p.code, {}).values()),
+                "averages": [averages.get(p.code, {}).get(d.id) for d in dims],
+            }
+        )
     return rows
 
 
 def national_figures(campaign: Campaign) -> dict:
     rows = national_rows(campaign)
-    return {"rows": rows, "dimensions": _dimension_averages(campaign),
-            "totals": {"events": sum(r["events"] for r in rows), "launch": sum(r["launch"] for r in rows),
-                       "arrived": sum(r["arrived_total"] for r in rows),
-                       "submitted": sum(1 for r in rows if r["state"] != "not_submitted"),
-                       "late": sum(1 for r in rows if r["late"])},
-            "categories": {c.value: sum(r["arrived"][c.value] for r in rows) for c in GuestCategory}}
-
+    return {
+        "rows": rows,
+        "dimensions": _dimension_averages(campaign),
+        "totals": {
+            "events": sum(r["events"] for r in rows),
+            "launch": sum(r["launch"] for r in rows),
+            "arrived": sum(r["arrived_total"] for r in rows),
+            "submitted": sum(1 for r in rows if r["state"] != "not_submitted"),
+            "late": sum(1 for r in rows if r["late"]),
+        },
+        "categories": {c.value: sum(r["arrived"][c.value] for r in rows) for c in GuestCategory},
+    }

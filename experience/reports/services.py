@@ -1,5 +1,6 @@
 """Summaries: the organisers' and the provinces' texts, submission by the deadline, HQ's
 review, and retiring personal data when the campaign's purpose is served."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -25,7 +26,9 @@ ANONYMOUS = "（已匿名）"
 
 MESSAGES = {
     "locked": _l("The province has submitted its summary; the texts can change again if HQ returns it."),
-    "past_deadline": _l("The deadline for summaries was %(deadline)s 23:59 Beijing time. Please ask HQ for an extension."),
+    "past_deadline": _l(
+        "The deadline for summaries was %(deadline)s 23:59 Beijing time. Please ask HQ for an extension."
+    ),
     "wrong_state": _l("This action is not possible in the summary's current state."),
     "missing_text": _l("Please write every part of the summary first."),
     "comment_required": _l("Please say what the province should change."),
@@ -44,8 +47,15 @@ def event_summary(event: Event, *, create: bool = True) -> EventSummary:
     (a PDF or a photo is a read: it must not write)."""
     summary = db.session.scalar(sa.select(EventSummary).where(EventSummary.event_id == event.id))
     if summary is None:
-        summary = EventSummary(event_id=event.id, highlight_ids=[], photo_rating_ids=[], own_photos=[],
-                               results_text="", practices_text="", problems_text="")
+        summary = EventSummary(
+            event_id=event.id,
+            highlight_ids=[],
+            photo_rating_ids=[],
+            own_photos=[],
+            results_text="",
+            practices_text="",
+            problems_text="",
+        )
         if create:
             db.session.add(summary)
             db.session.flush()
@@ -53,8 +63,11 @@ def event_summary(event: Event, *, create: bool = True) -> EventSummary:
 
 
 def province_summary(campaign: Campaign, province_code: str, *, create: bool = True) -> ProvinceSummary | None:
-    summary = db.session.scalar(sa.select(ProvinceSummary).where(
-        ProvinceSummary.campaign_id == campaign.id, ProvinceSummary.province_code == province_code))
+    summary = db.session.scalar(
+        sa.select(ProvinceSummary).where(
+            ProvinceSummary.campaign_id == campaign.id, ProvinceSummary.province_code == province_code
+        )
+    )
     if summary is None and create:
         summary = ProvinceSummary(campaign_id=campaign.id, province_code=province_code, figures={})
         db.session.add(summary)
@@ -67,8 +80,9 @@ def _locked(event: Event) -> bool:
     return s is not None and not s.editable
 
 
-def save_event_summary(event: Event, *, actor, now: datetime, ip: str = "", highlight_ids=(), photo_rating_ids=(),
-                       **texts: str) -> EventSummary:
+def save_event_summary(
+    event: Event, *, actor, now: datetime, ip: str = "", highlight_ids=(), photo_rating_ids=(), **texts: str
+) -> EventSummary:
     """The organiser's texts and choices; editable until the province submits.
 
     :raises RuleError: locked, or not_approved for a comment or photo not approved.
@@ -76,8 +90,9 @@ def save_event_summary(event: Event, *, actor, now: datetime, ip: str = "", high
     if _locked(event):
         raise RuleError("locked", MESSAGES["locked"])
     approved = {r.id: r for r in db.session.scalars(sa.select(Rating).where(Rating.event_id == event.id))}
-    if any(i not in approved or approved[i].comment_approved_at is None for i in highlight_ids) or \
-            any(i not in approved or approved[i].photo_approved_at is None for i in photo_rating_ids):
+    if any(i not in approved or approved[i].comment_approved_at is None for i in highlight_ids) or any(
+        i not in approved or approved[i].photo_approved_at is None for i in photo_rating_ids
+    ):
         raise RuleError("not_approved", MESSAGES["not_approved"])
     summary = event_summary(event)
     for field in EVENT_TEXTS:
@@ -105,8 +120,15 @@ def save_province_summary(summary: ProvinceSummary, *, actor, now: datetime, ip:
         if field in texts:
             setattr(summary, field, (texts[field] or "").strip())
     summary.updated_at = now
-    audit.record("summary.save", now=now, actor=actor, target_type="province_summary", target_id=str(summary.id),
-                 province_code=summary.province_code, ip=ip)
+    audit.record(
+        "summary.save",
+        now=now,
+        actor=actor,
+        target_type="province_summary",
+        target_id=str(summary.id),
+        province_code=summary.province_code,
+        ip=ip,
+    )
 
 
 def submit_province_summary(summary: ProvinceSummary, *, actor, now: datetime, ip: str = "") -> None:
@@ -130,8 +152,17 @@ def submit_province_summary(summary: ProvinceSummary, *, actor, now: datetime, i
     summary.figures = province_figures(campaign, summary.province_code)
     summary.state = SummaryState.SUBMITTED
     summary.submitted_at = now
-    audit.record("summary.submit", now=now, actor=actor, target_type="province_summary", target_id=str(summary.id),
-                 province_code=summary.province_code, ip=ip, first=first, late=summary.late)
+    audit.record(
+        "summary.submit",
+        now=now,
+        actor=actor,
+        target_type="province_summary",
+        target_id=str(summary.id),
+        province_code=summary.province_code,
+        ip=ip,
+        first=first,
+        late=summary.late,
+    )
     notify(None, "summary_submitted", now=now, link=("reports.national", {}), province=summary.province.name)
 
 
@@ -143,8 +174,16 @@ def return_province_summary(summary: ProvinceSummary, comment: str, *, actor, no
     summary.state = SummaryState.RETURNED
     summary.return_comment = comment.strip()
     summary.returned_at = now
-    audit.record("summary.return", now=now, actor=actor, target_type="province_summary", target_id=str(summary.id),
-                 province_code=summary.province_code, ip=ip, comment=comment.strip())
+    audit.record(
+        "summary.return",
+        now=now,
+        actor=actor,
+        target_type="province_summary",
+        target_id=str(summary.id),
+        province_code=summary.province_code,
+        ip=ip,
+        comment=comment.strip(),
+    )
     notify(summary.province_code, "summary_returned", now=now, link=("reports.province", {}), comment=comment.strip())
 
 
@@ -159,22 +198,41 @@ def purge_personal_data(campaign: Campaign, *, now: datetime, actor=None, ip: st
     if clock.beijing_today(now) <= until:
         raise RuleError("not_yet", MESSAGES["not_yet"], date=until.isoformat())
     event_ids = sa.select(Event.id).where(Event.campaign_id == campaign.id)
-    photos = db.session.execute(sa.select(Rating.photo_key, Rating.photo_web_key).where(
-        Rating.event_id.in_(event_ids), Rating.photo_key.is_not(None))).all()
-    own = [p for s in db.session.scalars(sa.select(EventSummary).where(EventSummary.event_id.in_(event_ids)))
-           for p in s.own_photos]
+    photos = db.session.execute(
+        sa.select(Rating.photo_key, Rating.photo_web_key).where(
+            Rating.event_id.in_(event_ids), Rating.photo_key.is_not(None)
+        )
+    ).all()
+    own = [
+        p
+        for s in db.session.scalars(sa.select(EventSummary).where(EventSummary.event_id.in_(event_ids)))
+        for p in s.own_photos
+    ]
     guests = db.session.execute(
-        sa.update(Guest).where(Guest.event_id.in_(event_ids), Guest.anonymised_at.is_(None))
+        sa.update(Guest)
+        .where(Guest.event_id.in_(event_ids), Guest.anonymised_at.is_(None))
         .values(name=ANONYMOUS, phone=None, organisation="", title="", note="", anonymised_at=now)
-        .execution_options(synchronize_session=False)).rowcount
-    db.session.execute(sa.update(Rating).where(Rating.event_id.in_(event_ids)).values(
-        photo_key=None, photo_web_key=None, photo_approved_at=None, photo_approved_by_id=None)
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.execute(
+        sa.update(Rating)
+        .where(Rating.event_id.in_(event_ids))
+        .values(photo_key=None, photo_web_key=None, photo_approved_at=None, photo_approved_by_id=None)
+        .execution_options(synchronize_session=False)
+    )
     for s in db.session.scalars(sa.select(EventSummary).where(EventSummary.event_id.in_(event_ids))):
         s.photo_rating_ids, s.own_photos = [], []
     campaign.personal_data_purged_at = now
-    audit.record("personal_data.purge", now=now, actor=actor, actor_name="" if actor else "cli", target=campaign,
-                 ip=ip, guests=guests, photos=len(photos) + len(own))
+    audit.record(
+        "personal_data.purge",
+        now=now,
+        actor=actor,
+        actor_name="" if actor else "cli",
+        target=campaign,
+        ip=ip,
+        guests=guests,
+        photos=len(photos) + len(own),
+    )
     keys = [k for row in photos for k in row if k] + [p[k] for p in own for k in ("key", "web") if p.get(k)]
     return {"guests": guests, "photos": len(photos) + len(own), "keys": keys}
 

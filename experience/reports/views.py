@@ -1,4 +1,5 @@
 """Summaries as pages, PDFs and spreadsheets: an event's, a province's, the nation's."""
+
 from __future__ import annotations
 
 import io
@@ -30,6 +31,7 @@ from experience.reports.models import ProvinceSummary, SummaryState
 
 # -- what every summary shows ----------------------------------------------------------------
 
+
 def category_rows(by_category: dict | list) -> list[dict]:
     items = by_category if isinstance(by_category, list) else [{"category": k, **v} for k, v in by_category.items()]
     return [{**i, "label": str(CATEGORY_LABELS[GuestCategory(i["category"])])} for i in items]
@@ -37,36 +39,72 @@ def category_rows(by_category: dict | list) -> list[dict]:
 
 def event_charts(f: dict) -> dict:
     return {
-        "arrivals_chart": column_chart([n for _, n in f["arrivals"]], [t for t, _ in f["arrivals"]],
-                                       title=_("Arrivals per 15 minutes"), width=max(260, 34 * len(f["arrivals"])))
-        if f["arrivals"] else None,
-        "averages_chart": bar_chart([(d["name"], d["average"]) for d in f["dimensions"]], maximum=5,
-                                    title=_("Average stars per question")) if f["ratings"] else None,
-        "distribution_charts": [(d["name"], column_chart(d["distribution"], ["1★", "2★", "3★", "4★", "5★"],
-                                                         title=d["name"])) for d in f["dimensions"] if d["count"]],
+        "arrivals_chart": column_chart(
+            [n for _, n in f["arrivals"]],
+            [t for t, _ in f["arrivals"]],
+            title=_("Arrivals per 15 minutes"),
+            width=max(260, 34 * len(f["arrivals"])),
+        )
+        if f["arrivals"]
+        else None,
+        "averages_chart": bar_chart(
+            [(d["name"], d["average"]) for d in f["dimensions"]], maximum=5, title=_("Average stars per question")
+        )
+        if f["ratings"]
+        else None,
+        "distribution_charts": [
+            (d["name"], column_chart(d["distribution"], ["1★", "2★", "3★", "4★", "5★"], title=d["name"]))
+            for d in f["dimensions"]
+            if d["count"]
+        ],
     }
 
 
 def _event_context(event: Event, *, for_pdf: bool) -> dict:
     f = figures.event_figures(event)
     summary = services.event_summary(event, create=not for_pdf)
-    by_id = {r.id: r for r in db.session.scalars(sa.select(Rating).options(selectinload(Rating.guest))
-                                                 .where(Rating.event_id == event.id))}
-    highlights = [(by_id[i].comment, ratings.public_name(by_id[i])) for i in summary.highlight_ids
-                  if i in by_id and by_id[i].comment_approved_at and by_id[i].comment]
+    by_id = {
+        r.id: r
+        for r in db.session.scalars(
+            sa.select(Rating).options(selectinload(Rating.guest)).where(Rating.event_id == event.id)
+        )
+    }
+    highlights = [
+        (by_id[i].comment, ratings.public_name(by_id[i]))
+        for i in summary.highlight_ids
+        if i in by_id and by_id[i].comment_approved_at and by_id[i].comment
+    ]
     photos, files = [], {}
     for i in summary.photo_rating_ids:
         r = by_id.get(i)
         if r is not None and r.photo_approved_at and r.photo_web_key:
-            photos.append({"src": f"allowed:{r.photo_web_key}" if for_pdf else url_for("ratings.photo", rating_id=r.id),
-                           "caption": ratings.public_name(r)})
+            photos.append(
+                {
+                    "src": f"allowed:{r.photo_web_key}" if for_pdf else url_for("ratings.photo", rating_id=r.id),
+                    "caption": ratings.public_name(r),
+                }
+            )
             files[r.photo_web_key] = uploads.path_of(r.photo_web_key)
     for p in summary.own_photos:
-        photos.append({"src": f"allowed:{p['web']}" if for_pdf else url_for("reports.own_photo", event_id=event.id,
-                                                                            key=p["web"]), "caption": p["caption"]})
+        photos.append(
+            {
+                "src": f"allowed:{p['web']}"
+                if for_pdf
+                else url_for("reports.own_photo", event_id=event.id, key=p["web"]),
+                "caption": p["caption"],
+            }
+        )
         files[p["web"]] = uploads.path_of(p["web"])
-    return {"event": event, "f": f, "summary": summary, "highlights": highlights, "photos": photos, "files": files,
-            "categories": category_rows(f["categories"]), **event_charts(f)}
+    return {
+        "event": event,
+        "f": f,
+        "summary": summary,
+        "highlights": highlights,
+        "photos": photos,
+        "files": files,
+        "categories": category_rows(f["categories"]),
+        **event_charts(f),
+    }
 
 
 def _pdf_response(template: str, name: str, files=None, **context):
@@ -76,6 +114,7 @@ def _pdf_response(template: str, name: str, files=None, **context):
 
 
 # -- the event summary -----------------------------------------------------------------------
+
 
 @bp.route("/events/<int:event_id>/summary", methods=["GET", "POST"])
 @writes
@@ -91,14 +130,20 @@ def event(event_id: int):
             file = request.files.get("photo")
             if file and file.filename:
                 cleaned = clean_photo(file.read(10 * 1024 * 1024 + 1), filename=file.filename)
-                keys = (uploads.store_bytes(cleaned.original, "photo", cleaned.extension),
-                        uploads.store_bytes(cleaned.web, "photo", "jpg"))
+                keys = (
+                    uploads.store_bytes(cleaned.original, "photo", cleaned.extension),
+                    uploads.store_bytes(cleaned.web, "photo", "jpg"),
+                )
                 services.add_own_photo(event_, *keys, request.form.get("caption", ""), actor=current_user, now=now)
             services.save_event_summary(
-                event_, actor=current_user, now=now, ip=client_ip(),
+                event_,
+                actor=current_user,
+                now=now,
+                ip=client_ip(),
                 highlight_ids=[i for i in map(small_int, request.form.getlist("highlight")) if i is not None],
                 photo_rating_ids=[i for i in map(small_int, request.form.getlist("photo_rating")) if i is not None],
-                **{k: request.form.get(k, "")[:5000] for k in services.EVENT_TEXTS})
+                **{k: request.form.get(k, "")[:5000] for k in services.EVENT_TEXTS},
+            )
         except RuleError as e:
             db.session.rollback()
             flash(str(e), "error")
@@ -108,11 +153,19 @@ def event(event_id: int):
         return redirect(url_for("reports.event", event_id=event_id))
     context = _event_context(event_, for_pdf=False)
     db.session.commit()  # the summary row made on first visit
-    candidates = db.session.scalars(sa.select(Rating).where(
-        Rating.event_id == event_.id, sa.or_(Rating.comment_approved_at.is_not(None),
-                                             Rating.photo_approved_at.is_not(None)))).all()
-    return render_template("reports/event.html", editable=editable and not services._locked(event_),
-                           candidates=candidates, public_name=ratings.public_name, **context)
+    candidates = db.session.scalars(
+        sa.select(Rating).where(
+            Rating.event_id == event_.id,
+            sa.or_(Rating.comment_approved_at.is_not(None), Rating.photo_approved_at.is_not(None)),
+        )
+    ).all()
+    return render_template(
+        "reports/event.html",
+        editable=editable and not services._locked(event_),
+        candidates=candidates,
+        public_name=ratings.public_name,
+        **context,
+    )
 
 
 @bp.get("/events/<int:event_id>/summary.pdf")
@@ -142,47 +195,86 @@ def event_xlsx(event_id: int):
     sheets = _figure_sheets(f)
     if can(current_user, "edit_event", event_):
         guests = db.session.scalars(sa.select(Guest).where(Guest.event_id == event_.id).order_by(Guest.id)).all()
-        sheets.append((_("Guests"), [_("Name"), _("Category"), _("Organisation"), _("Mobile"), _("Checked in at")],
-                       [[g.name, str(g.category.label), g.organisation, mask_phone(g.phone),
-                         clock.to_beijing(g.checked_in_at).strftime("%Y-%m-%d %H:%M") if g.checked_in_at else ""]
-                        for g in guests]))
-    audit.record("export.xlsx", now=clock.now(), actor=current_user, target=event_, ip=client_ip(),
-                 export="event_summary")
+        sheets.append(
+            (
+                _("Guests"),
+                [_("Name"), _("Category"), _("Organisation"), _("Mobile"), _("Checked in at")],
+                [
+                    [
+                        g.name,
+                        str(g.category.label),
+                        g.organisation,
+                        mask_phone(g.phone),
+                        clock.to_beijing(g.checked_in_at).strftime("%Y-%m-%d %H:%M") if g.checked_in_at else "",
+                    ]
+                    for g in guests
+                ],
+            )
+        )
+    audit.record(
+        "export.xlsx", now=clock.now(), actor=current_user, target=event_, ip=client_ip(), export="event_summary"
+    )
     db.session.commit()
     return _xlsx(sheets, f"summary-{event_id}.xlsx")
 
 
 def _figure_sheets(f: dict) -> list:
     return [
-        (_("Guests by category"), [_("Category"), _("Invited"), _("Arrived"), _("Walk-ins")],
-         [[c["label"], c["invited"], c["arrived"], c["walk_ins"]] for c in category_rows(f["categories"])]),
+        (
+            _("Guests by category"),
+            [_("Category"), _("Invited"), _("Arrived"), _("Walk-ins")],
+            [[c["label"], c["invited"], c["arrived"], c["walk_ins"]] for c in category_rows(f["categories"])],
+        ),
         (_("Arrivals"), [_("Time"), _("Check-ins")], [list(a) for a in f["arrivals"]]),
-        (_("Ratings"), [_("Question"), _("Average"), _("Answers"), "1★", "2★", "3★", "4★", "5★"],
-         [[d["name"], round(d["average"], 2) if d["average"] is not None else "", d["count"], *d["distribution"]]
-          for d in f["dimensions"]]),
+        (
+            _("Ratings"),
+            [_("Question"), _("Average"), _("Answers"), "1★", "2★", "3★", "4★", "5★"],
+            [
+                [d["name"], round(d["average"], 2) if d["average"] is not None else "", d["count"], *d["distribution"]]
+                for d in f["dimensions"]
+            ],
+        ),
     ]
 
 
 def _xlsx(sheets, name: str):
-    return send_file(io.BytesIO(xlsx.workbook(sheets)), as_attachment=True, download_name=name,
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return send_file(
+        io.BytesIO(xlsx.workbook(sheets)),
+        as_attachment=True,
+        download_name=name,
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
 
 
 # -- the provincial summary ------------------------------------------------------------------
 
+
 def _province_context(campaign, code: str, *, create: bool = False) -> dict:
     summary = services.province_summary(campaign, code, create=create) or ProvinceSummary(
-        campaign_id=campaign.id, province_code=code, state=SummaryState.NOT_SUBMITTED)
+        campaign_id=campaign.id, province_code=code, state=SummaryState.NOT_SUBMITTED
+    )
     f = figures.province_figures(campaign, code)
-    return {"campaign": campaign, "province": db.session.get(Province, code), "summary": summary, "f": f,
-            "categories": category_rows(f["categories"]),
-            "averages_chart": bar_chart([(d["name"], d["average"]) for d in f["dimensions"]], maximum=5,
-                                        title=_("Average stars per question"))
-            if f["totals"]["ratings"] else None,
-            "events_chart": bar_chart([(e["title"][:14], e["arrived"]) for e in f["events"]],
-                                      maximum=max([e["arrived"] for e in f["events"]] + [1]),
-                                      title=_("Guests arrived per event"), decimals=0) if f["events"] else None,
-            "deadline": services.effective_deadline(campaign, code, "summary")}
+    return {
+        "campaign": campaign,
+        "province": db.session.get(Province, code),
+        "summary": summary,
+        "f": f,
+        "categories": category_rows(f["categories"]),
+        "averages_chart": bar_chart(
+            [(d["name"], d["average"]) for d in f["dimensions"]], maximum=5, title=_("Average stars per question")
+        )
+        if f["totals"]["ratings"]
+        else None,
+        "events_chart": bar_chart(
+            [(e["title"][:14], e["arrived"]) for e in f["events"]],
+            maximum=max([e["arrived"] for e in f["events"]] + [1]),
+            title=_("Guests arrived per event"),
+            decimals=0,
+        )
+        if f["events"]
+        else None,
+        "deadline": services.effective_deadline(campaign, code, "summary"),
+    }
 
 
 @bp.route("/summary", methods=["GET", "POST"])
@@ -197,8 +289,13 @@ def province():
     if request.method == "POST":
         now = clock.now()
         try:
-            services.save_province_summary(summary, actor=current_user, now=now, ip=client_ip(),
-                                           **{k: request.form.get(k, "")[:10000] for k in services.PROVINCE_TEXTS})
+            services.save_province_summary(
+                summary,
+                actor=current_user,
+                now=now,
+                ip=client_ip(),
+                **{k: request.form.get(k, "")[:10000] for k in services.PROVINCE_TEXTS},
+            )
             db.session.commit()
             if request.form.get("send"):
                 services.submit_province_summary(summary, actor=current_user, now=now, ip=client_ip())
@@ -211,8 +308,9 @@ def province():
             flash(str(e), "error")
         return redirect(url_for("reports.province"))
     db.session.commit()
-    return render_template("reports/province.html",
-                           deadline_passed=clock.now() > clock.end_of_day(context["deadline"]), **context)
+    return render_template(
+        "reports/province.html", deadline_passed=clock.now() > clock.end_of_day(context["deadline"]), **context
+    )
 
 
 def _province_or_deny(code: str) -> None:
@@ -243,37 +341,72 @@ def province_xlsx(code: str):
     f = figures.province_figures(campaign, code)
     dims = [d["name"] for d in f["dimensions"]]
     sheets = [
-        (_("Events"), [_("Event"), _("Invited"), _("Arrived"), _("Walk-ins"), _("Ratings")] + dims,
-         [[e["title"], e["invited"], e["arrived"], e["walk_ins"], e["ratings"]]
-          + [round(d["average"], 2) if d["average"] is not None else "" for d in e["dimensions"]]
-          for e in f["events"]]),
-        (_("Guests by category"), [_("Category"), _("Invited"), _("Arrived"), _("Walk-ins")],
-         [[c["label"], c["invited"], c["arrived"], c["walk_ins"]] for c in category_rows(f["categories"])]),
-        (_("Ratings"), [_("Question"), _("Average"), _("Answers")],
-         [[d["name"], round(d["average"], 2) if d["average"] is not None else "", d["count"]] for d in f["dimensions"]]),
+        (
+            _("Events"),
+            [_("Event"), _("Invited"), _("Arrived"), _("Walk-ins"), _("Ratings")] + dims,
+            [
+                [e["title"], e["invited"], e["arrived"], e["walk_ins"], e["ratings"]]
+                + [round(d["average"], 2) if d["average"] is not None else "" for d in e["dimensions"]]
+                for e in f["events"]
+            ],
+        ),
+        (
+            _("Guests by category"),
+            [_("Category"), _("Invited"), _("Arrived"), _("Walk-ins")],
+            [[c["label"], c["invited"], c["arrived"], c["walk_ins"]] for c in category_rows(f["categories"])],
+        ),
+        (
+            _("Ratings"),
+            [_("Question"), _("Average"), _("Answers")],
+            [
+                [d["name"], round(d["average"], 2) if d["average"] is not None else "", d["count"]]
+                for d in f["dimensions"]
+            ],
+        ),
     ]
-    audit.record("export.xlsx", now=clock.now(), actor=current_user, target_type="province", target_id=code,
-                 province_code=code, ip=client_ip(), export="province_summary")
+    audit.record(
+        "export.xlsx",
+        now=clock.now(),
+        actor=current_user,
+        target_type="province",
+        target_id=code,
+        province_code=code,
+        ip=client_ip(),
+        export="province_summary",
+    )
     db.session.commit()
     return _xlsx(sheets, f"summary-{code}-{campaign.year}.xlsx")
 
 
 # -- the national report -----------------------------------------------------------------------
 
+
 def _national_context(campaign) -> dict:
     f = figures.national_figures(campaign)
     dims = ratings.dimensions(campaign.id)
     from experience.reports.models import SUMMARY_STATE_LABELS
-    return {"campaign": campaign, "f": f, "dims": dims,
-            "summary_labels": {k.value: v for k, v in SUMMARY_STATE_LABELS.items()},
-            "summaries": {s.province_code: s for s in db.session.scalars(
-                sa.select(ProvinceSummary).where(ProvinceSummary.campaign_id == campaign.id))},
-            "arrived_chart": bar_chart([(str(CATEGORY_LABELS[GuestCategory(k)]), v) for k, v in f["categories"].items()],
-                                       maximum=max(list(f["categories"].values()) + [1]),
-                                       title=_("Guests arrived by category"), decimals=0),
-            "averages_chart": bar_chart([(d["name"], d["average"]) for d in f["dimensions"]], maximum=5,
-                                        title=_("Average stars per question"))
-            if any(d["count"] for d in f["dimensions"]) else None}
+
+    return {
+        "campaign": campaign,
+        "f": f,
+        "dims": dims,
+        "summary_labels": {k.value: v for k, v in SUMMARY_STATE_LABELS.items()},
+        "summaries": {
+            s.province_code: s
+            for s in db.session.scalars(sa.select(ProvinceSummary).where(ProvinceSummary.campaign_id == campaign.id))
+        },
+        "arrived_chart": bar_chart(
+            [(str(CATEGORY_LABELS[GuestCategory(k)]), v) for k, v in f["categories"].items()],
+            maximum=max(list(f["categories"].values()) + [1]),
+            title=_("Guests arrived by category"),
+            decimals=0,
+        ),
+        "averages_chart": bar_chart(
+            [(d["name"], d["average"]) for d in f["dimensions"]], maximum=5, title=_("Average stars per question")
+        )
+        if any(d["count"] for d in f["dimensions"])
+        else None,
+    }
 
 
 @bp.get("/hq/summaries")
@@ -281,8 +414,9 @@ def _national_context(campaign) -> dict:
 def national():
     """HQ's national report: every provincial unit's summary state and figures."""
     campaign = campaign_or_404()
-    return render_template("reports/national.html", **_national_context(campaign),
-                           retention=services.retention_date(campaign))
+    return render_template(
+        "reports/national.html", **_national_context(campaign), retention=services.retention_date(campaign)
+    )
 
 
 @bp.get("/hq/summaries.pdf")
@@ -300,19 +434,43 @@ def national_xlsx():
     campaign = campaign_or_404()
     c = _national_context(campaign)
     categories = list(GuestCategory)
-    header = [_("Code"), _("Province"), _("Summary"), _("Late"), _("Events"), _("Launch-ceremony projects")] + \
-        [str(CATEGORY_LABELS[k]) for k in categories] + [d.name for d in c["dims"]]
-    rows = [[r["code"], r["name"], str(SummaryState(r["state"]).label), _("yes") if r["late"] else "", r["events"],
-             r["launch"]] + [r["arrived"][k.value] for k in categories]
-            + [round(a, 2) if a is not None else "" for a in r["averages"]] for r in c["f"]["rows"]]
-    sheets = [(_("Provinces"), header, rows),
-              (_("Guests by category"), [_("Category"), _("Arrived")],
-               [[str(CATEGORY_LABELS[GuestCategory(k)]), v] for k, v in c["f"]["categories"].items()]),
-              (_("Ratings"), [_("Question"), _("Average"), _("Answers")],
-               [[d["name"], round(d["average"], 2) if d["average"] is not None else "", d["count"]]
-                for d in c["f"]["dimensions"]])]
-    audit.record("export.xlsx", now=clock.now(), actor=current_user, target=campaign, ip=client_ip(),
-                 export="national_summaries")
+    header = (
+        [_("Code"), _("Province"), _("Summary"), _("Late"), _("Events"), _("Launch-ceremony projects")]
+        + [str(CATEGORY_LABELS[k]) for k in categories]
+        + [d.name for d in c["dims"]]
+    )
+    rows = [
+        [
+            r["code"],
+            r["name"],
+            str(SummaryState(r["state"]).label),
+            _("yes") if r["late"] else "",
+            r["events"],
+            r["launch"],
+        ]
+        + [r["arrived"][k.value] for k in categories]
+        + [round(a, 2) if a is not None else "" for a in r["averages"]]
+        for r in c["f"]["rows"]
+    ]
+    sheets = [
+        (_("Provinces"), header, rows),
+        (
+            _("Guests by category"),
+            [_("Category"), _("Arrived")],
+            [[str(CATEGORY_LABELS[GuestCategory(k)]), v] for k, v in c["f"]["categories"].items()],
+        ),
+        (
+            _("Ratings"),
+            [_("Question"), _("Average"), _("Answers")],
+            [
+                [d["name"], round(d["average"], 2) if d["average"] is not None else "", d["count"]]
+                for d in c["f"]["dimensions"]
+            ],
+        ),
+    ]
+    audit.record(
+        "export.xlsx", now=clock.now(), actor=current_user, target=campaign, ip=client_ip(), export="national_summaries"
+    )
     db.session.commit()
     return _xlsx(sheets, f"national-{campaign.year}.xlsx")
 
@@ -324,8 +482,9 @@ def return_summary(summary_id: int):
     if summary is None:
         abort(404)
     try:
-        services.return_province_summary(summary, request.form.get("comment", ""), actor=current_user,
-                                         now=clock.now(), ip=client_ip())
+        services.return_province_summary(
+            summary, request.form.get("comment", ""), actor=current_user, now=clock.now(), ip=client_ip()
+        )
     except RuleError as e:
         db.session.rollback()
         flash(str(e), "error")
@@ -351,6 +510,12 @@ def purge():
     else:
         db.session.commit()
         services.delete_files(result["keys"])
-        flash(_("Personal data retired: %(guests)s guests anonymised, %(photos)s photos deleted.",
-                guests=result["guests"], photos=result["photos"]), "success")
+        flash(
+            _(
+                "Personal data retired: %(guests)s guests anonymised, %(photos)s photos deleted.",
+                guests=result["guests"],
+                photos=result["photos"],
+            ),
+            "success",
+        )
     return redirect(url_for("reports.national"))

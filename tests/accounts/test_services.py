@@ -11,14 +11,17 @@ from experience.extensions import db
 from tests.conftest import NOW, PASSWORD
 
 
-@pytest.mark.parametrize("password, code", [
-    ("Short-1a", "too_short"),
-    ("alllowercaseletters", "too_simple"),
-    ("lowercase123456", "too_simple"),
-    ("Password123", "common"),
-    ("Qwerty123456!", "common"),
-    ("beijing-Staff-2024", "contains_username"),
-])
+@pytest.mark.parametrize(
+    "password, code",
+    [
+        ("Short-1a", "too_short"),
+        ("alllowercaseletters", "too_simple"),
+        ("lowercase123456", "too_simple"),
+        ("Password123", "common"),
+        ("Qwerty123456!", "common"),
+        ("beijing-Staff-2024", "contains_username"),
+    ],
+)
 def test_password_policy_refuses(password, code):
     with pytest.raises(RuleError) as e:
         services.check_password_policy(password, "beijing")

@@ -116,7 +116,9 @@ def test_reset_password_forces_change_at_next_login(app, make_user, campaign):
 def test_weak_new_password_refused_with_chinese_message(client, auth, make_user):
     make_user(username="zhangsan")
     auth.login("zhangsan")
-    page = client.post("/password", data={"current": PASSWORD, "new": "password12", "confirm": "password12"}).get_data(as_text=True)
+    page = client.post("/password", data={"current": PASSWORD, "new": "password12", "confirm": "password12"}).get_data(
+        as_text=True
+    )
     assert "至少" in page or "常见" in page or "三" in page
     assert db.session.scalar(sa.select(User).where(User.username == "zhangsan")).must_change_password is False
 
@@ -124,8 +126,17 @@ def test_weak_new_password_refused_with_chinese_message(client, auth, make_user)
 def test_hq_creates_province_staff(client, auth, make_user):
     make_user(Role.HQ, username="boss")
     auth.login("boss")
-    r = client.post("/users", data={"username": "gd-staff", "display_name": "广东省局", "organisation": "",
-                                    "role": "province", "province": "44", "password": "Guang-Dong-2024"})
+    r = client.post(
+        "/users",
+        data={
+            "username": "gd-staff",
+            "display_name": "广东省局",
+            "organisation": "",
+            "role": "province",
+            "province": "44",
+            "password": "Guang-Dong-2024",
+        },
+    )
     assert r.status_code == 302
     user = db.session.scalar(sa.select(User).where(User.username == "gd-staff"))
     assert user.province_code == "44" and user.must_change_password
@@ -136,11 +147,21 @@ def test_province_can_only_create_its_organisers(client, auth, make_user):
     auth.login("bjstaff")
     page = client.get("/users").get_data(as_text=True)
     assert 'value="hq"' not in page
-    r = client.post("/users", data={"username": "sneaky", "display_name": "x", "role": "hq", "province": "",
-                                    "password": "Guang-Dong-2024"})
+    r = client.post(
+        "/users",
+        data={"username": "sneaky", "display_name": "x", "role": "hq", "province": "", "password": "Guang-Dong-2024"},
+    )
     assert r.status_code == 200  # the form refuses the choice
-    r = client.post("/users", data={"username": "org-cy", "display_name": "朝阳区局", "role": "organizer",
-                                    "province": "11", "password": "Chao-Yang-2024"})
+    r = client.post(
+        "/users",
+        data={
+            "username": "org-cy",
+            "display_name": "朝阳区局",
+            "role": "organizer",
+            "province": "11",
+            "password": "Chao-Yang-2024",
+        },
+    )
     assert r.status_code == 302
     assert db.session.scalar(sa.select(User.province_code).where(User.username == "org-cy")) == "11"
     assert db.session.scalar(sa.select(User).where(User.username == "sneaky")) is None
@@ -151,8 +172,12 @@ def test_province_cannot_touch_another_provinces_organiser(client, auth, make_us
     other = make_user(Role.ORGANIZER, "33", username="zj-org")
     auth.login("bjstaff")
     assert client.post(f"/users/{other.id}/reset").status_code == 404
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)
-                             .where(AuditEntry.action == "access.denied")) == 1
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count()).select_from(AuditEntry).where(AuditEntry.action == "access.denied")
+        )
+        == 1
+    )
 
 
 def test_audit_log_filters(client, auth, make_user):

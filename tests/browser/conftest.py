@@ -1,4 +1,5 @@
 """A live server on a free port and Debian's Chromium driven by Playwright."""
+
 import os
 import shutil
 import threading
@@ -11,8 +12,16 @@ from tests.conftest import _free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 
 
 @pytest.fixture
@@ -31,6 +40,7 @@ def playwright():
     if not os.path.exists(CHROMIUM):
         pytest.fail("Chromium is missing: `make test` installs Debian's chromium package")
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
         yield p
 
@@ -44,8 +54,7 @@ def browser(playwright):
 
 @pytest.fixture
 def phone(browser):
-    ctx = browser.new_context(viewport={"width": 360, "height": 640}, is_mobile=True, has_touch=True,
-                              locale="zh-CN")
+    ctx = browser.new_context(viewport={"width": 360, "height": 640}, is_mobile=True, has_touch=True, locale="zh-CN")
     yield ctx
     ctx.close()
 
@@ -65,6 +74,7 @@ def shot(page, name: str) -> None:
 def login(page, base: str, username: str) -> None:
     """Log in through the form, as a person does."""
     from tests.conftest import PASSWORD
+
     page.goto(f"{base}/login")
     page.fill("#username", username)
     page.fill("#password", PASSWORD)

@@ -1,5 +1,6 @@
 """Check-in as guests and staff do it: a printed invitation's QR on a phone, the walk-in
 poster, and the staff scanner reading a QR through the camera."""
+
 import subprocess
 from datetime import timedelta
 
@@ -38,9 +39,12 @@ def open_event(app, live_server, make_user, make_event):
 
 
 def test_invited_guest_checks_in_from_the_printed_card_and_a_walk_in_from_the_poster(
-        app, live_server, phone, open_event, make_guest, tmp_path):
+    app, live_server, phone, open_event, make_guest, tmp_path
+):
     staff, event = open_event
-    make_guest(event, name="王小明", category=__import__("experience.events.models", fromlist=["x"]).GuestCategory.NPC_DEPUTY)
+    make_guest(
+        event, name="王小明", category=__import__("experience.events.models", fromlist=["x"]).GuestCategory.NPC_DEPUTY
+    )
     make_guest(event, name="堃喆犇")
     staff_client = app.test_client()
     staff_client.post("/login", data={"username": "bjstaff", "password": PASSWORD})
@@ -103,11 +107,13 @@ def _y4m(png: Image.Image, path, frames: int = 10) -> None:
             f.write(b"FRAME\n" + planes)
 
 
-def test_staff_scanner_reads_a_guest_qr_through_the_camera(app, live_server, open_event, make_guest, tmp_path,
-                                                          playwright):
+def test_staff_scanner_reads_a_guest_qr_through_the_camera(
+    app, live_server, open_event, make_guest, tmp_path, playwright
+):
     import io
 
     from experience.core.qr import qr_png
+
     staff, event = open_event
     guest = make_guest(event, name="扫码嘉宾")
     code, guest_id = guest.code, guest.id
@@ -115,11 +121,16 @@ def test_staff_scanner_reads_a_guest_qr_through_the_camera(app, live_server, ope
     video = tmp_path / "qr.y4m"
     _y4m(Image.open(io.BytesIO(qr_png(f"{live_server}/c/{code}"))), video)
     if True:  # a browser of its own: the fake camera is a launch flag
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS + [
-            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-video-capture={video}"])
-        ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN",
-                                  permissions=["camera"])
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=ARGS
+            + [
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-video-capture={video}",
+            ],
+        )
+        ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN", permissions=["camera"])
         page = ctx.new_page()
         page.goto(f"{live_server}/login")
         page.fill("#username", "bjstaff")

@@ -1,4 +1,5 @@
 """The plan's round trip as people do it: a province on a phone, HQ at a desk."""
+
 from datetime import datetime
 
 import pytest
@@ -15,7 +16,8 @@ pytestmark = pytest.mark.browser
 
 
 def test_province_submits_hq_returns_province_resubmits_hq_confirms_and_selects(
-        app, live_server, phone, desktop, make_user, campaign, pdf_bytes, tmp_path):
+    app, live_server, phone, desktop, make_user, campaign, pdf_bytes, tmp_path
+):
     app.config["FROZEN_NOW"] = clock.from_beijing(datetime(2024, 8, 20, 10, 0))
     make_user(Role.PROVINCE, "11", username="bjstaff", display_name="北京市市场监管局")
     make_user(Role.HQ, username="hqboss", display_name="认证监管司")

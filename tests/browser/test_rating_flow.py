@@ -1,4 +1,5 @@
 """Rating on a phone, reviewed by the organiser: issue 4's walk through."""
+
 from datetime import timedelta
 
 import pytest
@@ -13,7 +14,8 @@ pytestmark = pytest.mark.browser
 
 
 def test_guest_rates_changes_it_and_the_organiser_approves_then_withdraws(
-        app, live_server, phone, desktop, make_user, make_event, make_guest, tmp_path):
+    app, live_server, phone, desktop, make_user, make_event, make_guest, tmp_path
+):
     make_user(Role.PROVINCE, "11", username="bjstaff")
     event = make_event()
     guest = make_guest(event, name="刘消费者")

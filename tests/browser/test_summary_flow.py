@@ -1,6 +1,7 @@
 """Issue 5's walk through: the organiser writes the event summary, picks a highlight and a
 photo, previews and downloads the PDF; the province submits its summary late, within an
 extension; HQ returns it; the province sends it again; HQ's report shows it."""
+
 from datetime import date, datetime
 
 import pytest
@@ -21,8 +22,9 @@ from tests.core.test_images import jpeg_with_exif
 pytestmark = pytest.mark.browser
 
 
-def test_event_summary_then_provincial_summary_round_trip(app, live_server, phone, desktop, browser, make_user,
-                                                         make_event, make_guest, campaign, tmp_path):
+def test_event_summary_then_provincial_summary_round_trip(
+    app, live_server, phone, desktop, browser, make_user, make_event, make_guest, campaign, tmp_path
+):
     staff = make_user(Role.PROVINCE, "11", username="bjstaff")
     hq = make_user(Role.HQ, username="hqboss")
     event = make_event(actor=staff)
@@ -31,13 +33,25 @@ def test_event_summary_then_provincial_summary_round_trip(app, live_server, phon
     db.session.refresh(guest)
     photo = clean_photo(jpeg_with_exif())
     rating, _ = ratings.submit_rating(
-        guest, stars={d.id: 5 for d in ratings.dimensions(campaign.id)}, comment="讲解认证标志很清楚", display=Display.NAME,
-        now=event.ends_at, photo=(store_bytes(photo.original, "photo", "jpg"), store_bytes(photo.web, "photo", "jpg")),
-        photo_consent=True)
+        guest,
+        stars={d.id: 5 for d in ratings.dimensions(campaign.id)},
+        comment="讲解认证标志很清楚",
+        display=Display.NAME,
+        now=event.ends_at,
+        photo=(store_bytes(photo.original, "photo", "jpg"), store_bytes(photo.web, "photo", "jpg")),
+        photo_consent=True,
+    )
     ratings.set_approval(rating, "comment", True, actor=staff, now=event.ends_at)
     ratings.set_approval(rating, "photo", True, actor=staff, now=event.ends_at)
-    grant_extension(campaign, "11", date(2024, 10, 25), "防汛抢险", actor=hq,
-                    now=clock.from_beijing(datetime(2024, 10, 17, 9)), kind="summary")
+    grant_extension(
+        campaign,
+        "11",
+        date(2024, 10, 25),
+        "防汛抢险",
+        actor=hq,
+        now=clock.from_beijing(datetime(2024, 10, 17, 9)),
+        kind="summary",
+    )
     app.config["FROZEN_NOW"] = clock.from_beijing(datetime(2024, 10, 20, 9, 0))  # after Oct 18
     event_id = event.id
     db.session.commit()
@@ -64,8 +78,13 @@ def test_event_summary_then_provincial_summary_round_trip(app, live_server, phon
     p = phone.new_page()
     login(p, live_server, "bjstaff")
     p.goto(f"{live_server}/summary")
-    for field, text in (("organisation_text", "局领导牵头"), ("publicity_text", "征集作品 12 件"), ("results_text", "成效"),
-                        ("practices_text", "做法"), ("suggestions_text", "建议")):
+    for field, text in (
+        ("organisation_text", "局领导牵头"),
+        ("publicity_text", "征集作品 12 件"),
+        ("results_text", "成效"),
+        ("practices_text", "做法"),
+        ("suggestions_text", "建议"),
+    ):
         p.fill(f"#{field}", text)
     shot(p, "province-summary-form-phone")
     p.click("#send")

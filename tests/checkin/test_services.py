@@ -55,8 +55,21 @@ def test_link_or_bare_code_both_work(event, make_guest, during):
     assert services.check_in(f"https://x.gov.cn/c/{guest.code}?from=qr", via=CheckInVia.API, now=during).ok
 
 
-@pytest.mark.parametrize("raw", ["", "   ", "abc", "<script>alert(1)</script>", "A" * 33, "x" * 5000,
-                                 "https://evil.example/c/", "../../etc/passwd", "\x00\x01", "Zm9vYmFyYmF6cXV4cXV1eA"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "   ",
+        "abc",
+        "<script>alert(1)</script>",
+        "A" * 33,
+        "x" * 5000,
+        "https://evil.example/c/",
+        "../../etc/passwd",
+        "\x00\x01",
+        "Zm9vYmFyYmF6cXV4cXV1eA",
+    ],
+)
 def test_garbage_is_unknown_and_logged(event, raw, during):
     result = services.check_in(raw, via=CheckInVia.API, now=during, scanner_event=event)
     assert result.result == "unknown"
@@ -76,7 +89,10 @@ def test_window_is_configurable_per_event(event, make_guest):
     guest = make_guest(event)
     event.checkin_opens_minutes, event.checkin_closes_minutes = 30, 60
     db.session.commit()
-    assert services.check_in(guest.code, via=CheckInVia.PHONE, now=event.starts_at - timedelta(minutes=31)).result == "not_open"
+    assert (
+        services.check_in(guest.code, via=CheckInVia.PHONE, now=event.starts_at - timedelta(minutes=31)).result
+        == "not_open"
+    )
     assert services.check_in(guest.code, via=CheckInVia.PHONE, now=event.ends_at + timedelta(minutes=59)).ok
 
 
@@ -111,8 +127,9 @@ def test_nonce_replay_returns_first_answer_without_new_record(event, make_guest,
     guest = make_guest(event)
     first = services.check_in(guest.code, via=CheckInVia.API, now=during, scanner_event=event, token=token, nonce="n-1")
     db.session.commit()
-    again = services.check_in(guest.code, via=CheckInVia.API, now=during + timedelta(seconds=3), scanner_event=event,
-                              token=token, nonce="n-1")
+    again = services.check_in(
+        guest.code, via=CheckInVia.API, now=during + timedelta(seconds=3), scanner_event=event, token=token, nonce="n-1"
+    )
     assert first.result == again.result == "ok" and again.replay and again.checked_in_at == during
     assert scans() == ["ok"]
     other = services.check_in(guest.code, via=CheckInVia.API, now=during, scanner_event=event, token=token, nonce="n-2")
@@ -130,8 +147,9 @@ def test_api_tokens_are_stored_hashed_and_revocable(event, make_user, during):
 
 
 def test_walk_in_registers_and_checks_in(event, during):
-    result, guest = services.walk_in(event, name="李四", category=GuestCategory.MEDIA, phone="13900001111",
-                                     consent=True, now=during)
+    result, guest = services.walk_in(
+        event, name="李四", category=GuestCategory.MEDIA, phone="13900001111", consent=True, now=during
+    )
     assert result.ok and guest.walk_in and guest.consent_at == during and guest.checked_in_at == during
     assert guest.code and guest.code != event.walk_in_code
 
@@ -142,22 +160,32 @@ def test_walk_in_with_a_known_mobile_reveals_nothing(event, during, make_guest):
     services.walk_in(event, name="李四", category=GuestCategory.MEDIA, phone="13900001111", consent=True, now=during)
     for phone in ("13900001111", "13900002222"):
         with pytest.raises(RuleError) as e:
-            services.walk_in(event, name="冒名者", category=GuestCategory.MEDIA, phone=phone, consent=True,
-                             now=during + timedelta(minutes=3))
+            services.walk_in(
+                event,
+                name="冒名者",
+                category=GuestCategory.MEDIA,
+                phone=phone,
+                consent=True,
+                now=during + timedelta(minutes=3),
+            )
         assert e.value.code == "already_registered"
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Guest)) == 2
     assert db.session.get(Guest, invited.id).checked_in_at is None
 
 
-@pytest.mark.parametrize("setup, code", [
-    (lambda e: setattr(e, "walk_ins_enabled", False), "walk_ins_closed"),
-    (lambda e: None, "consent_required"),
-])
+@pytest.mark.parametrize(
+    "setup, code",
+    [
+        (lambda e: setattr(e, "walk_ins_enabled", False), "walk_ins_closed"),
+        (lambda e: None, "consent_required"),
+    ],
+)
 def test_walk_in_refusals(event, during, setup, code):
     setup(event)
     with pytest.raises(RuleError) as e:
-        services.walk_in(event, name="王五", category=GuestCategory.CONSUMER, consent=code != "consent_required",
-                         now=during)
+        services.walk_in(
+            event, name="王五", category=GuestCategory.CONSUMER, consent=code != "consent_required", now=during
+        )
     assert e.value.code == code
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Guest)) == 0
 
@@ -175,8 +203,9 @@ def test_walk_ins_stop_at_capacity(event, make_guest, during):
 
 def test_walk_in_outside_the_window_refused(event):
     with pytest.raises(RuleError) as e:
-        services.walk_in(event, name="甲", category=GuestCategory.CONSUMER, consent=True,
-                         now=event.ends_at + timedelta(hours=1))
+        services.walk_in(
+            event, name="甲", category=GuestCategory.CONSUMER, consent=True, now=event.ends_at + timedelta(hours=1)
+        )
     assert e.value.code == "not_open"
 
 

@@ -40,6 +40,7 @@ def api(client, token, body, **kw):
 
 # -- the guest's phone ----------------------------------------------------------------------
 
+
 def test_phone_asks_consent_first_then_checks_in(client, event, make_guest):
     guest = make_guest(event)
     page = client.get(f"/c/{guest.code}").get_data(as_text=True)
@@ -77,8 +78,9 @@ def test_walk_in_form(client, event):
     assert "个人信息" in page
     r = client.post(f"/w/{event.walk_in_code}", data={"name": "", "category": "consumer"})
     assert r.status_code == 200 and db.session.scalar(sa.select(sa.func.count()).select_from(Guest)) == 0
-    r = client.post(f"/w/{event.walk_in_code}", data={"name": "赵六", "category": "media", "phone": "139 0000 2222",
-                                                      "consent": "y"})
+    r = client.post(
+        f"/w/{event.walk_in_code}", data={"name": "赵六", "category": "media", "phone": "139 0000 2222", "consent": "y"}
+    )
     page = r.get_data(as_text=True)
     guest = db.session.scalar(sa.select(Guest))
     assert "签到成功" in page and f"/c/{guest.code}" in page and guest.phone == "13900002222"
@@ -91,8 +93,13 @@ def test_walk_ins_switched_off_and_full(client, event, make_guest):
     assert client.get(f"/w/{event.walk_in_code}").status_code == 409
     event.walk_ins_enabled, event.capacity = True, 1
     db.session.commit()
-    services.walk_in(event, name="甲", category=__import__("experience.events.models", fromlist=["x"]).GuestCategory.CONSUMER,
-                     consent=True, now=event.starts_at)
+    services.walk_in(
+        event,
+        name="甲",
+        category=__import__("experience.events.models", fromlist=["x"]).GuestCategory.CONSUMER,
+        consent=True,
+        now=event.starts_at,
+    )
     db.session.commit()
     r = client.post(f"/w/{event.walk_in_code}", data={"name": "乙", "category": "consumer", "consent": "y"})
     assert r.status_code == 409
@@ -101,6 +108,7 @@ def test_walk_ins_switched_off_and_full(client, event, make_guest):
 
 
 # -- the API ----------------------------------------------------------------------------------
+
 
 def test_api_answers(client, event, make_guest, token, make_event, staff):
     guest = make_guest(event)
@@ -117,16 +125,19 @@ def test_api_answers(client, event, make_guest, token, make_event, staff):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Scan)) == 4  # the replay added none
 
 
-@pytest.mark.parametrize("kwargs, status", [
-    ({"data": "code=x", "content_type": "application/x-www-form-urlencoded"}, 415),
-    ({"data": "{not json", "content_type": "application/json"}, 400),
-    ({"json": ["a list"]}, 400),
-    ({"json": {"code": 12345}}, 400),
-    ({"json": {"code": "x", "nonce": "n" * 65}}, 400),
-    ({"json": {"code": "x", "nonce": "a\x00b"}}, 400),
-    ({"json": {"code": "\x00" * 30, "nonce": "ok"}}, 404),
-    ({"json": {"code": "x" * 5000}}, 413),
-])
+@pytest.mark.parametrize(
+    "kwargs, status",
+    [
+        ({"data": "code=x", "content_type": "application/x-www-form-urlencoded"}, 415),
+        ({"data": "{not json", "content_type": "application/json"}, 400),
+        ({"json": ["a list"]}, 400),
+        ({"json": {"code": 12345}}, 400),
+        ({"json": {"code": "x", "nonce": "n" * 65}}, 400),
+        ({"json": {"code": "x", "nonce": "a\x00b"}}, 400),
+        ({"json": {"code": "\x00" * 30, "nonce": "ok"}}, 404),
+        ({"json": {"code": "x" * 5000}}, 413),
+    ],
+)
 def test_api_bad_requests_never_500(client, event, token, kwargs, status):
     r = client.post("/api/v1/checkins", headers={"Authorization": f"Bearer {token}"}, **kwargs)
     assert r.status_code == status and r.is_json
@@ -137,6 +148,7 @@ def test_api_needs_a_live_token(client, event, token, staff, make_guest):
     assert client.post("/api/v1/checkins", json={"code": guest.code}).status_code == 401
     assert api(client, "exp_wrong", {"code": guest.code}).status_code == 401
     from experience.checkin.models import ApiToken
+
     services.revoke_api_token(db.session.scalar(sa.select(ApiToken)), actor=staff, now=event.starts_at)
     db.session.commit()
     assert api(client, token, {"code": guest.code}).status_code == 401
@@ -144,6 +156,7 @@ def test_api_needs_a_live_token(client, event, token, staff, make_guest):
 
 
 # -- desk and scanner -------------------------------------------------------------------------
+
 
 def test_desk_search_check_in_and_undo(client, auth, event, staff, make_guest):
     make_guest(event, name="张伟", organisation="朝阳区消协", phone="13811112222")
@@ -175,18 +188,24 @@ def test_scanner_page_and_scan(client, auth, event, staff, make_guest):
 def test_setup_tokens_and_printouts(client, auth, event, staff, make_guest):
     make_guest(event, name="堃喆犇")
     auth.login("bjstaff")
-    r = client.post(f"/events/{event.id}/checkin", data={"checkin_opens_minutes": "30", "checkin_closes_minutes": "15",
-                                                         "capacity": "", "walk_ins_enabled": "y"})
+    r = client.post(
+        f"/events/{event.id}/checkin",
+        data={"checkin_opens_minutes": "30", "checkin_closes_minutes": "15", "capacity": "", "walk_ins_enabled": "y"},
+    )
     assert r.status_code == 302 and db.session.get(type(event), event.id).checkin_opens_minutes == 30
     page = client.post(f"/events/{event.id}/tokens", data={"name": "1号闸机"}).get_data(as_text=True)
     assert "exp_" in page
-    for url in (f"/events/{event.id}/poster.pdf", f"/events/{event.id}/sign-in-sheet.pdf",
-                f"/events/{event.id}/invitations.pdf"):
+    for url in (
+        f"/events/{event.id}/poster.pdf",
+        f"/events/{event.id}/sign-in-sheet.pdf",
+        f"/events/{event.id}/invitations.pdf",
+    ):
         with client.get(url) as r:
             assert r.status_code == 200 and r.data.startswith(b"%PDF")
 
 
 # -- exactly once, under a real race ----------------------------------------------------------
+
 
 def test_phone_desk_and_api_at_the_same_moment_make_one_check_in(app, event, staff, make_guest, token, monkeypatch):
     """Every path passes its read-only check before any of them writes (the barrier holds
@@ -217,6 +236,7 @@ def test_phone_desk_and_api_at_the_same_moment_make_one_check_in(app, event, sta
             send(app.test_client())
         except Exception:  # noqa: BLE001 - reported below
             import traceback
+
             errors.append(traceback.format_exc())
 
     threads = [threading.Thread(target=run, args=(r,)) for r in requests]
@@ -245,13 +265,22 @@ make_server("127.0.0.1", int(sys.argv[1]), app).serve_forever()
 def test_per_code_rate_limit_is_shared_by_two_workers(app, event, make_guest, tmp_path, database_url):
     code = make_guest(event).code
     db.session.commit()  # and hold no lock while the workers write
-    env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "x", "UPLOAD_DIR": str(tmp_path / "u"),
-           "RATELIMIT_STORAGE_URI": f"sqlitefile://{tmp_path / 'shared-limits.db'}"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "x",
+        "UPLOAD_DIR": str(tmp_path / "u"),
+        "RATELIMIT_STORAGE_URI": f"sqlitefile://{tmp_path / 'shared-limits.db'}",
+    }
     ports = [_free_port(), _free_port()]
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     logs = [open(tmp_path / f"worker-{p}.log", "w") for p in ports]  # read them when this fails
-    workers = [subprocess.Popen([sys.executable, "-c", SERVE, str(p)], env=env, cwd=root,
-                                stdout=subprocess.DEVNULL, stderr=log) for p, log in zip(ports, logs)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", SERVE, str(p)], env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=log
+        )
+        for p, log in zip(ports, logs)
+    ]
     import urllib.error
     import urllib.request
 
@@ -280,8 +309,12 @@ def test_per_code_rate_limit_is_shared_by_two_workers(app, event, make_guest, tm
 
 def test_odd_inputs_on_public_and_scanner_routes_never_500(client, auth, event, staff, make_guest):
     guest = make_guest(event)
-    assert client.post(f"/w/{event.walk_in_code}", data={"name": "a\x00b", "category": "consumer",
-                                                         "consent": "y"}).status_code == 400
+    assert (
+        client.post(
+            f"/w/{event.walk_in_code}", data={"name": "a\x00b", "category": "consumer", "consent": "y"}
+        ).status_code
+        == 400
+    )
     assert client.get(f"/c/{guest.code}%3Fx").status_code == 404
     assert "签到成功" not in client.get(f"/c/{guest.code}%3Fx").get_data(as_text=True)
     assert client.get("/c/%00abc/rate").status_code in (400, 404)

@@ -41,6 +41,7 @@ def test_web_copy_is_small():
 def test_png_with_text_chunk_is_stripped():
     image = Image.new("RGBA", (50, 50), (255, 0, 0, 128))
     from PIL.PngImagePlugin import PngInfo
+
     info = PngInfo()
     info.add_text("Comment", "secret location")
     buf = io.BytesIO()
@@ -51,10 +52,17 @@ def test_png_with_text_chunk_is_stripped():
 
 def _bomb() -> bytes:
     """A tiny PNG that claims 100,000 × 100,000 pixels."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 1000)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 1000))
+        + chunk(b"IEND", b"")
+    )
 
 
 def _png_named_jpg() -> bytes:
@@ -63,13 +71,16 @@ def _png_named_jpg() -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("data, code", [
-    (b"", "empty"),
-    (b"<html><script>alert(1)</script></html>", "not_image"),
-    (jpeg_with_exif()[:3000], "broken"),  # truncated
-    (_bomb(), "too_many_pixels"),
-    (b"GIF89a" + b"\x00" * 50, "not_image"),
-])
+@pytest.mark.parametrize(
+    "data, code",
+    [
+        (b"", "empty"),
+        (b"<html><script>alert(1)</script></html>", "not_image"),
+        (jpeg_with_exif()[:3000], "broken"),  # truncated
+        (_bomb(), "too_many_pixels"),
+        (b"GIF89a" + b"\x00" * 50, "not_image"),
+    ],
+)
 def test_bad_photos_refused(data, code):
     with pytest.raises(RuleError) as e:
         clean_photo(data)
@@ -93,6 +104,7 @@ def test_over_10_mb_refused():
 def test_truncated_photo_refused_even_after_weasyprint_is_loaded():
     import weasyprint  # noqa: F401  (it sets Pillow's LOAD_TRUNCATED_IMAGES for the whole process)
     from PIL import ImageFile
+
     assert ImageFile.LOAD_TRUNCATED_IMAGES
     with pytest.raises(RuleError) as e:
         clean_photo(jpeg_with_exif()[:3000])

@@ -1,5 +1,6 @@
 """render_pdf: Chinese comes out as embedded text, and the document can read nothing but
 our static files, data: URLs and the files the caller hands in."""
+
 import io
 import socket
 import subprocess
@@ -20,7 +21,8 @@ def _page(body: str, head: str = "") -> str:
     return current_app.jinja_env.from_string(
         '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
         '<style>{% include "_pdf/base.css" %}</style>{{ head|safe }}</head>'
-        '<body>{{ body|safe }}</body></html>').render(head=head, body=body)
+        "<body>{{ body|safe }}</body></html>"
+    ).render(head=head, body=body)
 
 
 def _tool(tmp_path, data: bytes, tool: str, *options: str) -> str:
@@ -28,8 +30,7 @@ def _tool(tmp_path, data: bytes, tool: str, *options: str) -> str:
     path = tmp_path / "out.pdf"
     path.write_bytes(data)
     to_stdout = ["-"] if tool == "pdftotext" else []
-    return subprocess.run([tool, *options, str(path), *to_stdout], check=True, capture_output=True,
-                          text=True).stdout
+    return subprocess.run([tool, *options, str(path), *to_stdout], check=True, capture_output=True, text=True).stdout
 
 
 def _jpeg() -> bytes:
@@ -64,10 +65,14 @@ def fetches(monkeypatch):
 
 
 def test_chinese_text_embedded_with_cjk_font(app, tmp_path):
-    data = render_pdf(_page('<h1 class="running-header">服务认证体验日</h1>'
-                            '<table><thead><tr><th>姓名</th><th>单位</th></tr></thead>'
-                            '<tbody><tr><td>王堃</td><td>李喆</td></tr><tr><td>张犇</td><td>康乐养老</td></tr>'
-                            '</tbody></table>'))
+    data = render_pdf(
+        _page(
+            '<h1 class="running-header">服务认证体验日</h1>'
+            "<table><thead><tr><th>姓名</th><th>单位</th></tr></thead>"
+            "<tbody><tr><td>王堃</td><td>李喆</td></tr><tr><td>张犇</td><td>康乐养老</td></tr>"
+            "</tbody></table>"
+        )
+    )
     assert data.startswith(b"%PDF-")
     fonts = _tool(tmp_path, data, "pdffonts").splitlines()[2:]
     cjk = [line for line in fonts if "CJK" in line or "WenQuanYi" in line or "MicroHei" in line]
@@ -80,8 +85,12 @@ def test_chinese_text_embedded_with_cjk_font(app, tmp_path):
 
 def test_long_table_repeats_its_header_and_numbers_pages(app, tmp_path):
     rows = "".join(f"<tr><td>来宾{i}</td><td>单位{i}</td></tr>" for i in range(120))
-    data = render_pdf(_page('<h1 class="running-header">来宾名单</h1><table><thead><tr><th>姓名</th><th>单位</th>'
-                            f'</tr></thead><tbody>{rows}</tbody></table>'))
+    data = render_pdf(
+        _page(
+            '<h1 class="running-header">来宾名单</h1><table><thead><tr><th>姓名</th><th>单位</th>'
+            f"</tr></thead><tbody>{rows}</tbody></table>"
+        )
+    )
     pages = _tool(tmp_path, data, "pdftotext").split("\f")[:-1]
     assert len(pages) >= 2
     for n, page in enumerate(pages, 1):
@@ -109,12 +118,12 @@ HOSTILE = [
     '<img src="http://example.com/x.png">',
     '<link rel="stylesheet" href="file:///etc/passwd">',
     '<style>@import url("file:///etc/passwd");</style>',
-    '<style>@font-face { font-family: x; src: url(file:///etc/passwd); } p { font-family: x; }</style><p>x</p>',
+    "<style>@font-face { font-family: x; src: url(file:///etc/passwd); } p { font-family: x; }</style><p>x</p>",
     '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
     '<image href="file:///etc/passwd" width="10" height="10"/></svg>',
     '<object data="file:///etc/passwd" type="image/png"></object><embed src="file:///etc/passwd">',
     '<img src="https://pdf.invalid/static/../experience/config.py">',
-    '<div style="background: url(\'http://169.254.169.254/latest/meta-data/\')">x</div>',
+    "<div style=\"background: url('http://169.254.169.254/latest/meta-data/')\">x</div>",
 ]
 
 
@@ -134,16 +143,22 @@ def test_fetcher_alone_keeps_attachments_out(app, tmp_path):
     # Plain WeasyPrint embeds both of these (pdfdetach lists 2 files); LockedFetcher
     # refuses them even without render_pdf dropping attachments first.
     from weasyprint import HTML
+
     fetcher = LockedFetcher(static_folder=app.static_folder)
-    data = HTML(string='<link rel="attachment" href="file:///etc/passwd">'
-                       '<a rel="attachment" href="file:///etc/hostname">x</a>',
-                base_url=DEFAULT_BASE_URL, url_fetcher=fetcher).write_pdf()
+    data = HTML(
+        string='<link rel="attachment" href="file:///etc/passwd"><a rel="attachment" href="file:///etc/hostname">x</a>',
+        base_url=DEFAULT_BASE_URL,
+        url_fetcher=fetcher,
+    ).write_pdf()
     assert _tool(tmp_path, data, "pdfdetach", "-list").startswith("0 embedded files")
 
 
 def test_attachment_of_a_static_file_is_not_embedded_either(app, tmp_path):
-    data = render_pdf(_page('<link rel="attachment" href="/static/css/app.css">'
-                            '<a rel="attachment" href="/static/css/app.css">样式</a>'))
+    data = render_pdf(
+        _page(
+            '<link rel="attachment" href="/static/css/app.css"><a rel="attachment" href="/static/css/app.css">样式</a>'
+        )
+    )
     assert _tool(tmp_path, data, "pdfdetach", "-list").startswith("0 embedded files")
 
 
@@ -157,14 +172,19 @@ def test_allowed_file_inside_inline_svg_is_drawn(app, tmp_path):
     # SVG <image> is fetched while the PDF is written, not during layout.
     photo = tmp_path / "photo.jpg"
     photo.write_bytes(_jpeg())
-    data = render_pdf(_page('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 40 30" width="40" height="30">'
-                            '<image href="allowed:照片.jpg" width="40" height="30"/></svg>'),
-                      allowed_files={"照片.jpg": photo})
+    data = render_pdf(
+        _page(
+            '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 40 30" width="40" height="30">'
+            '<image href="allowed:照片.jpg" width="40" height="30"/></svg>'
+        ),
+        allowed_files={"照片.jpg": photo},
+    )
     assert len(_tool(tmp_path, data, "pdfimages", "-list").splitlines()[2:]) == 1
 
 
 def test_data_uri_image_is_drawn(app, tmp_path, fetches):
     from experience.core.qr import qr_data_uri
+
     data = render_pdf(_page(f'<img src="{qr_data_uri("x")}">'))
     assert len(_tool(tmp_path, data, "pdfimages", "-list").splitlines()[2:]) == 1
     assert [served for _, served in fetches] == [True]  # data: goes through the fetcher
@@ -172,56 +192,66 @@ def test_data_uri_image_is_drawn(app, tmp_path, fetches):
 
 # --- the fetcher itself -------------------------------------------------------------
 
+
 @pytest.fixture
 def fetcher(app):
-    return LockedFetcher(base_url="https://exp.example.org/", static_folder=app.static_folder,
-                         allowed_files={"photo-1.jpg": b"JPEGBYTES", "张.png": b"PNG"})
+    return LockedFetcher(
+        base_url="https://exp.example.org/",
+        static_folder=app.static_folder,
+        allowed_files={"photo-1.jpg": b"JPEGBYTES", "张.png": b"PNG"},
+    )
 
 
-@pytest.mark.parametrize("url, body, content_type", [
-    ("https://exp.example.org/static/css/app.css", STATIC_CSS.read_bytes(), "text/css"),
-    ("https://EXP.example.org/static/css/app.css?v=1#x", STATIC_CSS.read_bytes(), "text/css"),
-    ("https://exp.example.org/static/css/%61pp.css", STATIC_CSS.read_bytes(), "text/css"),
-    ("data:text/plain;base64,5L2g5aW9", "你好".encode(), "text/plain"),
-    ("data:,hello", b"hello", "text/plain"),
-    ("allowed:photo-1.jpg", b"JPEGBYTES", "image/jpeg"),
-    ("allowed:%E5%BC%A0.png", b"PNG", "image/png"),
-])
+@pytest.mark.parametrize(
+    "url, body, content_type",
+    [
+        ("https://exp.example.org/static/css/app.css", STATIC_CSS.read_bytes(), "text/css"),
+        ("https://EXP.example.org/static/css/app.css?v=1#x", STATIC_CSS.read_bytes(), "text/css"),
+        ("https://exp.example.org/static/css/%61pp.css", STATIC_CSS.read_bytes(), "text/css"),
+        ("data:text/plain;base64,5L2g5aW9", "你好".encode(), "text/plain"),
+        ("data:,hello", b"hello", "text/plain"),
+        ("allowed:photo-1.jpg", b"JPEGBYTES", "image/jpeg"),
+        ("allowed:%E5%BC%A0.png", b"PNG", "image/png"),
+    ],
+)
 def test_fetcher_serves(fetcher, url, body, content_type):
     response = fetcher(url)
     assert response.read() == body and response.content_type == content_type
 
 
-@pytest.mark.parametrize("url", [
-    "file:///etc/passwd",
-    "FILE:///etc/passwd",
-    "file://localhost/etc/passwd",
-    "/etc/passwd",
-    "etc/passwd",
-    "https://exp.example.org/static/../experience/config.py",
-    "https://exp.example.org/static/%2e%2e/experience/config.py",
-    "https://exp.example.org/static/..%2fexperience/config.py",
-    "https://exp.example.org/static/css/../../experience/config.py",
-    "https://exp.example.org/static//etc/passwd",
-    "https://exp.example.org/static/%2fetc/passwd",
-    "https://exp.example.org/static/..\\experience\\config.py",
-    "https://exp.example.org/static/",
-    "https://exp.example.org/static/css",
-    "https://exp.example.org/static/nope.css",
-    "https://exp.example.org/experience/config.py",
-    "https://exp.example.org/staticx/css/app.css",
-    "http://exp.example.org/static/css/app.css",        # other scheme
-    "https://exp.example.org:8443/static/css/app.css",  # other port
-    "https://evil.example.com/static/css/app.css",
-    "https://user@exp.example.org/static/css/app.css",
-    "http://example.com/x.png",
-    "http://127.0.0.1:8000/static/css/app.css",
-    "ftp://exp.example.org/static/css/app.css",
-    "allowed:missing.jpg",
-    "allowed:../photo-1.jpg",
-    "allowed:/etc/passwd",
-    "jar:file:///etc/passwd!/x",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "FILE:///etc/passwd",
+        "file://localhost/etc/passwd",
+        "/etc/passwd",
+        "etc/passwd",
+        "https://exp.example.org/static/../experience/config.py",
+        "https://exp.example.org/static/%2e%2e/experience/config.py",
+        "https://exp.example.org/static/..%2fexperience/config.py",
+        "https://exp.example.org/static/css/../../experience/config.py",
+        "https://exp.example.org/static//etc/passwd",
+        "https://exp.example.org/static/%2fetc/passwd",
+        "https://exp.example.org/static/..\\experience\\config.py",
+        "https://exp.example.org/static/",
+        "https://exp.example.org/static/css",
+        "https://exp.example.org/static/nope.css",
+        "https://exp.example.org/experience/config.py",
+        "https://exp.example.org/staticx/css/app.css",
+        "http://exp.example.org/static/css/app.css",  # other scheme
+        "https://exp.example.org:8443/static/css/app.css",  # other port
+        "https://evil.example.com/static/css/app.css",
+        "https://user@exp.example.org/static/css/app.css",
+        "http://example.com/x.png",
+        "http://127.0.0.1:8000/static/css/app.css",
+        "ftp://exp.example.org/static/css/app.css",
+        "allowed:missing.jpg",
+        "allowed:../photo-1.jpg",
+        "allowed:/etc/passwd",
+        "jar:file:///etc/passwd!/x",
+    ],
+)
 def test_fetcher_refuses(fetcher, url):
     with pytest.raises(RefusedURL):
         fetcher(url)

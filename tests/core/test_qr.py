@@ -1,4 +1,5 @@
 """QR codes read back as a scanner would: PNG directly, SVG after WeasyPrint and rasterising."""
+
 import base64
 import io
 import re
@@ -12,8 +13,11 @@ from experience.core.pdf import render_pdf
 from experience.core.qr import qr_data_uri, qr_png, qr_svg
 
 SHORT = "https://exp.example.org/c/3f9K2"
-LONG = ("https://exp.example.org/checkin/scan?event=2024-110105-0017&guest=" + "aB3dE6gH9jK2mN5pQ8sT" * 6
-        + "&v=1&name=%E7%8E%8B%E5%A0%83")
+LONG = (
+    "https://exp.example.org/checkin/scan?event=2024-110105-0017&guest="
+    + "aB3dE6gH9jK2mN5pQ8sT" * 6
+    + "&v=1&name=%E7%8E%8B%E5%A0%83"
+)
 
 
 def _read(image: Image.Image) -> list[zxingcpp.Barcode]:
@@ -42,16 +46,21 @@ def test_svg_is_an_inline_element_that_scales():
     svg = qr_svg(SHORT)
     assert svg.startswith("<svg ") and svg.endswith("</svg>") and "<?xml" not in svg
     assert re.search(r'viewBox="0 0 (\d+) \1"', svg)
-    assert not re.search(r'<svg[^>]* (width|height)=', svg)  # CSS decides the size
+    assert not re.search(r"<svg[^>]* (width|height)=", svg)  # CSS decides the size
 
 
 @pytest.mark.parametrize("text", [SHORT, LONG])
 def test_svg_in_a_weasyprint_pdf_reads_back(app, tmp_path, text):
-    html = ('<html><head><style>@page { size: A4; margin: 15mm } .qr svg { width: 45mm; height: 45mm }</style>'
-            f'</head><body><p>签到码</p><div class="qr">{qr_svg(text)}</div></body></html>')
+    html = (
+        "<html><head><style>@page { size: A4; margin: 15mm } .qr svg { width: 45mm; height: 45mm }</style>"
+        f'</head><body><p>签到码</p><div class="qr">{qr_svg(text)}</div></body></html>'
+    )
     (tmp_path / "qr.pdf").write_bytes(render_pdf(html))
-    subprocess.run(["pdftoppm", "-r", "150", "-png", "-singlefile", tmp_path / "qr.pdf", tmp_path / "page"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["pdftoppm", "-r", "150", "-png", "-singlefile", tmp_path / "qr.pdf", tmp_path / "page"],
+        check=True,
+        capture_output=True,
+    )
     with Image.open(tmp_path / "page.png") as page:
         assert [code.text for code in _read(page)] == [text]
 

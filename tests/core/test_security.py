@@ -1,4 +1,5 @@
 """CSRF, headers, size limits, error pages: what protects every page."""
+
 import io
 import re
 
@@ -64,7 +65,7 @@ def test_pages_have_no_inline_script_and_no_outside_assets(client, auth, make_us
     auth.login("hqboss")
     for url in ("/login", "/", "/hq/plans", "/audit", "/users", "/campaign", "/events"):
         page = client.get(url).get_data(as_text=True)
-        assert "<script>" not in page and " onclick=" not in page and "style=\"" not in page
+        assert "<script>" not in page and " onclick=" not in page and 'style="' not in page
         assert not re.search(r'(src|href)="(https?:)?//', page), url
 
 
@@ -72,8 +73,11 @@ def test_oversized_request_gets_a_chinese_413_page(app, client, auth, make_user,
     make_user(username="zhangsan")
     auth.login("zhangsan")
     app.config["MAX_CONTENT_LENGTH"] = 1024
-    r = client.post("/events/new", data={"title": "x", "attachment": (io.BytesIO(b"x" * 4096), "big.pdf")},
-                    content_type="multipart/form-data")
+    r = client.post(
+        "/events/new",
+        data={"title": "x", "attachment": (io.BytesIO(b"x" * 4096), "big.pdf")},
+        content_type="multipart/form-data",
+    )
     assert r.status_code == 413
     assert "文件过大" in r.get_data(as_text=True) or "过大" in r.get_data(as_text=True)
 
@@ -91,6 +95,7 @@ def test_server_error_page_says_nothing_was_saved(app, client):
         raise RuntimeError("boom")
 
     from experience.core.web import PUBLIC_ENDPOINTS
+
     PUBLIC_ENDPOINTS.add("boom")
     try:
         r = client.get("/boom-test")
@@ -102,6 +107,7 @@ def test_server_error_page_says_nothing_was_saved(app, client):
 def test_healthz_answers_503_when_the_schema_is_missing(tmp_path):
     from experience import create_app
     from experience.config import TestConfig
+
     app = create_app(type("C", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'empty.db'}"}))
     r = app.test_client().get("/healthz")
     assert r.status_code == 503 and r.json["database"]["state"] == "unavailable"

@@ -29,18 +29,24 @@ def test_pdf_and_docx_stored_under_generated_names(app, pdf_bytes, tmp_path):
     assert key.endswith(".docx")
 
 
-@pytest.mark.parametrize("data, name, code", [
-    (b"", "empty.pdf", "empty"),
-    (b"<html><script>alert(1)</script></html>", "evil.pdf", "wrong_type"),
-    (b"PK\x03\x04not really a zip", "fake.docx", "wrong_type"),
-    (b"GIF89a" + b"\x00" * 100, "image.pdf", "wrong_type"),
-])
+@pytest.mark.parametrize(
+    "data, name, code",
+    [
+        (b"", "empty.pdf", "empty"),
+        (b"<html><script>alert(1)</script></html>", "evil.pdf", "wrong_type"),
+        (b"PK\x03\x04not really a zip", "fake.docx", "wrong_type"),
+        (b"GIF89a" + b"\x00" * 100, "image.pdf", "wrong_type"),
+    ],
+)
 def test_content_decides_not_the_name(app, data, name, code):
     with pytest.raises(RuleError) as e:
         uploads.store_upload(_upload(data, name), "attachment")
     assert e.value.code == code
-    assert list((__import__("pathlib").Path(app.config["UPLOAD_DIR"])).glob("*")) == [] \
-        if __import__("pathlib").Path(app.config["UPLOAD_DIR"]).exists() else True
+    assert (
+        list((__import__("pathlib").Path(app.config["UPLOAD_DIR"])).glob("*")) == []
+        if __import__("pathlib").Path(app.config["UPLOAD_DIR"]).exists()
+        else True
+    )
 
 
 def test_docx_not_accepted_as_plan_document(app):

@@ -6,12 +6,25 @@ from experience.accounts.models import Role
 from experience.events.models import Event, EventStatus
 from experience.extensions import db
 
-FORM = {"title": "物业服务认证开放日", "service_name": "物业服务认证", "certified_org": "安居物业",
-        "certificate_no": "CSC-9", "certification_body": "中国质量认证中心", "sector": "物业",
-        "venue_name": "安居花园", "city": "北京市", "address": "海淀区学院路8号",
-        "starts_at": "2024-09-12T09:00", "ends_at": "2024-09-12T12:00", "guests_consumer": "30",
-        "guests_media": "2", "highlights": "", "agenda": "", "contact_name": "李老师",
-        "contact_phone": "＋８６ １３８－１２３４－１２３４"}
+FORM = {
+    "title": "物业服务认证开放日",
+    "service_name": "物业服务认证",
+    "certified_org": "安居物业",
+    "certificate_no": "CSC-9",
+    "certification_body": "中国质量认证中心",
+    "sector": "物业",
+    "venue_name": "安居花园",
+    "city": "北京市",
+    "address": "海淀区学院路8号",
+    "starts_at": "2024-09-12T09:00",
+    "ends_at": "2024-09-12T12:00",
+    "guests_consumer": "30",
+    "guests_media": "2",
+    "highlights": "",
+    "agenda": "",
+    "contact_name": "李老师",
+    "contact_phone": "＋８６ １３８－１２３４－１２３４",
+}
 
 
 def _post(client, url, **changes):
@@ -34,8 +47,15 @@ def test_staff_create_an_event(client, auth, make_user, campaign):
 def test_bad_input_is_explained_and_nothing_saved(client, auth, make_user, campaign):
     make_user(Role.PROVINCE, "11", username="bjstaff")
     auth.login("bjstaff")
-    page = _post(client, "/events/new", title="", contact_phone="12345", ends_at="2024-09-12T08:00",
-                 sector="不存在", guests_consumer="-3").get_data(as_text=True)
+    page = _post(
+        client,
+        "/events/new",
+        title="",
+        contact_phone="12345",
+        ends_at="2024-09-12T08:00",
+        sector="不存在",
+        guests_consumer="-3",
+    ).get_data(as_text=True)
     assert page.count('class="errors"') >= 4
     assert "必填" in page
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Event)) == 0

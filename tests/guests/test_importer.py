@@ -1,4 +1,5 @@
 """The guest-list importer: pure functions, so no database and no app are needed."""
+
 import io
 
 import pytest
@@ -8,8 +9,7 @@ from openpyxl import Workbook, load_workbook
 
 from experience.core.errors import RuleError
 from experience.events.models import GuestCategory
-from experience.guests.importer import (MAX_ROWS, ImportRow, mark_duplicates, parse_guest_file,
-                                        template_xlsx)
+from experience.guests.importer import MAX_ROWS, ImportRow, mark_duplicates, parse_guest_file, template_xlsx
 
 HEADER = ["姓名", "类别", "级别", "单位", "职务", "手机号", "备注"]
 
@@ -45,24 +45,27 @@ def by_line(rows: list[ImportRow]) -> dict[int, ImportRow]:
 @pytest.fixture
 def messy_rows():
     """A list as provinces send it: title row, then header, then rows of every kind of mess."""
-    data = xlsx([
-        ["服务认证体验活动邀请名单"],                                                   # 1
-        ["序号", " 姓 名 ", "类别", "级别", "工作单位", "职务", "联系电话", "备注"],      # 2
-        [1, "李四  ", "市政协委员", None, "某市 商务局 ", "副局长", "１３８１２３４１２３４", ""],  # 3
-        [2, "王　五", "消费者", None, "", "", "+86 139 1234 5678", None],               # 4
-        [3, None, None, None, None, None, None, None],                                  # 5 blank
-        [4, "   ", "  ", None, None, None, None, None],                                 # 6 spaces only
-        [5, "赵六", "新闻媒体", None, "某某日报社", "记者", 13712341234, None],           # 7 a number
-        [6, "钱七", "人大代表", "省级", "某某协会", "会长", "86-13612341234", None],       # 8
-        [7, "孙八", "律师", None, "", "", "13512341234", None],                          # 9 bad category
-        [8, "", "消费者", None, "", "", "12345", None],                                 # 10 no name, bad phone
-        [9, "周九", "企业代表", None, "", "", 13412341234.0, "=1+1"],                     # 11 float, formula text
-        [10, "吴十", "其他", None, "", "", "1.3312341234E10", None],                     # 12 sci text
-    ])
+    data = xlsx(
+        [
+            ["服务认证体验活动邀请名单"],  # 1
+            ["序号", " 姓 名 ", "类别", "级别", "工作单位", "职务", "联系电话", "备注"],  # 2
+            [1, "李四  ", "市政协委员", None, "某市 商务局 ", "副局长", "１３８１２３４１２３４", ""],  # 3
+            [2, "王　五", "消费者", None, "", "", "+86 139 1234 5678", None],  # 4
+            [3, None, None, None, None, None, None, None],  # 5 blank
+            [4, "   ", "  ", None, None, None, None, None],  # 6 spaces only
+            [5, "赵六", "新闻媒体", None, "某某日报社", "记者", 13712341234, None],  # 7 a number
+            [6, "钱七", "人大代表", "省级", "某某协会", "会长", "86-13612341234", None],  # 8
+            [7, "孙八", "律师", None, "", "", "13512341234", None],  # 9 bad category
+            [8, "", "消费者", None, "", "", "12345", None],  # 10 no name, bad phone
+            [9, "周九", "企业代表", None, "", "", 13412341234.0, "=1+1"],  # 11 float, formula text
+            [10, "吴十", "其他", None, "", "", "1.3312341234E10", None],  # 12 sci text
+        ]
+    )
     return by_line(parse_guest_file(data, "名单.xlsx"))
 
 
 # -- A messy .xlsx --------------------------------------------------------------------------
+
 
 def test_header_found_below_title_row(messy_rows):
     assert min(messy_rows) == 3
@@ -120,10 +123,13 @@ def test_bad_rows_reported_on_their_excel_line(messy_rows):
 
 # -- Encodings and file types ----------------------------------------------------------------
 
-CSV_ROWS = [["邀请名单"], HEADER,
-            ["张三", "全国人大代表", "", "某某省人民政府", "", "13812341234", "䶮"],
-            ["", "", "", "", "", "", ""],
-            ["李四", "媒体", "", "某某电视台，新闻部", "记者", "13912341234", ""]]
+CSV_ROWS = [
+    ["邀请名单"],
+    HEADER,
+    ["张三", "全国人大代表", "", "某某省人民政府", "", "13812341234", "䶮"],
+    ["", "", "", "", "", "", ""],
+    ["李四", "媒体", "", "某某电视台，新闻部", "记者", "13912341234", ""],
+]
 
 
 def test_gbk_and_utf8_bom_csv_give_same_rows():
@@ -132,7 +138,9 @@ def test_gbk_and_utf8_bom_csv_give_same_rows():
     bom = parse_guest_file(text.encode("utf-8-sig"), "名单.csv")
     assert gbk == bom
     assert [(r.line, r.name, r.category, r.level) for r in gbk] == [
-        (3, "张三", GuestCategory.NPC_DEPUTY, "national"), (5, "李四", GuestCategory.MEDIA, None)]
+        (3, "张三", GuestCategory.NPC_DEPUTY, "national"),
+        (5, "李四", GuestCategory.MEDIA, None),
+    ]
 
 
 def test_gb18030_csv_keeps_characters_missing_from_gbk():
@@ -150,12 +158,15 @@ def test_xlsx_renamed_csv_still_read():
     assert [(r.line, r.name) for r in rows] == [(2, "张三")]
 
 
-@pytest.mark.parametrize("data, filename", [
-    (csv_text(CSV_ROWS).encode("utf-8"), "名单.txt"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "名单.xlsx"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00", "名单.xls"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00", "名单.csv"),
-])
+@pytest.mark.parametrize(
+    "data, filename",
+    [
+        (csv_text(CSV_ROWS).encode("utf-8"), "名单.txt"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "名单.xlsx"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00", "名单.xls"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00", "名单.csv"),
+    ],
+)
 def test_not_a_spreadsheet_is_wrong_type(data, filename):
     with pytest.raises(RuleError) as e:
         parse_guest_file(data, filename)
@@ -204,8 +215,12 @@ def test_limit_rows_accepted():
 
 
 def test_english_headers_and_values():
-    data = csv_text([["Name", "Category", "Level", "Organisation", "Title", "Phone", "Note"],
-                     ["Zhang San", "NPC deputy", "city", "ACME", "CEO", "13812341234", ""]]).encode()
+    data = csv_text(
+        [
+            ["Name", "Category", "Level", "Organisation", "Title", "Phone", "Note"],
+            ["Zhang San", "NPC deputy", "city", "ACME", "CEO", "13812341234", ""],
+        ]
+    ).encode()
     [row] = parse_guest_file(data, "list.csv")
     assert (row.name, row.category, row.level, row.title) == ("Zhang San", GuestCategory.NPC_DEPUTY, "city", "CEO")
 
@@ -228,24 +243,28 @@ def test_notes_sheet_in_front_still_finds_list():
 
 # -- Categories and levels -------------------------------------------------------------------
 
+
 def one_row(category, level="", phone="") -> ImportRow:
     data = csv_text([HEADER, ["张三", category, level, "", "", phone, ""]]).encode()
     [row] = parse_guest_file(data, "名单.csv")
     return row
 
 
-@pytest.mark.parametrize("text, category, level", [
-    ("人大代表", GuestCategory.NPC_DEPUTY, None),
-    ("区人大代表", GuestCategory.NPC_DEPUTY, "county"),
-    ("县政协委员", GuestCategory.CPPCC_MEMBER, "county"),
-    ("人大代表（省级）", GuestCategory.NPC_DEPUTY, "province"),
-    ("群众", GuestCategory.CONSUMER, None),
-    ("记者", GuestCategory.MEDIA, None),
-    ("服务业企业代表", GuestCategory.ENTERPRISE, None),
-    ("协会代表", GuestCategory.ASSOCIATION, None),
-    ("其他", GuestCategory.OTHER, None),
-    ("cppcc_member", GuestCategory.CPPCC_MEMBER, None),
-])
+@pytest.mark.parametrize(
+    "text, category, level",
+    [
+        ("人大代表", GuestCategory.NPC_DEPUTY, None),
+        ("区人大代表", GuestCategory.NPC_DEPUTY, "county"),
+        ("县政协委员", GuestCategory.CPPCC_MEMBER, "county"),
+        ("人大代表（省级）", GuestCategory.NPC_DEPUTY, "province"),
+        ("群众", GuestCategory.CONSUMER, None),
+        ("记者", GuestCategory.MEDIA, None),
+        ("服务业企业代表", GuestCategory.ENTERPRISE, None),
+        ("协会代表", GuestCategory.ASSOCIATION, None),
+        ("其他", GuestCategory.OTHER, None),
+        ("cppcc_member", GuestCategory.CPPCC_MEMBER, None),
+    ],
+)
 def test_category_words(text, category, level):
     row = one_row(text)
     assert (row.category, row.level, row.ok) == (category, level, True)
@@ -281,6 +300,7 @@ def test_missing_category_is_error():
 
 # -- Phones and lengths ----------------------------------------------------------------------
 
+
 def test_landline_refused():
     row = one_row("消费者", phone="010-82260862")
     assert (row.phone, codes(row.errors)) == (None, ["phone_landline"])
@@ -311,9 +331,20 @@ def test_text_longer_than_limit_is_error(column, limit):
 
 # -- Duplicates ------------------------------------------------------------------------------
 
+
 def guest(line, name, organisation="", phone=None) -> ImportRow:
-    return ImportRow(line=line, name=name, category=GuestCategory.CONSUMER, level=None,
-                     organisation=organisation, title="", phone=phone, note="", errors=[], warnings=[])
+    return ImportRow(
+        line=line,
+        name=name,
+        category=GuestCategory.CONSUMER,
+        level=None,
+        organisation=organisation,
+        title="",
+        phone=phone,
+        note="",
+        errors=[],
+        warnings=[],
+    )
 
 
 def test_same_phone_as_existing_guest_is_error():
@@ -347,11 +378,18 @@ def test_same_name_with_nothing_else_is_a_duplicate_so_a_reimport_adds_nothing()
 
 
 def test_duplicates_within_file_point_to_first_line():
-    rows = [guest(3, "张三", "甲公司", "13812341234"), guest(4, "李四", "", "13812341234"),
-            guest(5, "张三", "甲公司"), guest(6, "张三", "乙公司")]
+    rows = [
+        guest(3, "张三", "甲公司", "13812341234"),
+        guest(4, "李四", "", "13812341234"),
+        guest(5, "张三", "甲公司"),
+        guest(6, "张三", "乙公司"),
+    ]
     mark_duplicates(rows, [])
     assert [(codes(r.errors), r.errors[0].params if r.errors else None) for r in rows[:3]] == [
-        ([], None), (["duplicate_in_file"], {"line": 3}), (["duplicate_in_file"], {"line": 3})]
+        ([], None),
+        (["duplicate_in_file"], {"line": 3}),
+        (["duplicate_in_file"], {"line": 3}),
+    ]
     assert codes(rows[3].warnings) == ["same_name_in_file"]
 
 
@@ -364,6 +402,7 @@ def test_refused_row_does_not_count_as_first_copy():
 
 
 # -- The template and messages ---------------------------------------------------------------
+
 
 def test_template_round_trips_with_example_row_ok():
     [row] = parse_guest_file(template_xlsx(), "邀请名单模板.xlsx")

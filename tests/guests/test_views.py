@@ -21,7 +21,7 @@ def _messy_xlsx() -> bytes:
     ws.append(["李四", "消费者", "", "", "", "＋８６ １３９００００１１１１", ""])  # full-width, +86
     ws.append(["王五", "外星人", "", "", "", "", ""])  # unknown category
     ws.append(["赵六", "新闻媒体", "", "北京日报", "记者", "12345", ""])  # bad phone
-    ws.append(["=HYPERLINK(\"http://x\")", "消费者", "", "", "", "", ""])  # formula-like name, typed as text
+    ws.append(['=HYPERLINK("http://x")', "消费者", "", "", "", "", ""])  # formula-like name, typed as text
     ws.cell(row=ws.max_row, column=1).data_type = "s"
     buf = io.BytesIO()
     wb.save(buf)
@@ -34,12 +34,14 @@ def _gbk_csv() -> bytes:
 
 
 def _upload(client, event, data, name):
-    return client.post(f"/events/{event.id}/guests/import", data={"file": (io.BytesIO(data), name)},
-                       content_type="multipart/form-data")
+    return client.post(
+        f"/events/{event.id}/guests/import", data={"file": (io.BytesIO(data), name)}, content_type="multipart/form-data"
+    )
 
 
 def _confirm(client, event, page):
     import re
+
     key = re.search(r'name="key" value="([^"]+)"', page).group(1)
     filename = re.search(r'name="filename" value="([^"]*)"', page).group(1)
     return client.post(f"/events/{event.id}/guests/import/confirm", data={"key": key, "filename": filename})
@@ -90,8 +92,15 @@ def test_add_edit_revoke_and_remove_a_guest(client, auth, make_user, make_event)
     staff = make_user(Role.PROVINCE, "11", username="bjstaff")
     event = make_event(actor=staff)
     auth.login("bjstaff")
-    form = {"name": "<script>alert(1)</script>", "category": "npc_deputy", "level": "national",
-            "organisation": "全国人大", "title": "代表", "phone": "138 1234 5678", "note": ""}
+    form = {
+        "name": "<script>alert(1)</script>",
+        "category": "npc_deputy",
+        "level": "national",
+        "organisation": "全国人大",
+        "title": "代表",
+        "phone": "138 1234 5678",
+        "note": "",
+    }
     assert client.post(f"/events/{event.id}/guests", data=form).status_code == 302
     page = client.post(f"/events/{event.id}/guests", data={**form, "name": "另一人"}).get_data(as_text=True)
     assert "已在名单" in page or "手机号" in page  # the same mobile twice
@@ -121,6 +130,9 @@ def test_export_masks_phones_and_keeps_formulas_as_text(client, auth, make_user,
         assert "<f>" not in z.read("xl/worksheets/sheet1.xml").decode()
     row = list(load_workbook(io.BytesIO(data)).active.values)[1]
     assert row[0] == "=1+2" and row[5] == "138****1234" and row[3] == "@SUM(A1)"
-    assert db.session.scalar(sa.select(AuditEntry.detail).where(AuditEntry.action == "export.xlsx"))["export"] == "guest_list"
+    assert (
+        db.session.scalar(sa.select(AuditEntry.detail).where(AuditEntry.action == "export.xlsx"))["export"]
+        == "guest_list"
+    )
     with client.get(f"/events/{event.id}/guests/template.xlsx") as r:
         assert load_workbook(io.BytesIO(r.data)).active is not None

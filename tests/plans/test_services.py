@@ -12,8 +12,12 @@ from experience.plans import services
 from experience.plans.models import PlanState
 from tests.conftest import NOW, event_data
 
-TEXTS = dict(organisation_text="成立领导小组", coordination_text="与商务厅联动", publicity_text="媒体宣传",
-             safety_text="安全预案")
+TEXTS = dict(
+    organisation_text="成立领导小组",
+    coordination_text="与商务厅联动",
+    publicity_text="媒体宣传",
+    safety_text="安全预案",
+)
 
 
 @pytest.fixture
@@ -129,8 +133,12 @@ def test_notices_follow_the_review(ready_plan, staff, hq):
     services.submit_plan(ready_plan, actor=staff, now=NOW)
     services.confirm_plan(ready_plan, actor=hq, now=NOW)
     kinds = [(n.province_code, n.kind) for n in db.session.query(Notice).order_by(Notice.id)]
-    assert kinds == [(None, "plan_submitted"), ("11", "plan_returned"), (None, "plan_resubmitted"),
-                     ("11", "plan_confirmed")]
+    assert kinds == [
+        (None, "plan_submitted"),
+        ("11", "plan_returned"),
+        (None, "plan_resubmitted"),
+        ("11", "plan_confirmed"),
+    ]
 
 
 def test_launch_selection_needs_a_submitted_plan_and_notifies(ready_plan, staff, hq):

@@ -27,8 +27,11 @@ def _prepare(client, auth, make_user, make_event, pdf_bytes):
     make_user(Role.HQ, username="hqboss")
     make_event(actor=staff)
     auth.login("bjstaff")
-    r = client.post("/plan", data={**TEXTS, "document": (io.BytesIO(pdf_bytes), "方案（盖章）.pdf")},
-                    content_type="multipart/form-data")
+    r = client.post(
+        "/plan",
+        data={**TEXTS, "document": (io.BytesIO(pdf_bytes), "方案（盖章）.pdf")},
+        content_type="multipart/form-data",
+    )
     assert r.status_code == 302
     return staff
 
@@ -57,8 +60,11 @@ def test_late_first_submission_refused_with_the_deadline_named(app, client, auth
 
 def test_plan_document_must_be_a_pdf(client, auth, make_user, make_event, pdf_bytes):
     _prepare(client, auth, make_user, make_event, pdf_bytes)
-    page = client.post("/plan", data={**TEXTS, "safety_text": "新的", "document": (io.BytesIO(b"MZ\x90\x00"), "scan.pdf")},
-                       content_type="multipart/form-data").get_data(as_text=True)
+    page = client.post(
+        "/plan",
+        data={**TEXTS, "safety_text": "新的", "document": (io.BytesIO(b"MZ\x90\x00"), "scan.pdf")},
+        content_type="multipart/form-data",
+    ).get_data(as_text=True)
     assert "PDF" in page
     assert db.session.scalar(sa.select(Plan)).safety_text == "安全预案"  # nothing half-saved
 
@@ -84,6 +90,7 @@ def test_hq_returns_then_confirms_and_selects(app, client, auth, make_user, make
     event_id = db.session.scalar(sa.select(Notice.id))  # any notice exists
     assert event_id
     from experience.events.models import Event
+
     event = db.session.scalar(sa.select(Event))
     hq.post(f"/hq/events/{event.id}/launch", data={f"e{event.id}-selected": "y", f"e{event.id}-note": "重点支持"})
     assert db.session.get(Event, event.id).launch_selected
@@ -103,8 +110,10 @@ def test_national_xlsx(app, client, auth, make_user, make_event, pdf_bytes):
     assert len(rows) == 33
     beijing = next(r for r in rows if r[0] == "11")
     assert beijing[1] == "北京市" and beijing[2] == "已提交" and beijing[3] == 1
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)
-                             .where(AuditEntry.action == "export.xlsx")) == 1
+    assert (
+        db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(AuditEntry.action == "export.xlsx"))
+        == 1
+    )
 
 
 def test_hq_grants_extension(app, make_user, campaign):
@@ -143,9 +152,16 @@ def test_deadline_reminders_on_the_province_home(app, client, auth, make_user, c
 def test_campaign_edit_by_hq(app, client, auth, make_user, campaign):
     make_user(Role.HQ, username="hqboss")
     auth.login("hqboss")
-    data = {"year": "2024", "theme": "认证推进服务业高质量发展", "plan_deadline": "2024-08-23",
-            "works_deadline": "2024-08-30", "summary_deadline": "2024-10-18", "week_start": "2024-09-10",
-            "week_end": "2024-09-16", "sectors": "养老\n 物业 \n\n餐饮"}
+    data = {
+        "year": "2024",
+        "theme": "认证推进服务业高质量发展",
+        "plan_deadline": "2024-08-23",
+        "works_deadline": "2024-08-30",
+        "summary_deadline": "2024-10-18",
+        "week_start": "2024-09-10",
+        "week_end": "2024-09-16",
+        "sectors": "养老\n 物业 \n\n餐饮",
+    }
     assert client.post("/campaign", data=data).status_code == 302
     assert campaign.week_start.day == 10 and campaign.sector_list == ["养老", "物业", "餐饮"]
     r = client.post("/campaign", data={**data, "week_end": "2024-09-01"})

@@ -32,16 +32,23 @@ def all_stars(campaign_id, n=4):
 
 
 def test_checked_in_guest_rates_every_question(event, guest):
-    rating, _ = services.submit_rating(guest, stars=all_stars(event.campaign_id), comment="很好😀",
-                                       display=Display.NAME, now=event.ends_at)
+    rating, _ = services.submit_rating(
+        guest, stars=all_stars(event.campaign_id), comment="很好😀", display=Display.NAME, now=event.ends_at
+    )
     assert len(rating.scores) == 5 and rating.comment == "很好😀"
 
 
 def test_second_submission_updates_the_one_rating(event, guest):
-    services.submit_rating(guest, stars=all_stars(event.campaign_id, 3), comment="一般", display=Display.NAME,
-                           now=event.ends_at)
-    rating, _ = services.submit_rating(guest, stars=all_stars(event.campaign_id, 5), comment="改主意了，很好",
-                                       display=Display.CATEGORY, now=event.ends_at + timedelta(hours=1))
+    services.submit_rating(
+        guest, stars=all_stars(event.campaign_id, 3), comment="一般", display=Display.NAME, now=event.ends_at
+    )
+    rating, _ = services.submit_rating(
+        guest,
+        stars=all_stars(event.campaign_id, 5),
+        comment="改主意了，很好",
+        display=Display.CATEGORY,
+        now=event.ends_at + timedelta(hours=1),
+    )
     db.session.commit()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Rating)) == 1
     assert {s.stars for s in rating.scores} == {5} and rating.display is Display.CATEGORY
@@ -50,25 +57,39 @@ def test_second_submission_updates_the_one_rating(event, guest):
 def test_only_checked_in_guests_rate(event, make_guest):
     g = make_guest(event)
     with pytest.raises(RuleError) as e:
-        services.submit_rating(g, stars=all_stars(event.campaign_id), comment="", display=Display.NONE,
-                               now=event.ends_at)
+        services.submit_rating(
+            g, stars=all_stars(event.campaign_id), comment="", display=Display.NONE, now=event.ends_at
+        )
     assert e.value.code == "not_checked_in"
 
 
 def test_window_closes_48_hours_after_the_end(event, guest):
     with pytest.raises(RuleError) as e:
-        services.submit_rating(guest, stars=all_stars(event.campaign_id), comment="", display=Display.NONE,
-                               now=event.ends_at + timedelta(hours=48, minutes=1))
+        services.submit_rating(
+            guest,
+            stars=all_stars(event.campaign_id),
+            comment="",
+            display=Display.NONE,
+            now=event.ends_at + timedelta(hours=48, minutes=1),
+        )
     assert e.value.code == "closed"
-    services.submit_rating(guest, stars=all_stars(event.campaign_id), comment="", display=Display.NONE,
-                           now=event.ends_at + timedelta(hours=47))
+    services.submit_rating(
+        guest,
+        stars=all_stars(event.campaign_id),
+        comment="",
+        display=Display.NONE,
+        now=event.ends_at + timedelta(hours=47),
+    )
 
 
-@pytest.mark.parametrize("change, code", [
-    (lambda s: s.popitem(), "missing"),
-    (lambda s: s.update({next(iter(s)): 6}), "bad_stars"),
-    (lambda s: s.update({next(iter(s)): 0}), "bad_stars"),
-])
+@pytest.mark.parametrize(
+    "change, code",
+    [
+        (lambda s: s.popitem(), "missing"),
+        (lambda s: s.update({next(iter(s)): 6}), "bad_stars"),
+        (lambda s: s.update({next(iter(s)): 0}), "bad_stars"),
+    ],
+)
 def test_bad_stars(event, guest, change, code):
     stars = all_stars(event.campaign_id)
     change(stars)
@@ -80,17 +101,20 @@ def test_bad_stars(event, guest, change, code):
 
 def test_comment_limit_counts_characters_not_bytes(event, guest):
     ok = "好" * 499 + "😀"  # 500 characters, 1,501 bytes in UTF-8
-    services.submit_rating(guest, stars=all_stars(event.campaign_id), comment=ok, display=Display.NONE,
-                           now=event.ends_at)
+    services.submit_rating(
+        guest, stars=all_stars(event.campaign_id), comment=ok, display=Display.NONE, now=event.ends_at
+    )
     with pytest.raises(RuleError) as e:
-        services.submit_rating(guest, stars=all_stars(event.campaign_id), comment=ok + "😀", display=Display.NONE,
-                               now=event.ends_at)
+        services.submit_rating(
+            guest, stars=all_stars(event.campaign_id), comment=ok + "😀", display=Display.NONE, now=event.ends_at
+        )
     assert e.value.code == "comment_too_long"
 
 
 def test_retired_question_keeps_its_answers_and_is_no_longer_asked(event, guest):
-    services.submit_rating(guest, stars=all_stars(event.campaign_id), comment="", display=Display.NONE,
-                           now=event.ends_at)
+    services.submit_rating(
+        guest, stars=all_stars(event.campaign_id), comment="", display=Display.NONE, now=event.ends_at
+    )
     first = services.dimensions(event.campaign_id)[0]
     first.retired_at = event.ends_at
     db.session.commit()
@@ -101,12 +125,14 @@ def test_retired_question_keeps_its_answers_and_is_no_longer_asked(event, guest)
 
 def test_changed_comment_needs_approval_again(event, guest, make_user):
     staff = make_user(Role.PROVINCE, "11")
-    rating, _ = services.submit_rating(guest, stars=all_stars(event.campaign_id), comment="好", display=Display.NAME,
-                                       now=event.ends_at)
+    rating, _ = services.submit_rating(
+        guest, stars=all_stars(event.campaign_id), comment="好", display=Display.NAME, now=event.ends_at
+    )
     services.set_approval(rating, "comment", True, actor=staff, now=event.ends_at)
     assert services.highlight_candidates(event) == [rating]
-    services.submit_rating(guest, stars=all_stars(event.campaign_id), comment="更好", display=Display.NAME,
-                           now=event.ends_at)
+    services.submit_rating(
+        guest, stars=all_stars(event.campaign_id), comment="更好", display=Display.NAME, now=event.ends_at
+    )
     assert services.highlight_candidates(event) == []
 
 
@@ -115,8 +141,9 @@ def test_stats(event, make_guest):
         g = make_guest(event, category=category)
         check_in(g.code, via=CheckInVia.PHONE, now=event.starts_at)
         db.session.refresh(g)
-        services.submit_rating(g, stars=all_stars(event.campaign_id, n), comment="", display=Display.NONE,
-                               now=event.ends_at)
+        services.submit_rating(
+            g, stars=all_stars(event.campaign_id, n), comment="", display=Display.NONE, now=event.ends_at
+        )
     make_guest(event)  # invited, never came
     late = make_guest(event)
     check_in(late.code, via=CheckInVia.PHONE, now=event.starts_at)  # came, did not rate
@@ -167,8 +194,12 @@ def test_two_submissions_at_the_same_moment_leave_one_rating(app, event, guest):
     assert not errors, errors
     db.session.rollback()  # look at what the two committed, not at this session's old snapshot
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Rating)) == 1
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(
-        __import__("experience.ratings.models", fromlist=["Score"]).Score)) == 5
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count()).select_from(__import__("experience.ratings.models", fromlist=["Score"]).Score)
+        )
+        == 5
+    )
 
 
 def test_campaign_gets_the_2024_questions(campaign):

@@ -42,39 +42,64 @@ def test_guest_rates_with_comment_and_photo_then_changes_it(app, client, setup):
     _, event, guest = setup
     page = client.get(f"/c/{guest.code}/rate").get_data(as_text=True)
     assert "服务感知体验" in page and 'type="radio"' in page
-    r = client.post(f"/c/{guest.code}/rate", data=form(event, comment="体验很好，点赞👍", display="name",
-                                                       photo_consent="y",
-                                                       photo=(io.BytesIO(jpeg_with_exif()), "现场.jpg")),
-                    content_type="multipart/form-data")
+    r = client.post(
+        f"/c/{guest.code}/rate",
+        data=form(
+            event,
+            comment="体验很好，点赞👍",
+            display="name",
+            photo_consent="y",
+            photo=(io.BytesIO(jpeg_with_exif()), "现场.jpg"),
+        ),
+        content_type="multipart/form-data",
+    )
     assert r.status_code == 200 and "感谢" in r.get_data(as_text=True)
     rating = db.session.scalar(sa.select(Rating))
     assert rating.comment == "体验很好，点赞👍" and rating.photo_key and rating.photo_web_key
     stored = Image.open(io.BytesIO(Path(app.config["UPLOAD_DIR"], rating.photo_key).read_bytes()))
     assert stored.size == (200, 400) and not stored.getexif()
-    client.post(f"/c/{guest.code}/rate", data=form(event, 2, comment="再想想，一般", remove_photo="y"),
-                content_type="multipart/form-data")
+    client.post(
+        f"/c/{guest.code}/rate",
+        data=form(event, 2, comment="再想想，一般", remove_photo="y"),
+        content_type="multipart/form-data",
+    )
     rating = db.session.scalar(sa.select(Rating))
     assert {s.stars for s in rating.scores} == {2} and rating.photo_key is None
     assert uploads(app) == []  # the replaced photo's files are gone
 
 
-@pytest.mark.parametrize("photo, name", [
-    (_bomb(), "bomb.png"), (_png_named_jpg(), "photo.jpg"), (jpeg_with_exif()[:2000], "cut.jpg"),
-    (b"<html><script>alert(1)</script></html>", "page.jpg"),
-])
+@pytest.mark.parametrize(
+    "photo, name",
+    [
+        (_bomb(), "bomb.png"),
+        (_png_named_jpg(), "photo.jpg"),
+        (jpeg_with_exif()[:2000], "cut.jpg"),
+        (b"<html><script>alert(1)</script></html>", "page.jpg"),
+    ],
+)
 def test_bad_photos_get_a_clear_answer_and_leave_nothing(app, client, setup, photo, name):
     _, event, guest = setup
-    r = client.post(f"/c/{guest.code}/rate", data=form(event, photo_consent="y", photo=(io.BytesIO(photo), name)),
-                    content_type="multipart/form-data")
+    r = client.post(
+        f"/c/{guest.code}/rate",
+        data=form(event, photo_consent="y", photo=(io.BytesIO(photo), name)),
+        content_type="multipart/form-data",
+    )
     assert r.status_code == 422 and 'class="flash error"' in r.get_data(as_text=True)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Rating)) == 0
     assert uploads(app) == []
 
 
-@pytest.mark.parametrize("data", [
-    {"d_missing": True}, {"stars": "9"}, {"stars": "0"}, {"stars": "abc"}, {"comment": "好" * 501},
-    {"photo_no_consent": True},
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"d_missing": True},
+        {"stars": "9"},
+        {"stars": "0"},
+        {"stars": "abc"},
+        {"comment": "好" * 501},
+        {"photo_no_consent": True},
+    ],
+)
 def test_bad_input_is_explained_and_nothing_saved(app, client, setup, data):
     _, event, guest = setup
     body = form(event, int(data["stars"]) if data.get("stars", "").isdigit() else 5, comment=data.get("comment", ""))
@@ -121,7 +146,9 @@ def test_organiser_live_view_approval_and_export(app, client, auth, setup, make_
     candidates = fragment.split('class="candidates"')[1].split("</ul>")[0]
     assert f'id="candidate-{rating.id}"' in candidates and "消费者" in candidates and "王记者" not in candidates
     client.post(f"/ratings/{rating.id}/approval", data={"what": "comment", "approved": "0"})
-    assert f'id="candidate-{rating.id}"' not in client.get(f"/events/{event.id}/ratings?fragment=1").get_data(as_text=True)
+    assert f'id="candidate-{rating.id}"' not in client.get(f"/events/{event.id}/ratings?fragment=1").get_data(
+        as_text=True
+    )
     with client.get(f"/events/{event.id}/ratings.xlsx") as r:
         rows = list(load_workbook(io.BytesIO(r.data)).active.values)
     assert rows[1][0] == "王记者" and rows[1][2] == "138****2222" and rows[1][3] == 4
@@ -144,10 +171,17 @@ def test_hq_edits_the_questions(client, auth, make_user, campaign):
     make_user(Role.HQ, username="hqboss")
     auth.login("hqboss")
     dims = dimensions(campaign.id)
-    data = {f"name-{d.id}": d.name for d in dims} | {f"hint-{d.id}": d.hint for d in dims} | \
-        {f"position-{d.id}": str(d.position) for d in dims}
-    data |= {f"name-{dims[0].id}": "服务体验", f"retired-{dims[1].id}": "y", "new_name": "环境与安全",
-             f"position-{dims[4].id}": "0"}
+    data = (
+        {f"name-{d.id}": d.name for d in dims}
+        | {f"hint-{d.id}": d.hint for d in dims}
+        | {f"position-{d.id}": str(d.position) for d in dims}
+    )
+    data |= {
+        f"name-{dims[0].id}": "服务体验",
+        f"retired-{dims[1].id}": "y",
+        "new_name": "环境与安全",
+        f"position-{dims[4].id}": "0",
+    }
     assert client.post("/campaign/dimensions", data=data).status_code == 302
     names = [d.name for d in dimensions(campaign.id)]
     assert "获得感" not in names and "服务体验" in names and names[-1] == "环境与安全"

@@ -1,5 +1,6 @@
 """Summaries as PDFs, checked the way a reader would: the text poppler extracts, the fonts
 it lists, the files it finds attached."""
+
 import subprocess
 from datetime import timedelta
 
@@ -40,15 +41,25 @@ def attachments(data: bytes, tmp_path) -> str:
 def busy_event(make_user, make_event, make_guest):
     staff = make_user(Role.PROVINCE, "11", username="bjstaff")
     event = make_event(actor=staff, title="堃喆犇养老服务体验")
-    for i, (category, stars) in enumerate([(GuestCategory.CONSUMER, 5), (GuestCategory.CONSUMER, 4),
-                                           (GuestCategory.MEDIA, 3), (GuestCategory.NPC_DEPUTY, None)]):
+    for i, (category, stars) in enumerate(
+        [
+            (GuestCategory.CONSUMER, 5),
+            (GuestCategory.CONSUMER, 4),
+            (GuestCategory.MEDIA, 3),
+            (GuestCategory.NPC_DEPUTY, None),
+        ]
+    ):
         g = make_guest(event, category=category, name=f"嘉宾{i}")
         check_in(g.code, via=CheckInVia.PHONE, now=event.starts_at + timedelta(minutes=7 * i))
         db.session.refresh(g)
         if stars:
-            r, _ = ratings.submit_rating(g, stars={d.id: stars for d in ratings.dimensions(event.campaign_id)},
-                                         comment=f"评价{i}" if i else '<link rel=attachment href="file:///etc/passwd">',
-                                         display=Display.CATEGORY, now=event.ends_at)
+            r, _ = ratings.submit_rating(
+                g,
+                stars={d.id: stars for d in ratings.dimensions(event.campaign_id)},
+                comment=f"评价{i}" if i else '<link rel=attachment href="file:///etc/passwd">',
+                display=Display.CATEGORY,
+                now=event.ends_at,
+            )
     make_guest(event, name="没来的人")
     db.session.commit()
     return staff, event
@@ -71,6 +82,7 @@ def test_event_pdf_has_the_figures_of_the_database_in_an_embedded_chinese_font(c
     assert first.average == 4.0 and "4.00" in text
     consumers = [line for line in text.splitlines() if line.strip().startswith("消费者")][0].split()
     from experience.guests.services import counts
+
     db_consumers = next(c for c in counts(event) if c.category is GuestCategory.CONSUMER)
     assert consumers[1:4] == [str(db_consumers.invited), str(db_consumers.arrived), str(db_consumers.walk_ins)]
     assert (db_consumers.invited, db_consumers.arrived) == (3, 2)
@@ -125,6 +137,7 @@ def test_province_xlsx_has_the_figures_and_no_guest(client, auth, busy_event, tm
     import io
 
     from openpyxl import load_workbook
+
     staff, event = busy_event
     auth.login("bjstaff")
     with client.get("/provinces/11/summary.xlsx") as r:
@@ -136,6 +149,7 @@ def test_province_xlsx_has_the_figures_and_no_guest(client, auth, busy_event, tm
 
 def test_reading_a_pdf_writes_nothing(client, auth, make_user, make_event, tmp_path):
     from experience.reports.models import EventSummary, ProvinceSummary
+
     staff = make_user(Role.PROVINCE, "11", username="bjstaff")
     event = make_event(actor=staff)
     auth.login("bjstaff")

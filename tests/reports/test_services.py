@@ -20,8 +20,13 @@ from experience.reports import figures, services
 from experience.reports.models import SummaryState
 from tests.core.test_images import jpeg_with_exif
 
-TEXTS = dict(organisation_text="领导重视", publicity_text="媒体宣传", results_text="成效明显",
-             practices_text="经验一", suggestions_text="建议一")
+TEXTS = dict(
+    organisation_text="领导重视",
+    publicity_text="媒体宣传",
+    results_text="成效明显",
+    practices_text="经验一",
+    suggestions_text="建议一",
+)
 
 
 def bj(*args):
@@ -38,9 +43,15 @@ def world(make_user, make_event, make_guest, campaign):
     db.session.refresh(guest)
     photo = clean_photo(jpeg_with_exif())
     keys = (store_bytes(photo.original, "photo", "jpg"), store_bytes(photo.web, "photo", "jpg"))
-    rating, _ = ratings.submit_rating(guest, stars={d.id: 4 for d in ratings.dimensions(campaign.id)},
-                                      comment="很好", display=Display.NAME, now=event.ends_at, photo=keys,
-                                      photo_consent=True)
+    rating, _ = ratings.submit_rating(
+        guest,
+        stars={d.id: 4 for d in ratings.dimensions(campaign.id)},
+        comment="很好",
+        display=Display.NAME,
+        now=event.ends_at,
+        photo=keys,
+        photo_consent=True,
+    )
     db.session.commit()
     return staff, hq, event, guest, rating
 
@@ -58,8 +69,9 @@ def test_only_approved_items_can_be_chosen(world):
         services.save_event_summary(event, actor=staff, now=event.ends_at, highlight_ids=[rating.id])
     assert e.value.code == "not_approved"
     ratings.set_approval(rating, "comment", True, actor=staff, now=event.ends_at)
-    summary = services.save_event_summary(event, actor=staff, now=event.ends_at, highlight_ids=[rating.id],
-                                          results_text="成果")
+    summary = services.save_event_summary(
+        event, actor=staff, now=event.ends_at, highlight_ids=[rating.id], results_text="成果"
+    )
     assert summary.highlight_ids == [rating.id] and summary.results_text == "成果"
 
 
@@ -115,10 +127,15 @@ def test_purge_waits_for_the_retention_date_then_leaves_no_personal_data(app, wo
     assert figures.event_figures(event) == before_event
     assert figures.national_figures(campaign) == before_national
     assert db.session.get(type(summary), summary.id).figures == submitted
-    found = db.session.scalar(sa.select(sa.func.count()).select_from(Guest).where(
-        sa.or_(Guest.name == "张三丰", Guest.phone == "13812345678")))
+    found = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Guest)
+        .where(sa.or_(Guest.name == "张三丰", Guest.phone == "13812345678"))
+    )
     assert found == 0
-    assert db.session.scalar(sa.select(AuditEntry.detail).where(AuditEntry.action == "personal_data.purge"))["guests"] == 1
+    assert (
+        db.session.scalar(sa.select(AuditEntry.detail).where(AuditEntry.action == "personal_data.purge"))["guests"] == 1
+    )
 
 
 def test_purge_command(app, world, campaign):
