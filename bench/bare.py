@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from flask import Flask
@@ -74,7 +74,7 @@ def create_app() -> Flask:
 
     @app.post("/insert")
     def insert():
-        db.session.add(Hit(at=datetime.now(timezone.utc).replace(tzinfo=None), event_id=1, result="ok", ip="127.0.0.1"))
+        db.session.add(Hit(at=datetime.now(UTC).replace(tzinfo=None), event_id=1, result="ok", ip="127.0.0.1"))
         db.session.commit()
         return {"result": "ok"}, 201
 

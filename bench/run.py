@@ -51,9 +51,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -102,7 +102,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
 
-def start_server(ctx: "Ctx", name: str, app_spec: str, env: dict, port: int, chdir: Path) -> Server:
+def start_server(ctx: Ctx, name: str, app_spec: str, env: dict, port: int, chdir: Path) -> Server:
     """gunicorn with ctx's worker count, its output in the temp dir; waits for /healthz."""
     log_path = ctx.tmp / f"{name}.log"
     # The same settings for the app and the reference, all on this command line: an empty
@@ -153,7 +153,7 @@ def start_server(ctx: "Ctx", name: str, app_spec: str, env: dict, port: int, chd
     raise BenchBroken(f"{name} server did not answer /healthz within 60 s:\n{tail(log_path)}")
 
 
-def stop_server(ctx: "Ctx", server: Server, graceful: bool = False) -> None:
+def stop_server(ctx: Ctx, server: Server, graceful: bool = False) -> None:
     """Stop a server: gracefully (SIGTERM: the requests in hand are finished) or quickly
     (SIGINT), then SIGKILL to its process group if anything is left."""
     if server in ctx.servers:

@@ -18,9 +18,9 @@ from experience.campaigns.models import Campaign
 from experience.campaigns.services import default_campaign
 from experience.core import clock
 from experience.events.services import cancel_event, create_event
+from experience.extensions import db
 from experience.plans.services import plan_for, save_plan, submit_plan
 from experience.ratings.services import ensure_default_dimensions
-from experience.extensions import db
 
 #: the logins the README lists; the demo only ever runs outside production
 DEMO_PASSWORD = "Demo-2024-pass"

@@ -5,26 +5,24 @@ the test, so nobody adds a page without deciding who may open it.
 """
 
 import io
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
-from datetime import timedelta
-
 from experience.accounts.models import Role
 from experience.checkin.services import check_in, create_api_token
+from experience.core.audit import AuditEntry
 from experience.core.images import clean_photo
-from experience.core.uploads import store_bytes
+from experience.core.uploads import store_bytes, store_upload
+from experience.events.models import GuestCategory
+from experience.extensions import db
 from experience.guests.models import CheckInVia
+from experience.guests.services import add_guest
+from experience.plans import services as plans
 from experience.ratings.models import Display
 from experience.ratings.services import dimensions, submit_rating
 from experience.reports.services import add_own_photo, province_summary
-from experience.events.models import GuestCategory
-from experience.guests.services import add_guest
-from experience.core.audit import AuditEntry
-from experience.core.uploads import store_upload
-from experience.extensions import db
-from experience.plans import services as plans
 from tests.conftest import NOW, PASSWORD
 from tests.plans.test_services import TEXTS
 

@@ -8,6 +8,7 @@ def test_healthz_reports_database(client):
     assert r.status_code == 200
     assert r.json["database"]["state"] == "ok"
     from alembic.script import ScriptDirectory
+
     from experience.config import ROOT
 
     assert r.json["database"]["revision"] == ScriptDirectory(str(ROOT / "migrations")).get_current_head()

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import mimetypes
 import pathlib
-from typing import Mapping
+from collections.abc import Mapping
 from urllib.parse import unquote, urlsplit
 from urllib.request import DataHandler, Request
 

@@ -5,22 +5,21 @@ from __future__ import annotations
 import io
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
 from flask import abort, flash, g, redirect, render_template, request, send_file, url_for
 from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy.orm import selectinload
 
 from experience.checkin.services import extract_code
 from experience.checkin.views import _code_key
-from experience.core.web import small_int
 from experience.core import audit, clock, uploads, xlsx
 from experience.core.charts import bar_chart, column_chart
 from experience.core.errors import RuleError
 from experience.core.images import clean_photo
 from experience.core.permissions import can, client_ip, load, require
 from experience.core.phone import mask_phone
-from experience.core.web import public, read_phase, writes
+from experience.core.web import public, read_phase, small_int, writes
 from experience.events.models import CATEGORY_LABELS, Event, GuestCategory
 from experience.extensions import csrf, db, limiter
 from experience.guests.models import Guest

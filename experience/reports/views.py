@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
 from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy.orm import selectinload
 
 from experience.accounts.models import Province, Role
 from experience.campaigns.views import campaign_or_404
@@ -27,7 +27,6 @@ from experience.ratings import services as ratings
 from experience.ratings.models import Rating
 from experience.reports import bp, figures, services
 from experience.reports.models import ProvinceSummary, SummaryState
-
 
 # -- what every summary shows ----------------------------------------------------------------
 

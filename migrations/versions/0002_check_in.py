@@ -11,7 +11,6 @@ import secrets
 import sqlalchemy as sa
 from alembic import op
 
-
 # revision identifiers, used by Alembic.
 revision = "0002"
 down_revision = "0001"

@@ -6,9 +6,8 @@ Create Date: 2026-11-29 00:28:04.591615
 
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0004"
