@@ -7,7 +7,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export FLASK_APP := wsgi
 
-# Debian packages the tests need: a browser, a CJK font, poppler's PDF tools, PostgreSQL.
+# Debian packages the tests need: a browser, a CJK font, poppler's PDF tools, PostgreSQL,
+# and HarfBuzz's subsetter (WeasyPrint embeds only the glyphs a PDF uses).
 # Installed only when missing, and only when we may (root, ALLOW_APT != 0).
 define need_system
 	missing=""; \
@@ -15,6 +16,7 @@ define need_system
 	fc-list 2>/dev/null | grep -qiE "Noto Sans CJK|WenQuanYi" || missing="$$missing fonts-noto-cjk"; \
 	fc-list 2>/dev/null | grep -qi "Noto Color Emoji" || missing="$$missing fonts-noto-color-emoji"; \
 	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
+	ldconfig -p | grep -q libharfbuzz-subset || missing="$$missing libharfbuzz-subset0"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && [ "$${ALLOW_APT:-1}" != 0 ]; then \
@@ -24,14 +26,20 @@ define need_system
 	fi
 endef
 
-.PHONY: run test system venv db bench clean translations
+.PHONY: run test lint system venv test-venv db bench clean translations
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
 	touch $@
 
+# Test tools (pytest, coverage, Playwright, a QR reader, ruff) stay out of the runtime.
+$(BIN)/.installed-test: $(BIN)/.installed requirements-test.txt
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-test.txt
+	touch $@
+
 venv: $(BIN)/.installed
+test-venv: $(BIN)/.installed-test
 
 system:
 	@$(need_system)
@@ -43,8 +51,13 @@ db: venv
 run: db
 	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn wsgi:app   # settings: gunicorn.conf.py
 
-# The whole suite on SQLite, then on a throwaway PostgreSQL; coverage over both.
-test: system venv
+# ruff first (a finding fails the run), then the whole suite on SQLite, then on a
+# throwaway PostgreSQL; coverage over both.
+lint: test-venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: system test-venv lint
 	$(BIN)/coverage erase
 	TEST_DB=sqlite $(BIN)/pytest -q -p no:cacheprovider --cov --cov-report=
 	TEST_DB=postgresql $(BIN)/pytest -q -p no:cacheprovider --cov --cov-append --cov-report=
