@@ -16,7 +16,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class Config:
-    ENV_NAME = "development"
     SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", "")  # default set in create_app
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
@@ -60,7 +59,6 @@ class Config:
 
 
 class ProductionConfig(Config):
-    ENV_NAME = "production"
     SESSION_COOKIE_SECURE = True
     DEMO_ALLOWED = False
 
@@ -72,7 +70,6 @@ class ProductionConfig(Config):
 
 
 class TestConfig(Config):
-    ENV_NAME = "test"
     TESTING = True
     SECRET_KEY = "test-secret"
     PUBLIC_BASE_URL = "http://testserver"

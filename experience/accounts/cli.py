@@ -8,8 +8,6 @@ from experience.core import clock
 from experience.core.errors import RuleError
 from experience.extensions import db
 
-bp.cli.short_help = "Accounts"
-
 
 @bp.cli.command("create-user")
 @click.option("--username", required=True)
@@ -33,6 +31,6 @@ def create_user(username, role, province_code, display_name, password_stdin):
         )
     except RuleError as e:
         db.session.rollback()
-        raise click.ClickException(f"{e.code}: {e}")
+        raise click.ClickException(f"{e.code}: {e}") from e
     db.session.commit()
     click.secho(f"created {user.username} ({user.role.value})", fg="green")

@@ -47,10 +47,6 @@ class CalendarEntry:
     days_left: int
     extended: bool = False
 
-    @property
-    def passed(self) -> bool:
-        return self.days_left < 0
-
 
 def calendar(campaign: Campaign, now: datetime, extensions: dict[str, date] | None = None) -> list[CalendarEntry]:
     """The campaign's deadlines with days left from ``now`` (Beijing date)."""

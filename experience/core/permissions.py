@@ -43,8 +43,6 @@ def can(user: User, permission: str, obj=None) -> bool:
         return True
     if permission == "view_plan":
         return role is Role.HQ or (role is Role.PROVINCE and obj.province_code == user.province_code)
-    if permission == "edit_plan":
-        return role is Role.PROVINCE and obj.province_code == user.province_code
     raise ValueError(permission)
 
 

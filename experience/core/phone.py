@@ -6,8 +6,6 @@ import re
 import unicodedata
 
 _MOBILE = re.compile(r"1[3-9]\d{9}")
-# Area code 0 + 2-3 digits, then 7-8 digits, optionally an extension.
-_LANDLINE = re.compile(r"(0\d{2,3})(\d{7,8})(?:(?:ext|转|#|-)(\d{1,6}))?")
 
 
 def normalize_phone(raw: str) -> str | None:
