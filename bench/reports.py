@@ -140,7 +140,9 @@ def reference_html() -> str:
         for i in range(1, 321)
     )
     charts = "".join(
-        f"<div class='chart'>{bar_chart([(f'维度{j}', (i + j) % 5 + 0.5) for j in range(8)], maximum=5, title=f'图表{i}：各维度平均星级')}</div>"
+        "<div class='chart'>"
+        + bar_chart([(f"维度{j}", (i + j) % 5 + 0.5) for j in range(8)], maximum=5, title=f"图表{i}：各维度平均星级")
+        + "</div>"
         for i in range(1, 13)
     )
     return render_template_string(

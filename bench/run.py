@@ -38,6 +38,7 @@ concurrency; ``CodePool`` hands out fresh codes; seed more data in ``seed.py``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -163,14 +164,10 @@ def stop_server(ctx: Ctx, server: Server, graceful: bool = False) -> None:
     proc = server.proc
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM if graceful else signal.SIGINT)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=35 if graceful else 10)
-        except subprocess.TimeoutExpired:
-            pass
-    try:  # the workers are in the master's own session and process group
+    with contextlib.suppress(ProcessLookupError):  # the workers are in the master's own process group
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait()
 
 
@@ -377,8 +374,8 @@ def run_wrk(ctx: Ctx, url: str, script: str, connections: int, duration: int, ar
     ]
     try:
         done = subprocess.run(cmd, cwd=BENCH, capture_output=True, text=True, timeout=duration + 60)
-    except FileNotFoundError:
-        raise BenchBroken("wrk is not installed (apt-get install wrk, or run `make bench` as root)")
+    except FileNotFoundError as e:
+        raise BenchBroken("wrk is not installed (apt-get install wrk, or run `make bench` as root)") from e
     line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
     if done.returncode != 0 or line is None:
         raise BenchBroken(f"wrk failed ({done.returncode}): {' '.join(cmd)}\n{done.stdout}\n{done.stderr}")
@@ -579,7 +576,7 @@ def bench_checkin(ctx: Ctx) -> Figures:
             round(bare_cpu / cpu, 3) if cpu and bare_cpu else 0,
             "ratio",
         )
-    for status, n in sorted({**api_totals["statuses"], **phone_totals["statuses"]}.items()):
+    for status in sorted({**api_totals["statuses"], **phone_totals["statuses"]}.items()):
         log(
             f"unexpected status {status}: {api_totals['statuses'].get(status, 0)} API, "
             f"{phone_totals['statuses'].get(status, 0)} phone"

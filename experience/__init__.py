@@ -146,8 +146,6 @@ def _tune_sqlite(engine) -> None:
 
         from experience.core.web import request_writes
 
-        if has_request_context():
-            reading = not request_writes()
-        else:
-            reading = click.get_current_context(silent=True) is None
+        # Outside a request, a command (flask ...) writes; anything else only reads.
+        reading = not request_writes() if has_request_context() else click.get_current_context(silent=True) is None
         conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")

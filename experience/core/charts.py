@@ -65,7 +65,7 @@ def column_chart(
     ]
     if title:
         parts.append(f'<text x="0" y="14" font-weight="bold">{escape(title)}</text><title>{escape(title)}</title>')
-    for i, (value, label) in enumerate(zip(values, labels)):
+    for i, (value, label) in enumerate(zip(values, labels, strict=True)):
         h = inner * value / peak
         x = i * step + step * 0.15
         parts.append(

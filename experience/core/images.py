@@ -53,6 +53,24 @@ def clean_photo(data: bytes, *, filename: str = "", max_bytes: int = 10 * MB) ->
         raise RuleError("empty", MESSAGES["empty"])
     if len(data) > max_bytes:
         raise RuleError("too_large", MESSAGES["too_large"], limit=max_bytes // MB)
+    image = _open_checked(data, filename)
+    fmt = image.format
+    image = ImageOps.exif_transpose(image)  # upright, as the camera meant it
+    if fmt == "PNG":
+        pixels = image.convert("RGBA") if image.mode in ("RGBA", "LA", "P") else image.convert("RGB")
+        original, extension = _encode(pixels, "PNG"), "png"
+        flat = Image.new("RGB", pixels.size, "white")
+        flat.paste(pixels, mask=pixels.split()[-1] if pixels.mode == "RGBA" else None)
+    else:
+        flat = image.convert("RGB")
+        original, extension = _encode(flat, "JPEG", quality=90), "jpg"
+    web = flat.copy()
+    web.thumbnail((WEB_SIZE, WEB_SIZE))
+    return CleanImage(original, _encode(web, "JPEG", quality=82), extension, flat.width, flat.height)
+
+
+def _open_checked(data: bytes, filename: str) -> Image.Image:
+    """The image, decoded, once its format, name, size and structure have passed."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -73,25 +91,13 @@ def clean_photo(data: bytes, *, filename: str = "", max_bytes: int = 10 * MB) ->
             image.load()  # a truncated file fails here
     except RuleError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise RuleError("too_many_pixels", MESSAGES["too_many_pixels"])
-    except UnidentifiedImageError:
-        raise RuleError("not_image", MESSAGES["not_image"])
-    except (OSError, SyntaxError, ValueError):
-        raise RuleError("broken", MESSAGES["broken"])
-    fmt = image.format
-    image = ImageOps.exif_transpose(image)  # upright, as the camera meant it
-    if fmt == "PNG":
-        pixels = image.convert("RGBA") if image.mode in ("RGBA", "LA", "P") else image.convert("RGB")
-        original, extension = _encode(pixels, "PNG"), "png"
-        flat = Image.new("RGB", pixels.size, "white")
-        flat.paste(pixels, mask=pixels.split()[-1] if pixels.mode == "RGBA" else None)
-    else:
-        flat = image.convert("RGB")
-        original, extension = _encode(flat, "JPEG", quality=90), "jpg"
-    web = flat.copy()
-    web.thumbnail((WEB_SIZE, WEB_SIZE))
-    return CleanImage(original, _encode(web, "JPEG", quality=82), extension, flat.width, flat.height)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise RuleError("too_many_pixels", MESSAGES["too_many_pixels"]) from e
+    except UnidentifiedImageError as e:
+        raise RuleError("not_image", MESSAGES["not_image"]) from e
+    except (OSError, SyntaxError, ValueError) as e:
+        raise RuleError("broken", MESSAGES["broken"]) from e
+    return image
 
 
 def _encode(image: Image.Image, fmt: str, **options) -> bytes:

@@ -116,7 +116,4 @@ def open_upload(key: str):
 
 def delete_upload(key: str | None) -> None:
     if key:
-        try:
-            _path(key).unlink()
-        except FileNotFoundError:
-            pass
+        _path(key).unlink(missing_ok=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from datetime import datetime
 
-from flask import Flask, abort, flash, g, redirect, request, session, url_for
+from flask import Flask, abort, current_app, flash, g, redirect, request, session, url_for
 from flask_babel import format_date, format_datetime, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, logout_user
@@ -36,91 +36,96 @@ def register(app: Flask) -> None:
     login_manager.login_view = "accounts.login"
     login_manager.login_message = _l("Please log in to continue.")
     login_manager.session_protection = "basic"
+    for hook in (read_the_body_first, idle_timeout, password_change_required, login_required_everywhere):
+        app.before_request(hook)
+    app.after_request(no_store_for_pages)
+    app.add_template_filter(beijing, "bj")
+    app.add_template_filter(day, "day")
+    app.add_template_filter(mask_phone, "mask_phone")
+    app.context_processor(helpers)
 
-    @app.before_request
-    def read_the_body_first():
-        """Take the whole request body in before anything touches the database. A POST
-        takes SQLite's write lock at its first query (see _tune_sqlite), and a slow
-        upload read after that would hold the lock, and every check-in, for its duration."""
-        if request.method in ("POST", "PUT", "PATCH") and request.content_length != 0:
-            if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
-                request.form  # noqa: B018 - parsing reads (and spools) the body
-            else:
-                request.get_data(cache=True)
-        # No text anyone types contains a NUL, and PostgreSQL refuses to store one.
-        if any("\x00" in v for v in (*request.args.values(), *request.form.values())):
-            abort(400)
 
-    @app.before_request
-    def idle_timeout():
-        """End a session 30 minutes after its last request, checked on the server."""
-        if not current_user.is_authenticated:
-            return None
-        now = clock.now()
-        seen = session.get("seen")
-        if seen is not None and (now - datetime.fromisoformat(seen)) > app.config["IDLE_TIMEOUT"]:
-            logout_user()
-            session.clear()
-            flash(_l("You were logged out after 30 minutes without activity."), "info")
-            return redirect(url_for("accounts.login", next=request.full_path if request.method == "GET" else None))
-        session["seen"] = now.isoformat()
-        session.permanent = True
+def read_the_body_first():
+    """Take the whole request body in before anything touches the database. A POST
+    takes SQLite's write lock at its first query (see _tune_sqlite), and a slow
+    upload read after that would hold the lock, and every check-in, for its duration."""
+    if request.method in ("POST", "PUT", "PATCH") and request.content_length != 0:
+        if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+            request.form  # noqa: B018 - parsing reads (and spools) the body
+        else:
+            request.get_data(cache=True)
+    # No text anyone types contains a NUL, and PostgreSQL refuses to store one.
+    if any("\x00" in v for v in (*request.args.values(), *request.form.values())):
+        abort(400)
+
+
+def idle_timeout():
+    """End a session 30 minutes after its last request, checked on the server."""
+    if not current_user.is_authenticated:
         return None
+    now = clock.now()
+    seen = session.get("seen")
+    if seen is not None and (now - datetime.fromisoformat(seen)) > current_app.config["IDLE_TIMEOUT"]:
+        logout_user()
+        session.clear()
+        flash(_l("You were logged out after 30 minutes without activity."), "info")
+        return redirect(url_for("accounts.login", next=request.full_path if request.method == "GET" else None))
+    session["seen"] = now.isoformat()
+    session.permanent = True
+    return None
 
-    @app.before_request
-    def password_change_required():
-        if (
-            current_user.is_authenticated
-            and current_user.must_change_password
-            and request.endpoint not in PUBLIC_ENDPOINTS | {"accounts.change_password", "accounts.logout"}
-        ):
-            flash(_l("Please choose a new password before you continue."), "warning")
-            return redirect(url_for("accounts.change_password"))
+
+def password_change_required():
+    if (
+        current_user.is_authenticated
+        and current_user.must_change_password
+        and request.endpoint not in PUBLIC_ENDPOINTS | {"accounts.change_password", "accounts.logout"}
+    ):
+        flash(_l("Please choose a new password before you continue."), "warning")
+        return redirect(url_for("accounts.change_password"))
+    return None
+
+
+def login_required_everywhere():
+    """Every page needs a login unless it says otherwise: safer than remembering a
+    decorator on each new view."""
+    if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
         return None
-
-    @app.before_request
-    def login_required_everywhere():
-        """Every page needs a login unless it says otherwise: safer than remembering a
-        decorator on each new view."""
-        if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
-            return None
-        view = app.view_functions.get(request.endpoint)
-        if getattr(view, "public", False):
-            return None
-        if not current_user.is_authenticated:
-            return login_manager.unauthorized()
+    view = current_app.view_functions.get(request.endpoint)
+    if getattr(view, "public", False):
         return None
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    return None
 
-    @app.after_request
-    def no_store_for_pages(response):
-        if response.mimetype == "text/html":
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
 
-    @app.template_filter("bj")
-    def beijing(dt: datetime | None, fmt: str = "yyyy-MM-dd HH:mm") -> str:
-        if dt is None:
-            return ""
-        return format_datetime(clock.aware(dt), fmt)
+def no_store_for_pages(response):
+    if response.mimetype == "text/html":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
 
-    @app.template_filter("day")
-    def day(d) -> str:
-        return format_date(d, "yyyy-MM-dd") if d else ""
 
-    app.jinja_env.filters["mask_phone"] = mask_phone
+def beijing(dt: datetime | None, fmt: str = "yyyy-MM-dd HH:mm") -> str:
+    if dt is None:
+        return ""
+    return format_datetime(clock.aware(dt), fmt)
 
-    @app.context_processor
-    def helpers():
-        from experience.notices.services import unread_count
 
-        unread = 0
-        if current_user.is_authenticated and request.endpoint != "static":
-            scope = None if current_user.is_hq else current_user.province_code
-            if current_user.is_hq or current_user.province_code:
-                unread = unread_count(scope)
-        from experience.notices.services import text as notice_text
+def day(d) -> str:
+    return format_date(d, "yyyy-MM-dd") if d else ""
 
-        return {"locale": str(get_locale()), "unread_notices": unread, "notice_text": notice_text}
+
+def helpers():
+    from experience.notices.services import unread_count
+
+    unread = 0
+    if current_user.is_authenticated and request.endpoint != "static":
+        scope = None if current_user.is_hq else current_user.province_code
+        if current_user.is_hq or current_user.province_code:
+            unread = unread_count(scope)
+    from experience.notices.services import text as notice_text
+
+    return {"locale": str(get_locale()), "unread_notices": unread, "notice_text": notice_text}
 
 
 def small_int(value) -> int | None:

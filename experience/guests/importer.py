@@ -440,23 +440,11 @@ def _category_and_level(category_text: str, level_text: str, errors: list, warns
     if not category_text:
         errors.append(RowIssue("category_missing"))
         return None, None
-    key = match_key(category_text)
-    category = _CATEGORY_LOOKUP.get(key.replace("_", "").replace("-", ""))
-    from_category = None  # the level written into the category, e.g. 市 in 市政协委员
-    unclear = False
-    if category is None:
-        m = _LEVELLED_CATEGORY.fullmatch(key)
-        if m is None:
-            errors.append(RowIssue("category_unknown", {"value": _short(category_text)}))
-            return None, None
-        category = _CATEGORY_LOOKUP[m["word"]]
-        written = m["before"] or m["after"]
-        if m["before"] and m["after"]:
-            unclear = True
-        else:
-            from_category = _LEVEL_LOOKUP.get(written)
-            unclear = from_category is None
-
+    parsed = _parse_category(category_text)
+    if parsed is None:
+        errors.append(RowIssue("category_unknown", {"value": _short(category_text)}))
+        return None, None
+    category, from_category, unclear = parsed
     if category not in LEVELLED:
         if level_text:
             warns.append(RowIssue("level_not_applicable", {"value": _short(level_text)}))
@@ -474,6 +462,22 @@ def _category_and_level(category_text: str, level_text: str, errors: list, warns
         # 北京市人大代表, 第十四届全国人大代表: the category is clear, the level is not.
         warns.append(RowIssue("level_unclear", {"value": _short(category_text)}))
     return category, from_column or from_category
+
+
+def _parse_category(category_text: str):
+    """(category, the level written into it, whether that level is unclear), or None.
+    市政协委员 gives the level 市; 北京市人大代表 names a level no one can read."""
+    key = match_key(category_text)
+    category = _CATEGORY_LOOKUP.get(key.replace("_", "").replace("-", ""))
+    if category is not None:
+        return category, None, False
+    m = _LEVELLED_CATEGORY.fullmatch(key)
+    if m is None:
+        return None
+    if m["before"] and m["after"]:
+        return _CATEGORY_LOOKUP[m["word"]], None, True
+    from_category = _LEVEL_LOOKUP.get(m["before"] or m["after"])
+    return _CATEGORY_LOOKUP[m["word"]], from_category, from_category is None
 
 
 # 1.3812341234E+10: a phone that went through Excel's number formatting.
@@ -526,6 +530,42 @@ def mark_duplicates(rows: list[ImportRow], existing: list[tuple[str, str, str | 
 
     :param existing: (name, organisation, phone) of guests already on the event's list.
     """
+    phones, people, names = _index_existing(existing)
+    seen_phones: dict[str, int] = {}
+    seen_people: dict[tuple[str, str], int] = {}
+    seen_names: dict[str, int] = {}
+    for row in rows:
+        name_key, org_key = match_key(row.name), match_key(row.organisation)
+        person = (name_key, org_key) if name_key and (org_key or not row.phone) else None
+        if error := _duplicate(row.phone, person, phones, people, seen_phones, seen_people):
+            row.errors.append(error)
+        elif name_key in names:
+            row.warnings.append(RowIssue("same_name", {"organisation": _short(names[name_key]) or "—"}))
+        elif name_key in seen_names:
+            row.warnings.append(RowIssue("same_name_in_file", {"line": seen_names[name_key]}))
+        if row.ok and name_key:
+            if row.phone:
+                seen_phones.setdefault(row.phone, row.line)
+            if person:
+                seen_people.setdefault(person, row.line)
+            seen_names.setdefault(name_key, row.line)
+
+
+def _duplicate(phone, person, phones, people, seen_phones, seen_people) -> RowIssue | None:
+    """The duplicate error of a row: a listed guest first, then an earlier line of the file."""
+    if phone and phone in phones:
+        return RowIssue("duplicate_phone")
+    if person and person in people:
+        return RowIssue("duplicate_person")
+    if phone and phone in seen_phones:
+        return RowIssue("duplicate_in_file", {"line": seen_phones[phone]})
+    if person and person in seen_people:
+        return RowIssue("duplicate_in_file", {"line": seen_people[person]})
+    return None
+
+
+def _index_existing(existing: list[tuple[str, str, str | None]]):
+    """The mobiles, (name, organisation) pairs and names of the guests already listed."""
     phones: set[str] = set()
     people: set[tuple[str, str]] = set()
     names: dict[str, str] = {}  # name key → an organisation with that name, for the message
@@ -538,32 +578,7 @@ def mark_duplicates(rows: list[ImportRow], existing: list[tuple[str, str, str | 
             people.add((name_key, org_key))
         if name_key:
             names.setdefault(name_key, organisation or "")
-
-    seen_phones: dict[str, int] = {}
-    seen_people: dict[tuple[str, str], int] = {}
-    seen_names: dict[str, int] = {}
-    for row in rows:
-        name_key, org_key = match_key(row.name), match_key(row.organisation)
-        person = (name_key, org_key) if name_key and (org_key or not row.phone) else None
-        if row.phone and row.phone in phones:
-            row.errors.append(RowIssue("duplicate_phone"))
-        elif person and person in people:
-            row.errors.append(RowIssue("duplicate_person"))
-        elif row.phone and row.phone in seen_phones:
-            row.errors.append(RowIssue("duplicate_in_file", {"line": seen_phones[row.phone]}))
-        elif person and person in seen_people:
-            row.errors.append(RowIssue("duplicate_in_file", {"line": seen_people[person]}))
-        elif name_key in names:
-            row.warnings.append(RowIssue("same_name", {"organisation": _short(names[name_key]) or "—"}))
-        elif name_key in seen_names:
-            row.warnings.append(RowIssue("same_name_in_file", {"line": seen_names[name_key]}))
-        if not row.ok or not name_key:
-            continue
-        if row.phone:
-            seen_phones.setdefault(row.phone, row.line)
-        if person:
-            seen_people.setdefault(person, row.line)
-        seen_names.setdefault(name_key, row.line)
+    return phones, people, names
 
 
 # -- The template --------------------------------------------------------------------------
@@ -613,7 +628,7 @@ def template_xlsx() -> bytes:
     for cell in ws[2]:
         cell.font = Font(bold=True)
     ws.append(list(_EXAMPLE))
-    for column, width in zip("ABCDEFG", _TEMPLATE_WIDTHS):
+    for column, width in zip("ABCDEFG", _TEMPLATE_WIDTHS, strict=True):
         ws.column_dimensions[column].width = width
     # The phone column is text, so Excel keeps 138… as typed instead of 1.38E+10.
     ws.column_dimensions["F"].number_format = "@"

@@ -78,16 +78,7 @@ def submit_rating(
     """
     check_may_rate(guest, now)
     asked = dimensions(guest.event.campaign_id)
-    if any(d.id not in stars for d in asked):
-        raise RuleError("missing", MESSAGES["missing"])
-    if any(not isinstance(stars[d.id], int) or not 1 <= stars[d.id] <= 5 for d in asked):
-        raise RuleError("bad_stars", MESSAGES["bad_stars"])
-    comment = (comment or "").strip()
-    if len(comment) > COMMENT_MAX:  # characters, not bytes: 500 汉字 or emoji are fine
-        raise RuleError("comment_too_long", MESSAGES["comment_too_long"], count=len(comment))
-    if photo is not None and not photo_consent:
-        raise RuleError("photo_consent", MESSAGES["photo_consent"])
-
+    comment = _checked_answers(asked, stars, comment, photo is not None, photo_consent)
     rating = rating_of(guest.id)
     if rating is None:
         try:
@@ -115,6 +106,20 @@ def submit_rating(
             rating.scores.append(Score(dimension_id=d.id, stars=stars[d.id]))
     db.session.flush()
     return rating, replaced
+
+
+def _checked_answers(asked, stars: dict[int, int], comment: str, has_photo: bool, photo_consent: bool) -> str:
+    """The comment, trimmed, once every answer has passed. :raises RuleError: see submit_rating."""
+    if any(d.id not in stars for d in asked):
+        raise RuleError("missing", MESSAGES["missing"])
+    if any(not isinstance(stars[d.id], int) or not 1 <= stars[d.id] <= 5 for d in asked):
+        raise RuleError("bad_stars", MESSAGES["bad_stars"])
+    comment = (comment or "").strip()
+    if len(comment) > COMMENT_MAX:  # characters, not bytes: 500 汉字 or emoji are fine
+        raise RuleError("comment_too_long", MESSAGES["comment_too_long"], count=len(comment))
+    if has_photo and not photo_consent:
+        raise RuleError("photo_consent", MESSAGES["photo_consent"])
+    return comment
 
 
 def set_approval(rating: Rating, what: str, approved: bool, *, actor, now: datetime, ip: str = "") -> None:

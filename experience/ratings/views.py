@@ -31,6 +31,43 @@ def _bj(dt) -> str:
     return format_datetime(clock.aware(dt), "yyyy-MM-dd HH:mm") if dt else ""
 
 
+def _saved_answers(rating) -> dict:
+    """The form's values from the guest's rating, to change it; empty for a first one."""
+    if rating is None:
+        return {}
+    return {
+        "stars": {s.dimension_id: s.stars for s in rating.scores},
+        "comment": rating.comment,
+        "display": rating.display.value,
+        "photo_consent": rating.photo_consent,
+    }
+
+
+def _posted_answers(dims) -> dict:
+    stars = {d.id: small_int(request.form.get(f"d{d.id}")) for d in dims}
+    return {
+        "stars": {k: v for k, v in stars.items() if v is not None},
+        "comment": request.form.get("comment", ""),
+        "display": request.form.get("display", Display.CATEGORY.value),
+        "photo_consent": request.form.get("photo_consent") == "y",
+    }
+
+
+def _store_posted_photo(consent: bool) -> tuple[str, str] | None:
+    """Clean and store the posted photo: (original key, web key), None when there is none.
+    :raises RuleError: the photo's own codes, or photo_consent."""
+    file = request.files.get("photo")
+    if not file or not file.filename:
+        return None
+    cleaned = clean_photo(file.read(10 * 1024 * 1024 + 1), filename=file.filename)
+    if not consent:
+        raise RuleError("photo_consent", services.MESSAGES["photo_consent"])
+    return (
+        uploads.store_bytes(cleaned.original, "photo", cleaned.extension),
+        uploads.store_bytes(cleaned.web, "photo", "jpg"),
+    )
+
+
 # -- The guest ------------------------------------------------------------------------------
 
 
@@ -44,7 +81,7 @@ def rate(code: str):
     Reading, checking and the photo's processing happen before the write lock is taken;
     the lock covers only the rating's own writes (see core.web.read_phase)."""
     now = clock.now()
-    errors, values, stored = {}, {}, None
+    errors = {}
     with read_phase():
         guest = db.session.scalar(sa.select(Guest).where(Guest.code == code)) if extract_code(code) == code else None
         if guest is None:
@@ -58,34 +95,10 @@ def rate(code: str):
         dims = services.dimensions(event.campaign_id)
         if request.method == "GET":
             rating = services.rating_of(guest.id)
-            if rating is not None:
-                values = {
-                    "stars": {s.dimension_id: s.stars for s in rating.scores},
-                    "comment": rating.comment,
-                    "display": rating.display.value,
-                    "photo_consent": rating.photo_consent,
-                }
-            return _rate_page(event, guest, dims, rating, code, values, errors)
-        values = {
-            "stars": {
-                d.id: small_int(request.form.get(f"d{d.id}"))
-                for d in dims
-                if small_int(request.form.get(f"d{d.id}")) is not None
-            },
-            "comment": request.form.get("comment", ""),
-            "display": request.form.get("display", Display.CATEGORY.value),
-            "photo_consent": request.form.get("photo_consent") == "y",
-        }
-        file = request.files.get("photo")
+            return _rate_page(event, guest, dims, rating, code, _saved_answers(rating), errors)
+        values = _posted_answers(dims)
         try:
-            if file and file.filename:
-                cleaned = clean_photo(file.read(10 * 1024 * 1024 + 1), filename=file.filename)
-                if not values["photo_consent"]:
-                    raise RuleError("photo_consent", services.MESSAGES["photo_consent"])
-                stored = (
-                    uploads.store_bytes(cleaned.original, "photo", cleaned.extension),
-                    uploads.store_bytes(cleaned.web, "photo", "jpg"),
-                )
+            stored = _store_posted_photo(values["photo_consent"])
         except RuleError as e:
             errors[e.code] = str(e)
             return _rate_page(event, guest, dims, services.rating_of(guest.id), code, values, errors)

@@ -19,7 +19,7 @@ def purge_personal_data(year):
         result = services.purge_personal_data(campaign, now=clock.now())
     except RuleError as e:
         db.session.rollback()
-        raise click.ClickException(f"{e.code}: {e}")
+        raise click.ClickException(f"{e.code}: {e}") from e
     db.session.commit()
     services.delete_files(result["keys"])
     click.secho(f"campaign {year}: {result['guests']} guests anonymised, {result['photos']} photos deleted", fg="green")
