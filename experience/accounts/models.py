@@ -7,6 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from experience.core.models import enum_column
 from experience.extensions import db
 
 
@@ -39,9 +40,7 @@ class User(db.Model):
     display_name: Mapped[str] = mapped_column(sa.String(60), default="")
     #: the unit the person works for (a local regulator or a certification body)
     organisation: Mapped[str] = mapped_column(sa.String(120), default="")
-    role: Mapped[Role] = mapped_column(
-        sa.Enum(Role, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
-    )
+    role: Mapped[Role] = enum_column("role", Role)
     province_code: Mapped[str | None] = mapped_column(sa.ForeignKey("province.code"), index=True)
     password_hash: Mapped[str] = mapped_column(sa.String(256))
     must_change_password: Mapped[bool] = mapped_column(default=False)
@@ -82,3 +81,4 @@ class User(db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.username} {self.role.value}>"
+

@@ -1,25 +1,34 @@
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
+from experience.core.models import enum_column
 from experience.extensions import db
-from experience.guests.models import CheckInVia, _enum
+from experience.guests.models import CheckInVia
 
-#: every answer a scan can get; the same on the phone, at the desk and through the API
-RESULTS = (
-    "ok",
-    "already_checked_in",
-    "unknown",
-    "revoked",
-    "not_open",
-    "wrong_event",
-    "walk_ins_closed",
-    "full",
-    "undone",
-)
+
+class ScanOutcome(enum.StrEnum):
+    """Every answer a scan can get, the same on the phone, at the desk and through the API.
+
+    The values are stable codes: the API returns them as ``result`` and the scan log keeps
+    them. A str enum, so a member is its code wherever a string is expected (JSON,
+    templates, ``== "ok"``).
+    """
+
+    OK = "ok"
+    ALREADY_CHECKED_IN = "already_checked_in"
+    UNKNOWN = "unknown"
+    REVOKED = "revoked"
+    NOT_OPEN = "not_open"
+    WRONG_EVENT = "wrong_event"
+    WALK_INS_CLOSED = "walk_ins_closed"
+    FULL = "full"
+    #: not an answer but a log entry: staff undid a check-in
+    UNDONE = "undone"
 
 
 class Scan(db.Model):
@@ -32,8 +41,8 @@ class Scan(db.Model):
     #: the event the scan was made for (the scanner's or the guest's)
     event_id: Mapped[int | None] = mapped_column(sa.ForeignKey("event.id"), index=True)
     guest_id: Mapped[int | None] = mapped_column(sa.ForeignKey("guest.id"), index=True)
-    result: Mapped[str] = mapped_column(sa.String(20))
-    via: Mapped[CheckInVia] = mapped_column(sa.Enum(CheckInVia, **_enum))
+    result: Mapped[ScanOutcome] = enum_column("result", ScanOutcome)
+    via: Mapped[CheckInVia] = enum_column("via", CheckInVia)
     actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
     api_token_id: Mapped[int | None] = mapped_column(sa.ForeignKey("api_token.id"))
     #: the client's id for an API request; repeating it replays the first answer

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
-from experience.checkin.models import ApiToken, Scan
+from experience.checkin.models import ApiToken, Scan, ScanOutcome
 from experience.core import audit
 from experience.core.errors import RuleError
 from experience.events.models import Event, GuestCategory
@@ -30,15 +30,16 @@ from experience.guests.models import CheckInVia, Guest, RevokedCode, new_code
 UNDO_WINDOW = timedelta(minutes=15)
 _CODE = re.compile(r"[A-Za-z0-9_-]{16,32}")
 
+#: keyed by code; a ScanOutcome is its code, so MESSAGES["ok"] works as well
 MESSAGES = {
-    "ok": _l("Check-in successful"),
-    "already_checked_in": _l("Already checked in at %(time)s"),
-    "unknown": _l("This code is not a valid invitation."),
-    "revoked": _l("This invitation was withdrawn. Please ask the organisers for a new one."),
-    "not_open": _l("Check-in is open from %(opens)s to %(closes)s."),
-    "wrong_event": _l("This invitation is for another event: %(title)s."),
-    "walk_ins_closed": _l("This event does not take walk-in guests."),
-    "full": _l("The venue is full; no more walk-in guests can be admitted."),
+    ScanOutcome.OK: _l("Check-in successful"),
+    ScanOutcome.ALREADY_CHECKED_IN: _l("Already checked in at %(time)s"),
+    ScanOutcome.UNKNOWN: _l("This code is not a valid invitation."),
+    ScanOutcome.REVOKED: _l("This invitation was withdrawn. Please ask the organisers for a new one."),
+    ScanOutcome.NOT_OPEN: _l("Check-in is open from %(opens)s to %(closes)s."),
+    ScanOutcome.WRONG_EVENT: _l("This invitation is for another event: %(title)s."),
+    ScanOutcome.WALK_INS_CLOSED: _l("This event does not take walk-in guests."),
+    ScanOutcome.FULL: _l("The venue is full; no more walk-in guests can be admitted."),
     "already_registered": _l(
         "This mobile number is already registered for this event. Please use your "
         "invitation, or ask at the check-in desk."
@@ -61,7 +62,7 @@ def extract_code(raw: str | None) -> str | None:
 
 @dataclass
 class ScanResult:
-    result: str
+    result: ScanOutcome
     guest_id: int | None = None
     event_id: int | None = None
     checked_in_at: datetime | None = None
@@ -73,7 +74,7 @@ class ScanResult:
 
     @property
     def ok(self) -> bool:
-        return self.result == "ok"
+        return self.result == ScanOutcome.OK
 
 
 def assess(
@@ -98,7 +99,7 @@ def assess(
     hint = re.sub(r"[^A-Za-z0-9_-]", "", (raw_code or "").strip()[-32:])[:6]
     scanner_id = scanner_event.id if scanner_event is not None else None
     if code is None:
-        return ScanResult("unknown", event_id=scanner_id, code_hint=hint)
+        return ScanResult(ScanOutcome.UNKNOWN, event_id=scanner_id, code_hint=hint)
     row = db.session.execute(
         sa.select(
             Guest.id,
@@ -119,17 +120,17 @@ def assess(
             .where(RevokedCode.code == code)
         ).first()
         if revoked is not None:
-            return ScanResult("revoked", revoked.id, scanner_id or revoked.event_id)
-        return ScanResult("unknown", event_id=scanner_id, code_hint=code[:6])
+            return ScanResult(ScanOutcome.REVOKED, revoked.id, scanner_id or revoked.event_id)
+        return ScanResult(ScanOutcome.UNKNOWN, event_id=scanner_id, code_hint=code[:6])
     if scanner_id is not None and row.event_id != scanner_id:
-        return ScanResult("wrong_event", row.id, scanner_id)
+        return ScanResult(ScanOutcome.WRONG_EVENT, row.id, scanner_id)
     if row.checked_in_at is not None:
-        return ScanResult("already_checked_in", row.id, row.event_id, row.checked_in_at)
+        return ScanResult(ScanOutcome.ALREADY_CHECKED_IN, row.id, row.event_id, row.checked_in_at)
     opens = row.starts_at - timedelta(minutes=row.checkin_opens_minutes)
     closes = row.ends_at + timedelta(minutes=row.checkin_closes_minutes)
     if not opens <= now <= closes:
-        return ScanResult("not_open", row.id, row.event_id)
-    return ScanResult("ok", row.id, row.event_id, candidate=True)
+        return ScanResult(ScanOutcome.NOT_OPEN, row.id, row.event_id)
+    return ScanResult(ScanOutcome.OK, row.id, row.event_id, candidate=True)
 
 
 def record(
@@ -163,10 +164,10 @@ def record(
             .execution_options(synchronize_session=False)
         )
         if claimed.rowcount == 1:
-            result = ScanResult("ok", assessed.guest_id, assessed.event_id, now)
+            result = ScanResult(ScanOutcome.OK, assessed.guest_id, assessed.event_id, now)
         else:  # someone else was first, between assess and now
             first = db.session.scalar(sa.select(Guest.checked_in_at).where(Guest.id == assessed.guest_id))
-            result = ScanResult("already_checked_in", assessed.guest_id, assessed.event_id, first)
+            result = ScanResult(ScanOutcome.ALREADY_CHECKED_IN, assessed.guest_id, assessed.event_id, first)
     db.session.add(
         Scan(
             at=now,
@@ -215,11 +216,11 @@ def message(result: ScanResult, event: Event | None = None, fmt=None) -> str:
     """The person-facing sentence for a result; ``fmt`` formats datetimes (Beijing time)."""
     fmt = fmt or (lambda dt: dt.isoformat(" ", "minutes"))
     params = {}
-    if result.result == "already_checked_in" and result.checked_in_at:
+    if result.result == ScanOutcome.ALREADY_CHECKED_IN and result.checked_in_at:
         params["time"] = fmt(result.checked_in_at)
-    elif result.result == "not_open" and event is not None:
+    elif result.result == ScanOutcome.NOT_OPEN and event is not None:
         params = {"opens": fmt(event.checkin_opens_at), "closes": fmt(event.checkin_closes_at)}
-    elif result.result == "wrong_event" and result.guest_id:
+    elif result.result == ScanOutcome.WRONG_EVENT and result.guest_id:
         guest = db.session.get(Guest, result.guest_id)
         params["title"] = guest.event.title if guest else ""
     text = MESSAGES[result.result]
@@ -255,16 +256,21 @@ def walk_in(
     if not consent:
         raise RuleError("consent_required", MESSAGES["consent_required"])
     if not event.walk_ins_enabled:
-        raise RuleError("walk_ins_closed", MESSAGES["walk_ins_closed"])
+        raise RuleError(ScanOutcome.WALK_INS_CLOSED, MESSAGES[ScanOutcome.WALK_INS_CLOSED])
     if not event.checkin_opens_at <= now <= event.checkin_closes_at:
-        raise RuleError("not_open", MESSAGES["not_open"], opens=event.checkin_opens_at, closes=event.checkin_closes_at)
+        raise RuleError(
+            ScanOutcome.NOT_OPEN,
+            MESSAGES[ScanOutcome.NOT_OPEN],
+            opens=event.checkin_opens_at,
+            closes=event.checkin_closes_at,
+        )
     if phone and db.session.scalar(sa.select(Guest.id).where(Guest.event_id == event.id, Guest.phone == phone)):
         # The number is on the list already. Saying more (checking that guest in, or
         # showing their link) would hand anyone who knows a guest's mobile their invitation.
         raise RuleError("already_registered", MESSAGES["already_registered"])
     if event.capacity is not None and checked_in_count(event) >= event.capacity:
-        db.session.add(Scan(at=now, event_id=event.id, result="full", via=CheckInVia.WALK_IN, ip=ip[:64]))
-        raise RuleError("full", MESSAGES["full"])
+        db.session.add(Scan(at=now, event_id=event.id, result=ScanOutcome.FULL, via=CheckInVia.WALK_IN, ip=ip[:64]))
+        raise RuleError(ScanOutcome.FULL, MESSAGES[ScanOutcome.FULL])
     guest = Guest(
         event_id=event.id,
         name=name.strip(),
@@ -279,8 +285,10 @@ def walk_in(
     )
     db.session.add(guest)
     db.session.flush()
-    db.session.add(Scan(at=now, event_id=event.id, guest_id=guest.id, result="ok", via=CheckInVia.WALK_IN, ip=ip[:64]))
-    return ScanResult("ok", guest.id, event.id, now), guest
+    db.session.add(
+        Scan(at=now, event_id=event.id, guest_id=guest.id, result=ScanOutcome.OK, via=CheckInVia.WALK_IN, ip=ip[:64])
+    )
+    return ScanResult(ScanOutcome.OK, guest.id, event.id, now), guest
 
 
 def undo_check_in(guest: Guest, *, actor, now: datetime, ip: str = "", has_rating: bool = False) -> None:
@@ -304,7 +312,7 @@ def undo_check_in(guest: Guest, *, actor, now: datetime, ip: str = "", has_ratin
             at=now,
             event_id=guest.event_id,
             guest_id=guest.id,
-            result="undone",
+            result=ScanOutcome.UNDONE,
             via=CheckInVia.DESK,
             actor_id=actor.id,
             ip=ip[:64],

@@ -34,6 +34,13 @@ class AuditEntry(db.Model):
     ip: Mapped[str] = mapped_column(sa.String(64), default="", index=True)
     detail: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
 
+    __table_args__ = (
+        # The login throttle counts an account's and an IP's recent failures on every
+        # attempt (accounts.services): the action, then the key, then a range of time.
+        sa.Index("ix_audit_entry_action_target_id_at", "action", "target_id", "at"),
+        sa.Index("ix_audit_entry_action_ip_at", "action", "ip", "at"),
+    )
+
     @property
     def label(self):
         return ACTION_LABELS.get(self.action, self.action)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from experience.accounts.models import Province, User
 from experience.campaigns.models import Campaign
+from experience.core.models import enum_column
 from experience.extensions import db
 
 
@@ -66,10 +67,7 @@ class Event(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaign.id"), index=True)
     province_code: Mapped[str] = mapped_column(sa.ForeignKey("province.code"), index=True)
-    status: Mapped[EventStatus] = mapped_column(
-        sa.Enum(EventStatus, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
-        default=EventStatus.PLANNED,
-    )
+    status: Mapped[EventStatus] = enum_column("status", EventStatus, default=EventStatus.PLANNED)
 
     title: Mapped[str] = mapped_column(sa.String(200))
     #: 认证服务项目: the certified service guests experience

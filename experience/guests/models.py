@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from experience.core.models import enum_column
 from experience.events.models import Event, GuestCategory
 from experience.extensions import db
 
@@ -26,9 +27,6 @@ class CheckInVia(enum.Enum):
     WALK_IN = "walk_in"
 
 
-_enum = dict(native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
-
-
 class Guest(db.Model):
     """A person invited to (or walking into) one event. No account: the code is the key."""
 
@@ -37,7 +35,7 @@ class Guest(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(sa.ForeignKey("event.id"), index=True)
     name: Mapped[str] = mapped_column(sa.String(60))
-    category: Mapped[GuestCategory] = mapped_column(sa.Enum(GuestCategory, **_enum))
+    category: Mapped[GuestCategory] = enum_column("category", GuestCategory)
     #: for NPC deputies and CPPCC members: national / province / city / county
     level: Mapped[str | None] = mapped_column(sa.String(10))
     organisation: Mapped[str] = mapped_column(sa.String(120), default="")
@@ -45,14 +43,14 @@ class Guest(db.Model):
     #: normalised 11-digit mobile; shown masked everywhere but the guest's edit form
     phone: Mapped[str | None] = mapped_column(sa.String(11))
     note: Mapped[str] = mapped_column(sa.String(500), default="")
-    #: the current invitation code (see Invitation for revoked ones)
+    #: the current invitation code; revoked ones are kept in RevokedCode
     code: Mapped[str] = mapped_column(sa.String(32), unique=True, default=new_code)
     walk_in: Mapped[bool] = mapped_column(default=False)
     #: when the guest agreed to the personal-information notice
     consent_at: Mapped[datetime | None]
     #: set exactly once by a conditional UPDATE (see checkin.services); NULL again after an undo
-    checked_in_at: Mapped[datetime | None] = mapped_column(index=True)
-    checked_in_via: Mapped[CheckInVia | None] = mapped_column(sa.Enum(CheckInVia, **_enum))
+    checked_in_at: Mapped[datetime | None]
+    checked_in_via: Mapped[CheckInVia | None] = enum_column("checked_in_via", CheckInVia)
     checked_in_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
     created_at: Mapped[datetime]
     #: set when personal data is retired after the campaign
@@ -63,6 +61,8 @@ class Guest(db.Model):
     __table_args__ = (
         # The same mobile twice on one event's list is the same person.
         sa.UniqueConstraint("event_id", "phone", name="uq_guest_event_phone"),
+        # An event's arrivals: counted on every scan screen, the latest shown first.
+        sa.Index("ix_guest_event_id_checked_in_at", "event_id", "checked_in_at"),
     )
 
     @property

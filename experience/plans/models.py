@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from experience.accounts.models import Province
 from experience.campaigns.models import Campaign
+from experience.core.models import enum_column
 from experience.extensions import db
 
 
@@ -42,10 +43,7 @@ class Plan(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaign.id"))
     province_code: Mapped[str] = mapped_column(sa.ForeignKey("province.code"))
-    state: Mapped[PlanState] = mapped_column(
-        sa.Enum(PlanState, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
-        default=PlanState.NOT_SUBMITTED,
-    )
+    state: Mapped[PlanState] = enum_column("state", PlanState, default=PlanState.NOT_SUBMITTED)
 
     #: the province's own text, following notice 二: leadership, coordination, publicity, safety
     organisation_text: Mapped[str] = mapped_column(sa.Text, default="")
@@ -83,7 +81,7 @@ class DeadlineExtension(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaign.id"))
     province_code: Mapped[str] = mapped_column(sa.ForeignKey("province.code"))
-    #: "plan" now; "summary" later
+    #: the deadline it moves: "plan" or "summary"
     kind: Mapped[str] = mapped_column(sa.String(20))
     new_deadline: Mapped[date]
     reason: Mapped[str] = mapped_column(sa.Text, default="")

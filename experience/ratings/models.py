@@ -7,8 +7,9 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from experience.core.models import enum_column
 from experience.extensions import db
-from experience.guests.models import Guest, _enum
+from experience.guests.models import Guest
 
 #: the 2024 defaults (notice 一.(二) and the week's aim 懂认证、用认证); HQ edits them per campaign
 DEFAULT_DIMENSIONS = (
@@ -60,7 +61,7 @@ class Rating(db.Model):
     guest_id: Mapped[int] = mapped_column(sa.ForeignKey("guest.id"), unique=True)
     event_id: Mapped[int] = mapped_column(sa.ForeignKey("event.id"), index=True)
     comment: Mapped[str] = mapped_column(sa.Text, default="")
-    display: Mapped[Display] = mapped_column(sa.Enum(Display, **_enum), default=Display.CATEGORY)
+    display: Mapped[Display] = enum_column("display", Display, default=Display.CATEGORY)
     #: the photo as stored (metadata stripped) and its web-size copy; generated names
     photo_key: Mapped[str | None] = mapped_column(sa.String(80))
     photo_web_key: Mapped[str | None] = mapped_column(sa.String(80))

@@ -9,8 +9,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from experience.accounts.models import Province
+from experience.core.models import enum_column
 from experience.extensions import db
-from experience.guests.models import _enum
 
 
 class EventSummary(db.Model):
@@ -59,7 +59,7 @@ class ProvinceSummary(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaign.id"))
     province_code: Mapped[str] = mapped_column(sa.ForeignKey("province.code"))
-    state: Mapped[SummaryState] = mapped_column(sa.Enum(SummaryState, **_enum), default=SummaryState.NOT_SUBMITTED)
+    state: Mapped[SummaryState] = enum_column("state", SummaryState, default=SummaryState.NOT_SUBMITTED)
     organisation_text: Mapped[str] = mapped_column(sa.Text, default="")
     #: works mobilisation and publicity (notice 二.(三) and 三)
     publicity_text: Mapped[str] = mapped_column(sa.Text, default="")
