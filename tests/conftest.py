@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import itertools
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -318,3 +319,11 @@ def make_guest(app):
         return guest
 
     return make
+
+
+def field_errors(page: str) -> dict[str, list[str]]:
+    """The error messages shown under each form field, by field name."""
+    blocks = re.findall(
+        r'<div class="field [^"]*has-error">\s*<label for="(\w+)">.*?<ul class="errors">(.*?)</ul>', page, re.S
+    )
+    return {name: re.findall(r"<li>(.*?)</li>", errors) for name, errors in blocks}

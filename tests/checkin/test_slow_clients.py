@@ -53,8 +53,10 @@ def test_six_trickling_uploads_do_not_hold_up_a_check_in(app, database_url, make
         "PORT": str(port),
         "WEB_CONCURRENCY": "2",
     }  # and the threads gunicorn.conf.py gives each
-    log = open(tmp_path / "gunicorn.log", "w")
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "wsgi:app"], cwd=ROOT, env=env, stdout=log, stderr=log)
+    with open(tmp_path / "gunicorn.log", "w") as log:  # the server keeps its own copy open
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "wsgi:app"], cwd=ROOT, env=env, stdout=log, stderr=log
+        )
     slow = []
     try:
         assert wait_for(lambda: _up(port), 30)
@@ -81,7 +83,6 @@ def test_six_trickling_uploads_do_not_hold_up_a_check_in(app, database_url, make
             s.close()
         server.terminate()
         server.wait(10)
-        log.close()
 
 
 def _up(port: int) -> bool:

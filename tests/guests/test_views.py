@@ -1,14 +1,16 @@
 import io
 import zipfile
 
+import pytest
 import sqlalchemy as sa
 from openpyxl import Workbook, load_workbook
 
 from experience.accounts.models import Role
 from experience.core.audit import AuditEntry
-from experience.events.models import GuestCategory
+from experience.events.models import Event, GuestCategory
 from experience.extensions import db
 from experience.guests.models import Guest
+from tests.conftest import PASSWORD, field_errors
 
 
 def _messy_xlsx() -> bytes:
@@ -62,7 +64,9 @@ def test_messy_xlsx_preview_then_import_then_reimport(client, auth, make_user, m
     assert guests["张三"].phone == "13812341234" and guests["李四"].phone == "13900001111"
     again = _upload(client, event, _messy_xlsx(), "名单.xlsx").get_data(as_text=True)
     assert again.count('class="row-ok"') == 0
-    _confirm(client, event, again) if 'name="key"' in again else None
+    assert "共 5 行，其中 0 行可以导入。" in again and "位嘉宾</button>" not in again
+    r = _confirm(client, event, again)  # confirmed all the same (a stale tab): the rows are checked again
+    assert r.status_code == 302
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Guest)) == 3  # nothing doubled
     assert db.session.scalar(sa.select(AuditEntry.detail).where(AuditEntry.action == "guest.import"))["imported"] == 3
 
@@ -103,7 +107,9 @@ def test_add_edit_revoke_and_remove_a_guest(client, auth, make_user, make_event)
     }
     assert client.post(f"/events/{event.id}/guests", data=form).status_code == 302
     page = client.post(f"/events/{event.id}/guests", data={**form, "name": "另一人"}).get_data(as_text=True)
-    assert "已在名单" in page or "手机号" in page  # the same mobile twice
+    # the same mobile twice: refused, naming who already has it
+    assert "该手机号码已在邀请名单中（&lt;script&gt;alert(1)&lt;/script&gt;）。" in page
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Guest)) == 1
     listing = client.get(f"/events/{event.id}/guests").get_data(as_text=True)
     assert "&lt;script&gt;" in listing and "<script>alert" not in listing and "138****5678" in listing
     guest = db.session.scalar(sa.select(Guest))
@@ -136,3 +142,114 @@ def test_export_masks_phones_and_keeps_formulas_as_text(client, auth, make_user,
     )
     with client.get(f"/events/{event.id}/guests/template.xlsx") as r:
         assert load_workbook(io.BytesIO(r.data)).active is not None
+
+
+# -- editing a guest ------------------------------------------------------------------------
+
+
+def _guest_form(guest, **changes) -> dict:
+    """The edit form as the page fills it in, with some fields changed."""
+    data = {
+        "name": guest.name,
+        "category": guest.category.value,
+        "level": guest.level or "",
+        "organisation": guest.organisation,
+        "title": guest.title,
+        "phone": guest.phone or "",
+        "note": guest.note,
+    }
+    return {**data, **changes}
+
+
+@pytest.fixture
+def bj_guest(client, auth, make_user, make_event, make_guest):
+    """A guest of a Beijing event, with Beijing's staff logged in."""
+    staff = make_user(Role.PROVINCE, "11", username="bjstaff")
+    guest = make_guest(make_event(actor=staff), name="张三", organisation="朝阳区政协")
+    auth.login("bjstaff")
+    return guest
+
+
+def test_staff_edit_a_guest_and_are_told_so(client, bj_guest):
+    r = client.post(f"/guests/{bj_guest.id}", data=_guest_form(bj_guest, name="张三丰", phone="139 0000 1111"))
+    assert r.status_code == 302 and r.headers["Location"] == f"/guests/{bj_guest.id}"
+    assert "嘉宾信息已保存。" in client.get(r.headers["Location"]).get_data(as_text=True)
+    saved = db.session.get(Guest, bj_guest.id)
+    assert (saved.name, saved.phone) == ("张三丰", "13900001111")
+
+
+def test_a_guest_edit_is_in_the_audit_log(client, bj_guest):
+    client.post(f"/guests/{bj_guest.id}", data=_guest_form(bj_guest, title="委员"))
+    entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "guest.update"))
+    assert (entry.actor_name, entry.target_id, entry.detail["fields"]) == ("bjstaff", str(bj_guest.id), ["title"])
+
+
+def test_an_edit_with_a_bad_mobile_is_refused_in_chinese(client, bj_guest):
+    r = client.post(f"/guests/{bj_guest.id}", data=_guest_form(bj_guest, name="张三丰", phone="12345"))
+    assert r.status_code == 200
+    assert field_errors(r.get_data(as_text=True)) == {"phone": ["请填写 11 位手机号码，或不填。"]}
+    assert db.session.get(Guest, bj_guest.id).name == "张三"
+
+
+def test_an_edit_without_a_name_is_refused_in_chinese(client, bj_guest):
+    r = client.post(f"/guests/{bj_guest.id}", data=_guest_form(bj_guest, name="  "))
+    assert field_errors(r.get_data(as_text=True)) == {"name": ["此项为必填项。"]}
+    assert db.session.get(Guest, bj_guest.id).name == "张三"
+
+
+def test_an_edit_to_another_guests_mobile_names_that_guest(client, bj_guest, make_guest):
+    make_guest(bj_guest.event, name="赵六", phone="13900001111")
+    r = client.post(f"/guests/{bj_guest.id}", data=_guest_form(bj_guest, phone="13900001111"))
+    assert field_errors(r.get_data(as_text=True)) == {"phone": ["该手机号码已在邀请名单中（赵六）。"]}
+    assert db.session.get(Guest, bj_guest.id).phone is None
+
+
+def test_an_edit_into_another_guest_is_refused_at_the_name(client, bj_guest, make_guest):
+    make_guest(bj_guest.event, name="孙八", organisation="北京日报")
+    r = client.post(f"/guests/{bj_guest.id}", data=_guest_form(bj_guest, name="孙八", organisation="北京日报"))
+    assert field_errors(r.get_data(as_text=True)) == {"name": ["北京日报的孙八已在邀请名单中。"]}
+    assert db.session.get(Guest, bj_guest.id).name == "张三"
+
+
+def _logged_in(app, username):
+    """A second browser, logged in as ``username``."""
+    other = app.test_client()
+    other.post("/login", data={"username": username, "password": PASSWORD})
+    return other
+
+
+def test_another_provinces_staff_can_neither_see_nor_edit_a_guest(app, bj_guest, make_user):
+    make_user(Role.PROVINCE, "33", username="zjstaff")
+    zj = _logged_in(app, "zjstaff")
+    assert zj.get(f"/guests/{bj_guest.id}").status_code == 404
+    assert zj.post(f"/guests/{bj_guest.id}", data=_guest_form(bj_guest, name="改名")).status_code == 404
+    assert db.session.get(Guest, bj_guest.id).name == "张三"
+    denied = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "access.denied")).all()
+    assert [(e.actor_name, e.target_type, e.target_id) for e in denied] == [
+        ("zjstaff", "event", str(bj_guest.event_id))
+    ] * 2
+
+
+def test_hq_cannot_open_a_guest(app, bj_guest, make_user):
+    make_user(Role.HQ, username="hqboss")
+    hq = _logged_in(app, "hqboss")
+    assert hq.get(f"/guests/{bj_guest.id}").status_code == 404
+    assert hq.post(f"/guests/{bj_guest.id}", data=_guest_form(bj_guest, name="改名")).status_code == 404
+    assert db.session.get(Guest, bj_guest.id).name == "张三"
+
+
+def test_an_organiser_of_another_event_cannot_edit_a_guest(app, bj_guest, make_user):
+    make_user(Role.ORGANIZER, "11", username="bjorg")
+    r = _logged_in(app, "bjorg").post(f"/guests/{bj_guest.id}", data=_guest_form(bj_guest, title="改职务"))
+    assert r.status_code == 404
+    assert db.session.get(Guest, bj_guest.id).title == ""
+
+
+def test_the_events_organiser_edits_its_guests(app, bj_guest, make_user):
+    organiser = make_user(Role.ORGANIZER, "11", username="bjorg")
+    event = db.session.get(Event, bj_guest.event_id)
+    event.organizers.append(organiser)
+    db.session.commit()
+    r = _logged_in(app, "bjorg").post(f"/guests/{bj_guest.id}", data=_guest_form(bj_guest, title="主任"))
+    assert r.status_code == 302
+    assert db.session.get(Guest, bj_guest.id).title == "主任"

@@ -1,0 +1,115 @@
+"""The notices page and the unread badge, as HQ and each province's staff see them."""
+
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from experience.accounts.models import Role
+from experience.extensions import db
+from experience.notices.models import Notice
+from experience.notices.services import notify
+from tests.conftest import NOW, PASSWORD
+
+
+@pytest.fixture
+def notices(app, campaign):
+    """One notice for Beijing, one for Zhejiang, one for HQ."""
+    notify("11", "plan_returned", now=NOW, link=("plans.edit", {}), comment="请补充北京的安全预案")
+    notify("33", "plan_returned", now=NOW, link=("plans.edit", {}), comment="请补充浙江的宣传方案")
+    notify(None, "plan_submitted", now=NOW, province="北京市")
+    db.session.commit()
+
+
+@pytest.fixture
+def login_as(app, make_user):
+    def login(role, province=None):
+        user = make_user(role, province)
+        client = app.test_client()
+        client.post("/login", data={"username": user.username, "password": PASSWORD})
+        return client
+
+    return login
+
+
+def page(client, url="/notices") -> str:
+    r = client.get(url)
+    assert r.status_code == 200
+    return r.get_data(as_text=True)
+
+
+def badge(html: str) -> str | None:
+    """The unread count in the header's notices link, or None when there is none."""
+    found = re.search(r'<span class="badge"[^>]*>(\d+)</span>', html)
+    return found.group(1) if found else None
+
+
+def test_province_staff_read_their_own_notice(notices, login_as):
+    assert "总局已将活动方案退回修改：请补充北京的安全预案" in page(login_as(Role.PROVINCE, "11"))
+
+
+def test_province_staff_never_see_another_provinces_notice(notices, login_as):
+    assert "浙江" not in page(login_as(Role.PROVINCE, "11"))
+
+
+def test_province_staff_do_not_see_hqs_notices(notices, login_as):
+    assert "北京市已提交活动方案。" not in page(login_as(Role.PROVINCE, "11"))
+
+
+def test_hq_reads_its_notices_and_none_of_the_provinces(notices, login_as):
+    html = page(login_as(Role.HQ))
+    assert "北京市已提交活动方案。" in html
+    assert "退回修改" not in html
+
+
+def test_the_home_page_lists_the_readers_notices_only(notices, login_as):
+    html = page(login_as(Role.PROVINCE, "33"), "/")
+    assert "请补充浙江的宣传方案" in html
+    assert "请补充北京的安全预案" not in html
+
+
+def test_a_notice_leads_to_its_page(notices, login_as):
+    assert '<a href="/plan">总局已将活动方案退回修改：请补充北京的安全预案</a>' in page(login_as(Role.PROVINCE, "11"))
+
+
+def test_the_header_counts_the_readers_unread_notices(app, notices, login_as):
+    notify("11", "plan_confirmed", now=NOW)
+    db.session.commit()
+    assert badge(page(login_as(Role.PROVINCE, "11"), "/")) == "2"
+
+
+def test_marking_read_clears_the_badge_and_the_unread_marks(notices, login_as):
+    client = login_as(Role.PROVINCE, "11")
+    r = client.post("/notices/read")
+    assert r.status_code == 302 and r.headers["Location"] == "/notices"
+    html = page(client)
+    assert badge(html) is None
+    assert 'class="unread"' not in html
+    assert "请补充北京的安全预案" in html  # read, not gone
+
+
+def test_marking_read_leaves_other_readers_notices_unread(notices, login_as):
+    login_as(Role.PROVINCE, "11").post("/notices/read")
+    unread = db.session.scalars(sa.select(Notice.province_code).where(Notice.read_at.is_(None))).all()
+    assert sorted(unread, key=lambda code: code or "") == [None, "33"]
+    assert badge(page(login_as(Role.PROVINCE, "33"), "/")) == "1"
+
+
+def test_a_province_without_notices_is_told_so(notices, login_as):
+    html = page(login_as(Role.PROVINCE, "44"))
+    assert "暂无消息。" in html
+    assert "全部标为已读" not in html
+
+
+def test_notices_follow_the_readers_language(notices, login_as):
+    client = login_as(Role.HQ)
+    client.post("/language", data={"lang": "en"})
+    assert "北京市 submitted its plan." in page(client)
+
+
+@pytest.mark.parametrize("role", [Role.ORGANIZER, Role.SECRETARIAT])
+def test_roles_without_notices_have_no_notices_page(notices, login_as, role):
+    client = login_as(role, "11")
+    assert client.get("/notices").status_code == 403
+    assert client.post("/notices/read").status_code == 403
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Notice).where(Notice.read_at.is_not(None))) == 0
