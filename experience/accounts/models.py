@@ -81,4 +81,3 @@ class User(db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.username} {self.role.value}>"
-
