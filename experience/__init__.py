@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
 import sqlalchemy as sa
 from flask import Flask, has_request_context, jsonify, session
 from sqlalchemy import event as sa_event
@@ -11,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import experience.core.ratelimit  # noqa: F401  (registers the sqlitefile:// limits storage)
 from experience.config import ROOT, Config, config_from_env
+from experience.core.web import request_writes
 from experience.extensions import babel, csrf, db, limiter, migrate, talisman
 
 #: Content-Security-Policy: only our own assets; no inline script anywhere.
@@ -142,10 +144,6 @@ def _tune_sqlite(engine) -> None:
         # lets them run beside a writer. Other requests and commands lock for writing up
         # front. Code outside both (a test or a script looking at the data) only reads
         # here, and must not hold the lock the server needs.
-        import click
-
-        from experience.core.web import request_writes
-
         # Outside a request, a command (flask ...) writes; anything else only reads.
         reading = not request_writes() if has_request_context() else click.get_current_context(silent=True) is None
         conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")

@@ -17,6 +17,7 @@ from experience.accounts.services import create_user
 from experience.campaigns.models import Campaign
 from experience.campaigns.services import default_campaign
 from experience.core import clock
+from experience.core.uploads import store_upload
 from experience.events.services import cancel_event, create_event
 from experience.extensions import db
 from experience.plans.services import plan_for, save_plan, submit_plan
@@ -149,8 +150,6 @@ def _demo_document() -> str:
     import io
 
     from werkzeug.datastructures import FileStorage
-
-    from experience.core.uploads import store_upload
 
     pdf = (
         b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>"

@@ -4,6 +4,7 @@ from wtforms import PasswordField, SelectChoice, SelectField, StringField, Submi
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from experience.accounts.models import Role
+from experience.core.permissions import can
 
 REQUIRED = _l("This field is required.")
 
@@ -60,7 +61,7 @@ class UserForm(FlaskForm):
 
     def __init__(self, *args, admin, provinces, **kwargs):
         super().__init__(*args, **kwargs)
-        if admin.role is Role.HQ:
+        if can(admin, "offer_any_role"):
             # no pre-selected role: nobody gets national access by forgetting to choose
             self.role.choices = [SelectChoice("", "—")] + [SelectChoice(r.value, ROLE_LABELS[r]) for r in Role]
             self.province.choices = [SelectChoice("", "—")] + [SelectChoice(p.code, p.name) for p in provinces]

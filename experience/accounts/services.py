@@ -228,13 +228,6 @@ def set_active(user: User, active: bool, *, actor: User, now: datetime, ip: str 
     audit.record("account.enable" if active else "account.disable", now=now, actor=actor, target=user, ip=ip)
 
 
-def can_administer(admin: User, user: User) -> bool:
-    """HQ administers every account; province staff administer their province's organisers."""
-    if admin.role is Role.HQ:
-        return True
-    return admin.role is Role.PROVINCE and user.role is Role.ORGANIZER and user.province_code == admin.province_code
-
-
 def record_logout(user: User, *, now: datetime, ip: str = "") -> None:
     user.end_sessions()
     audit.record("logout", now=now, actor=user, target=user, ip=ip)

@@ -10,10 +10,11 @@ from flask_login import current_user, login_user, logout_user
 from experience.accounts import bp, services
 from experience.accounts.forms import ROLE_LABELS, ChangePasswordForm, LanguageForm, LoginForm, UserForm
 from experience.accounts.models import Province, Role, User
+from experience.accounts.permissions import administered_users
 from experience.core import clock
 from experience.core.audit import ACTION_LABELS, ACTIONS, AuditEntry
 from experience.core.errors import RuleError
-from experience.core.permissions import client_ip, deny, require
+from experience.core.permissions import can, client_ip, deny, require
 from experience.extensions import db, limiter
 
 
@@ -100,10 +101,7 @@ def change_password():
 
 
 def _administered() -> sa.Select:
-    stmt = sa.select(User).order_by(User.role, User.province_code, User.username)
-    if current_user.role is Role.PROVINCE:
-        stmt = stmt.where(User.role == Role.ORGANIZER, User.province_code == current_user.province_code)
-    return stmt
+    return administered_users(current_user, sa.select(User).order_by(User.role, User.province_code, User.username))
 
 
 @bp.route("/users", methods=["GET", "POST"])
@@ -157,7 +155,7 @@ def _load_administered(user_id: int) -> User:
     user = db.session.get(User, user_id)
     if user is None:
         abort(404)
-    if not services.can_administer(current_user, user) or user.id == current_user.id:
+    if not can(current_user, "administer_account", user):
         deny("user_account", user_id, permission="administer")
     return user
 

@@ -1,18 +1,17 @@
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from experience.accounts.models import Role
 from experience.campaigns import bp, services
 from experience.campaigns.forms import CampaignForm
+from experience.campaigns.signals import home_opened
 from experience.core import clock
 from experience.core.errors import RuleError
-from experience.core.permissions import client_ip, require, visible_events
-from experience.events.models import Event
+from experience.core.permissions import can, client_ip, require
 from experience.extensions import db
+from experience.notices.services import notices_for, reminders, scope_of
 
 
 def campaign_or_404():
@@ -24,42 +23,19 @@ def campaign_or_404():
 
 @bp.get("/")
 def home():
-    """Each person's start page: calendar, events, plan and notices of their scope."""
-    from experience.notices.services import notices_for, reminders
-    from experience.plans.services import effective_deadline, national_table, plan_for
-
+    """Each person's start page: calendar, events, plan and notices of their scope. The
+    capabilities above fill in their panels (campaigns.signals.home_opened)."""
     campaign = services.current_campaign()
     if campaign is None:
         return render_template("campaigns/home.html", campaign=None)
     now = clock.now()
-    ctx = {"campaign": campaign, "now": now}
-    extensions, done = {}, set()
-    if current_user.province_code:
-        code = current_user.province_code
-        plan = plan_for(campaign, code, create=False)
-        deadline = effective_deadline(campaign, code, "plan")
-        if deadline != campaign.plan_deadline:
-            extensions["plan"] = deadline
-        if plan and plan.first_submitted_at:
-            done.add("plan")
-        ctx["plan"] = plan
-        ctx["events"] = db.session.scalars(
-            visible_events(current_user, sa.select(Event))
-            .where(Event.campaign_id == campaign.id)
-            .order_by(Event.starts_at)
-        ).all()
-    ctx["calendar"] = services.calendar(campaign, now, extensions)
-    if current_user.role in (Role.HQ, Role.PROVINCE):
-        scope = None if current_user.is_hq else current_user.province_code
-        ctx["notices"] = notices_for(scope, limit=10)
-        ctx["reminders"] = reminders(ctx["calendar"], done) if current_user.role is Role.PROVINCE else []
-    if current_user.is_hq:
-        rows = national_table(campaign)
-        ctx["counts"] = {
-            s: sum(1 for r in rows if r.state.value == s)
-            for s in ("not_submitted", "submitted", "returned", "confirmed")
-        }
-    return render_template("campaigns/home.html", **ctx)
+    page = {"campaign": campaign, "now": now, "extensions": {}, "done": set()}
+    home_opened.send(campaign, user=current_user, now=now, page=page)
+    page["calendar"] = services.calendar(campaign, now, page["extensions"])
+    if can(current_user, "read_notices"):
+        page["notices"] = notices_for(scope_of(current_user), limit=10)
+        page["reminders"] = reminders(page["calendar"], page["done"]) if can(current_user, "province_staff") else []
+    return render_template("campaigns/home.html", **page)
 
 
 @bp.route("/campaign", methods=["GET", "POST"])

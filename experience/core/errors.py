@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from flask import Flask, render_template, request
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+
+from experience.core import audit, clock
+from experience.extensions import db
 
 
 class RuleError(Exception):
@@ -49,11 +53,6 @@ def register(app: Flask) -> None:
     @app.errorhandler(403)
     def forbidden(e):
         # Every refusal by role lands in the audit log, whichever view refused.
-        from flask_login import current_user
-
-        from experience.core import audit, clock
-        from experience.extensions import db
-
         if current_user.is_authenticated:
             db.session.rollback()
             audit.record(

@@ -1,4 +1,10 @@
-"""Who may do what. One function decides; views and queries both ask it.
+"""Who may do what. One function decides; views, forms, templates and queries all ask it.
+
+``can(user, permission, obj)`` is the only place a role is judged. It knows no
+capability: each capability registers the rules for its own permissions with
+``@rule("name")`` in its ``permissions.py`` (imported by the capability's package), so
+core stays below every capability and a rule lives beside the records it protects. An
+unknown permission name is a programming error (``ValueError``), never a silent "no".
 
 Province isolation is the rule that matters most: provincial staff and organisers only
 ever reach rows of their own province. A refusal on a record answers 404 (the record
@@ -7,59 +13,49 @@ ever reach rows of their own province. A refusal on a record answers 404 (the re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
-import sqlalchemy as sa
 from flask import abort, request
 from flask_login import current_user
 
-from experience.accounts.models import Role, User
 from experience.core import audit, clock
 from experience.extensions import db
+
+#: permission name → rule(user, obj) -> bool, registered by the capabilities
+_RULES: dict[str, Callable[[Any, Any], bool]] = {}
+
+
+def rule(*names: str):
+    """Register the decorated ``fn(user, obj) -> bool`` as the rule of each permission."""
+
+    def decorator(fn):
+        for name in names:
+            if name in _RULES:
+                raise RuntimeError(f"permission {name!r} has two rules")
+            _RULES[name] = fn
+        return fn
+
+    return decorator
+
+
+def permissions() -> list[str]:
+    return sorted(_RULES)
+
+
+def can(user, permission: str, obj=None) -> bool:
+    """The single access rule. ``permission`` names an action; ``obj`` the record."""
+    check = _RULES.get(permission)
+    if check is None:
+        raise ValueError(permission)
+    if user is None or not user.is_authenticated or not user.active:
+        return False
+    return bool(check(user, obj))
 
 
 def client_ip() -> str:
     return request.remote_addr or ""
-
-
-def can(user: User, permission: str, obj=None) -> bool:
-    """The single access rule. ``permission`` names an action; ``obj`` the record."""
-    if user is None or not user.is_authenticated or not user.active:
-        return False
-    role = user.role
-    if permission == "hq":
-        return role is Role.HQ
-    if permission == "administer_accounts":
-        return role in (Role.HQ, Role.PROVINCE)
-    if permission == "create_event":
-        return role in (Role.PROVINCE, Role.ORGANIZER)
-    if permission in ("view_event", "edit_event"):
-        if role is Role.HQ:
-            return permission == "view_event"
-        if role not in (Role.PROVINCE, Role.ORGANIZER) or obj.province_code != user.province_code:
-            return False
-        if role is Role.ORGANIZER:
-            return any(o.id == user.id for o in obj.organizers)
-        return True
-    if permission == "view_plan":
-        return role is Role.HQ or (role is Role.PROVINCE and obj.province_code == user.province_code)
-    raise ValueError(permission)
-
-
-def visible_events(user: User, stmt):
-    """Narrow a select of events to those ``user`` may see."""
-    from experience.events.models import Event, event_organizer
-
-    if user.role is Role.HQ:
-        return stmt
-    if user.role is Role.PROVINCE:
-        return stmt.where(Event.province_code == user.province_code)
-    if user.role is Role.ORGANIZER:
-        return stmt.where(
-            Event.province_code == user.province_code,
-            Event.id.in_(sa.select(event_organizer.c.event_id).where(event_organizer.c.user_id == user.id)),
-        )
-    return stmt.where(sa.false())
 
 
 def deny(target_type: str, target_id, **detail):

@@ -1,48 +1,39 @@
-"""Request plumbing shared by every page: login, idle timeout, template helpers."""
+"""Request plumbing shared by every page: reading the body first, read phases, template
+helpers, and the small helpers that keep views thin (apply_rule, download, public_url)."""
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import datetime
+from typing import TypeVar
 
-from flask import Flask, abort, current_app, flash, g, redirect, request, session, url_for
+from flask import Flask, abort, current_app, flash, g, request, send_file, url_for
 from flask_babel import format_date, format_datetime, get_locale
-from flask_babel import lazy_gettext as _l
-from flask_login import current_user, logout_user
 
-from experience.accounts.models import User
 from experience.core import clock
+from experience.core.errors import RuleError
+from experience.core.permissions import can
 from experience.core.phone import mask_phone
-from experience.extensions import db, login_manager
+from experience.extensions import db
 
-#: endpoints reachable without a login (and without a password change)
-PUBLIC_ENDPOINTS = {"static", "healthz", "accounts.login", "accounts.language"}
-
-
-@login_manager.user_loader
-def load_user(ident: str) -> User | None:
-    user_id, _, token = ident.partition(":")
-    if not user_id.isdigit():
-        return None
-    user = db.session.get(User, int(user_id))
-    # A changed token (logout elsewhere, password change, disabled) ends this session.
-    if user is None or not user.active or user.session_token != token:
-        return None
-    return user
+T = TypeVar("T")
 
 
 def register(app: Flask) -> None:
-    login_manager.init_app(app)
-    login_manager.login_view = "accounts.login"
-    login_manager.login_message = _l("Please log in to continue.")
-    login_manager.session_protection = "basic"
-    for hook in (read_the_body_first, idle_timeout, password_change_required, login_required_everywhere):
-        app.before_request(hook)
+    """Hooks every request needs, before any capability's own (accounts adds the login)."""
+    app.before_request(read_the_body_first)
     app.after_request(no_store_for_pages)
     app.add_template_filter(beijing, "bj")
     app.add_template_filter(day, "day")
     app.add_template_filter(mask_phone, "mask_phone")
-    app.context_processor(helpers)
+    app.jinja_env.globals["can"] = can
+    app.context_processor(_locale)
+
+
+def _locale() -> dict:
+    return {"locale": str(get_locale())}
 
 
 def read_the_body_first():
@@ -57,46 +48,6 @@ def read_the_body_first():
     # No text anyone types contains a NUL, and PostgreSQL refuses to store one.
     if any("\x00" in v for v in (*request.args.values(), *request.form.values())):
         abort(400)
-
-
-def idle_timeout():
-    """End a session 30 minutes after its last request, checked on the server."""
-    if not current_user.is_authenticated:
-        return None
-    now = clock.now()
-    seen = session.get("seen")
-    if seen is not None and (now - datetime.fromisoformat(seen)) > current_app.config["IDLE_TIMEOUT"]:
-        logout_user()
-        session.clear()
-        flash(_l("You were logged out after 30 minutes without activity."), "info")
-        return redirect(url_for("accounts.login", next=request.full_path if request.method == "GET" else None))
-    session["seen"] = now.isoformat()
-    session.permanent = True
-    return None
-
-
-def password_change_required():
-    if (
-        current_user.is_authenticated
-        and current_user.must_change_password
-        and request.endpoint not in PUBLIC_ENDPOINTS | {"accounts.change_password", "accounts.logout"}
-    ):
-        flash(_l("Please choose a new password before you continue."), "warning")
-        return redirect(url_for("accounts.change_password"))
-    return None
-
-
-def login_required_everywhere():
-    """Every page needs a login unless it says otherwise: safer than remembering a
-    decorator on each new view."""
-    if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
-        return None
-    view = current_app.view_functions.get(request.endpoint)
-    if getattr(view, "public", False):
-        return None
-    if not current_user.is_authenticated:
-        return login_manager.unauthorized()
-    return None
 
 
 def no_store_for_pages(response):
@@ -115,17 +66,47 @@ def day(d) -> str:
     return format_date(d, "yyyy-MM-dd") if d else ""
 
 
-def helpers():
-    from experience.notices.services import unread_count
+def public_url(endpoint: str, **values) -> str:
+    """An absolute link for outside the app (a QR code, a printed card, a message): it
+    starts with PUBLIC_BASE_URL, whatever address the request came in on."""
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for(endpoint, **values)
 
-    unread = 0
-    if current_user.is_authenticated and request.endpoint != "static":
-        scope = None if current_user.is_hq else current_user.province_code
-        if current_user.is_hq or current_user.province_code:
-            unread = unread_count(scope)
-    from experience.notices.services import text as notice_text
 
-    return {"locale": str(get_locale()), "unread_notices": unread, "notice_text": notice_text}
+MIMETYPES = {
+    "pdf": "application/pdf",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "csv": "text/csv; charset=utf-8",
+}
+
+
+def download(data: bytes, name: str, *, attachment: bool = True):
+    """A generated file (PDF, .xlsx, PNG) as a response, its type taken from ``name``."""
+    mimetype = MIMETYPES[name.rsplit(".", 1)[-1].lower()]
+    return send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=attachment, download_name=name)
+
+
+def apply_rule(action: Callable[[], T], *, done=None, refused: Callable[[RuleError], None] | None = None) -> bool:
+    """Run a business rule in the request's transaction, the way every form does.
+
+    It passes: commit, flash ``done`` (if given), return True. It refuses with a
+    RuleError: roll back (nothing half-saved), tell the user (``refused(error)``, or by
+    default a flash of the rule's message), return False. The caller then redirects or
+    re-renders."""
+    try:
+        action()
+    except RuleError as e:
+        db.session.rollback()
+        if refused is None:
+            flash(str(e), "error")
+        else:
+            refused(e)
+        return False
+    db.session.commit()
+    if done:
+        flash(done, "success")
+    return True
 
 
 def small_int(value) -> int | None:
@@ -148,7 +129,6 @@ def writes(view):
 
 
 def request_writes() -> bool:
-    from flask import current_app
 
     if g.get("read_phase"):
         return False

@@ -15,6 +15,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from experience.core.phone import normalize_phone
 from experience.events.models import CATEGORY_LABELS, GuestCategory
+from experience.events.permissions import organizer_candidates
 
 REQUIRED = _l("This field is required.")
 
@@ -111,3 +112,10 @@ class CancelForm(FlaskForm):
 class OrganizersForm(FlaskForm):
     organizers = SelectMultipleField(_l("Organisers who manage this event"), coerce=int)
     submit = SubmitField(_l("Save organisers"))
+
+    def __init__(self, *args, event, **kwargs):
+        super().__init__(*args, **kwargs)
+        # only the active organisers of the event's province can be chosen
+        self.organizers.choices = [
+            SelectChoice(u.id, f"{u.display_name} ({u.username})") for u in organizer_candidates(event)
+        ]

@@ -7,11 +7,14 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 
-from experience.accounts.models import Role, User
+from experience.accounts.models import User
 from experience.campaigns.models import Campaign
 from experience.core import audit, clock
 from experience.core.errors import RuleError
+from experience.core.permissions import can
 from experience.events.models import Event, EventStatus, GuestCategory
+from experience.events.permissions import organizer_candidates
+from experience.events.signals import event_changed
 from experience.extensions import db
 
 #: the fields a person edits on the event form, in form order
@@ -73,7 +76,7 @@ def create_event(campaign: Campaign, *, actor: User, now: datetime, ip: str = ""
         updated_at=now,
         **{k: data[k] for k in FIELDS},
     )
-    if actor.role is Role.ORGANIZER:
+    if can(actor, "organise_event", event):
         event.organizers.append(actor)
     db.session.add(event)
     db.session.flush()
@@ -99,35 +102,9 @@ def update_event(event: Event, *, actor: User, now: datetime, ip: str = "", **da
     return changed
 
 
-def _flag_to_hq(event: Event, kind: str, *, actor: User, now: datetime, ip: str, **detail) -> bool:
-    """Once the plan is with HQ, every change to its events is allowed, but marked on the
-    event, audit-logged as such, and told to HQ. Returns whether it was."""
-    from experience.notices.services import notify
-    from experience.plans.services import plan_for
-
-    plan = plan_for(event.campaign, event.province_code, create=False)
-    if plan is None or plan.editable:
-        return False
-    event.changed_after_confirm_at = now
-    audit.record(
-        "event.change_after_confirm",
-        now=now,
-        actor=actor,
-        target=event,
-        ip=ip,
-        change=kind,
-        plan_state=plan.state.value,
-        **detail,
-    )
-    notify(
-        None,
-        kind,
-        now=now,
-        link=("events.view", {"event_id": event.id}),
-        province=event.province.name,
-        title=event.title,
-    )
-    return True
+def _flag_to_hq(event: Event, kind: str, *, actor: User, now: datetime, ip: str, **detail) -> None:
+    """Tell whoever listens (plans: once the plan is with HQ, the change is flagged)."""
+    event_changed.send(event, kind=kind, actor=actor, now=now, ip=ip, detail=detail)
 
 
 def set_attachment(event: Event, key: str, name: str, *, actor: User, now: datetime, ip: str = "") -> str | None:
@@ -161,5 +138,16 @@ def cancel_event(event: Event, reason: str, *, actor: User, now: datetime, ip: s
     )
 
 
-def assign_organizers(event: Event, organizers: list[User]) -> None:
-    event.organizers = [u for u in organizers if u.role is Role.ORGANIZER and u.province_code == event.province_code]
+def assign_organizers(event: Event, user_ids: list[int], *, actor: User, now: datetime, ip: str = "") -> None:
+    """Province staff choose the organisers who manage the event; anyone else named is ignored."""
+    event.organizers = [u for u in organizer_candidates(event) if u.id in set(user_ids)]
+    event.updated_at = now
+    audit.record(
+        "event.update",
+        now=now,
+        actor=actor,
+        target=event,
+        ip=ip,
+        fields=["organizers"],
+        organizers=[u.username for u in event.organizers],
+    )

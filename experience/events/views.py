@@ -4,17 +4,17 @@ import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from wtforms import SelectChoice
 
-from experience.accounts.models import Role, User
+from experience.campaigns.signals import home_opened
 from experience.campaigns.views import campaign_or_404
 from experience.core import audit, clock, uploads
 from experience.core.errors import RuleError
-from experience.core.permissions import client_ip, load, require, visible_events
+from experience.core.permissions import can, client_ip, load, require
 from experience.core.web import writes
 from experience.events import bp, services
 from experience.events.forms import CancelForm, EventForm, OrganizersForm
 from experience.events.models import Event, GuestCategory
+from experience.events.permissions import visible_events
 from experience.extensions import db
 
 
@@ -52,15 +52,23 @@ def _warn_outside_week(campaign, data) -> None:
         )
 
 
+@home_opened.connect
+def events_on_home(campaign, *, user, now, page) -> None:
+    """A province's (or an organiser's) events on their start page."""
+    if user.province_code:
+        page["events"] = db.session.scalars(
+            visible_events(user, sa.select(Event)).where(Event.campaign_id == campaign.id).order_by(Event.starts_at)
+        ).all()
+
+
 @bp.get("/events")
+@require("list_events")
 def index():
     """The events the user may see, newest campaign first."""
-    if current_user.role is Role.SECRETARIAT:
-        abort(403)
     campaign = campaign_or_404()
     stmt = visible_events(current_user, sa.select(Event)).where(Event.campaign_id == campaign.id)
     province = request.args.get("province", "")
-    if current_user.is_hq and province:
+    if province and can(current_user, "hq"):
         stmt = stmt.where(Event.province_code == province)
     events = db.session.scalars(stmt.order_by(Event.province_code, Event.starts_at)).all()
     return render_template("events/index.html", events=events, campaign=campaign)
@@ -103,12 +111,9 @@ def new():
 def view(event_id: int):
     """One event, with its state, plan and HQ's selection."""
     event = load(Event, event_id, "view_event")
-    from experience.core.permissions import can
-
     organizers_form = None
-    if current_user.role is Role.PROVINCE and can(current_user, "edit_event", event):
-        organizers_form = OrganizersForm(organizers=[u.id for u in event.organizers])
-        organizers_form.organizers.choices = _organizer_choices(event)
+    if can(current_user, "assign_organizers", event):
+        organizers_form = OrganizersForm(event=event, organizers=[u.id for u in event.organizers])
     return render_template(
         "events/view.html",
         event=event,
@@ -176,37 +181,15 @@ def cancel(event_id: int):
     return redirect(url_for("events.view", event_id=event.id))
 
 
-def _organizer_choices(event: Event):
-    return [
-        SelectChoice(u.id, f"{u.display_name} ({u.username})")
-        for u in db.session.scalars(
-            sa.select(User)
-            .where(User.role == Role.ORGANIZER, User.province_code == event.province_code, User.active.is_(True))
-            .order_by(User.username)
-        )
-    ]
-
-
 @bp.post("/events/<int:event_id>/organizers")
 def organizers(event_id: int):
     """Province staff choose which organisers manage the event."""
     event = load(Event, event_id, "edit_event")
-    if current_user.role is not Role.PROVINCE:
+    if not can(current_user, "assign_organizers", event):
         abort(403)
-    form = OrganizersForm()
-    form.organizers.choices = _organizer_choices(event)
+    form = OrganizersForm(event=event)
     if form.validate_on_submit():
-        chosen = db.session.scalars(sa.select(User).where(User.id.in_(form.organizers.data))).all()
-        services.assign_organizers(event, list(chosen))
-        audit.record(
-            "event.update",
-            now=clock.now(),
-            actor=current_user,
-            target=event,
-            ip=client_ip(),
-            fields=["organizers"],
-            organizers=[u.username for u in event.organizers],
-        )
+        services.assign_organizers(event, form.organizers.data, actor=current_user, now=clock.now(), ip=client_ip())
         db.session.commit()
         flash(_("The organisers were saved."), "success")
     else:

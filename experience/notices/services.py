@@ -8,6 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
+from experience.core.permissions import can
 from experience.extensions import db
 from experience.notices.models import Notice
 
@@ -68,6 +69,11 @@ def reminders(entries, done_kinds: set[str]) -> list[Reminder]:
         kind = "deadline_0" if e.days_left == 0 else "deadline_1" if e.days_left == 1 else "deadline_7"
         out.append(Reminder(kind, {"label": str(e.label), "days": e.days_left, "date": e.deadline.isoformat()}))
     return out
+
+
+def scope_of(user) -> str | None:
+    """Whose notices a reader sees: HQ's (None) or their province's."""
+    return None if can(user, "hq") else user.province_code
 
 
 def notices_for(province_code: str | None, limit: int = 20) -> list[Notice]:

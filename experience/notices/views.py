@@ -1,19 +1,26 @@
-from flask import abort, redirect, render_template, url_for
+from flask import abort, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from experience.accounts.models import Role
 from experience.core import clock
+from experience.core.permissions import can
 from experience.core.web import writes
 from experience.extensions import db
 from experience.notices import bp, services
 
 
 def _scope() -> str | None:
-    if current_user.role is Role.HQ:
-        return None
-    if current_user.role is Role.PROVINCE:
-        return current_user.province_code
-    abort(403)
+    if not can(current_user, "read_notices"):
+        abort(403)
+    return services.scope_of(current_user)
+
+
+@bp.app_context_processor
+def notice_helpers() -> dict:
+    """The header's unread count, on every page of a reader of notices."""
+    unread = 0
+    if request.endpoint != "static" and can(current_user, "read_notices"):
+        unread = services.unread_count(services.scope_of(current_user))
+    return {"unread_notices": unread, "notice_text": services.text}
 
 
 @bp.get("/notices")

@@ -13,6 +13,7 @@ from experience.campaigns.models import Campaign
 from experience.core import audit, clock
 from experience.core.errors import RuleError
 from experience.events.models import Event, EventStatus
+from experience.events.signals import event_changed
 from experience.extensions import db
 from experience.notices.services import notify
 from experience.plans.models import DeadlineExtension, Plan, PlanState
@@ -85,6 +86,35 @@ def plan_events(plan: Plan) -> list[Event]:
             .order_by(Event.starts_at, Event.id)
         )
     )
+
+
+@event_changed.connect
+def flag_change_after_submission(event: Event, *, kind: str, actor: User, now: datetime, ip: str, detail: dict) -> bool:
+    """Once the plan is with HQ, every change to its events is allowed, but marked on the
+    event, audit-logged as such, and told to HQ. Returns whether it was."""
+    plan = plan_for(event.campaign, event.province_code, create=False)
+    if plan is None or plan.editable:
+        return False
+    event.changed_after_confirm_at = now
+    audit.record(
+        "event.change_after_confirm",
+        now=now,
+        actor=actor,
+        target=event,
+        ip=ip,
+        change=kind,
+        plan_state=plan.state.value,
+        **detail,
+    )
+    notify(
+        None,
+        kind,
+        now=now,
+        link=("events.view", {"event_id": event.id}),
+        province=event.province.name,
+        title=event.title,
+    )
+    return True
 
 
 def save_plan(plan: Plan, *, actor: User, now: datetime, ip: str = "", **texts: str) -> None:

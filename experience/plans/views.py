@@ -8,11 +8,12 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms import SelectChoice
 
-from experience.accounts.models import Province, Role
+from experience.accounts.models import Province
+from experience.campaigns.signals import home_opened
 from experience.campaigns.views import campaign_or_404
 from experience.core import audit, clock, uploads, xlsx
 from experience.core.errors import RuleError
-from experience.core.permissions import client_ip, load, require
+from experience.core.permissions import can, client_ip, load, require
 from experience.core.web import writes
 from experience.events.models import Event
 from experience.extensions import db
@@ -21,8 +22,28 @@ from experience.plans.forms import ConfirmForm, ExtensionForm, LaunchForm, PlanF
 from experience.plans.models import Plan
 
 
+@home_opened.connect
+def plan_on_home(campaign, *, user, now, page) -> None:
+    """The province's plan on its start page, and HQ's count of plans by state."""
+    if can(user, "province_staff"):
+        code = user.province_code
+        plan = services.plan_for(campaign, code, create=False)
+        deadline = services.effective_deadline(campaign, code, "plan")
+        if deadline != campaign.plan_deadline:
+            page["extensions"]["plan"] = deadline
+        if plan and plan.first_submitted_at:
+            page["done"].add("plan")
+        page["plan"] = plan
+    if can(user, "hq"):
+        rows = services.national_table(campaign)
+        page["counts"] = {
+            s: sum(1 for r in rows if r.state.value == s)
+            for s in ("not_submitted", "submitted", "returned", "confirmed")
+        }
+
+
 def _own_plan() -> Plan:
-    if current_user.role is not Role.PROVINCE:
+    if not can(current_user, "province_staff"):
         abort(403)
     return services.plan_for(campaign_or_404(), current_user.province_code)
 

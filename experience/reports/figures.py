@@ -17,6 +17,7 @@ from experience.guests import services as guests
 from experience.guests.models import Guest
 from experience.ratings import services as ratings
 from experience.ratings.models import Rating, Score
+from experience.reports.models import ProvinceSummary
 
 BIN = timedelta(minutes=15)
 
@@ -118,8 +119,6 @@ def _dimension_averages(campaign: Campaign, province_code: str | None = None) ->
 
 def national_rows(campaign: Campaign) -> list[dict]:
     """One row per provincial unit, in a handful of grouped queries whatever the size."""
-    from experience.reports.models import ProvinceSummary
-
     provinces = db.session.scalars(sa.select(Province).order_by(Province.code)).all()
     summaries = {
         s.province_code: s

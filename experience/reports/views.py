@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
-from experience.accounts.models import Province, Role
+from experience.accounts.models import Province
 from experience.campaigns.views import campaign_or_404
 from experience.core import audit, clock, uploads, xlsx
 from experience.core.charts import bar_chart, column_chart
@@ -26,7 +26,7 @@ from experience.guests.models import Guest
 from experience.ratings import services as ratings
 from experience.ratings.models import Rating
 from experience.reports import bp, figures, services
-from experience.reports.models import ProvinceSummary, SummaryState
+from experience.reports.models import SUMMARY_STATE_LABELS, ProvinceSummary, SummaryState
 
 # -- what every summary shows ----------------------------------------------------------------
 
@@ -280,7 +280,7 @@ def _province_context(campaign, code: str, *, create: bool = False) -> dict:
 @writes
 def province():
     """The province's summary of the campaign: its texts, the figures, submission."""
-    if current_user.role is not Role.PROVINCE:
+    if not can(current_user, "province_staff"):
         abort(403)
     campaign = campaign_or_404()
     context = _province_context(campaign, current_user.province_code, create=True)
@@ -313,9 +313,11 @@ def province():
 
 
 def _province_or_deny(code: str) -> None:
-    if current_user.is_hq or (current_user.role is Role.PROVINCE and current_user.province_code == code):
-        return
-    deny("province_summary", code, permission="view_summary")
+    province = db.session.get(Province, code)
+    if province is None:
+        abort(404)
+    if not can(current_user, "view_summary", province):
+        deny("province_summary", code, permission="view_summary")
 
 
 @bp.get("/provinces/<code>/summary.pdf")
@@ -383,8 +385,6 @@ def province_xlsx(code: str):
 def _national_context(campaign) -> dict:
     f = figures.national_figures(campaign)
     dims = ratings.dimensions(campaign.id)
-    from experience.reports.models import SUMMARY_STATE_LABELS
-
     return {
         "campaign": campaign,
         "f": f,

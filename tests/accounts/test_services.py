@@ -7,6 +7,7 @@ from experience.accounts import services
 from experience.accounts.models import Role, User
 from experience.core.audit import AuditEntry
 from experience.core.errors import RuleError
+from experience.core.permissions import can
 from experience.extensions import db
 from tests.conftest import NOW, PASSWORD
 
@@ -152,9 +153,9 @@ def test_province_staff_administer_only_their_organisers(app, make_user):
     bj_org = make_user(Role.ORGANIZER, "11")
     zj_org = make_user(Role.ORGANIZER, "33")
     other_staff = make_user(Role.PROVINCE, "11")
-    assert services.can_administer(hq, zj_org)
-    assert services.can_administer(bj, bj_org)
-    assert not services.can_administer(bj, zj_org)
-    assert not services.can_administer(bj, other_staff)
-    assert not services.can_administer(bj_org, bj_org)
+    assert can(hq, "administer_account", zj_org)
+    assert can(bj, "administer_account", bj_org)
+    assert not can(bj, "administer_account", zj_org)
+    assert not can(bj, "administer_account", other_staff)
+    assert not can(bj_org, "administer_account", bj_org)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 5

@@ -94,7 +94,7 @@ def test_server_error_page_says_nothing_was_saved(app, client):
     def boom():
         raise RuntimeError("boom")
 
-    from experience.core.web import PUBLIC_ENDPOINTS
+    from experience.accounts.session import PUBLIC_ENDPOINTS
 
     PUBLIC_ENDPOINTS.add("boom")
     try:

@@ -1,0 +1,82 @@
+"""The login on every request: who is there, idle timeout, forced password change, and
+a login required on every page that does not say otherwise."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import current_app, flash, redirect, request, session, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, logout_user
+
+from experience.accounts import bp
+from experience.accounts.models import User
+from experience.core import clock
+from experience.extensions import db, login_manager
+
+#: endpoints reachable without a login (and without a password change)
+PUBLIC_ENDPOINTS = {"static", "healthz", "accounts.login", "accounts.language"}
+
+login_manager.login_view = "accounts.login"
+login_manager.login_message = _l("Please log in to continue.")
+login_manager.session_protection = "basic"
+
+
+@bp.record_once
+def _init_login(state) -> None:
+    login_manager.init_app(state.app)
+
+
+@login_manager.user_loader
+def load_user(ident: str) -> User | None:
+    user_id, _, token = ident.partition(":")
+    if not user_id.isdigit():
+        return None
+    user = db.session.get(User, int(user_id))
+    # A changed token (logout elsewhere, password change, disabled) ends this session.
+    if user is None or not user.active or user.session_token != token:
+        return None
+    return user
+
+
+@bp.before_app_request
+def idle_timeout():
+    """End a session 30 minutes after its last request, checked on the server."""
+    if not current_user.is_authenticated:
+        return None
+    now = clock.now()
+    seen = session.get("seen")
+    if seen is not None and (now - datetime.fromisoformat(seen)) > current_app.config["IDLE_TIMEOUT"]:
+        logout_user()
+        session.clear()
+        flash(_l("You were logged out after 30 minutes without activity."), "info")
+        return redirect(url_for("accounts.login", next=request.full_path if request.method == "GET" else None))
+    session["seen"] = now.isoformat()
+    session.permanent = True
+    return None
+
+
+@bp.before_app_request
+def password_change_required():
+    if (
+        current_user.is_authenticated
+        and current_user.must_change_password
+        and request.endpoint not in PUBLIC_ENDPOINTS | {"accounts.change_password", "accounts.logout"}
+    ):
+        flash(_l("Please choose a new password before you continue."), "warning")
+        return redirect(url_for("accounts.change_password"))
+    return None
+
+
+@bp.before_app_request
+def login_required_everywhere():
+    """Every page needs a login unless it says otherwise: safer than remembering a
+    decorator on each new view."""
+    if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
+        return None
+    view = current_app.view_functions.get(request.endpoint)
+    if getattr(view, "public", False):
+        return None
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    return None
