@@ -1,4 +1,4 @@
-"""Check-in: one function decides every scan, from the phone, the desk and the API.
+"""Check-in: one function decides every scan, from the phone, the desk, the scanner and the API.
 
 A scan is decided in two steps so that SQLite's write lock is held as briefly as possible:
 ``assess`` reads and classifies (unknown, revoked, wrong_event, not_open, replayed nonce,
@@ -7,6 +7,8 @@ claims the guest with one conditional UPDATE whose row count decides who was fir
 it always writes the scan row, which is the audit record of check-ins. Exactly once is the
 database's guarantee, not a read before a write: two scans racing both pass ``assess`` and
 only one UPDATE matches ``checked_in_at IS NULL``.
+
+``scan`` runs both steps for every caller; the views only translate HTTP.
 """
 
 from __future__ import annotations
@@ -19,13 +21,17 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
 
 from experience.checkin.models import ApiToken, Scan, ScanOutcome
+from experience.checkin.signals import undoing_check_in
 from experience.core import audit
 from experience.core.errors import RuleError
-from experience.events.models import Event, GuestCategory
+from experience.core.web import read_phase
+from experience.events.models import Event, GuestCategory, checkin_window
 from experience.extensions import db
-from experience.guests.models import CheckInVia, Guest, RevokedCode, new_code
+from experience.guests.models import CheckInVia, Guest, RevokedCode
+from experience.guests.signals import guest_removing
 
 UNDO_WINDOW = timedelta(minutes=15)
 _CODE = re.compile(r"[A-Za-z0-9_-]{16,32}")
@@ -126,8 +132,7 @@ def assess(
         return ScanResult(ScanOutcome.WRONG_EVENT, row.id, scanner_id)
     if row.checked_in_at is not None:
         return ScanResult(ScanOutcome.ALREADY_CHECKED_IN, row.id, row.event_id, row.checked_in_at)
-    opens = row.starts_at - timedelta(minutes=row.checkin_opens_minutes)
-    closes = row.ends_at + timedelta(minutes=row.checkin_closes_minutes)
+    opens, closes = checkin_window(row.starts_at, row.ends_at, row.checkin_opens_minutes, row.checkin_closes_minutes)
     if not opens <= now <= closes:
         return ScanResult(ScanOutcome.NOT_OPEN, row.id, row.event_id)
     return ScanResult(ScanOutcome.OK, row.id, row.event_id, candidate=True)
@@ -185,6 +190,50 @@ def record(
     return result
 
 
+def scan(
+    raw_code: str | None,
+    *,
+    via: CheckInVia,
+    now: datetime,
+    scanner_event_id: int | None = None,
+    token: ApiToken | None = None,
+    nonce: str | None = None,
+    actor_id: int | None = None,
+    ip: str = "",
+    consent: bool = False,
+) -> ScanResult:
+    """One scan from any source, decided, written and committed.
+
+    This is the one service that commits, because the scan's speed and correctness
+    need the transactions split: the read phase classifies without SQLite's write lock,
+    the write phase holds it only for the claim and the scan row, and a nonce that raced
+    in from a retry (the unique (token, nonce) refuses the second row) is answered by
+    reading the first answer in a fresh transaction. Every attempt leaves a scan row,
+    except a replayed nonce, which by definition is the same attempt again.
+    """
+    token_id = token.id if token is not None else None
+    with read_phase():
+        scanner_event = db.session.get(Event, scanner_event_id) if scanner_event_id else None
+        assessed = assess(raw_code, now=now, scanner_event=scanner_event, token=token, nonce=nonce)
+    try:
+        result = record(
+            assessed,
+            via=via,
+            now=now,
+            actor_id=actor_id,
+            token_id=token_id,
+            nonce=nonce,
+            ip=ip,
+            consent=consent,
+        )
+        db.session.commit()
+    except IntegrityError:  # the same nonce raced in from a retry: answer as the first did
+        db.session.rollback()
+        with read_phase():
+            result = assess(raw_code, now=now, token=db.session.get(ApiToken, token_id), nonce=nonce)
+    return result
+
+
 def check_in(
     raw_code: str | None,
     *,
@@ -197,8 +246,8 @@ def check_in(
     ip: str = "",
     consent: bool = False,
 ) -> ScanResult:
-    """Both steps in one transaction: for the desk, tests and scripts. Views on the hot
-    path call ``assess`` and ``record`` with a commit between (see checkin.views)."""
+    """Both steps in the caller's transaction, which the caller commits: for scripts and
+    tests. Requests go through ``scan``."""
     assessed = assess(raw_code, now=now, scanner_event=scanner_event, token=token, nonce=nonce)
     return record(
         assessed,
@@ -257,6 +306,9 @@ def walk_in(
         raise RuleError("consent_required", MESSAGES["consent_required"])
     if not event.walk_ins_enabled:
         raise RuleError(ScanOutcome.WALK_INS_CLOSED, MESSAGES[ScanOutcome.WALK_INS_CLOSED])
+    # the event's row is locked first, so that two walk-ins at the last free place
+    # cannot both count it free (SQLite's BEGIN IMMEDIATE already serialises writers)
+    db.session.execute(sa.select(Event.id).where(Event.id == event.id).with_for_update())
     if not event.checkin_opens_at <= now <= event.checkin_closes_at:
         raise RuleError(
             ScanOutcome.NOT_OPEN,
@@ -291,10 +343,11 @@ def walk_in(
     return ScanResult(ScanOutcome.OK, guest.id, event.id, now), guest
 
 
-def undo_check_in(guest: Guest, *, actor, now: datetime, ip: str = "", has_rating: bool = False) -> None:
+def undo_check_in(guest: Guest, *, actor, now: datetime, ip: str = "") -> None:
     """Undo a desk mistake: within 15 minutes, by the same staff member, before any rating.
 
-    :raises RuleError: undo_not_checked_in, undo_not_yours, undo_too_late, rated.
+    :raises RuleError: undo_not_checked_in, undo_not_yours, undo_too_late, or a
+        listener's refusal (ratings: rated).
     """
     if guest.checked_in_at is None:
         raise RuleError("undo_not_checked_in", MESSAGES["undo_not_checked_in"])
@@ -302,8 +355,7 @@ def undo_check_in(guest: Guest, *, actor, now: datetime, ip: str = "", has_ratin
         raise RuleError("undo_not_yours", MESSAGES["undo_not_yours"])
     if now - guest.checked_in_at > UNDO_WINDOW:
         raise RuleError("undo_too_late", MESSAGES["undo_too_late"])
-    if has_rating:
-        raise RuleError("rated", _l("The guest has already rated the event; the check-in stays."))
+    undoing_check_in.send(guest)
     guest.checked_in_at = None
     guest.checked_in_via = None
     guest.checked_in_by_id = None
@@ -318,16 +370,24 @@ def undo_check_in(guest: Guest, *, actor, now: datetime, ip: str = "", has_ratin
             ip=ip[:64],
         )
     )
+    audit.record("checkin.undo", now=now, actor=actor, target=guest, ip=ip, province_code=guest.event.province_code)
 
 
-def revoke_code(guest: Guest, *, actor, now: datetime, ip: str = "") -> str:
-    """Withdraw the guest's code and issue a new one; the old one answers ``revoked``."""
-    db.session.add(RevokedCode(code=guest.code, guest_id=guest.id, revoked_at=now))
-    guest.code = new_code()
-    audit.record(
-        "guest.code_revoke", now=now, actor=actor, target=guest, ip=ip, province_code=guest.event.province_code
-    )
-    return guest.code
+SETTINGS = ("checkin_opens_minutes", "checkin_closes_minutes", "walk_ins_enabled", "capacity")
+
+
+def update_settings(event: Event, *, actor, now: datetime, ip: str = "", **values) -> None:
+    """The event's check-in window, walk-ins and capacity (already checked by the form)."""
+    changed = sorted(k for k in SETTINGS if getattr(event, k) != values[k])
+    for k in changed:
+        setattr(event, k, values[k])
+    audit.record("event.checkin_settings", now=now, actor=actor, target=event, ip=ip, fields=changed)
+
+
+@guest_removing.connect
+def _keep_scans_of(guest: Guest) -> None:
+    """The scan log keeps a removed guest's rows, without the guest."""
+    db.session.execute(sa.update(Scan).where(Scan.guest_id == guest.id).values(guest_id=None))
 
 
 def _hash(token: str) -> str:

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
-from flask_babel import format_datetime
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy.exc import IntegrityError
 
 from experience.checkin import bp, services
 from experience.checkin.forms import CheckinSettingsForm, ConsentForm, TokenForm, WalkInForm
 from experience.checkin.models import ApiToken, Scan
-from experience.core import audit, clock
+from experience.core import clock
 from experience.core.errors import RuleError
+from experience.core.pdf import render_pdf
 from experience.core.permissions import client_ip, load
-from experience.core.web import public, read_phase
+from experience.core.qr import qr_svg
+from experience.core.ratelimit import by_code
+from experience.core.web import apply_rule, beijing, download, public, public_url, read_phase
 from experience.events.models import Event, GuestCategory
 from experience.extensions import csrf, db, limiter
 from experience.guests import services as guests
@@ -23,53 +24,6 @@ from experience.guests.models import CheckInVia, Guest
 
 #: HTTP status of each answer in the API (and of the phone pages where it matters)
 STATUS = {"ok": 201, "already_checked_in": 200, "unknown": 404, "not_open": 409, "wrong_event": 409, "revoked": 409}
-
-
-def _bj(dt) -> str:
-    return format_datetime(clock.aware(dt), "yyyy-MM-dd HH:mm") if dt else ""
-
-
-def _code_key() -> str:
-    """Rate-limit key for a guest's code. Not the IP: hundreds of phones share the venue's
-    one address, and the 128-bit codes make guessing pointless; what needs a brake is one
-    code hammered (a stuck phone, a forwarded link)."""
-    return "code:" + str((request.view_args or {}).get("code", ""))[:40]
-
-
-def scan(
-    raw: str | None,
-    *,
-    via: CheckInVia,
-    scanner_event_id: int | None = None,
-    token: ApiToken | None = None,
-    nonce: str | None = None,
-    actor_id: int | None = None,
-    consent: bool = False,
-) -> services.ScanResult:
-    """Decide and record one scan with the write lock held only for the writes."""
-    now = clock.now()
-    token_id = token.id if token is not None else None
-    with read_phase():
-        scanner_event = db.session.get(Event, scanner_event_id) if scanner_event_id else None
-        assessed = services.assess(raw, now=now, scanner_event=scanner_event, token=token, nonce=nonce)
-    try:
-        result = services.record(
-            assessed,
-            via=via,
-            now=now,
-            actor_id=actor_id,
-            token_id=token_id,
-            nonce=nonce,
-            ip=client_ip(),
-            consent=consent,
-        )
-        db.session.commit()
-    except IntegrityError:  # the same nonce raced in from a retry: answer as the first did
-        db.session.rollback()
-        g.read_phase = True
-        result = services.assess(raw, now=now, token=db.session.get(ApiToken, token_id), nonce=nonce)
-    g.read_phase = True  # what is left of the request only reads: no write lock for it
-    return result
 
 
 # -- The guest's phone -------------------------------------------------------------------
@@ -88,22 +42,19 @@ def _notice_context(event: Event) -> dict:
 @bp.route("/c/<code>", methods=["GET", "POST"])
 @public
 @csrf.exempt
-@limiter.limit("20 per minute", key_func=_code_key, methods=["POST"])
+@limiter.limit("20 per minute", key_func=by_code, methods=["POST"])
 def guest(code: str):
     """The link in a guest's QR: see the event, agree to the notice, check in with one tap."""
     form = ConsentForm()
+    now = clock.now()
+    # "<code>?x" is not a code, whatever it contains: it is scanned as nothing at all
+    raw = code if services.extract_code(code) == code else ""
     with read_phase():  # a phone only reads until its one write: no write lock before it
-        exact = services.extract_code(code) == code  # "<code>?x" is not a code, whatever it contains
-        guest = db.session.scalar(sa.select(Guest).where(Guest.code == code)) if exact else None
-        if guest is None:
-            result = services.assess(code, now=clock.now()) if exact else services.ScanResult("unknown")
-            if result.result not in ("revoked", "unknown"):
-                result = services.ScanResult("unknown")
-            status = 410 if result.result == "revoked" else 404
-            return render_template(
-                "checkin/guest_problem.html", result=result.result, message=services.message(result)
-            ), status
-        if request.method == "GET" or (guest.consent_at is None and not form.consent.data):
+        guest = db.session.scalar(sa.select(Guest).where(Guest.code == raw)) if raw else None
+        if guest is None and request.method == "GET":  # looking writes nothing
+            result = services.assess(raw, now=now)
+            return _problem(result if result.result == "revoked" else services.ScanResult("unknown"))
+        if guest is not None and (request.method == "GET" or (guest.consent_at is None and not form.consent.data)):
             if request.method == "POST":
                 form.consent.errors = [services.MESSAGES["consent_required"]]
             return render_template(
@@ -114,26 +65,32 @@ def guest(code: str):
                 needs_consent=guest.consent_at is None,
                 **_notice_context(guest.event),
             )
-        guest_id, event_id, checked = guest.id, guest.event_id, guest.checked_in_at
-    if checked is None:
-        result = scan(code, via=CheckInVia.PHONE, consent=True)
-    else:  # a second tap, or a reload: say when, write nothing
-        result = services.ScanResult("already_checked_in", guest_id, event_id, checked)
-    event = db.session.get(Event, event_id)
-    return render_template(
-        "checkin/guest_result.html",
-        event=event,
-        result=result,
-        code=code,
-        message=services.message(result, event, _bj),
-        time=_bj(result.checked_in_at),
-    ), 409 if result.result == "not_open" else 200
+    # every tap is a scan, kept in the log: the first, a second one, an unknown code
+    result = services.scan(raw, via=CheckInVia.PHONE, now=now, ip=client_ip(), consent=True)
+    with read_phase():
+        if result.result in ("unknown", "revoked"):
+            return _problem(result)
+        event = db.session.get(Event, result.event_id)
+        return render_template(
+            "checkin/guest_result.html",
+            event=event,
+            result=result,
+            code=code,
+            message=services.message(result, event, beijing),
+            time=beijing(result.checked_in_at),
+        ), 409 if result.result == "not_open" else 200
+
+
+def _problem(result: services.ScanResult):
+    """An unknown or withdrawn code: say so, and nothing else (no event, no guest)."""
+    status = 410 if result.result == "revoked" else 404
+    return render_template("checkin/guest_problem.html", result=result.result, message=services.message(result)), status
 
 
 @bp.route("/w/<code>", methods=["GET", "POST"])
 @public
 @csrf.exempt
-@limiter.limit("300 per minute", key_func=_code_key, methods=["POST"])
+@limiter.limit("300 per minute", key_func=by_code, methods=["POST"])
 @limiter.limit("600 per minute", methods=["POST"])
 def walk_in(code: str):
     """The walk-in poster's page: a short form, then checked in with a code of one's own."""
@@ -164,7 +121,9 @@ def walk_in(code: str):
             return render_template(
                 "checkin/guest_problem.html",
                 result=e.code,
-                message=services.message(services.ScanResult(e.code), event, _bj) if e.code == "not_open" else str(e),
+                message=services.message(services.ScanResult(e.code), event, beijing)
+                if e.code == "not_open"
+                else str(e),
             ), 409
         db.session.commit()
         return render_template(
@@ -173,9 +132,9 @@ def walk_in(code: str):
             result=result,
             code=guest.code,
             walk_in=True,
-            message=services.message(result, event, _bj),
-            time=_bj(result.checked_in_at),
-            link=current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for("checkin.guest", code=guest.code),
+            message=services.message(result, event, beijing),
+            time=beijing(result.checked_in_at),
+            link=public_url("checkin.guest", code=guest.code),
         )
     return render_template("checkin/walk_in.html", event=event, form=form, **_notice_context(event))
 
@@ -238,7 +197,7 @@ def desk_live(event_id: int):
             "walk_ins": sum(c.walk_ins for c in counts),
         },
         latest=[
-            {"name": g.name, "category": str(g.category.label), "at": _bj(g.checked_in_at)} for g in _latest(event)
+            {"name": g.name, "category": str(g.category.label), "at": beijing(g.checked_in_at)} for g in _latest(event)
         ],
     )
 
@@ -253,14 +212,17 @@ def _desk_guest(event: Event, guest_id: int) -> Guest:
 @bp.post("/events/<int:event_id>/desk/guests/<int:guest_id>/checkin")
 def desk_check_in(event_id: int, guest_id: int):
     """One tap at the desk, for a guest without a phone."""
-    event = _managed_event(event_id)
-    guest = _desk_guest(event, guest_id)
-    result = services.check_in(
-        guest.code, via=CheckInVia.DESK, now=clock.now(), actor=current_user, scanner_event=event, ip=client_ip()
+    with read_phase():
+        event = _managed_event(event_id)
+        guest = _desk_guest(event, guest_id)
+        code, name, actor_id = guest.code, guest.name, current_user.id
+    result = services.scan(
+        code, via=CheckInVia.DESK, now=clock.now(), scanner_event_id=event_id, actor_id=actor_id, ip=client_ip()
     )
-    db.session.commit()
-    flash(f"{guest.name}: {services.message(result, event, _bj)}", "success" if result.ok else "warning")
-    return redirect(url_for("checkin.desk", event_id=event.id, q=request.form.get("q", "")))
+    with read_phase():
+        event = db.session.get(Event, event_id)
+        flash(f"{name}: {services.message(result, event, beijing)}", "success" if result.ok else "warning")
+    return redirect(url_for("checkin.desk", event_id=event_id, q=request.form.get("q", "")))
 
 
 @bp.post("/events/<int:event_id>/desk/guests/<int:guest_id>/undo")
@@ -268,26 +230,10 @@ def desk_undo(event_id: int, guest_id: int):
     """Undo a check-in made by mistake (same staff member, within 15 minutes)."""
     event = _managed_event(event_id)
     guest = _desk_guest(event, guest_id)
-    from experience.ratings.services import has_rating
-
-    try:
-        services.undo_check_in(
-            guest, actor=current_user, now=clock.now(), ip=client_ip(), has_rating=has_rating(guest.id)
-        )
-    except RuleError as e:
-        db.session.rollback()
-        flash(str(e), "error")
-    else:
-        audit.record(
-            "checkin.undo",
-            now=clock.now(),
-            actor=current_user,
-            target=guest,
-            ip=client_ip(),
-            province_code=event.province_code,
-        )
-        db.session.commit()
-        flash(_("The check-in of %(name)s was undone.", name=guest.name), "success")
+    apply_rule(
+        lambda: services.undo_check_in(guest, actor=current_user, now=clock.now(), ip=client_ip()),
+        done=_("The check-in of %(name)s was undone.", name=guest.name),
+    )
     return redirect(url_for("checkin.desk", event_id=event.id, q=request.form.get("q", "")))
 
 
@@ -308,7 +254,14 @@ def scanner_scan(event_id: int):
         actor_id = current_user.id
     data = request.get_json(silent=True)
     data = data if isinstance(data, dict) else {}
-    result = scan(str(data.get("code", ""))[:500], via=CheckInVia.DESK, scanner_event_id=event_id, actor_id=actor_id)
+    result = services.scan(
+        str(data.get("code", ""))[:500],
+        via=CheckInVia.DESK,
+        now=clock.now(),
+        scanner_event_id=event_id,
+        actor_id=actor_id,
+        ip=client_ip(),
+    )
     return _api_answer(result, event_id)
 
 
@@ -321,11 +274,11 @@ def setup(event_id: int):
     event = _managed_event(event_id)
     form = CheckinSettingsForm(obj=event)
     if form.validate_on_submit():
-        for field in ("checkin_opens_minutes", "checkin_closes_minutes", "walk_ins_enabled", "capacity"):
-            setattr(event, field, getattr(form, field).data)
-        audit.record("event.checkin_settings", now=clock.now(), actor=current_user, target=event, ip=client_ip())
-        db.session.commit()
-        flash(_("The check-in settings were saved."), "success")
+        values = {k: getattr(form, k).data for k in services.SETTINGS}
+        apply_rule(
+            lambda: services.update_settings(event, actor=current_user, now=clock.now(), ip=client_ip(), **values),
+            done=_("The check-in settings were saved."),
+        )
         return redirect(url_for("checkin.setup", event_id=event.id))
     tokens = db.session.scalars(
         sa.select(ApiToken).where(ApiToken.event_id == event.id).order_by(ApiToken.created_at.desc())
@@ -345,8 +298,7 @@ def setup(event_id: int):
         tokens=tokens,
         last_used=last_used,
         new_token=None,
-        poster_url=current_app.config["PUBLIC_BASE_URL"].rstrip("/")
-        + url_for("checkin.walk_in", code=event.walk_in_code),
+        poster_url=public_url("checkin.walk_in", code=event.walk_in_code),
     )
 
 
@@ -387,7 +339,7 @@ def _api_answer(result: services.ScanResult, event_id: int | None):
         g = db.session.get(Guest, result.guest_id)
         body["guest"] = {"name": g.name, "category": g.category.value, "category_label": str(g.category.label)}
     event = db.session.get(Event, result.event_id or event_id) if (result.event_id or event_id) else None
-    body["message"] = services.message(result, event, _bj)
+    body["message"] = services.message(result, event, beijing)
     if result.replay:
         body["replayed"] = True
     return jsonify(body), STATUS.get(result.result, 409)
@@ -424,7 +376,15 @@ def api_check_in():
             return _api_error(401, "unauthorized", "a valid, unrevoked event token is required")
         event_id = token.event_id
         db.session.expunge(token)  # keep its loaded state past the read phase
-    result = scan(data["code"][:500], via=CheckInVia.API, scanner_event_id=event_id, token=token, nonce=nonce)
+    result = services.scan(
+        data["code"][:500],
+        via=CheckInVia.API,
+        now=clock.now(),
+        scanner_event_id=event_id,
+        token=token,
+        nonce=nonce,
+        ip=client_ip(),
+    )
     return _api_answer(result, event_id)
 
 
@@ -432,24 +392,15 @@ def api_check_in():
 
 
 def _pdf(html: str, name: str):
-    import io
-
-    from flask import send_file
-
-    from experience.core.pdf import render_pdf
-
-    return send_file(
-        io.BytesIO(render_pdf(html, base_url=request.url_root)), mimetype="application/pdf", download_name=name
-    )
+    return download(render_pdf(html, base_url=request.url_root), name, attachment=False)
 
 
 @bp.get("/events/<int:event_id>/poster.pdf")
 def poster(event_id: int):
     """The walk-in poster: one large QR for guests who were not invited."""
-    from experience.core.qr import qr_svg
 
     event = _managed_event(event_id)
-    url = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for("checkin.walk_in", code=event.walk_in_code)
+    url = public_url("checkin.walk_in", code=event.walk_in_code)
     return _pdf(render_template("checkin/pdf/poster.html", event=event, svg=qr_svg(url)), f"poster-{event.id}.pdf")
 
 

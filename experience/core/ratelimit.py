@@ -14,6 +14,7 @@ import sqlite3
 import threading
 import time
 
+from flask import request
 from limits.storage import Storage
 
 
@@ -87,3 +88,10 @@ class SQLiteFileStorage(Storage):
 
     def clear(self, key: str) -> None:
         self._conn().execute("DELETE FROM hits WHERE key = ?", (key,))
+
+
+def by_code() -> str:
+    """Rate-limit key for a guest's code in the URL. Not the IP: hundreds of phones share
+    the venue's one address, and the 128-bit codes make guessing pointless; what needs a
+    brake is one code hammered (a stuck phone, a forwarded link)."""
+    return "code:" + str((request.view_args or {}).get("code", ""))[:40]

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import enum
-import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,11 +11,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from experience.accounts.models import Province, User
 from experience.campaigns.models import Campaign
 from experience.core.models import enum_column
+from experience.core.tokens import new_code
 from experience.extensions import db
-
-
-def _new_code() -> str:
-    return secrets.token_urlsafe(16)
 
 
 class GuestCategory(enum.Enum):
@@ -112,7 +108,7 @@ class Event(db.Model):
     #: guests may rate (and change their rating) until this many hours after the end
     feedback_hours: Mapped[int] = mapped_column(default=48)
     #: the secret in the walk-in poster's QR; unguessable so nobody registers from afar
-    walk_in_code: Mapped[str] = mapped_column(sa.String(32), unique=True, default=_new_code)
+    walk_in_code: Mapped[str] = mapped_column(sa.String(32), unique=True, default=new_code)
 
     created_by_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id"))
     created_at: Mapped[datetime]
@@ -131,11 +127,11 @@ class Event(db.Model):
 
     @property
     def checkin_opens_at(self) -> datetime:
-        return self.starts_at - timedelta(minutes=self.checkin_opens_minutes)
+        return checkin_window(self.starts_at, self.ends_at, self.checkin_opens_minutes, self.checkin_closes_minutes)[0]
 
     @property
     def checkin_closes_at(self) -> datetime:
-        return self.ends_at + timedelta(minutes=self.checkin_closes_minutes)
+        return checkin_window(self.starts_at, self.ends_at, self.checkin_opens_minutes, self.checkin_closes_minutes)[1]
 
     @property
     def feedback_closes_at(self) -> datetime:
@@ -144,3 +140,10 @@ class Event(db.Model):
     @property
     def expected_total(self) -> int:
         return sum(int(v or 0) for v in self.expected_guests.values())
+
+
+def checkin_window(starts_at: datetime, ends_at: datetime, opens_minutes: int, closes_minutes: int):
+    """(opens, closes): check-in opens ``opens_minutes`` before the start and closes
+    ``closes_minutes`` after the end. The one rule, for invitations and walk-ins alike;
+    a function of columns so that the hot path can use it without loading the event."""
+    return starts_at - timedelta(minutes=opens_minutes), ends_at + timedelta(minutes=closes_minutes)

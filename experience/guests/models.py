@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import enum
-import secrets
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -9,15 +8,11 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from experience.core.models import enum_column
+from experience.core.tokens import new_code
 from experience.events.models import Event, GuestCategory
 from experience.extensions import db
 
 LEVEL_LABELS = {"national": _l("national"), "province": _l("provincial"), "city": _l("city"), "county": _l("county")}
-
-
-def new_code() -> str:
-    """An invitation code: 128 random bits, URL-safe, never derived from anything."""
-    return secrets.token_urlsafe(16)
 
 
 class CheckInVia(enum.Enum):

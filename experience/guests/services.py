@@ -10,10 +10,12 @@ from flask_babel import lazy_gettext as _l
 
 from experience.core import audit
 from experience.core.errors import RuleError
+from experience.core.tokens import new_code
 from experience.events.models import Event, GuestCategory
 from experience.extensions import db
-from experience.guests.importer import LEVELLED, match_key
-from experience.guests.models import Guest
+from experience.guests.importer import LEVELLED, mark_duplicates, match_key
+from experience.guests.models import Guest, RevokedCode
+from experience.guests.signals import guest_removing
 
 FIELDS = ("name", "category", "level", "organisation", "title", "phone", "note")
 
@@ -83,9 +85,6 @@ def update_guest(guest: Guest, *, actor, now: datetime, ip: str = "", **data) ->
 
 def remove_guest(guest: Guest, *, actor, now: datetime, ip: str = "") -> None:
     """Take a guest off the list (before they arrive); the scan log keeps its rows."""
-    from experience.checkin.models import Scan
-    from experience.guests.models import RevokedCode
-
     if guest.checked_in_at is not None:
         raise RuleError("checked_in", MESSAGES["checked_in"])
     audit.record(
@@ -97,7 +96,7 @@ def remove_guest(guest: Guest, *, actor, now: datetime, ip: str = "") -> None:
         province_code=guest.event.province_code,
         name=guest.name,
     )
-    db.session.execute(sa.update(Scan).where(Scan.guest_id == guest.id).values(guest_id=None))
+    guest_removing.send(guest)
     db.session.execute(sa.delete(RevokedCode).where(RevokedCode.guest_id == guest.id))
     db.session.delete(guest)
 
@@ -117,8 +116,6 @@ def import_rows(event: Event, rows, *, actor, now: datetime, ip: str = "") -> in
     Duplicates are checked again against the list as it is now, so an import confirmed
     twice adds nothing the second time.
     """
-    from experience.guests.importer import mark_duplicates
-
     mark_duplicates(rows, existing_keys(event))
     good = [r for r in rows if r.ok]
     db.session.add_all(
@@ -179,3 +176,13 @@ def counts(event: Event) -> list[CategoryCount]:
     for category, invited, arrived, walk_ins in rows:
         by[category] = CategoryCount(category, int(invited or 0), int(arrived or 0), int(walk_ins or 0))
     return list(by.values())
+
+
+def revoke_code(guest: Guest, *, actor, now: datetime, ip: str = "") -> str:
+    """Withdraw the guest's code and issue a new one; the old one answers ``revoked``."""
+    db.session.add(RevokedCode(code=guest.code, guest_id=guest.id, revoked_at=now))
+    guest.code = new_code()
+    audit.record(
+        "guest.code_revoke", now=now, actor=actor, target=guest, ip=ip, province_code=guest.event.province_code
+    )
+    return guest.code

@@ -6,21 +6,22 @@ from __future__ import annotations
 import io
 
 import sqlalchemy as sa
-from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
-from flask_babel import format_datetime
+from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from experience.checkin import services as checkin
 from experience.core import audit, clock, uploads, xlsx
 from experience.core.errors import RuleError
+from experience.core.pdf import render_pdf
 from experience.core.permissions import client_ip, load
 from experience.core.phone import mask_phone
-from experience.core.web import writes
+from experience.core.qr import qr_png, qr_svg
+from experience.core.web import beijing, public_url, writes
 from experience.events.models import Event
 from experience.extensions import db
 from experience.guests import bp, services
 from experience.guests.forms import GuestForm, ImportForm
+from experience.guests.importer import mark_duplicates, parse_guest_file, template_xlsx
 from experience.guests.models import LEVEL_LABELS, Guest
 
 
@@ -37,11 +38,7 @@ def _guest(guest_id: int) -> Guest:
 
 
 def invitation_url(guest: Guest) -> str:
-    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for("checkin.guest", code=guest.code)
-
-
-def _bj(dt) -> str:
-    return format_datetime(clock.aware(dt), "yyyy-MM-dd HH:mm") if dt else ""
+    return public_url("checkin.guest", code=guest.code)
 
 
 @bp.route("/events/<int:event_id>/guests", methods=["GET", "POST"])
@@ -90,7 +87,7 @@ def edit(guest_id: int):
         name=guest.name,
         title=event.title,
         venue=event.venue_name,
-        time=_bj(event.starts_at),
+        time=beijing(event.starts_at),
         url=url,
     )
     return render_template("guests/edit.html", guest=guest, event=event, form=form, url=url, invitation=text)
@@ -100,7 +97,7 @@ def edit(guest_id: int):
 def revoke(guest_id: int):
     """Withdraw the guest's code and issue a new one (a lost or forwarded invitation)."""
     guest = _guest(guest_id)
-    checkin.revoke_code(guest, actor=current_user, now=clock.now(), ip=client_ip())
+    services.revoke_code(guest, actor=current_user, now=clock.now(), ip=client_ip())
     db.session.commit()
     flash(_("The old invitation no longer works; a new one was issued."), "success")
     return redirect(url_for("guests.edit", guest_id=guest.id))
@@ -124,7 +121,6 @@ def delete(guest_id: int):
 @bp.get("/guests/<int:guest_id>/qr.png")
 def qr(guest_id: int):
     """The guest's personal QR code as a PNG to send or print."""
-    from experience.core.qr import qr_png
 
     guest = _guest(guest_id)
     return send_file(
@@ -138,7 +134,6 @@ def qr(guest_id: int):
 @bp.get("/events/<int:event_id>/guests/template.xlsx")
 def template(event_id: int):
     """The import template with Chinese headers."""
-    from experience.guests.importer import template_xlsx
 
     _event(event_id)
     return send_file(
@@ -152,7 +147,6 @@ def template(event_id: int):
 @bp.route("/events/<int:event_id>/guests/import", methods=["GET", "POST"])
 def import_(event_id: int):
     """Upload a list and see a preview; nothing is imported until confirmed."""
-    from experience.guests.importer import mark_duplicates, parse_guest_file
 
     event = _event(event_id)
     form = ImportForm()
@@ -183,7 +177,6 @@ def import_(event_id: int):
 @bp.post("/events/<int:event_id>/guests/import/confirm")
 def import_confirm(event_id: int):
     """Import the valid rows of the previewed file, all in one transaction."""
-    from experience.guests.importer import parse_guest_file
 
     event = _event(event_id)
     key = request.form.get("key", "")
@@ -234,7 +227,7 @@ def export(event_id: int):
             mask_phone(g.phone),
             g.note,
             _("yes") if g.walk_in else "",
-            _bj(g.checked_in_at),
+            beijing(g.checked_in_at),
         ]
         for g in guests
     ]
@@ -260,8 +253,6 @@ def export(event_id: int):
 @bp.get("/events/<int:event_id>/invitations.pdf")
 def invitations(event_id: int):
     """A4 invitation cards, six per page, each with the guest's QR code."""
-    from experience.core.pdf import render_pdf
-    from experience.core.qr import qr_svg
 
     event = _event(event_id)
     guests = db.session.scalars(

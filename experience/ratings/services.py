@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from experience.campaigns.models import Campaign
+from experience.checkin.signals import undoing_check_in
 from experience.core import audit
 from experience.core.errors import RuleError
 from experience.events.models import Event, GuestCategory
@@ -21,6 +22,7 @@ from experience.ratings.models import DEFAULT_DIMENSIONS, Dimension, Display, Ra
 COMMENT_MAX = 500
 
 MESSAGES = {
+    "rated": _l("The guest has already rated the event; the check-in stays."),
     "not_checked_in": _l("Only guests who have checked in can rate the event."),
     "closed": _l("Rating closed on %(closes)s."),
     "missing": _l("Please give 1 to 5 stars for every question."),
@@ -222,3 +224,10 @@ def stats(event: Event) -> EventStats:
 
 def has_rating(guest_id: int) -> bool:
     return db.session.scalar(sa.select(Rating.id).where(Rating.guest_id == guest_id)) is not None
+
+
+@undoing_check_in.connect
+def _keep_check_in_of_a_rater(guest) -> None:
+    """A guest who has rated was there: the check-in stays."""
+    if has_rating(guest.id):
+        raise RuleError("rated", MESSAGES["rated"])

@@ -5,30 +5,26 @@ from __future__ import annotations
 import io
 
 import sqlalchemy as sa
-from flask import abort, flash, g, redirect, render_template, request, send_file, url_for
-from flask_babel import format_datetime
+from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
+from experience.campaigns.views import campaign_or_404
 from experience.checkin.services import extract_code
-from experience.checkin.views import _code_key
 from experience.core import audit, clock, uploads, xlsx
 from experience.core.charts import bar_chart, column_chart
 from experience.core.errors import RuleError
 from experience.core.images import clean_photo
 from experience.core.permissions import can, client_ip, load, require
 from experience.core.phone import mask_phone
-from experience.core.web import public, read_phase, small_int, writes
+from experience.core.ratelimit import by_code
+from experience.core.web import beijing, public, read_phase, small_int, writes
 from experience.events.models import CATEGORY_LABELS, Event, GuestCategory
 from experience.extensions import csrf, db, limiter
 from experience.guests.models import Guest
 from experience.ratings import bp, services
 from experience.ratings.models import DISPLAY_LABELS, Dimension, Display, Rating
-
-
-def _bj(dt) -> str:
-    return format_datetime(clock.aware(dt), "yyyy-MM-dd HH:mm") if dt else ""
 
 
 def _saved_answers(rating) -> dict:
@@ -74,7 +70,7 @@ def _store_posted_photo(consent: bool) -> tuple[str, str] | None:
 @bp.route("/c/<code>/rate", methods=["GET", "POST"])
 @public
 @csrf.exempt  # the unguessable code is the secret, as on the check-in page
-@limiter.limit("20 per minute", key_func=_code_key, methods=["POST"])
+@limiter.limit("20 per minute", key_func=by_code, methods=["POST"])
 def rate(code: str):
     """The guest rates the certified service: stars, a comment, a photo.
 
@@ -123,24 +119,28 @@ def rate(code: str):
         for key in stored or ():
             uploads.delete_upload(key)
         errors[e.code] = str(e)
-        g.read_phase = True  # the rest only reads
-        guest = db.session.get(Guest, guest_id)
-        return _rate_page(
-            guest.event,
-            guest,
-            services.dimensions(guest.event.campaign_id),
-            services.rating_of(guest_id),
-            code,
-            values,
-            errors,
-        )
-    g.read_phase = True
+        with read_phase():  # the rest only reads
+            guest = db.session.get(Guest, guest_id)
+            return _rate_page(
+                guest.event,
+                guest,
+                services.dimensions(guest.event.campaign_id),
+                services.rating_of(guest_id),
+                code,
+                values,
+                errors,
+            )
     for key in replaced:
         uploads.delete_upload(key)
-    event = db.session.get(Guest, guest_id).event
-    return render_template(
-        "ratings/thanks.html", event=event, code=code, rating=rating, closes=_bj(event.feedback_closes_at)
-    )
+    with read_phase():
+        event = db.session.get(Guest, guest_id).event
+        return render_template(
+            "ratings/thanks.html",
+            event=event,
+            code=code,
+            rating=services.rating_of(guest_id),
+            closes=beijing(event.feedback_closes_at),
+        )
 
 
 def _rate_page(event, guest, dims, rating, code, values, errors):
@@ -154,7 +154,7 @@ def _rate_page(event, guest, dims, rating, code, values, errors):
         values=values,
         errors=errors,
         display_labels=DISPLAY_LABELS,
-        closes=_bj(event.feedback_closes_at),
+        closes=beijing(event.feedback_closes_at),
     ), 200 if not errors else 422
 
 
@@ -268,9 +268,9 @@ def export(event_id: int):
             + [
                 r.comment,
                 str(DISPLAY_LABELS[r.display]),
-                _bj(r.comment_approved_at),
+                beijing(r.comment_approved_at),
                 _("yes") if r.photo_key else "",
-                _bj(r.updated_at),
+                beijing(r.updated_at),
             ]
         )
     data = xlsx.workbook([(_("Ratings"), header, rows)])
@@ -299,8 +299,6 @@ def export(event_id: int):
 @require("hq")
 def dimensions():
     """HQ edits the rating questions: add, rename, reorder, retire (answers are kept)."""
-    from experience.campaigns.views import campaign_or_404
-
     campaign = campaign_or_404()
     dims = services.dimensions(campaign.id, include_retired=True)
     if request.method == "POST":

@@ -12,6 +12,7 @@ from experience.checkin import services
 from experience.checkin.models import Scan
 from experience.events.models import GuestCategory
 from experience.extensions import db
+from experience.guests import services as guests
 from experience.guests.models import Guest
 from tests.conftest import PASSWORD, _free_port, wait_for
 
@@ -53,7 +54,8 @@ def test_phone_asks_consent_first_then_checks_in(client, event, make_guest):
     assert db.session.get(Guest, guest.id).consent_at is not None
     again = client.post(f"/c/{guest.code}", data={})
     assert again.status_code == 200 and "已于" in again.get_data(as_text=True)
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(Scan)) == 1
+    # the second tap is a scan too, and the log keeps it
+    assert db.session.scalars(sa.select(Scan.result).order_by(Scan.id)).all() == ["ok", "already_checked_in"]
 
 
 def test_phone_pages_for_bad_codes(client, event, make_guest, staff):
@@ -61,11 +63,77 @@ def test_phone_pages_for_bad_codes(client, event, make_guest, staff):
     assert client.get("/c/" + "A" * 22).status_code == 404
     guest = make_guest(event)
     old = guest.code
-    services.revoke_code(guest, actor=staff, now=event.starts_at)
+    guests.revoke_code(guest, actor=staff, now=event.starts_at)
     db.session.commit()
     r = client.get(f"/c/{old}")
     assert r.status_code == 410
     assert "该邀请码已作废，请联系活动工作人员重新获取。" in r.get_data(as_text=True)
+
+
+def scan_log():
+    return db.session.execute(sa.select(Scan.result, Scan.via, Scan.guest_id).order_by(Scan.id)).all()
+
+
+def test_every_tap_on_the_phone_is_in_the_scan_log_and_looking_is_not(client, event, make_guest, staff):
+    """Each POST is a scan attempt and leaves a row, whatever it answers; a GET writes nothing."""
+    guest = make_guest(event)
+    withdrawn = guest.code
+    guests.revoke_code(guest, actor=staff, now=event.starts_at)
+    db.session.commit()
+    unknown = "A" * 22
+    for code in (unknown, withdrawn):
+        assert client.get(f"/c/{code}").status_code in (404, 410)
+    assert scan_log() == []
+    assert client.post(f"/c/{unknown}", data={"consent": "y"}).status_code == 404
+    r = client.post(f"/c/{withdrawn}", data={"consent": "y"})
+    assert r.status_code == 410 and "该邀请码已作废" in r.get_data(as_text=True)
+    assert [(row.result, row.via.value) for row in scan_log()] == [("unknown", "phone"), ("revoked", "phone")]
+    assert scan_log()[1].guest_id == guest.id
+
+
+def test_twenty_walk_ins_at_the_last_free_place_admit_exactly_one(app, event, make_guest, monkeypatch):
+    """The last place, twenty people at once: each counts the venue before writing, so only
+    a lock taken before the count keeps them from all counting one place free."""
+    event.capacity = 3
+    for _ in range(2):
+        guest = make_guest(event)
+        services.check_in(guest.code, via=services.CheckInVia.DESK, now=event.starts_at)
+    db.session.commit()
+    code, event_id = event.walk_in_code, event.id
+    barrier = threading.Barrier(20, timeout=3)
+    real_count = services.checked_in_count
+
+    def count_together(ev):
+        n = real_count(ev)
+        try:
+            barrier.wait()  # every request has counted before any inserts, unless a lock serialises them
+        except threading.BrokenBarrierError:
+            pass
+        return n
+
+    monkeypatch.setattr(services, "checked_in_count", count_together)
+    statuses, errors = [], []
+
+    def walk_in(i):
+        try:
+            r = app.test_client().post(
+                f"/w/{code}", data={"name": f"来宾{i}", "category": "consumer", "consent": "y"}
+            )
+            statuses.append(r.status_code)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=walk_in, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    assert errors == []
+    assert sorted(statuses) == [200] + [409] * 19
+    db.session.rollback()
+    walk_ins = db.session.scalars(sa.select(Guest).where(Guest.event_id == event_id, Guest.walk_in)).all()
+    assert len(walk_ins) == 1
+    assert db.session.scalars(sa.select(Scan.result).where(Scan.result == "full")).all() == ["full"] * 19
 
 
 def test_phone_before_the_window_names_it(app, client, event, make_guest):

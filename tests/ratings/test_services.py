@@ -5,7 +5,7 @@ import pytest
 import sqlalchemy as sa
 
 from experience.accounts.models import Role
-from experience.checkin.services import check_in
+from experience.checkin.services import check_in, undo_check_in
 from experience.core.errors import RuleError
 from experience.events.models import GuestCategory
 from experience.extensions import db
@@ -206,3 +206,18 @@ def test_campaign_gets_the_2024_questions(campaign):
     names = [d.name for d in services.dimensions(campaign.id)]
     assert names == ["服务感知体验", "获得感", "认证认知", "选用意愿", "总体满意度"]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Dimension)) == 5
+
+
+def test_a_guest_who_rated_keeps_the_check_in(event, make_guest, make_user):
+    """Undo is check-in's rule, the refusal ratings': told through checkin.signals."""
+    clerk = make_user(Role.ORGANIZER, "11")
+    g = make_guest(event)
+    check_in(g.code, via=CheckInVia.DESK, now=event.starts_at, actor=clerk)
+    db.session.refresh(g)
+    services.submit_rating(
+        g, stars=all_stars(event.campaign_id), comment="", display=Display.NONE, now=event.starts_at
+    )
+    with pytest.raises(RuleError) as e:
+        undo_check_in(g, actor=clerk, now=event.starts_at + timedelta(minutes=5))
+    assert e.value.code == "rated"
+    assert g.checked_in_at is not None
