@@ -8,6 +8,7 @@ is built once per run by the migrations, then every test gets its own copy of it
 from __future__ import annotations
 
 import glob
+import io
 import itertools
 import os
 import re
@@ -286,10 +287,13 @@ def make_event(app, campaign, make_user):
 
 @pytest.fixture
 def pdf_bytes():
-    return (
-        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>"
-        b"endobj\n3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
-    )
+    """A small real PDF (one blank A4 page, with its cross-reference table)."""
+    from pypdf import PdfWriter
+
+    writer, out = PdfWriter(), io.BytesIO()
+    writer.add_blank_page(595, 842)
+    writer.write(out)
+    return out.getvalue()
 
 
 def wait_for(predicate, timeout=5.0):

@@ -11,11 +11,14 @@ import io
 import os
 import secrets
 import unicodedata
+import warnings
 import zipfile
 from pathlib import Path
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
+from pypdf import PdfReader
+from pypdf.errors import PdfReadError
 from werkzeug.datastructures import FileStorage
 
 from experience.core.errors import RuleError
@@ -37,8 +40,8 @@ MESSAGES = {
 
 def sniff(data: bytes) -> str | None:
     """What the bytes are, whatever the file is called: ``pdf``, ``docx`` or None."""
-    if data[:1024].find(b"%PDF-") != -1 and b"%%EOF" in data[-2048:]:
-        return "pdf"
+    if data.startswith(b"%PDF-"):
+        return "pdf" if _opens_as_pdf(data) else None
     if data[:4] == b"PK\x03\x04":
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as z:
@@ -48,6 +51,17 @@ def sniff(data: bytes) -> str | None:
         if "[Content_Types].xml" in names and "word/document.xml" in names:
             return "docx"
     return None
+
+
+def _opens_as_pdf(data: bytes) -> bool:
+    """A PDF reader opens it and finds at least one page: markers alone prove nothing
+    (an HTML file can carry ``%PDF-`` and ``%%EOF`` in comments)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pypdf warns about what it repairs
+            return len(PdfReader(io.BytesIO(data)).pages) >= 1
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, RecursionError, OSError):
+        return False
 
 
 def _dir() -> Path:

@@ -66,3 +66,31 @@ def test_keys_cannot_escape_the_upload_folder(app):
     for key in ("../secret", "/etc/passwd", ".hidden", ""):
         with pytest.raises(FileNotFoundError):
             uploads.open_upload(key)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # HTML that carries the markers a lax check looks for
+        b"<html><!-- %PDF-1.4 --><body>not a plan</body><!-- %%EOF --></html>",
+        # the header not at byte 0
+        b" \n%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n",
+        # the header and the end, but nothing a reader can open
+        b"%PDF-1.4\nthis is not a document\n%%EOF\n",
+        # a PDF with no page
+        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
+        b"trailer<</Root 1 0 R>>\n%%EOF\n",
+    ],
+)
+def test_a_sealed_plan_must_be_a_pdf_that_opens_with_a_page(app, data):
+    with pytest.raises(RuleError) as e:
+        uploads.store_upload(_upload(data, "盖章方案.pdf"), "plan_document")
+    assert e.value.code == "wrong_type"
+
+
+def test_a_real_pdf_from_our_renderer_is_accepted(app):
+    from experience.core.pdf import render_pdf
+
+    data = render_pdf("<p>活动方案</p>", base_url="http://testserver/")
+    key, _ = uploads.store_upload(_upload(data, "方案.pdf"), "plan_document")
+    assert key.endswith(".pdf")
