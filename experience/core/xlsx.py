@@ -10,11 +10,21 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 
+#: what makes Excel, WPS or LibreOffice read a cell as a formula once it is edited or the
+#: sheet is saved as CSV (OWASP's CSV-injection list)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_text(value: str) -> str:
+    """Text as typed, with a leading apostrophe when it would start a formula."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
 def _set(cell, value) -> None:
     if isinstance(value, str):
-        cell.value = value
-        # openpyxl turns any string starting with "=" into a formula; a comment such as
-        # "=HYPERLINK(...)" must stay the text the person typed.
+        # A string cell is text in the file as written, but "=HYPERLINK(...)" becomes a
+        # formula again when someone edits the cell or saves the sheet as CSV.
+        cell.value = safe_text(value)
         cell.data_type = "s"
     else:
         cell.value = value
