@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import experience.core.ratelimit  # noqa: F401  (registers the sqlitefile:// limits storage)
 from experience.config import ROOT, Config, config_from_env
+from experience.core import web
 from experience.core.web import request_writes
 from experience.extensions import babel, csrf, db, limiter, migrate, talisman
 
@@ -35,6 +36,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
+    web.register_converters(app)
     app.config.from_object(config_from_env() if config is None or isinstance(config, dict) else config)
     if isinstance(config, dict):
         app.config.update(config)
@@ -72,8 +74,6 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     from experience.core import errors
 
     errors.register(app)
-
-    from experience.core import web
 
     web.register(app)
 

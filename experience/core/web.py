@@ -11,6 +11,7 @@ from typing import TypeVar
 
 from flask import Flask, abort, current_app, flash, g, request, send_file, url_for
 from flask_babel import format_date, format_datetime, get_locale
+from werkzeug.routing import IntegerConverter
 
 from experience.core import clock
 from experience.core.errors import RuleError
@@ -19,6 +20,21 @@ from experience.core.phone import mask_phone
 from experience.extensions import db
 
 T = TypeVar("T")
+
+
+class DatabaseId(IntegerConverter):
+    """``<int:…>`` in every URL: at most what a 64-bit database integer holds, so that an
+    id too large for SQLite (an OverflowError) or PostgreSQL never reaches a query; such a
+    URL matches no route and answers 404 like any missing record."""
+
+    def __init__(self, map, *args, **kwargs):  # noqa: A002 - werkzeug's signature
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
+def register_converters(app: Flask) -> None:
+    """Before any route is added: a rule takes its converter when it is added."""
+    app.url_map.converters["int"] = DatabaseId
 
 
 def register(app: Flask) -> None:

@@ -4,6 +4,7 @@ import io
 import re
 
 import sqlalchemy as sa
+from werkzeug.routing import IntegerConverter
 
 from experience.accounts.models import Role
 from experience.events.models import Event
@@ -111,3 +112,23 @@ def test_healthz_answers_503_when_the_schema_is_missing(tmp_path):
     app = create_app(type("C", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'empty.db'}"}))
     r = app.test_client().get("/healthz")
     assert r.status_code == 503 and r.json["database"]["state"] == "unavailable"
+
+
+def test_ids_too_large_for_the_database_are_404_on_every_route(app, client, auth, make_user):
+    """SQLite refuses integers above 2^63 with an OverflowError: such a URL must not reach a
+    query. One converter bounds every <int:…> in the URL map."""
+    make_user(Role.HQ, None, username="hqadmin")
+    auth.login("hqadmin")
+    huge = str(2**64)
+    urls = []
+    for rule in app.url_map.iter_rules():
+        ints = [name for name, conv in rule._converters.items() if isinstance(conv, IntegerConverter)]
+        if ints:
+            url = rule.rule
+            for name in ints:
+                url = url.replace(f"<int:{name}>", huge)
+            urls.append((url, sorted(rule.methods - {"HEAD", "OPTIONS"})[0]))
+    assert len(urls) > 20
+    for url, method in urls:
+        assert client.open(url, method=method).status_code == 404, url
+    assert client.get("/events/" + "9" * 19).status_code == 404  # just above 2^63 - 1
