@@ -53,6 +53,7 @@ def _tune_sqlite(engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA busy_timeout=10000")
         cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA recursive_triggers=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 

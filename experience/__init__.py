@@ -135,6 +135,9 @@ def _tune_sqlite(engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA busy_timeout=10000")
         cur.execute("PRAGMA foreign_keys=ON")
+        # REPLACE's implicit delete fires DELETE triggers only with this on: without it,
+        # INSERT OR REPLACE would rewrite an append-only audit row.
+        cur.execute("PRAGMA recursive_triggers=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 

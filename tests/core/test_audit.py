@@ -31,6 +31,24 @@ def test_audit_rows_cannot_be_deleted(app):
     assert db.session.get(AuditEntry, ident) is not None
 
 
+def test_an_insert_that_replaces_a_row_is_refused(app):
+    """SQLite's INSERT OR REPLACE deletes the old row without firing its DELETE trigger
+    (unless recursive triggers are on); PostgreSQL's counterpart is ON CONFLICT DO UPDATE."""
+    ident = _entry()
+    columns = "id, at, action, actor_name, target_type, target_id, ip, detail"
+    values = "(:i, :at, 'logout', 'mallory', 'user', 'x', '6.6.6.6', '{}')"
+    if db.engine.dialect.name == "sqlite":
+        attack = f"INSERT OR REPLACE INTO audit_entry ({columns}) VALUES {values}"
+    else:
+        attack = f"INSERT INTO audit_entry ({columns}) VALUES {values} ON CONFLICT (id) DO UPDATE SET action = 'logout'"
+    with pytest.raises(sa.exc.DatabaseError):
+        db.session.execute(sa.text(attack), {"i": ident, "at": NOW})
+        db.session.commit()
+    db.session.rollback()
+    entry = db.session.get(AuditEntry, ident)
+    assert (entry.action, entry.ip) == ("login.failure", "1.1.1.1")
+
+
 def test_orm_delete_is_refused_too(app):
     ident = _entry()
     db.session.delete(db.session.get(AuditEntry, ident))
