@@ -6,17 +6,20 @@ already holds accounts or campaigns, so it can never mix invented data with real
 
 from __future__ import annotations
 
+import io
 from datetime import datetime, timedelta
 
 import click
 import sqlalchemy as sa
 from flask import Flask, current_app
+from werkzeug.datastructures import FileStorage
 
 from experience.accounts.models import Role, User
 from experience.accounts.services import create_user
 from experience.campaigns.models import Campaign
 from experience.campaigns.services import default_campaign
 from experience.core import clock
+from experience.core.pdf import render_pdf
 from experience.core.uploads import store_upload
 from experience.events.services import cancel_event, create_event
 from experience.extensions import db
@@ -146,14 +149,9 @@ def seed_demo(now: datetime) -> None:
 
 
 def _demo_document() -> str:
-    """A small real PDF stored like an upload, so the demo plan's document opens."""
-    import io
-
-    from werkzeug.datastructures import FileStorage
-
-    pdf = (
-        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>"
-        b"endobj\n3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+    """A real one-page PDF stored like an upload, so the demo plan's document opens."""
+    pdf = render_pdf(
+        "<h1>浙江省服务认证体验活动方案</h1><p>（演示用文件，盖章扫描件在此处。）</p>", base_url="http://demo.invalid/"
     )
     key, _ = store_upload(FileStorage(io.BytesIO(pdf), filename="plan.pdf"), "plan_document")
     return key
