@@ -9,7 +9,6 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-
 #: what makes Excel, WPS or LibreOffice read a cell as a formula once it is edited or the
 #: sheet is saved as CSV (OWASP's CSV-injection list)
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
