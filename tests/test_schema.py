@@ -22,7 +22,7 @@ import experience
 from experience.checkin import services as checkin
 from experience.extensions import db
 from experience.guests.models import CheckInVia
-from experience.plans.models import Plan
+from experience.plans.models import DeadlineExtension, DeadlineKind, Plan
 from experience.ratings.models import Rating
 from experience.reports.models import ProvinceSummary
 
@@ -88,8 +88,9 @@ def test_check_allows_exactly_the_enum_values(app, column):
 
 
 @pytest.fixture
-def one_row_each(app, make_event, make_guest, campaign, now):
+def one_row_each(app, make_event, make_guest, make_user, campaign, now):
     """A row in every table that has an enum column, to copy and to update."""
+    granter = make_user()  # province staff: an HQ row (no province) would trip another CHECK first
     event = make_event()
     guest = make_guest(event)
     checkin.check_in(guest.code, via=CheckInVia.DESK, now=event.starts_at + timedelta(minutes=5))
@@ -98,6 +99,14 @@ def one_row_each(app, make_event, make_guest, campaign, now):
             Plan(campaign_id=campaign.id, province_code="11"),
             ProvinceSummary(campaign_id=campaign.id, province_code="11"),
             Rating(guest_id=guest.id, event_id=event.id, created_at=now, updated_at=now),
+            DeadlineExtension(
+                campaign_id=campaign.id,
+                province_code="11",
+                kind=DeadlineKind.PLAN,
+                new_deadline=campaign.plan_deadline,
+                granted_by_id=granter.id,
+                granted_at=now,
+            ),
         ]
     )
     db.session.commit()

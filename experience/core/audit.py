@@ -88,6 +88,7 @@ ACTIONS = (
     "summary.save",
     "summary.submit",
     "summary.return",
+    "summary.extension",
     "personal_data.purge",
 )
 
@@ -134,6 +135,7 @@ ACTION_LABELS = {
     "summary.save": _l("Summary saved"),
     "summary.submit": _l("Summary submitted"),
     "summary.return": _l("Summary returned"),
+    "summary.extension": _l("Summary deadline extended"),
     "personal_data.purge": _l("Personal data retired"),
 }
 

@@ -10,25 +10,23 @@ from flask_babel import lazy_gettext as _l
 
 from experience.accounts.models import Province, User
 from experience.campaigns.models import Campaign
-from experience.core import audit, clock
+from experience.core import audit
 from experience.core.errors import RuleError
+from experience.core.submissions import Deadline, check_extension
 from experience.events.models import Event, EventStatus
 from experience.events.signals import event_changed
 from experience.extensions import db
 from experience.notices.services import notify
-from experience.plans.models import DeadlineExtension, Plan, PlanState
+from experience.plans.models import SUBMISSION_MESSAGES, DeadlineExtension, DeadlineKind, Plan, PlanState
 
 MESSAGES = {
-    "past_deadline": _l("The deadline for plans was %(deadline)s 23:59 Beijing time. Please ask HQ for an extension."),
+    **SUBMISSION_MESSAGES,
     "not_editable": _l("The plan is with HQ and cannot be changed now."),
-    "wrong_state": _l("This action is not possible in the plan's current state (%(state)s)."),
     "no_events": _l("The plan needs at least one event that is not cancelled."),
     "no_document": _l("Please upload the sealed official document (PDF scan) first."),
     "missing_text": _l("Please fill in: %(fields)s."),
-    "comment_required": _l("Please say what the province should change."),
     "event_cancelled": _l("A cancelled event cannot be selected."),
     "plan_not_submitted": _l("Events can be selected once their province has submitted its plan."),
-    "extension_past": _l("The new deadline must be later than the current one, and not in the past."),
     "extension_too_late": _l("The new deadline must come before the summaries are due (%(date)s)."),
 }
 
@@ -40,8 +38,8 @@ TEXT_FIELDS = {
 }
 
 
-def _state_error(plan: Plan) -> RuleError:
-    return RuleError("wrong_state", MESSAGES["wrong_state"], state=str(plan.state.label))
+#: each kind of extension is audited under its own name
+EXTENSION_ACTIONS = {DeadlineKind.PLAN: "plan.extension", DeadlineKind.SUMMARY: "summary.extension"}
 
 
 def plan_for(campaign: Campaign, province_code: str, *, create: bool = True) -> Plan | None:
@@ -55,23 +53,37 @@ def plan_for(campaign: Campaign, province_code: str, *, create: bool = True) -> 
     return plan
 
 
-def extension_for(campaign: Campaign, province_code: str, kind: str) -> DeadlineExtension | None:
+def extension_for(
+    campaign: Campaign, kind: str | DeadlineKind, *, province_code: str | None = None, unit_id: int | None = None
+) -> DeadlineExtension | None:
+    """The latest extension of ``kind`` granted to one sender: a province or a submitting unit."""
+    if (province_code is None) == (unit_id is None):
+        raise ValueError("an extension's subject is a province or a unit")
+    subject = (
+        DeadlineExtension.province_code == province_code
+        if province_code is not None
+        else DeadlineExtension.unit_id == unit_id
+    )
     return db.session.scalar(
         sa.select(DeadlineExtension)
-        .where(
-            DeadlineExtension.campaign_id == campaign.id,
-            DeadlineExtension.province_code == province_code,
-            DeadlineExtension.kind == kind,
-        )
+        .where(DeadlineExtension.campaign_id == campaign.id, DeadlineExtension.kind == DeadlineKind(kind), subject)
         .order_by(DeadlineExtension.granted_at.desc(), DeadlineExtension.id.desc())
         .limit(1)
     )
 
 
-def effective_deadline(campaign: Campaign, province_code: str, kind: str = "plan") -> date:
-    ext = extension_for(campaign, province_code, kind)
-    original = dict(campaign.deadlines())[kind]
-    return max(original, ext.new_deadline) if ext else original
+def deadline_for(
+    campaign: Campaign, kind: str | DeadlineKind, *, province_code: str | None = None, unit_id: int | None = None
+) -> Deadline:
+    """The campaign's deadline of ``kind`` for one sender, with its extension if any."""
+    kind = DeadlineKind(kind)
+    ext = extension_for(campaign, kind, province_code=province_code, unit_id=unit_id)
+    return Deadline(dict(campaign.deadlines())[kind.value], ext.new_deadline if ext else None)
+
+
+def effective_deadline(campaign: Campaign, province_code: str, kind: str | DeadlineKind = "plan") -> date:
+    """The last day a province's first submission of ``kind`` is accepted."""
+    return deadline_for(campaign, kind, province_code=province_code).day
 
 
 def plan_events(plan: Plan) -> list[Event]:
@@ -139,16 +151,16 @@ def set_document(plan: Plan, key: str, name: str, *, actor: User, now: datetime,
 
 
 def submit_plan(plan: Plan, *, actor: User, now: datetime, ip: str = "") -> None:
-    """Send the plan to HQ.
+    """Send the plan to HQ, complete: its texts, the sealed document, at least one event.
 
     The first submission must come by the end of the deadline day in Beijing (or of the
-    extension HQ granted). A returned plan can always come back; lateness is judged on
-    the first submission only.
+    extension HQ granted). A returned plan can always come back (HQ's returns name no
+    last day); lateness is judged on the first submission only (core.submissions).
 
     :raises RuleError: wrong_state, missing_text, no_document, no_events, past_deadline.
     """
     if not plan.editable:
-        raise _state_error(plan)
+        raise plan.wrong_state()
     missing = [str(label) for field, label in TEXT_FIELDS.items() if not getattr(plan, field).strip()]
     if missing:
         raise RuleError("missing_text", MESSAGES["missing_text"], fields="、".join(missing))
@@ -156,15 +168,7 @@ def submit_plan(plan: Plan, *, actor: User, now: datetime, ip: str = "") -> None
         raise RuleError("no_document", MESSAGES["no_document"])
     if not plan_events(plan):
         raise RuleError("no_events", MESSAGES["no_events"])
-    first = plan.first_submitted_at is None
-    if first:
-        deadline = effective_deadline(plan.campaign, plan.province_code, "plan")
-        if now > clock.end_of_day(deadline):
-            raise RuleError("past_deadline", MESSAGES["past_deadline"], deadline=deadline.isoformat())
-        plan.first_submitted_at = now
-        plan.late = now > clock.end_of_day(plan.campaign.plan_deadline)
-    plan.state = PlanState.SUBMITTED
-    plan.submitted_at = now
+    first = plan.submit(now, deadline_for(plan.campaign, DeadlineKind.PLAN, province_code=plan.province_code))
     plan.updated_at = now
     audit.record("plan.submit", now=now, actor=actor, target=plan, ip=ip, first=first, late=plan.late)
     notify(
@@ -177,21 +181,19 @@ def submit_plan(plan: Plan, *, actor: User, now: datetime, ip: str = "") -> None
 
 
 def return_plan(plan: Plan, comment: str, *, actor: User, now: datetime, ip: str = "") -> None:
-    """HQ sends the plan back with what to change. :raises RuleError: wrong_state, comment_required."""
-    if plan.state is not PlanState.SUBMITTED:
-        raise _state_error(plan)
-    if not comment.strip():
-        raise RuleError("comment_required", MESSAGES["comment_required"])
-    plan.state = PlanState.RETURNED
-    plan.return_comment = comment.strip()
-    plan.returned_at = now
-    audit.record("plan.return", now=now, actor=actor, target=plan, ip=ip, comment=comment.strip())
-    notify(plan.province_code, "plan_returned", now=now, link=("plans.edit", {}), comment=comment.strip())
+    """HQ sends the plan back with what to change; it may come back at any time.
+
+    :raises RuleError: wrong_state, comment_required.
+    """
+    comment = plan.send_back(comment, now)
+    audit.record("plan.return", now=now, actor=actor, target=plan, ip=ip, comment=comment)
+    notify(plan.province_code, "plan_returned", now=now, link=("plans.edit", {}), comment=comment)
 
 
 def confirm_plan(plan: Plan, *, actor: User, now: datetime, ip: str = "") -> None:
+    """HQ accepts the submitted plan: a transition only plans have. :raises RuleError: wrong_state."""
     if plan.state is not PlanState.SUBMITTED:
-        raise _state_error(plan)
+        raise plan.wrong_state()
     plan.state = PlanState.CONFIRMED
     plan.confirmed_at = now
     audit.record("plan.confirm", now=now, actor=actor, target=plan, ip=ip)
@@ -236,13 +238,20 @@ def grant_extension(
     *,
     actor: User,
     now: datetime,
-    kind: str = "plan",
+    kind: str | DeadlineKind = "plan",
     ip: str = "",
 ) -> DeadlineExtension:
-    """Record HQ's extension for one province. :raises RuleError: extension_past."""
-    if new_deadline <= effective_deadline(campaign, province_code, kind) or new_deadline < clock.beijing_today(now):
-        raise RuleError("extension_past", MESSAGES["extension_past"])
-    if kind == "plan" and new_deadline >= campaign.summary_deadline:
+    """Record HQ's extension for one province, audited as ``plan.extension`` or
+    ``summary.extension``.
+
+    :raises RuleError: extension_past; extension_too_late for a plan's extension that
+        reaches the summary deadline.
+    """
+    kind = DeadlineKind(kind)
+    if kind not in EXTENSION_ACTIONS:
+        raise ValueError(f"HQ grants no extension of {kind.value} here")
+    check_extension(deadline_for(campaign, kind, province_code=province_code), new_deadline, now)
+    if kind is DeadlineKind.PLAN and new_deadline >= campaign.summary_deadline:
         raise RuleError(
             "extension_too_late", MESSAGES["extension_too_late"], date=campaign.summary_deadline.isoformat()
         )
@@ -258,22 +267,22 @@ def grant_extension(
     db.session.add(ext)
     db.session.flush()
     audit.record(
-        "plan.extension",
+        EXTENSION_ACTIONS[kind],
         now=now,
         actor=actor,
         target_type="province",
         target_id=province_code,
         province_code=province_code,
         ip=ip,
-        kind=kind,
+        kind=kind.value,
         new_deadline=new_deadline.isoformat(),
         reason=reason.strip(),
     )
     notify(
         province_code,
-        "extension_granted" if kind == "plan" else "summary_extension_granted",
+        "extension_granted" if kind is DeadlineKind.PLAN else "summary_extension_granted",
         now=now,
-        link=("plans.edit", {}) if kind == "plan" else ("reports.province", {}),
+        link=("plans.edit", {}) if kind is DeadlineKind.PLAN else ("reports.province", {}),
         date=new_deadline.isoformat(),
     )
     return ext
@@ -307,7 +316,9 @@ def national_table(campaign: Campaign) -> list[NationalRow]:
     extensions: dict[str, date] = {}
     for ext in db.session.scalars(
         sa.select(DeadlineExtension).where(
-            DeadlineExtension.campaign_id == campaign.id, DeadlineExtension.kind == "plan"
+            DeadlineExtension.campaign_id == campaign.id,
+            DeadlineExtension.kind == DeadlineKind.PLAN,
+            DeadlineExtension.province_code.is_not(None),
         )
     ):
         extensions[ext.province_code] = max(ext.new_deadline, extensions.get(ext.province_code, ext.new_deadline))

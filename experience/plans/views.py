@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import io
-
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, send_file, url_for
 from flask_babel import gettext as _
@@ -14,7 +12,7 @@ from experience.campaigns.views import campaign_or_404
 from experience.core import audit, clock, uploads, xlsx
 from experience.core.errors import RuleError
 from experience.core.permissions import can, client_ip, load, require
-from experience.core.web import writes
+from experience.core.web import apply_rule, beijing, download, writes
 from experience.events.models import Event
 from experience.extensions import db
 from experience.plans import bp, services
@@ -56,51 +54,61 @@ def edit():
     plan = _own_plan()
     form = PlanForm(obj=plan)
     if form.validate_on_submit():
-        if not plan.editable:
+        if not plan.editable:  # asked before the document is stored
             flash(str(services.MESSAGES["not_editable"]), "error")
             return redirect(url_for("plans.edit"))
-        stored = None
-        file = form.document.data
-        if file and getattr(file, "filename", ""):
-            try:
-                stored = uploads.store_upload(file, "plan_document")
-            except RuleError as e:
-                form.document.errors.append(str(e))
+        stored = _store_document(form)
         if not form.document.errors:
-            now = clock.now()
-            services.save_plan(
-                plan,
-                actor=current_user,
-                now=now,
-                ip=client_ip(),
-                **{f: getattr(form, f).data or "" for f in services.TEXT_FIELDS},
-            )
-            old = services.set_document(plan, *stored, actor=current_user, now=now, ip=client_ip()) if stored else None
-            db.session.commit()
-            uploads.delete_upload(old)
-            if not form.send.data:
-                flash(_("The plan was saved."), "success")
-                return redirect(url_for("plans.edit"))
-            try:
-                services.submit_plan(plan, actor=current_user, now=now, ip=client_ip())
-            except RuleError as e:
-                db.session.rollback()
-                flash(_("The plan was saved, but not submitted:") + " " + str(e), "error")
-            else:
-                db.session.commit()
-                flash(_("The plan was submitted to HQ."), "success")
+            _save_and_send(plan, form, stored)
             return redirect(url_for("plans.edit"))
     else:
         db.session.commit()  # the plan row created on first visit
-    deadline = services.effective_deadline(plan.campaign, plan.province_code, "plan")
+    deadline = services.deadline_for(plan.campaign, "plan", province_code=plan.province_code)
     return render_template(
         "plans/edit.html",
         plan=plan,
         form=form,
         events=services.plan_events(plan),
-        deadline=deadline,
-        deadline_passed=clock.now() > clock.end_of_day(deadline),
+        deadline=deadline.day,
+        deadline_passed=deadline.passed(clock.now()),
     )
+
+
+def _store_document(form: PlanForm) -> tuple[str, str] | None:
+    """The uploaded document, checked and stored; its refusal goes under the field."""
+    file = form.document.data
+    if not (file and getattr(file, "filename", "")):
+        return None
+    try:
+        return uploads.store_upload(file, "plan_document")
+    except RuleError as e:
+        form.document.errors.append(str(e))
+        return None
+
+
+def _save_and_send(plan: Plan, form: PlanForm, stored: tuple[str, str] | None) -> None:
+    """Save the texts and the document (the replaced file is deleted once committed, the
+    new one if the save is refused), then submit if asked."""
+    now, ip = clock.now(), client_ip()
+    replaced = []
+
+    def save():
+        services.save_plan(
+            plan, actor=current_user, now=now, ip=ip, **{f: getattr(form, f).data or "" for f in services.TEXT_FIELDS}
+        )
+        if stored:
+            replaced.append(services.set_document(plan, *stored, actor=current_user, now=now, ip=ip))
+
+    if not apply_rule(save, done=None if form.send.data else _("The plan was saved.")):
+        uploads.delete_upload(stored[0] if stored else None)
+        return
+    uploads.delete_upload(replaced[0] if replaced else None)
+    if form.send.data:
+        apply_rule(
+            lambda: services.submit_plan(plan, actor=current_user, now=now, ip=ip),
+            done=_("The plan was submitted to HQ."),
+            refused=lambda e: flash(_("The plan was saved, but not submitted:") + " " + str(e), "error"),
+        )
 
 
 @bp.get("/plans/<int:plan_id>/document")
@@ -161,11 +169,11 @@ def national_xlsx():
             str(r.state.label),
             r.events,
             r.launch,
-            _fmt(r.plan.first_submitted_at if r.plan else None),
-            _fmt(r.plan.submitted_at if r.plan else None),
+            beijing(r.plan.first_submitted_at if r.plan else None),
+            beijing(r.plan.submitted_at if r.plan else None),
             _lateness(r),
             r.extension.isoformat() if r.extension else "",
-            _fmt(r.plan.confirmed_at if r.plan else None),
+            beijing(r.plan.confirmed_at if r.plan else None),
         ]
         for r in rows
     ]
@@ -174,12 +182,7 @@ def national_xlsx():
         "export.xlsx", now=clock.now(), actor=current_user, target=campaign, ip=client_ip(), export="national_plans"
     )
     db.session.commit()
-    return send_file(
-        io.BytesIO(data),
-        as_attachment=True,
-        download_name=f"plans-{campaign.year}.xlsx",
-        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
+    return download(data, f"plans-{campaign.year}.xlsx")
 
 
 def _lateness(row) -> str:
@@ -190,10 +193,6 @@ def _lateness(row) -> str:
     return _("within the extension") if row.extension else _("yes")
 
 
-def _fmt(dt) -> str:
-    return clock.to_beijing(dt).strftime("%Y-%m-%d %H:%M") if dt else ""
-
-
 @bp.post("/hq/extensions")
 @require("hq")
 def extension():
@@ -202,8 +201,8 @@ def extension():
     form = ExtensionForm()
     form.province.choices = [SelectChoice(p.code, p.name) for p in db.session.scalars(sa.select(Province))]
     if form.validate_on_submit():
-        try:
-            services.grant_extension(
+        apply_rule(
+            lambda: services.grant_extension(
                 campaign,
                 form.province.data,
                 form.new_deadline.data,
@@ -212,13 +211,9 @@ def extension():
                 now=clock.now(),
                 ip=client_ip(),
                 kind=form.kind.data,
-            )
-        except RuleError as e:
-            db.session.rollback()
-            flash(str(e), "error")
-        else:
-            db.session.commit()
-            flash(_("The extension was granted."), "success")
+            ),
+            done=_("The extension was granted."),
+        )
     else:
         for errors in form.errors.values():
             for e in errors:
@@ -245,31 +240,19 @@ def review(plan_id: int):
     )
 
 
-def _decide(plan_id: int, action):
-    plan = load(Plan, plan_id, "view_plan")
-    try:
-        action(plan)
-    except RuleError as e:
-        db.session.rollback()
-        flash(str(e), "error")
-    else:
-        db.session.commit()
-        return True
-    return False
-
-
 @bp.post("/hq/plans/<int:plan_id>/return")
 @require("hq")
 def return_(plan_id: int):
     """Return the plan to its province with a comment."""
+    plan = load(Plan, plan_id, "view_plan")
     form = ReturnForm()
     if not form.validate_on_submit():
         flash(_("Please say what the province should change."), "error")
-    elif _decide(
-        plan_id,
-        lambda p: services.return_plan(p, form.comment.data, actor=current_user, now=clock.now(), ip=client_ip()),
-    ):
-        flash(_("The plan was returned to the province."), "success")
+    else:
+        apply_rule(
+            lambda: services.return_plan(plan, form.comment.data, actor=current_user, now=clock.now(), ip=client_ip()),
+            done=_("The plan was returned to the province."),
+        )
     return redirect(url_for("plans.review", plan_id=plan_id))
 
 
@@ -277,10 +260,12 @@ def return_(plan_id: int):
 @require("hq")
 def confirm(plan_id: int):
     """Confirm the plan."""
-    if ConfirmForm().validate_on_submit() and _decide(
-        plan_id, lambda p: services.confirm_plan(p, actor=current_user, now=clock.now(), ip=client_ip())
-    ):
-        flash(_("The plan was confirmed."), "success")
+    plan = load(Plan, plan_id, "view_plan")
+    if ConfirmForm().validate_on_submit():
+        apply_rule(
+            lambda: services.confirm_plan(plan, actor=current_user, now=clock.now(), ip=client_ip()),
+            done=_("The plan was confirmed."),
+        )
     return redirect(url_for("plans.review", plan_id=plan_id))
 
 
@@ -292,16 +277,12 @@ def launch(event_id: int):
     form = LaunchForm(prefix=f"e{event.id}")
     plan = services.plan_for(event.campaign, event.province_code, create=False)
     if form.validate_on_submit():
-        try:
-            services.select_launch(
+        apply_rule(
+            lambda: services.select_launch(
                 event, form.selected.data, form.note.data or "", actor=current_user, now=clock.now(), ip=client_ip()
-            )
-        except RuleError as e:
-            db.session.rollback()
-            flash(str(e), "error")
-        else:
-            db.session.commit()
-            flash(_("The selection was saved."), "success")
+            ),
+            done=_("The selection was saved."),
+        )
     if plan is None:
         return redirect(url_for("events.view", event_id=event.id))
     return redirect(url_for("plans.review", plan_id=plan.id) + f"#event-{event.id}")

@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from experience.accounts.models import Province
-from experience.core.models import enum_column
+from experience.core.submissions import Submission
 from experience.extensions import db
 
 
@@ -51,26 +51,33 @@ SUMMARY_STATE_LABELS = {
 }
 
 
-class ProvinceSummary(db.Model):
-    """A province's summary of the whole campaign (活动总结), due at HQ by the deadline."""
+#: the summary's wording of the submission refusals (core.submissions.MESSAGES has the rest)
+SUBMISSION_MESSAGES = {
+    "past_deadline": _l(
+        "The deadline for summaries was %(deadline)s 23:59 Beijing time. Please ask HQ for an extension."
+    ),
+    "wrong_state": _l("This action is not possible in the summary's current state."),
+    "comment_required": _l("Please say what the province should change."),
+}
+
+
+class ProvinceSummary(Submission, db.Model):
+    """A province's summary of the whole campaign (活动总结), due at HQ by the deadline
+    (core.submissions); HQ may return it."""
 
     __tablename__ = "province_summary"
+    State = SummaryState
+    messages = SUBMISSION_MESSAGES
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaign.id"))
     province_code: Mapped[str] = mapped_column(sa.ForeignKey("province.code"))
-    state: Mapped[SummaryState] = enum_column("state", SummaryState, default=SummaryState.NOT_SUBMITTED)
     organisation_text: Mapped[str] = mapped_column(sa.Text, default="")
     #: works mobilisation and publicity (notice 二.(三) and 三)
     publicity_text: Mapped[str] = mapped_column(sa.Text, default="")
     results_text: Mapped[str] = mapped_column(sa.Text, default="")
     practices_text: Mapped[str] = mapped_column(sa.Text, default="")
     suggestions_text: Mapped[str] = mapped_column(sa.Text, default="")
-    first_submitted_at: Mapped[datetime | None]
-    submitted_at: Mapped[datetime | None]
-    late: Mapped[bool] = mapped_column(default=False)
-    returned_at: Mapped[datetime | None]
-    return_comment: Mapped[str] = mapped_column(sa.Text, default="")
     #: the figures as they stood at the last submission; they outlive the personal data
     figures: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     updated_at: Mapped[datetime | None]
@@ -78,7 +85,3 @@ class ProvinceSummary(db.Model):
     province: Mapped[Province] = relationship()
 
     __table_args__ = (sa.UniqueConstraint("campaign_id", "province_code", name="uq_province_summary"),)
-
-    @property
-    def editable(self) -> bool:
-        return self.state is not SummaryState.SUBMITTED

@@ -11,27 +11,25 @@ from flask_babel import lazy_gettext as _l
 from experience.campaigns.models import Campaign
 from experience.core import audit, clock, uploads
 from experience.core.errors import RuleError
+from experience.core.submissions import Deadline
 from experience.events.models import Event
 from experience.extensions import db
 from experience.guests.models import Guest
 from experience.notices.services import notify
-from experience.plans.services import effective_deadline
+from experience.plans.models import DeadlineKind
+from experience.plans.services import deadline_for
 from experience.ratings.models import Rating
 from experience.reports.figures import province_figures
-from experience.reports.models import EventSummary, ProvinceSummary, SummaryState
+from experience.reports.models import SUBMISSION_MESSAGES, EventSummary, ProvinceSummary
 
 EVENT_TEXTS = ("results_text", "practices_text", "problems_text")
 PROVINCE_TEXTS = ("organisation_text", "publicity_text", "results_text", "practices_text", "suggestions_text")
 ANONYMOUS = "（已匿名）"
 
 MESSAGES = {
+    **SUBMISSION_MESSAGES,
     "locked": _l("The province has submitted its summary; the texts can change again if HQ returns it."),
-    "past_deadline": _l(
-        "The deadline for summaries was %(deadline)s 23:59 Beijing time. Please ask HQ for an extension."
-    ),
-    "wrong_state": _l("This action is not possible in the summary's current state."),
     "missing_text": _l("Please write every part of the summary first."),
-    "comment_required": _l("Please say what the province should change."),
     "not_yet": _l("Personal data is kept until %(date)s; it can be retired after that day."),
     "not_approved": _l("Only approved comments and photos can be chosen."),
 }
@@ -73,6 +71,11 @@ def province_summary(campaign: Campaign, province_code: str, *, create: bool = T
         db.session.add(summary)
         db.session.flush()
     return summary
+
+
+def summary_deadline(campaign: Campaign, province_code: str) -> Deadline:
+    """The province's summary deadline, with HQ's extension if any."""
+    return deadline_for(campaign, DeadlineKind.SUMMARY, province_code=province_code)
 
 
 def _locked(event: Event) -> bool:
@@ -133,25 +136,17 @@ def save_province_summary(summary: ProvinceSummary, *, actor, now: datetime, ip:
 
 def submit_province_summary(summary: ProvinceSummary, *, actor, now: datetime, ip: str = "") -> None:
     """Send the summary to HQ; first time by the deadline (or HQ's extension), again any time
-    after a return. The figures are kept as they stand now.
+    after a return (core.submissions). The figures are kept as they stand now.
 
     :raises RuleError: wrong_state, missing_text, past_deadline.
     """
-    if summary.state is SummaryState.SUBMITTED:
-        raise RuleError("wrong_state", MESSAGES["wrong_state"])
+    if not summary.editable:
+        raise summary.wrong_state()
     if any(not getattr(summary, f).strip() for f in PROVINCE_TEXTS):
         raise RuleError("missing_text", MESSAGES["missing_text"])
     campaign = db.session.get(Campaign, summary.campaign_id)
-    first = summary.first_submitted_at is None
-    if first:
-        deadline = effective_deadline(campaign, summary.province_code, "summary")
-        if now > clock.end_of_day(deadline):
-            raise RuleError("past_deadline", MESSAGES["past_deadline"], deadline=deadline.isoformat())
-        summary.first_submitted_at = now
-        summary.late = now > clock.end_of_day(campaign.summary_deadline)
+    first = summary.submit(now, summary_deadline(campaign, summary.province_code))
     summary.figures = province_figures(campaign, summary.province_code)
-    summary.state = SummaryState.SUBMITTED
-    summary.submitted_at = now
     audit.record(
         "summary.submit",
         now=now,
@@ -167,13 +162,11 @@ def submit_province_summary(summary: ProvinceSummary, *, actor, now: datetime, i
 
 
 def return_province_summary(summary: ProvinceSummary, comment: str, *, actor, now: datetime, ip: str = "") -> None:
-    if summary.state is not SummaryState.SUBMITTED:
-        raise RuleError("wrong_state", MESSAGES["wrong_state"])
-    if not comment.strip():
-        raise RuleError("comment_required", MESSAGES["comment_required"])
-    summary.state = SummaryState.RETURNED
-    summary.return_comment = comment.strip()
-    summary.returned_at = now
+    """HQ sends the summary back with what to change; it may come back at any time.
+
+    :raises RuleError: wrong_state, comment_required.
+    """
+    comment = summary.send_back(comment, now)
     audit.record(
         "summary.return",
         now=now,
@@ -182,9 +175,9 @@ def return_province_summary(summary: ProvinceSummary, comment: str, *, actor, no
         target_id=str(summary.id),
         province_code=summary.province_code,
         ip=ip,
-        comment=comment.strip(),
+        comment=comment,
     )
-    notify(summary.province_code, "summary_returned", now=now, link=("reports.province", {}), comment=comment.strip())
+    notify(summary.province_code, "summary_returned", now=now, link=("reports.province", {}), comment=comment)
 
 
 def purge_personal_data(campaign: Campaign, *, now: datetime, actor=None, ip: str = "") -> dict:

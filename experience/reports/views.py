@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
@@ -19,7 +17,7 @@ from experience.core.images import clean_photo
 from experience.core.pdf import render_pdf
 from experience.core.permissions import can, client_ip, deny, load, require
 from experience.core.phone import mask_phone
-from experience.core.web import small_int, writes
+from experience.core.web import apply_rule, beijing, download, small_int, writes
 from experience.events.models import CATEGORY_LABELS, Event, GuestCategory
 from experience.extensions import db
 from experience.guests.models import Guest
@@ -107,12 +105,32 @@ def _event_context(event: Event, *, for_pdf: bool) -> dict:
 
 
 def _pdf_response(template: str, name: str, files=None, **context):
-    html = render_template(template, generated=clock.to_beijing(clock.now()).strftime("%Y-%m-%d"), **context)
-    data = render_pdf(html, base_url=request.url_root, allowed_files=files or {})
-    return send_file(io.BytesIO(data), mimetype="application/pdf", download_name=name, as_attachment=True)
+    html = render_template(template, generated=beijing(clock.now(), "yyyy-MM-dd"), **context)
+    return download(render_pdf(html, base_url=request.url_root, allowed_files=files or {}), name)
 
 
 # -- the event summary -----------------------------------------------------------------------
+
+
+def _save_event_summary(event_: Event, stored: list[str]) -> None:
+    """The organiser's form: a new photo (its files' keys go in ``stored``, to be deleted
+    if the save is refused), the texts and the chosen highlights and photos."""
+    now = clock.now()
+    file = request.files.get("photo")
+    if file and file.filename:
+        cleaned = clean_photo(file.read(10 * 1024 * 1024 + 1), filename=file.filename)
+        stored.append(uploads.store_bytes(cleaned.original, "photo", cleaned.extension))
+        stored.append(uploads.store_bytes(cleaned.web, "photo", "jpg"))
+        services.add_own_photo(event_, *stored, request.form.get("caption", ""), actor=current_user, now=now)
+    services.save_event_summary(
+        event_,
+        actor=current_user,
+        now=now,
+        ip=client_ip(),
+        highlight_ids=[i for i in map(small_int, request.form.getlist("highlight")) if i is not None],
+        photo_rating_ids=[i for i in map(small_int, request.form.getlist("photo_rating")) if i is not None],
+        **{k: request.form.get(k, "")[:5000] for k in services.EVENT_TEXTS},
+    )
 
 
 @bp.route("/events/<int:event_id>/summary", methods=["GET", "POST"])
@@ -124,31 +142,13 @@ def event(event_id: int):
     if request.method == "POST":
         if not editable:
             deny("event", event_id, permission="edit_event")
-        now = clock.now()
-        try:
-            file = request.files.get("photo")
-            if file and file.filename:
-                cleaned = clean_photo(file.read(10 * 1024 * 1024 + 1), filename=file.filename)
-                keys = (
-                    uploads.store_bytes(cleaned.original, "photo", cleaned.extension),
-                    uploads.store_bytes(cleaned.web, "photo", "jpg"),
-                )
-                services.add_own_photo(event_, *keys, request.form.get("caption", ""), actor=current_user, now=now)
-            services.save_event_summary(
-                event_,
-                actor=current_user,
-                now=now,
-                ip=client_ip(),
-                highlight_ids=[i for i in map(small_int, request.form.getlist("highlight")) if i is not None],
-                photo_rating_ids=[i for i in map(small_int, request.form.getlist("photo_rating")) if i is not None],
-                **{k: request.form.get(k, "")[:5000] for k in services.EVENT_TEXTS},
-            )
-        except RuleError as e:
-            db.session.rollback()
+        stored: list[str] = []
+
+        def refused(e: RuleError) -> None:
+            services.delete_files(stored)  # the photo's files, written before the rule said no
             flash(str(e), "error")
-        else:
-            db.session.commit()
-            flash(_("The summary was saved."), "success")
+
+        apply_rule(lambda: _save_event_summary(event_, stored), done=_("The summary was saved."), refused=refused)
         return redirect(url_for("reports.event", event_id=event_id))
     context = _event_context(event_, for_pdf=False)
     db.session.commit()  # the summary row made on first visit
@@ -204,7 +204,7 @@ def event_xlsx(event_id: int):
                         str(g.category.label),
                         g.organisation,
                         mask_phone(g.phone),
-                        clock.to_beijing(g.checked_in_at).strftime("%Y-%m-%d %H:%M") if g.checked_in_at else "",
+                        beijing(g.checked_in_at),
                     ]
                     for g in guests
                 ],
@@ -237,12 +237,7 @@ def _figure_sheets(f: dict) -> list:
 
 
 def _xlsx(sheets, name: str):
-    return send_file(
-        io.BytesIO(xlsx.workbook(sheets)),
-        as_attachment=True,
-        download_name=name,
-        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
+    return download(xlsx.workbook(sheets), name)
 
 
 # -- the provincial summary ------------------------------------------------------------------
@@ -272,7 +267,7 @@ def _province_context(campaign, code: str, *, create: bool = False) -> dict:
         )
         if f["events"]
         else None,
-        "deadline": services.effective_deadline(campaign, code, "summary"),
+        "deadline": services.summary_deadline(campaign, code),
     }
 
 
@@ -286,29 +281,23 @@ def province():
     context = _province_context(campaign, current_user.province_code, create=True)
     summary = context["summary"]
     if request.method == "POST":
-        now = clock.now()
-        try:
-            services.save_province_summary(
-                summary,
-                actor=current_user,
-                now=now,
-                ip=client_ip(),
-                **{k: request.form.get(k, "")[:10000] for k in services.PROVINCE_TEXTS},
+        now, ip = clock.now(), client_ip()
+        send = bool(request.form.get("send"))
+        texts = {k: request.form.get(k, "")[:10000] for k in services.PROVINCE_TEXTS}
+        saved = apply_rule(
+            lambda: services.save_province_summary(summary, actor=current_user, now=now, ip=ip, **texts),
+            done=None if send else _("The summary was saved."),
+        )
+        if saved and send:
+            apply_rule(
+                lambda: services.submit_province_summary(summary, actor=current_user, now=now, ip=ip),
+                done=_("The summary was submitted to HQ."),
             )
-            db.session.commit()
-            if request.form.get("send"):
-                services.submit_province_summary(summary, actor=current_user, now=now, ip=client_ip())
-                db.session.commit()
-                flash(_("The summary was submitted to HQ."), "success")
-            else:
-                flash(_("The summary was saved."), "success")
-        except RuleError as e:
-            db.session.rollback()
-            flash(str(e), "error")
         return redirect(url_for("reports.province"))
     db.session.commit()
+    deadline = context.pop("deadline")
     return render_template(
-        "reports/province.html", deadline_passed=clock.now() > clock.end_of_day(context["deadline"]), **context
+        "reports/province.html", deadline=deadline.day, deadline_passed=deadline.passed(clock.now()), **context
     )
 
 
@@ -480,16 +469,12 @@ def return_summary(summary_id: int):
     summary = db.session.get(ProvinceSummary, summary_id)
     if summary is None:
         abort(404)
-    try:
-        services.return_province_summary(
+    apply_rule(
+        lambda: services.return_province_summary(
             summary, request.form.get("comment", ""), actor=current_user, now=clock.now(), ip=client_ip()
-        )
-    except RuleError as e:
-        db.session.rollback()
-        flash(str(e), "error")
-    else:
-        db.session.commit()
-        flash(_("The summary was returned to the province."), "success")
+        ),
+        done=_("The summary was returned to the province."),
+    )
     return redirect(url_for("reports.national"))
 
 
@@ -501,13 +486,12 @@ def purge():
     if request.form.get("confirm") != str(campaign.year):
         flash(_("Type the campaign's year to confirm."), "error")
         return redirect(url_for("reports.national"))
-    try:
-        result = services.purge_personal_data(campaign, now=clock.now(), actor=current_user, ip=client_ip())
-    except RuleError as e:
-        db.session.rollback()
-        flash(str(e), "error")
-    else:
-        db.session.commit()
+    result: dict = {}
+
+    def purge() -> None:
+        result.update(services.purge_personal_data(campaign, now=clock.now(), actor=current_user, ip=client_ip()))
+
+    if apply_rule(purge):
         services.delete_files(result["keys"])
         flash(
             _(

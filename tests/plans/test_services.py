@@ -1,15 +1,18 @@
 from datetime import date, datetime
 
 import pytest
+import sqlalchemy as sa
 
 from experience.accounts.models import Role
 from experience.core import clock
+from experience.core.audit import AuditEntry
 from experience.core.errors import RuleError
+from experience.core.submissions import Deadline
 from experience.events.services import cancel_event, update_event
 from experience.extensions import db
 from experience.notices.models import Notice
 from experience.plans import services
-from experience.plans.models import PlanState
+from experience.plans.models import DeadlineExtension, DeadlineKind, PlanState
 from tests.conftest import NOW, event_data
 
 TEXTS = dict(
@@ -186,3 +189,58 @@ def test_national_table_lists_all_32_units(ready_plan, staff, make_event, campai
     assert by_code["11"].state is PlanState.SUBMITTED and by_code["11"].events == 1
     assert by_code["33"].state is PlanState.NOT_SUBMITTED and by_code["33"].events == 1
     assert by_code["44"].events == 0
+
+
+def test_plan_extension_is_audited_as_plan_extension(campaign, hq):
+    services.grant_extension(campaign, "11", date(2024, 8, 30), "防汛", actor=hq, now=NOW)
+    entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.target_id == "11"))
+    assert entry.action == "plan.extension"
+    assert entry.detail["kind"] == "plan"
+
+
+def test_the_latest_of_several_extensions_counts(campaign, hq):
+    services.grant_extension(campaign, "11", date(2024, 8, 26), "", actor=hq, now=NOW)
+    services.grant_extension(campaign, "11", date(2024, 8, 30), "", actor=hq, now=NOW)
+    assert services.effective_deadline(campaign, "11") == date(2024, 8, 30)
+    assert services.effective_deadline(campaign, "11", "summary") == date(2024, 10, 18)
+
+
+def test_a_units_extension_moves_only_that_units_deadline(campaign, hq):
+    # works' submitting units have no table yet: the extension names the unit by id
+    db.session.add(
+        DeadlineExtension(
+            campaign_id=campaign.id,
+            unit_id=7,
+            kind=DeadlineKind.WORKS,
+            new_deadline=date(2024, 9, 6),
+            granted_by_id=hq.id,
+            granted_at=NOW,
+        )
+    )
+    db.session.commit()
+    assert services.deadline_for(campaign, "works", unit_id=7) == Deadline(date(2024, 8, 30), date(2024, 9, 6))
+    assert services.deadline_for(campaign, "works", unit_id=8) == Deadline(date(2024, 8, 30))
+    assert services.national_table(campaign)[0].extension is None
+
+
+@pytest.mark.parametrize("province_code, unit_id", [("11", 7), (None, None)])
+def test_an_extension_has_exactly_one_subject(campaign, hq, province_code, unit_id):
+    with pytest.raises(sa.exc.IntegrityError) as refused, db.engine.begin() as conn:
+        conn.execute(
+            sa.insert(DeadlineExtension.__table__).values(
+                campaign_id=campaign.id,
+                province_code=province_code,
+                unit_id=unit_id,
+                kind="plan",
+                new_deadline=date(2024, 8, 30),
+                reason="",
+                granted_by_id=hq.id,
+                granted_at=NOW,
+            )
+        )
+    assert "ck_deadline_extension_one_subject" in str(refused.value)
+
+
+def test_a_lookup_names_one_subject(campaign):
+    with pytest.raises(ValueError):
+        services.deadline_for(campaign, "plan", province_code="11", unit_id=7)

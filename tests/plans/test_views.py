@@ -179,3 +179,19 @@ def test_notices_mark_read(app, client, auth, make_user, make_event, pdf_bytes):
     assert 'class="badge"' in hq.get("/").get_data(as_text=True)
     hq.post("/notices/read")
     assert 'class="badge"' not in hq.get("/").get_data(as_text=True)
+
+
+def test_hq_grants_a_summary_extension_logged_under_its_own_name(app, make_user, campaign):
+    app.config["FROZEN_NOW"] = _bj(2024, 10, 19, 9, 0)
+    make_user(Role.HQ, username="hqboss")
+    hq = app.test_client()
+    hq.post("/login", data={"username": "hqboss", "password": "Correct-Horse-9"})
+    r = hq.post(
+        "/hq/extensions", data={"province": "11", "kind": "summary", "new_deadline": "2024-10-25", "reason": "汛期"}
+    )
+    assert r.status_code == 302
+    ext = db.session.scalar(sa.select(DeadlineExtension))
+    assert (ext.province_code, ext.kind.value, ext.new_deadline.isoformat()) == ("11", "summary", "2024-10-25")
+    actions = db.session.scalars(sa.select(AuditEntry.action).where(AuditEntry.action.like("%.extension"))).all()
+    assert actions == ["summary.extension"]
+    assert "活动总结已批准延期" in hq.get("/audit").get_data(as_text=True)

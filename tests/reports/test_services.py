@@ -152,3 +152,12 @@ def test_national_rows(world, campaign):
     assert len(rows) == 32
     assert rows["11"]["events"] == 1 and rows["11"]["arrived_total"] == 1 and rows["11"]["arrived"]["consumer"] == 1
     assert rows["11"]["averages"][0] == 4.0 and rows["12"]["averages"][0] is None
+
+
+def test_summary_extension_is_audited_as_summary_extension(make_user, campaign):
+    hq = make_user(Role.HQ, username="hqboss")
+    grant_extension(campaign, "11", date(2024, 10, 25), "汛期", actor=hq, now=bj(2024, 10, 19, 9, 0), kind="summary")
+    entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.target_id == "11"))
+    assert entry.action == "summary.extension"
+    assert entry.detail["kind"] == "summary"
+    assert services.summary_deadline(campaign, "11").day == date(2024, 10, 25)
