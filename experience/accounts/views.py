@@ -15,6 +15,7 @@ from experience.core import clock
 from experience.core.audit import ACTION_LABELS, ACTIONS, AuditEntry
 from experience.core.errors import RuleError
 from experience.core.permissions import can, client_ip, deny, require
+from experience.core.web import apply_rule
 from experience.extensions import db, limiter
 
 
@@ -44,7 +45,9 @@ def login():
                 window=cfg["LOGIN_THROTTLE_WINDOW"],
             )
         except RuleError as e:
-            db.session.commit()  # the failure is the throttle's memory
+            # Not apply_rule, which rolls a refusal back: a failed login is committed,
+            # because its audit entry is the throttle's memory.
+            db.session.commit()
             form.password.errors.append(str(e))
         else:
             db.session.commit()
@@ -86,17 +89,15 @@ def language():
 def change_password():
     """Change one's own password; every other session of the account ends."""
     form = ChangePasswordForm()
-    if form.validate_on_submit():
-        try:
-            services.change_password(current_user, form.current.data, form.new.data, now=clock.now(), ip=client_ip())
-        except RuleError as e:
-            target = form.current if e.code == "wrong_current" else form.new
-            target.errors.append(str(e))
-        else:
-            db.session.commit()
-            login_user(current_user._get_current_object())  # this session goes on, with the new token
-            flash(_("Your password was changed. Other sessions of your account were ended."), "success")
-            return redirect(url_for("campaigns.home"))
+    if form.validate_on_submit() and apply_rule(
+        lambda: services.change_password(
+            current_user, form.current.data, form.new.data, now=clock.now(), ip=client_ip()
+        ),
+        done=_("Your password was changed. Other sessions of your account were ended."),
+        refused=lambda e: (form.current if e.code == "wrong_current" else form.new).errors.append(str(e)),
+    ):
+        login_user(current_user._get_current_object())  # this session goes on, with the new token
+        return redirect(url_for("campaigns.home"))
     return render_template("accounts/change_password.html", form=form)
 
 
@@ -111,37 +112,26 @@ def users():
     provinces = db.session.scalars(sa.select(Province).order_by(Province.code)).all()
     form = UserForm(admin=current_user, provinces=provinces)
     temporary = None
-    if form.validate_on_submit():
-        try:
-            user = services.create_user(
-                username=form.username.data,
-                password=form.password.data,
-                role=Role(form.role.data),
-                province_code=form.province.data or None,
-                display_name=form.display_name.data,
-                organisation=form.organisation.data,
-                actor=current_user,
-                now=clock.now(),
-                ip=client_ip(),
-                must_change_password=True,
-            )
-        except RuleError as e:
-            field = {
-                "username_taken": form.username,
-                "bad_username": form.username,
-                "province_required": form.province,
-            }.get(e.code, form.password)
-            field.errors.append(str(e))
-        else:
-            db.session.commit()
-            flash(
-                _(
-                    "Account %(name)s created. The user must change the password at the first login.",
-                    name=user.username,
-                ),
-                "success",
-            )
-            return redirect(url_for("accounts.users"))
+    if form.validate_on_submit() and apply_rule(
+        lambda: services.create_user(
+            username=form.username.data,
+            password=form.password.data,
+            role=Role(form.role.data),
+            province_code=form.province.data or None,
+            display_name=form.display_name.data,
+            organisation=form.organisation.data,
+            actor=current_user,
+            now=clock.now(),
+            ip=client_ip(),
+            must_change_password=True,
+        ),
+        done=_(
+            "Account %(name)s created. The user must change the password at the first login.",
+            name=form.username.data.strip(),  # as create_user stores it
+        ),
+        refused=lambda e: _field_of(form, e.code).errors.append(str(e)),
+    ):
+        return redirect(url_for("accounts.users"))
     return render_template(
         "accounts/users.html",
         form=form,
@@ -149,6 +139,15 @@ def users():
         role_labels=ROLE_LABELS,
         temporary=temporary,
     )
+
+
+def _field_of(form: UserForm, code: str):
+    """Where a refusal of create_user is shown: the password's policy codes at the password."""
+    if code in ("username_taken", "bad_username"):
+        return form.username
+    if code == "province_required":
+        return form.province
+    return form.password
 
 
 def _load_administered(user_id: int) -> User:
@@ -176,13 +175,11 @@ def set_active(user_id: int):
     """Disable or enable an account; disabling ends its sessions at once."""
     user = _load_administered(user_id)
     active = request.form.get("active") == "1"
-    services.set_active(user, active, actor=current_user, now=clock.now(), ip=client_ip())
-    db.session.commit()
-    flash(
-        _("Account %(name)s enabled.", name=user.username)
+    apply_rule(
+        lambda: services.set_active(user, active, actor=current_user, now=clock.now(), ip=client_ip()),
+        done=_("Account %(name)s enabled.", name=user.username)
         if active
         else _("Account %(name)s disabled.", name=user.username),
-        "success",
     )
     return redirect(url_for("accounts.users"))
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -8,9 +8,8 @@ from experience.campaigns import bp, services
 from experience.campaigns.forms import CampaignForm
 from experience.campaigns.signals import home_opened
 from experience.core import clock
-from experience.core.errors import RuleError
 from experience.core.permissions import can, client_ip, require
-from experience.extensions import db
+from experience.core.web import apply_rule
 from experience.notices.services import notices_for, reminders, scope_of
 
 
@@ -47,13 +46,10 @@ def edit():
     if form.validate_on_submit():
         data = {k: v for k, v in form.data.items() if k not in ("submit", "csrf_token")}
         data["sectors"] = "\n".join(s.strip() for s in data["sectors"].splitlines() if s.strip())
-        try:
-            services.update_campaign(campaign, actor=current_user, now=clock.now(), ip=client_ip(), **data)
-        except RuleError as e:
-            db.session.rollback()
-            getattr(form, e.params.get("field", "week_end")).errors.append(str(e))
-        else:
-            db.session.commit()
-            flash(_("The campaign was saved."), "success")
+        if apply_rule(
+            lambda: services.update_campaign(campaign, actor=current_user, now=clock.now(), ip=client_ip(), **data),
+            done=_("The campaign was saved."),
+            refused=lambda e: getattr(form, e.params.get("field", "week_end")).errors.append(str(e)),
+        ):
             return redirect(url_for("campaigns.edit"))
     return render_template("campaigns/edit.html", form=form, campaign=campaign)

@@ -3,7 +3,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from experience.guests.forms import REQUIRED, _strip, category_choices, optional_mobile
+from experience.events.forms import strip_text
+from experience.guests.forms import REQUIRED, category_choices, optional_mobile
 
 
 class CheckinSettingsForm(FlaskForm):
@@ -24,7 +25,7 @@ class CheckinSettingsForm(FlaskForm):
 
 
 class TokenForm(FlaskForm):
-    name = StringField(_l("Device name"), validators=[DataRequired(REQUIRED), Length(max=60)], filters=[_strip])
+    name = StringField(_l("Device name"), validators=[DataRequired(REQUIRED), Length(max=60)], filters=[strip_text])
     submit = SubmitField(_l("Create API token"))
 
 
@@ -43,10 +44,12 @@ class WalkInForm(FlaskForm):
     class Meta:
         csrf = False  # as ConsentForm: the poster's code is the secret
 
-    name = StringField(_l("Name"), validators=[DataRequired(REQUIRED), Length(max=60)], filters=[_strip])
+    name = StringField(_l("Name"), validators=[DataRequired(REQUIRED), Length(max=60)], filters=[strip_text])
     category = SelectField(_l("I am"), choices=category_choices, validators=[DataRequired(REQUIRED)])
-    organisation = StringField(_l("Organisation (optional)"), validators=[Length(max=120)], filters=[_strip])
-    phone = StringField(_l("Mobile phone (optional)"), validators=[Length(max=30), optional_mobile], filters=[_strip])
+    organisation = StringField(_l("Organisation (optional)"), validators=[Length(max=120)], filters=[strip_text])
+    phone = StringField(
+        _l("Mobile phone (optional)"), validators=[Length(max=30), optional_mobile], filters=[strip_text]
+    )
     consent = BooleanField(_l("I have read the notice above and agree"))
     submit = SubmitField(_l("Register and check in"))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -30,8 +32,6 @@ STATUS = {"ok": 201, "already_checked_in": 200, "unknown": 404, "not_open": 409,
 
 
 def _notice_context(event: Event) -> dict:
-    from datetime import timedelta
-
     retention = event.campaign.summary_deadline + timedelta(days=90)
     return {
         "collector": _("%(province)s market regulation department", province=event.province.name),
@@ -117,7 +117,9 @@ def walk_in(code: str):
                 ip=client_ip(),
             )
         except RuleError as e:
-            db.session.commit()  # a "full" refusal is still a scan worth keeping
+            # Not apply_rule, which rolls a refusal back: a "full" refusal is still a scan
+            # worth keeping, so the refusal is committed too.
+            db.session.commit()
             return render_template(
                 "checkin/guest_problem.html",
                 result=e.code,
@@ -322,9 +324,10 @@ def revoke_token(event_id: int, token_id: int):
     token = db.session.get(ApiToken, token_id)
     if token is None or token.event_id != event.id:
         abort(404)
-    services.revoke_api_token(token, actor=current_user, now=clock.now(), ip=client_ip())
-    db.session.commit()
-    flash(_("The token was revoked."), "success")
+    apply_rule(
+        lambda: services.revoke_api_token(token, actor=current_user, now=clock.now(), ip=client_ip()),
+        done=_("The token was revoked."),
+    )
     return redirect(url_for("checkin.setup", event_id=event.id))
 
 

@@ -20,12 +20,17 @@ from experience.events.permissions import organizer_candidates
 REQUIRED = _l("This field is required.")
 
 
+def strip_text(value):
+    """A form filter: text without the spaces around it (other data passes unchanged)."""
+    return value.strip() if isinstance(value, str) else value
+
+
 def _text(label, max_len=200, required=True, **kw):
     validators = [DataRequired(REQUIRED)] if required else [Optional()]
     return StringField(
         label,
         validators=validators + [Length(max=max_len, message=_l("At most %(max)d characters."))],
-        filters=[lambda s: s.strip() if isinstance(s, str) else s],
+        filters=[strip_text],
         **kw,
     )
 

@@ -151,3 +151,8 @@ def assign_organizers(event: Event, user_ids: list[int], *, actor: User, now: da
         fields=["organizers"],
         organizers=[u.username for u in event.organizers],
     )
+
+
+def record_attachment_download(event: Event, *, actor: User, now: datetime, ip: str = "") -> None:
+    """Note in the audit log who downloaded the event's attachment."""
+    audit.record("file.download", now=now, actor=actor, target=event, ip=ip, file=event.attachment_name)

@@ -7,10 +7,9 @@ from flask_login import current_user
 
 from experience.campaigns.signals import home_opened
 from experience.campaigns.views import campaign_or_404
-from experience.core import audit, clock, uploads
-from experience.core.errors import RuleError
+from experience.core import clock, uploads
 from experience.core.permissions import can, client_ip, load, require
-from experience.core.web import writes
+from experience.core.web import apply_rule, writes
 from experience.events import bp, services
 from experience.events.forms import CancelForm, EventForm, OrganizersForm
 from experience.events.models import Event, GuestCategory
@@ -28,16 +27,15 @@ def _form_data(form: EventForm) -> dict:
     return data
 
 
-def _store_attachment(form: EventForm):
-    """Store the uploaded attachment, or report on the field. Returns (key, name) or None."""
+def _attachment_of(form: EventForm):
+    """The uploaded file, or None when none was chosen."""
     file = form.attachment.data
-    if not file or not getattr(file, "filename", ""):
-        return None
-    try:
-        return uploads.store_upload(file, "attachment")
-    except RuleError as e:
-        form.attachment.errors.append(str(e))
-        return False
+    return file if file and getattr(file, "filename", "") else None
+
+
+def _show_refusal(form: EventForm):
+    """Put a refusal on its field: the upload's own codes on the attachment, the event's on the end."""
+    return lambda e: (form.attachment if e.code in uploads.MESSAGES else form.ends_at).errors.append(str(e))
 
 
 def _warn_outside_week(campaign, data) -> None:
@@ -81,29 +79,23 @@ def new():
     campaign = campaign_or_404()
     form = EventForm(campaign=campaign)
     if form.validate_on_submit():
-        stored = _store_attachment(form)
-        if stored is not False:
-            data = _form_data(form)
-            try:
-                event = services.create_event(
-                    campaign,
-                    actor=current_user,
-                    now=clock.now(),
-                    ip=client_ip(),
-                    province_code=current_user.province_code,
-                    **data,
-                )
-                if stored:
-                    services.set_attachment(event, *stored, actor=current_user, now=clock.now(), ip=client_ip())
-            except RuleError as e:
-                db.session.rollback()
-                uploads.delete_upload(stored[0] if stored else None)
-                form.ends_at.errors.append(str(e))
-            else:
-                db.session.commit()
-                flash(_("The event was created."), "success")
-                _warn_outside_week(campaign, data)
-                return redirect(url_for("events.view", event_id=event.id))
+        data = _form_data(form)
+        event = None
+
+        def create() -> None:
+            # the rules first, then the file: a refused event leaves no stored upload behind
+            nonlocal event
+            now = clock.now()
+            event = services.create_event(
+                campaign, actor=current_user, now=now, ip=client_ip(), province_code=current_user.province_code, **data
+            )
+            if file := _attachment_of(form):
+                stored = uploads.store_upload(file, "attachment")
+                services.set_attachment(event, *stored, actor=current_user, now=now, ip=client_ip())
+
+        if apply_rule(create, done=_("The event was created."), refused=_show_refusal(form)):
+            _warn_outside_week(campaign, data)
+            return redirect(url_for("events.view", event_id=event.id))
     return render_template("events/form.html", form=form, event=None, campaign=campaign)
 
 
@@ -139,27 +131,25 @@ def edit(event_id: int):
         for c in GuestCategory:
             getattr(form, f"guests_{c.value}").data = int(event.expected_guests.get(c.value, 0) or 0)
     if form.validate_on_submit():
-        stored = _store_attachment(form)
-        if stored is not False:
-            data = _form_data(form)
-            old_key = None
-            now = clock.now()
-            try:
-                changed = services.update_event(event, actor=current_user, now=now, ip=client_ip(), **data)
-                if stored:
-                    old_key = services.set_attachment(event, *stored, actor=current_user, now=now, ip=client_ip())
-            except RuleError as e:
-                db.session.rollback()
-                uploads.delete_upload(stored[0] if stored else None)
-                form.ends_at.errors.append(str(e))
-            else:
-                db.session.commit()
-                uploads.delete_upload(old_key)
-                flash(_("The event was saved.") if changed or stored else _("Nothing was changed."), "success")
-                if event.changed_after_confirm_at == now:
-                    flash(_("The plan is with HQ: HQ has been told about this change."), "info")
-                _warn_outside_week(event.campaign, data)
-                return redirect(url_for("events.view", event_id=event.id))
+        data = _form_data(form)
+        now = clock.now()
+        changed, stored, old_key = {}, None, None
+
+        def save() -> None:
+            # the rules first, then the file: a refused edit leaves no stored upload behind
+            nonlocal changed, stored, old_key
+            changed = services.update_event(event, actor=current_user, now=now, ip=client_ip(), **data)
+            if file := _attachment_of(form):
+                stored = uploads.store_upload(file, "attachment")
+                old_key = services.set_attachment(event, *stored, actor=current_user, now=now, ip=client_ip())
+
+        if apply_rule(save, refused=_show_refusal(form)):
+            uploads.delete_upload(old_key)
+            flash(_("The event was saved.") if changed or stored else _("Nothing was changed."), "success")
+            if event.changed_after_confirm_at == now:
+                flash(_("The plan is with HQ: HQ has been told about this change."), "info")
+            _warn_outside_week(event.campaign, data)
+            return redirect(url_for("events.view", event_id=event.id))
     return render_template("events/form.html", form=form, event=event, campaign=event.campaign)
 
 
@@ -169,13 +159,10 @@ def cancel(event_id: int):
     event = load(Event, event_id, "edit_event")
     form = CancelForm()
     if form.validate_on_submit():
-        try:
-            services.cancel_event(event, form.reason.data, actor=current_user, now=clock.now(), ip=client_ip())
-        except RuleError as e:
-            flash(str(e), "error")
-        else:
-            db.session.commit()
-            flash(_("The event was cancelled."), "success")
+        apply_rule(
+            lambda: services.cancel_event(event, form.reason.data, actor=current_user, now=clock.now(), ip=client_ip()),
+            done=_("The event was cancelled."),
+        )
     else:
         flash(_("Please give the reason for cancelling."), "error")
     return redirect(url_for("events.view", event_id=event.id))
@@ -189,9 +176,12 @@ def organizers(event_id: int):
         abort(403)
     form = OrganizersForm(event=event)
     if form.validate_on_submit():
-        services.assign_organizers(event, form.organizers.data, actor=current_user, now=clock.now(), ip=client_ip())
-        db.session.commit()
-        flash(_("The organisers were saved."), "success")
+        apply_rule(
+            lambda: services.assign_organizers(
+                event, form.organizers.data, actor=current_user, now=clock.now(), ip=client_ip()
+            ),
+            done=_("The organisers were saved."),
+        )
     else:
         flash(_("Please choose organisers from the list."), "error")
     return redirect(url_for("events.view", event_id=event.id))
@@ -204,10 +194,9 @@ def attachment(event_id: int):
     event = load(Event, event_id, "view_event")
     if not event.attachment_key:
         abort(404)
-    audit.record(
-        "file.download", now=clock.now(), actor=current_user, target=event, ip=client_ip(), file=event.attachment_name
-    )
+    services.record_attachment_download(event, actor=current_user, now=clock.now(), ip=client_ip())
     db.session.commit()
+    # a stored upload, streamed from its file (core.web.download is for files we generate)
     return send_file(
         uploads.open_upload(event.attachment_key),
         as_attachment=True,

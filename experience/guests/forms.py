@@ -5,14 +5,11 @@ from wtforms import SelectChoice, SelectField, StringField, SubmitField, TextAre
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from experience.core.phone import normalize_phone
+from experience.events.forms import strip_text
 from experience.events.models import CATEGORY_LABELS, GuestCategory
 from experience.guests.models import LEVEL_LABELS
 
 REQUIRED = _l("This field is required.")
-
-
-def _strip(s):
-    return s.strip() if isinstance(s, str) else s
 
 
 def optional_mobile(form, field):
@@ -29,7 +26,7 @@ def category_choices():
 
 
 class GuestForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(REQUIRED), Length(max=60)], filters=[_strip])
+    name = StringField(_l("Name"), validators=[DataRequired(REQUIRED), Length(max=60)], filters=[strip_text])
     category = SelectField(_l("Category"), choices=category_choices, validators=[DataRequired(REQUIRED)])
     level = SelectField(
         _l("Level"),
@@ -37,10 +34,12 @@ class GuestForm(FlaskForm):
         validators=[Optional()],
         description=_l("For NPC deputies and CPPCC members."),
     )
-    organisation = StringField(_l("Organisation"), validators=[Length(max=120)], filters=[_strip])
-    title = StringField(_l("Title"), validators=[Length(max=60)], filters=[_strip])
-    phone = StringField(_l("Mobile phone (optional)"), validators=[Length(max=30), optional_mobile], filters=[_strip])
-    note = TextAreaField(_l("Note"), validators=[Length(max=500)], filters=[_strip])
+    organisation = StringField(_l("Organisation"), validators=[Length(max=120)], filters=[strip_text])
+    title = StringField(_l("Title"), validators=[Length(max=60)], filters=[strip_text])
+    phone = StringField(
+        _l("Mobile phone (optional)"), validators=[Length(max=30), optional_mobile], filters=[strip_text]
+    )
+    note = TextAreaField(_l("Note"), validators=[Length(max=500)], filters=[strip_text])
     submit = SubmitField(_l("Save guest"))
 
     def values(self) -> dict:

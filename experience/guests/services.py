@@ -8,16 +8,19 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
-from experience.core import audit
+from experience.core import audit, uploads
 from experience.core.errors import RuleError
 from experience.core.tokens import new_code
 from experience.events.models import Event, GuestCategory
 from experience.extensions import db
-from experience.guests.importer import LEVELLED, mark_duplicates, match_key
+from experience.guests.importer import LEVELLED, ImportRow, mark_duplicates, match_key, parse_guest_file
 from experience.guests.models import Guest, RevokedCode
 from experience.guests.signals import guest_removing
 
 FIELDS = ("name", "category", "level", "organisation", "title", "phone", "note")
+
+#: the largest guest list read for an import
+IMPORT_LIMIT = 5 * 1024 * 1024
 
 MESSAGES = {
     "duplicate_phone": _l("This mobile number is already on the list (%(name)s)."),
@@ -110,6 +113,29 @@ def existing_keys(event: Event) -> list[tuple[str, str, str | None]]:
     ]
 
 
+def preview_import(event: Event, data: bytes, filename: str) -> list[ImportRow]:
+    """Read an uploaded list and mark each row against the event's list as it is now.
+    Writes nothing: the rows are shown first, and imported only when confirmed.
+
+    :raises RuleError: too_large, or the reader's codes for a file it cannot read.
+    """
+    if len(data) > IMPORT_LIMIT:
+        raise RuleError("too_large", uploads.MESSAGES["too_large"], limit=IMPORT_LIMIT // (1024 * 1024))
+    rows = parse_guest_file(data, filename)
+    mark_duplicates(rows, existing_keys(event))
+    return rows
+
+
+def import_file(event: Event, data: bytes, filename: str, *, actor, now: datetime, ip: str = "") -> tuple[int, int]:
+    """Import the confirmed file's good rows (see :func:`import_rows`); returns (imported, skipped).
+
+    :raises RuleError: the reader's codes (only a file changed since its preview).
+    """
+    rows = parse_guest_file(data, filename)
+    imported = import_rows(event, rows, actor=actor, now=now, ip=ip)
+    return imported, len(rows) - imported
+
+
 def import_rows(event: Event, rows, *, actor, now: datetime, ip: str = "") -> int:
     """Insert the rows that passed the preview, all in the caller's one transaction.
 
@@ -138,6 +164,11 @@ def import_rows(event: Event, rows, *, actor, now: datetime, ip: str = "") -> in
         "guest.import", now=now, actor=actor, target=event, ip=ip, imported=len(good), skipped=len(rows) - len(good)
     )
     return len(good)
+
+
+def record_export(event: Event, *, rows: int, actor, now: datetime, ip: str = "") -> None:
+    """Note in the audit log who downloaded the event's guest list, and how many rows."""
+    audit.record("export.xlsx", now=now, actor=actor, target=event, ip=ip, export="guest_list", rows=rows)
 
 
 def search(event: Event, query: str, limit: int = 50) -> list[Guest]:

@@ -3,25 +3,23 @@ figures, not with guests' personal data)."""
 
 from __future__ import annotations
 
-import io
-
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, request, send_file, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from experience.core import audit, clock, uploads, xlsx
+from experience.core import clock, uploads, xlsx
 from experience.core.errors import RuleError
 from experience.core.pdf import render_pdf
 from experience.core.permissions import client_ip, load
 from experience.core.phone import mask_phone
 from experience.core.qr import qr_png, qr_svg
-from experience.core.web import beijing, public_url, writes
+from experience.core.web import apply_rule, beijing, download, public_url, writes
 from experience.events.models import Event
 from experience.extensions import db
 from experience.guests import bp, services
 from experience.guests.forms import GuestForm, ImportForm
-from experience.guests.importer import mark_duplicates, parse_guest_file, template_xlsx
+from experience.guests.importer import template_xlsx
 from experience.guests.models import LEVEL_LABELS, Guest
 
 
@@ -41,21 +39,22 @@ def invitation_url(guest: Guest) -> str:
     return public_url("checkin.guest", code=guest.code)
 
 
+def _show_refusal(form: GuestForm):
+    """Put a duplicate where it is: a known mobile at the phone, a known person at the name."""
+    return lambda e: (form.phone if e.code == "duplicate_phone" else form.name).errors.append(str(e))
+
+
 @bp.route("/events/<int:event_id>/guests", methods=["GET", "POST"])
 def index(event_id: int):
     """The event's guest list, with the form to add one."""
     event = _event(event_id)
     form = GuestForm()
-    if form.validate_on_submit():
-        try:
-            services.add_guest(event, actor=current_user, now=clock.now(), ip=client_ip(), **form.values())
-        except RuleError as e:
-            db.session.rollback()
-            (form.phone if e.code == "duplicate_phone" else form.name).errors.append(str(e))
-        else:
-            db.session.commit()
-            flash(_("%(name)s was added to the list.", name=form.name.data), "success")
-            return redirect(url_for("guests.index", event_id=event.id))
+    if form.validate_on_submit() and apply_rule(
+        lambda: services.add_guest(event, actor=current_user, now=clock.now(), ip=client_ip(), **form.values()),
+        done=_("%(name)s was added to the list.", name=form.name.data),
+        refused=_show_refusal(form),
+    ):
+        return redirect(url_for("guests.index", event_id=event.id))
     guests = db.session.scalars(
         sa.select(Guest).where(Guest.event_id == event.id).order_by(Guest.walk_in, Guest.category, Guest.id)
     ).all()
@@ -69,16 +68,12 @@ def edit(guest_id: int):
     form = GuestForm(obj=guest)
     if request.method == "GET":
         form.category.data = guest.category.value
-    if form.validate_on_submit():
-        try:
-            services.update_guest(guest, actor=current_user, now=clock.now(), ip=client_ip(), **form.values())
-        except RuleError as e:
-            db.session.rollback()
-            (form.phone if e.code == "duplicate_phone" else form.name).errors.append(str(e))
-        else:
-            db.session.commit()
-            flash(_("The guest was saved."), "success")
-            return redirect(url_for("guests.edit", guest_id=guest.id))
+    if form.validate_on_submit() and apply_rule(
+        lambda: services.update_guest(guest, actor=current_user, now=clock.now(), ip=client_ip(), **form.values()),
+        done=_("The guest was saved."),
+        refused=_show_refusal(form),
+    ):
+        return redirect(url_for("guests.edit", guest_id=guest.id))
     url = invitation_url(guest)
     event = guest.event
     text = _(
@@ -97,9 +92,10 @@ def edit(guest_id: int):
 def revoke(guest_id: int):
     """Withdraw the guest's code and issue a new one (a lost or forwarded invitation)."""
     guest = _guest(guest_id)
-    services.revoke_code(guest, actor=current_user, now=clock.now(), ip=client_ip())
-    db.session.commit()
-    flash(_("The old invitation no longer works; a new one was issued."), "success")
+    apply_rule(
+        lambda: services.revoke_code(guest, actor=current_user, now=clock.now(), ip=client_ip()),
+        done=_("The old invitation no longer works; a new one was issued."),
+    )
     return redirect(url_for("guests.edit", guest_id=guest.id))
 
 
@@ -107,15 +103,13 @@ def revoke(guest_id: int):
 def delete(guest_id: int):
     """Remove a guest who has not arrived."""
     guest = _guest(guest_id)
-    event_id = guest.event_id
-    try:
-        services.remove_guest(guest, actor=current_user, now=clock.now(), ip=client_ip())
-    except RuleError as e:
-        flash(str(e), "error")
-        return redirect(url_for("guests.edit", guest_id=guest.id))
-    db.session.commit()
-    flash(_("The guest was removed from the list."), "success")
-    return redirect(url_for("guests.index", event_id=event_id))
+    guest_id, event_id = guest.id, guest.event_id
+    if apply_rule(
+        lambda: services.remove_guest(guest, actor=current_user, now=clock.now(), ip=client_ip()),
+        done=_("The guest was removed from the list."),
+    ):
+        return redirect(url_for("guests.index", event_id=event_id))
+    return redirect(url_for("guests.edit", guest_id=guest_id))
 
 
 @bp.get("/guests/<int:guest_id>/qr.png")
@@ -123,11 +117,8 @@ def qr(guest_id: int):
     """The guest's personal QR code as a PNG to send or print."""
 
     guest = _guest(guest_id)
-    return send_file(
-        io.BytesIO(qr_png(invitation_url(guest))),
-        mimetype="image/png",
-        as_attachment=request.args.get("download") == "1",
-        download_name=f"invitation-{guest.id}.png",
+    return download(
+        qr_png(invitation_url(guest)), f"invitation-{guest.id}.png", attachment=request.args.get("download") == "1"
     )
 
 
@@ -136,12 +127,7 @@ def template(event_id: int):
     """The import template with Chinese headers."""
 
     _event(event_id)
-    return send_file(
-        io.BytesIO(template_xlsx()),
-        as_attachment=True,
-        download_name="邀请名单模板.xlsx",
-        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
+    return download(template_xlsx(), "邀请名单模板.xlsx")
 
 
 @bp.route("/events/<int:event_id>/guests/import", methods=["GET", "POST"])
@@ -151,15 +137,13 @@ def import_(event_id: int):
     event = _event(event_id)
     form = ImportForm()
     if form.validate_on_submit():
-        data = form.file.data.read(5 * 1024 * 1024 + 1)
+        data = form.file.data.read(services.IMPORT_LIMIT + 1)
         try:
-            if len(data) > 5 * 1024 * 1024:
-                raise RuleError("too_large", _("The file is larger than %(limit)s MB.", limit=5))
-            rows = parse_guest_file(data, form.file.data.filename or "")
+            rows = services.preview_import(event, data, form.file.data.filename or "")
         except RuleError as e:
+            # Not apply_rule: the preview writes nothing, so there is nothing to commit or roll back.
             form.file.errors.append(str(e))
         else:
-            mark_duplicates(rows, services.existing_keys(event))
             key = uploads.store_bytes(data, "import")
             return render_template(
                 "guests/import_preview.html",
@@ -185,17 +169,24 @@ def import_confirm(event_id: int):
     except FileNotFoundError:
         flash(_("The preview has expired. Please upload the file again."), "error")
         return redirect(url_for("guests.import_", event_id=event.id))
-    try:
-        rows = parse_guest_file(data, request.form.get("filename", "list.xlsx"))
-    except RuleError as e:  # it passed the preview, so only a changed file lands here
-        flash(str(e), "error")
+    imported = skipped = 0
+
+    def run() -> None:
+        nonlocal imported, skipped
+        imported, skipped = services.import_file(
+            event,
+            data,
+            request.form.get("filename", "list.xlsx"),
+            actor=current_user,
+            now=clock.now(),
+            ip=client_ip(),
+        )
+
+    if not apply_rule(run):  # it passed the preview, so only a changed file is refused here
         return redirect(url_for("guests.import_", event_id=event.id))
-    count = services.import_rows(event, rows, actor=current_user, now=clock.now(), ip=client_ip())
-    db.session.commit()
     uploads.delete_upload(key)
     flash(
-        _("%(count)s guests were imported; %(skipped)s rows were skipped.", count=count, skipped=len(rows) - count),
-        "success",
+        _("%(count)s guests were imported; %(skipped)s rows were skipped.", count=imported, skipped=skipped), "success"
     )
     return redirect(url_for("guests.index", event_id=event.id))
 
@@ -232,22 +223,9 @@ def export(event_id: int):
         for g in guests
     ]
     data = xlsx.workbook([(_("Guests"), header, rows)])
-    audit.record(
-        "export.xlsx",
-        now=clock.now(),
-        actor=current_user,
-        target=event,
-        ip=client_ip(),
-        export="guest_list",
-        rows=len(rows),
-    )
+    services.record_export(event, rows=len(rows), actor=current_user, now=clock.now(), ip=client_ip())
     db.session.commit()
-    return send_file(
-        io.BytesIO(data),
-        as_attachment=True,
-        download_name=f"guests-{event.id}.xlsx",
-        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
+    return download(data, f"guests-{event.id}.xlsx")
 
 
 @bp.get("/events/<int:event_id>/invitations.pdf")
@@ -261,8 +239,4 @@ def invitations(event_id: int):
     html = render_template(
         "guests/pdf/invitations.html", event=event, cards=[(g, qr_svg(invitation_url(g))) for g in guests]
     )
-    return send_file(
-        io.BytesIO(render_pdf(html, base_url=request.url_root)),
-        mimetype="application/pdf",
-        download_name=f"invitations-{event.id}.pdf",
-    )
+    return download(render_pdf(html, base_url=request.url_root), f"invitations-{event.id}.pdf", attachment=False)

@@ -20,6 +20,8 @@ from experience.guests.models import Guest
 from experience.ratings.models import DEFAULT_DIMENSIONS, Dimension, Display, Rating, Score
 
 COMMENT_MAX = 500
+#: the longest question and explanation (the columns' lengths)
+NAME_MAX, HINT_MAX = 40, 120
 
 MESSAGES = {
     "rated": _l("The guest has already rated the event; the check-in stays."),
@@ -29,6 +31,7 @@ MESSAGES = {
     "bad_stars": _l("Stars go from 1 to 5."),
     "comment_too_long": _l("The comment has %(count)s characters; at most 500 are possible."),
     "photo_consent": _l("Please confirm that the people in the photo agree to its use."),
+    "name_required": _l("A question needs a name."),
 }
 
 
@@ -46,6 +49,66 @@ def dimensions(campaign_id: int, *, include_retired: bool = False) -> list[Dimen
     if not include_retired:
         stmt = stmt.where(Dimension.retired_at.is_(None))
     return list(db.session.scalars(stmt))
+
+
+@dataclass(frozen=True)
+class DimensionEdit:
+    """HQ's wish for one existing question, as the editor posts it."""
+
+    name: str
+    hint: str
+    position: int
+    retired: bool
+
+
+def edit_dimensions(
+    campaign: Campaign,
+    edits: dict[int, DimensionEdit],
+    *,
+    new_name: str = "",
+    new_hint: str = "",
+    actor,
+    now: datetime,
+    ip: str = "",
+) -> list[str]:
+    """HQ edits the campaign's rating questions: rename, reorder, retire or bring back,
+    and add one (after the others). A retired question is no longer asked; the answers
+    given to it stay. ``edits`` is keyed by question id; questions of other campaigns are
+    ignored. Texts are trimmed and cut to the columns' lengths.
+
+    Returns what changed, by the names the questions had (a new one by its name), and
+    audits it as ``dimension.update`` when anything did.
+
+    :raises RuleError: name_required (``dimension_id`` says which); nothing changes then.
+    """
+    dims = dimensions(campaign.id, include_retired=True)
+    wanted = {}
+    for d in dims:
+        if d.id in edits:
+            edit = edits[d.id]
+            name = edit.name.strip()[:NAME_MAX]
+            if not name:
+                raise RuleError("name_required", MESSAGES["name_required"], dimension_id=d.id)
+            wanted[d.id] = DimensionEdit(name, edit.hint.strip()[:HINT_MAX], edit.position, edit.retired)
+    changed = []
+    for d in dims:
+        edit = wanted.get(d.id)
+        if edit is None or edit == DimensionEdit(d.name, d.hint, d.position, d.retired_at is not None):
+            continue
+        changed.append(d.name)
+        d.name, d.hint, d.position = edit.name, edit.hint, edit.position
+        d.retired_at = (d.retired_at or now) if edit.retired else None  # retired once: the first time stays
+    new_name = new_name.strip()[:NAME_MAX]
+    if new_name:
+        position = max([d.position for d in dims], default=0) + 1
+        db.session.add(
+            Dimension(campaign_id=campaign.id, name=new_name, hint=new_hint.strip()[:HINT_MAX], position=position)
+        )
+        changed.append(new_name)
+    if changed:
+        audit.record("dimension.update", now=now, actor=actor, target=campaign, ip=ip, changed=changed)
+    db.session.flush()
+    return changed
 
 
 def check_may_rate(guest: Guest, now: datetime) -> None:
@@ -139,6 +202,11 @@ def set_approval(rating: Rating, what: str, approved: bool, *, actor, now: datet
         province_code=rating.guest.event.province_code,
         item=what,
     )
+
+
+def record_export(event: Event, *, rows: int, actor, now: datetime, ip: str = "") -> None:
+    """Note in the audit log who downloaded the event's ratings, and how many rows."""
+    audit.record("export.xlsx", now=now, actor=actor, target=event, ip=ip, export="ratings", rows=rows)
 
 
 def highlight_candidates(event: Event) -> list[Rating]:

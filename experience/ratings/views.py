@@ -2,29 +2,28 @@
 
 from __future__ import annotations
 
-import io
-
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, request, send_file, url_for
+from flask import abort, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
 from experience.campaigns.views import campaign_or_404
 from experience.checkin.services import extract_code
-from experience.core import audit, clock, uploads, xlsx
+from experience.core import clock, uploads, xlsx
 from experience.core.charts import bar_chart, column_chart
 from experience.core.errors import RuleError
 from experience.core.images import clean_photo
 from experience.core.permissions import can, client_ip, load, require
 from experience.core.phone import mask_phone
 from experience.core.ratelimit import by_code
-from experience.core.web import beijing, public, read_phase, small_int, writes
+from experience.core.web import apply_rule, beijing, download, public, read_phase, small_int, writes
 from experience.events.models import CATEGORY_LABELS, Event, GuestCategory
 from experience.extensions import csrf, db, limiter
 from experience.guests.models import Guest
 from experience.ratings import bp, services
-from experience.ratings.models import DISPLAY_LABELS, Dimension, Display, Rating
+from experience.ratings.forms import dimensions_form
+from experience.ratings.models import DISPLAY_LABELS, Display, Rating
 
 
 def _saved_answers(rating) -> dict:
@@ -85,7 +84,7 @@ def rate(code: str):
         event = guest.event
         try:
             services.check_may_rate(guest, now)
-        except RuleError as e:
+        except RuleError as e:  # a check in the read phase: nothing to commit or roll back
             return render_template("ratings/closed.html", event=event, message=str(e), code=code), 409
         guest_id = guest.id
         dims = services.dimensions(event.campaign_id)
@@ -95,30 +94,11 @@ def rate(code: str):
         values = _posted_answers(dims)
         try:
             stored = _store_posted_photo(values["photo_consent"])
-        except RuleError as e:
+        except RuleError as e:  # refused before anything is stored or written
             errors[e.code] = str(e)
             return _rate_page(event, guest, dims, services.rating_of(guest.id), code, values, errors)
-    try:
-        display = Display(values["display"])
-    except ValueError:
-        display = Display.CATEGORY
-    try:
-        rating, replaced = services.submit_rating(
-            db.session.get(Guest, guest_id),
-            stars=values["stars"],
-            comment=values["comment"],
-            display=display,
-            now=now,
-            photo=stored,
-            photo_consent=values["photo_consent"],
-            remove_photo=request.form.get("remove_photo") == "y",
-        )
-        db.session.commit()
-    except RuleError as e:
-        db.session.rollback()
-        for key in stored or ():
-            uploads.delete_upload(key)
-        errors[e.code] = str(e)
+    replaced = _save_rating(guest_id, values, stored, now, errors)
+    if replaced is None:
         with read_phase():  # the rest only reads
             guest = db.session.get(Guest, guest_id)
             return _rate_page(
@@ -141,6 +121,36 @@ def rate(code: str):
             rating=services.rating_of(guest_id),
             closes=beijing(event.feedback_closes_at),
         )
+
+
+def _save_rating(guest_id: int, values: dict, stored: tuple[str, str] | None, now, errors: dict) -> list[str] | None:
+    """The rating's own writes, committed. Returns the photo keys it replaced (to delete
+    now), or None when a rule refused: ``errors`` then says why, and the new photo is gone."""
+    try:
+        display = Display(values["display"])
+    except ValueError:
+        display = Display.CATEGORY
+    replaced: list[str] = []
+
+    def submit() -> None:
+        nonlocal replaced
+        _rating, replaced = services.submit_rating(
+            db.session.get(Guest, guest_id),
+            stars=values["stars"],
+            comment=values["comment"],
+            display=display,
+            now=now,
+            photo=stored,
+            photo_consent=values["photo_consent"],
+            remove_photo=request.form.get("remove_photo") == "y",
+        )
+
+    def refused(e: RuleError) -> None:
+        for key in stored or ():  # the photo was stored before the rule: it goes with the refusal
+            uploads.delete_upload(key)
+        errors[e.code] = str(e)
+
+    return replaced if apply_rule(submit, refused=refused) else None
 
 
 def _rate_page(event, guest, dims, rating, code, values, errors):
@@ -225,9 +235,10 @@ def approval(rating_id: int):
     if what not in ("comment", "photo"):
         abort(400)
     approved = request.form.get("approved") == "1"
-    services.set_approval(rating, what, approved, actor=current_user, now=clock.now(), ip=client_ip())
-    db.session.commit()
-    flash(_("Approved for public use.") if approved else _("The approval was withdrawn."), "success")
+    apply_rule(
+        lambda: services.set_approval(rating, what, approved, actor=current_user, now=clock.now(), ip=client_ip()),
+        done=_("Approved for public use.") if approved else _("The approval was withdrawn."),
+    )
     return redirect(url_for("ratings.live", event_id=rating.event_id) + f"#rating-{rating.id}")
 
 
@@ -239,6 +250,7 @@ def photo(rating_id: int):
         abort(404)
     load(Event, rating.event_id, "view_event")
     key = rating.photo_key if request.args.get("size") == "original" else rating.photo_web_key
+    # a stored upload, streamed from its file (core.web.download is for files we generate)
     return send_file(uploads.open_upload(key), mimetype="image/png" if key.endswith(".png") else "image/jpeg")
 
 
@@ -274,22 +286,9 @@ def export(event_id: int):
             ]
         )
     data = xlsx.workbook([(_("Ratings"), header, rows)])
-    audit.record(
-        "export.xlsx",
-        now=clock.now(),
-        actor=current_user,
-        target=event,
-        ip=client_ip(),
-        export="ratings",
-        rows=len(rows),
-    )
+    services.record_export(event, rows=len(rows), actor=current_user, now=clock.now(), ip=client_ip())
     db.session.commit()
-    return send_file(
-        io.BytesIO(data),
-        as_attachment=True,
-        download_name=f"ratings-{event.id}.xlsx",
-        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
+    return download(data, f"ratings-{event.id}.xlsx")
 
 
 # -- HQ: the questions ------------------------------------------------------------------------
@@ -300,47 +299,19 @@ def export(event_id: int):
 def dimensions():
     """HQ edits the rating questions: add, rename, reorder, retire (answers are kept)."""
     campaign = campaign_or_404()
-    dims = services.dimensions(campaign.id, include_retired=True)
-    if request.method == "POST":
-        changed = []
-        for d in dims:
-            name = request.form.get(f"name-{d.id}", d.name).strip()[:40]
-            hint = request.form.get(f"hint-{d.id}", d.hint).strip()[:120]
-            position = str(small_int(request.form.get(f"position-{d.id}")) or d.position)
-            retired = request.form.get(f"retired-{d.id}") == "y"
-            if not name:
-                flash(_("A question needs a name."), "error")
-                return redirect(url_for("ratings.dimensions"))
-            if (
-                (name, hint) != (d.name, d.hint)
-                or (position.isdigit() and int(position) != d.position)
-                or retired != (d.retired_at is not None)
-            ):
-                changed.append(d.name)
-                d.name, d.hint = name, hint
-                d.position = int(position) if position.isdigit() else d.position
-                d.retired_at = (d.retired_at or clock.now()) if retired else None
-        new_name = request.form.get("new_name", "").strip()[:40]
-        if new_name:
-            db.session.add(
-                Dimension(
-                    campaign_id=campaign.id,
-                    name=new_name,
-                    hint=request.form.get("new_hint", "").strip()[:120],
-                    position=max([d.position for d in dims], default=0) + 1,
-                )
-            )
-            changed.append(new_name)
-        if changed:
-            audit.record(
-                "dimension.update",
-                now=clock.now(),
-                actor=current_user,
-                target=campaign,
-                ip=client_ip(),
-                changed=changed,
-            )
-        db.session.commit()
-        flash(_("The questions were saved."), "success")
+    form = dimensions_form(services.dimensions(campaign.id, include_retired=True))
+    if form.validate_on_submit() and apply_rule(
+        lambda: services.edit_dimensions(
+            campaign,
+            form.edits(),
+            new_name=form.new_name.data or "",
+            new_hint=form.new_hint.data or "",
+            actor=current_user,
+            now=clock.now(),
+            ip=client_ip(),
+        ),
+        done=_("The questions were saved."),
+        refused=form.show_refusal,
+    ):
         return redirect(url_for("ratings.dimensions"))
-    return render_template("ratings/dimensions.html", campaign=campaign, dims=dims)
+    return render_template("ratings/dimensions.html", campaign=campaign, form=form)

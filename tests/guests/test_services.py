@@ -125,3 +125,57 @@ def test_an_empty_mobile_is_stored_as_none(event, staff, make_guest):
     guest = make_guest(event, phone="13812341234")
     edit(guest, staff, phone="")
     assert guest.phone is None
+
+
+# -- Importing a list, and the list's export ------------------------------------------------
+
+HEADER = "姓名,类别,级别,单位,职务,手机号,备注"
+
+
+def csv_file(*lines: str) -> bytes:
+    return "\r\n".join([HEADER, *lines]).encode("utf-8")
+
+
+def guests_of(event) -> list[str]:
+    return list(db.session.scalars(sa.select(Guest.name).where(Guest.event_id == event.id).order_by(Guest.id)))
+
+
+def test_a_list_over_5_mb_is_refused(event):
+    with pytest.raises(RuleError) as e:
+        services.preview_import(event, b"x" * (services.IMPORT_LIMIT + 1), "名单.csv")
+    assert e.value.code == "too_large"
+
+
+def test_the_preview_marks_a_guest_already_on_the_list(event, make_guest):
+    make_guest(event, name="张三", phone="13800001111")
+    rows = services.preview_import(event, csv_file("张三,消费者,,,,13800001111,", "李四,消费者,,,,,"), "名单.csv")
+    assert [(r.name, r.ok) for r in rows] == [("张三", False), ("李四", True)]
+
+
+def test_the_preview_adds_nobody(event):
+    services.preview_import(event, csv_file("李四,消费者,,,,,"), "名单.csv")
+    db.session.commit()
+    assert guests_of(event) == []
+
+
+def test_a_confirmed_file_imports_its_good_rows_and_counts_the_rest(event, staff, make_guest):
+    make_guest(event, name="张三", phone="13800001111")
+    counts = services.import_file(
+        event, csv_file("张三,消费者,,,,13800001111,", "李四,消费者,,,,,"), "名单.csv", actor=staff, now=NOW
+    )
+    db.session.commit()
+    assert counts == (1, 1)
+    assert guests_of(event) == ["张三", "李四"]
+
+
+def test_a_confirmed_file_that_cannot_be_read_is_refused(event, staff):
+    with pytest.raises(RuleError) as e:
+        services.import_file(event, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "名单.xlsx", actor=staff, now=NOW)
+    assert e.value.code == "wrong_type"
+
+
+def test_the_guest_list_export_is_audited_with_its_row_count(event, staff):
+    services.record_export(event, rows=7, actor=staff, now=NOW)
+    db.session.commit()
+    entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "export.xlsx"))
+    assert (entry.target_id, entry.detail) == (str(event.id), {"export": "guest_list", "rows": 7})

@@ -1,3 +1,4 @@
+import dataclasses
 import threading
 from datetime import timedelta
 
@@ -5,13 +6,16 @@ import pytest
 import sqlalchemy as sa
 
 from experience.accounts.models import Role
+from experience.campaigns.services import default_campaign
 from experience.checkin.services import check_in, undo_check_in
+from experience.core.audit import AuditEntry
 from experience.core.errors import RuleError
 from experience.events.models import GuestCategory
 from experience.extensions import db
 from experience.guests.models import CheckInVia, Guest
 from experience.ratings import services
 from experience.ratings.models import Dimension, Display, Rating
+from tests.conftest import NOW
 
 
 @pytest.fixture
@@ -214,10 +218,135 @@ def test_a_guest_who_rated_keeps_the_check_in(event, make_guest, make_user):
     g = make_guest(event)
     check_in(g.code, via=CheckInVia.DESK, now=event.starts_at, actor=clerk)
     db.session.refresh(g)
-    services.submit_rating(
-        g, stars=all_stars(event.campaign_id), comment="", display=Display.NONE, now=event.starts_at
-    )
+    services.submit_rating(g, stars=all_stars(event.campaign_id), comment="", display=Display.NONE, now=event.starts_at)
     with pytest.raises(RuleError) as e:
         undo_check_in(g, actor=clerk, now=event.starts_at + timedelta(minutes=5))
     assert e.value.code == "rated"
     assert g.checked_in_at is not None
+
+
+# -- HQ's questions: edit_dimensions --------------------------------------------------------
+
+
+@pytest.fixture
+def hq(make_user):
+    return make_user(Role.HQ, username="hqboss")
+
+
+def as_they_are(campaign_id) -> dict[int, services.DimensionEdit]:
+    """The editor posted back unchanged."""
+    return {
+        d.id: services.DimensionEdit(d.name, d.hint, d.position, d.retired_at is not None)
+        for d in services.dimensions(campaign_id, include_retired=True)
+    }
+
+
+def edit_question(campaign, hq, index, now=NOW, **changes) -> int:
+    """Change one question, the others posted as they are; returns its id."""
+    dim_id = services.dimensions(campaign.id, include_retired=True)[index].id
+    edits = as_they_are(campaign.id)
+    edits[dim_id] = dataclasses.replace(edits[dim_id], **changes)
+    services.edit_dimensions(campaign, edits, actor=hq, now=now)
+    db.session.commit()
+    return dim_id
+
+
+def question_audits() -> list[AuditEntry]:
+    return list(db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "dimension.update")))
+
+
+def test_hq_renames_a_question(campaign, hq):
+    dim_id = edit_question(campaign, hq, 0, name="服务体验")
+    assert db.session.get(Dimension, dim_id).name == "服务体验"
+
+
+def test_a_retired_question_is_no_longer_asked(campaign, hq):
+    dim_id = edit_question(campaign, hq, 1, retired=True)
+    assert dim_id not in {d.id for d in services.dimensions(campaign.id)}
+
+
+def test_a_retired_question_keeps_the_time_it_was_first_retired(campaign, hq):
+    dim_id = edit_question(campaign, hq, 1, retired=True)
+    edit_question(campaign, hq, 1, now=NOW + timedelta(days=1), name="获得感（旧）")
+    assert db.session.get(Dimension, dim_id).retired_at == NOW
+
+
+def test_a_question_brought_back_is_asked_again(campaign, hq):
+    dim_id = edit_question(campaign, hq, 1, retired=True)
+    edit_question(campaign, hq, 1, retired=False)
+    assert dim_id in {d.id for d in services.dimensions(campaign.id)}
+
+
+def test_a_question_can_move_to_position_zero(campaign, hq):
+    dim_id = edit_question(campaign, hq, 4, position=0)
+    assert db.session.get(Dimension, dim_id).position == 0
+
+
+def test_a_new_question_is_asked_last(campaign, hq):
+    services.edit_dimensions(
+        campaign, as_they_are(campaign.id), new_name=" 环境与安全 ", new_hint="场所是否安全", actor=hq, now=NOW
+    )
+    db.session.commit()
+    assert [(d.name, d.hint) for d in services.dimensions(campaign.id)][-1] == ("环境与安全", "场所是否安全")
+
+
+def test_texts_are_trimmed_and_cut_to_their_columns(campaign, hq):
+    dim_id = edit_question(campaign, hq, 0, name="  " + "问" * 50, hint="说" * 200)
+    saved = db.session.get(Dimension, dim_id)
+    assert (len(saved.name), len(saved.hint)) == (services.NAME_MAX, services.HINT_MAX)
+
+
+def test_a_question_without_a_name_is_refused_naming_it(campaign, hq):
+    dim_id = services.dimensions(campaign.id)[2].id
+    edits = as_they_are(campaign.id)
+    edits[dim_id] = dataclasses.replace(edits[dim_id], name="   ")
+    with pytest.raises(RuleError) as e:
+        services.edit_dimensions(campaign, edits, actor=hq, now=NOW)
+    assert (e.value.code, e.value.params["dimension_id"]) == ("name_required", dim_id)
+
+
+def test_a_refused_edit_changes_no_question(campaign, hq):
+    first, third = services.dimensions(campaign.id)[0].id, services.dimensions(campaign.id)[2].id
+    edits = as_they_are(campaign.id)
+    edits[first] = dataclasses.replace(edits[first], name="服务体验")
+    edits[third] = dataclasses.replace(edits[third], name="")
+    with pytest.raises(RuleError):
+        services.edit_dimensions(campaign, edits, new_name="环境与安全", actor=hq, now=NOW)
+    assert [d.name for d in services.dimensions(campaign.id)] == [
+        "服务感知体验",
+        "获得感",
+        "认证认知",
+        "选用意愿",
+        "总体满意度",
+    ]
+
+
+def test_an_edit_is_audited_by_the_names_the_questions_had(campaign, hq):
+    edit_question(campaign, hq, 0, name="服务体验")
+    assert [(a.detail["changed"], a.actor_name, a.target_id) for a in question_audits()] == [
+        (["服务感知体验"], "hqboss", str(campaign.id))
+    ]
+
+
+def test_saving_the_questions_unchanged_is_not_audited(campaign, hq):
+    assert services.edit_dimensions(campaign, as_they_are(campaign.id), actor=hq, now=NOW) == []
+    db.session.commit()
+    assert question_audits() == []
+
+
+def test_questions_of_another_campaign_are_left_alone(campaign, hq):
+    other = default_campaign(2025)
+    db.session.add(other)
+    db.session.flush()
+    services.ensure_default_dimensions(other)
+    theirs = services.dimensions(other.id)[0]
+    services.edit_dimensions(campaign, {theirs.id: services.DimensionEdit("改掉", "", 0, True)}, actor=hq, now=NOW)
+    db.session.commit()
+    assert (theirs.name, theirs.retired_at) == ("服务感知体验", None)
+
+
+def test_the_ratings_export_is_audited_with_its_row_count(event, hq):
+    services.record_export(event, rows=3, actor=hq, now=NOW)
+    db.session.commit()
+    entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "export.xlsx"))
+    assert (entry.target_id, entry.detail) == (str(event.id), {"export": "ratings", "rows": 3})

@@ -188,6 +188,17 @@ def test_hq_edits_the_questions(client, auth, make_user, campaign):
     assert len(dimensions(campaign.id, include_retired=True)) == 6
 
 
+def test_a_question_emptied_in_the_editor_is_refused_at_its_row(client, auth, make_user, campaign):
+    make_user(Role.HQ, username="hqboss")
+    auth.login("hqboss")
+    dims = dimensions(campaign.id)
+    page = client.post("/campaign/dimensions", data={f"name-{dims[1].id}": "  ", "new_name": "环境与安全"})
+    assert page.status_code == 200
+    row = page.get_data(as_text=True).split(f'name="name-{dims[1].id}"')[1].split("</td>")[0]
+    assert "评价问题名称不能为空。" in row
+    assert [d.name for d in dimensions(campaign.id)] == [d.name for d in dims]
+
+
 @pytest.mark.parametrize("value", ["²", "9" * 5000, "-1", "4.5", "٣"])
 def test_odd_star_values_are_refused_not_500(client, setup, value):
     _, event, guest = setup
