@@ -36,6 +36,10 @@ from experience.guests.signals import guest_removing
 UNDO_WINDOW = timedelta(minutes=15)
 _CODE = re.compile(r"[A-Za-z0-9_-]{16,32}")
 
+#: a used nonce sent again with a different code: answered 409, written nowhere (the
+#: nonce's one scan row is the first request's)
+NONCE_REUSED = "nonce_reused"
+
 #: keyed by code; a ScanOutcome is its code, so MESSAGES["ok"] works as well
 MESSAGES = {
     ScanOutcome.OK: _l("Check-in successful"),
@@ -44,6 +48,8 @@ MESSAGES = {
     ScanOutcome.REVOKED: _l("This invitation was withdrawn. Please ask the organisers for a new one."),
     ScanOutcome.NOT_OPEN: _l("Check-in is open from %(opens)s to %(closes)s."),
     ScanOutcome.WRONG_EVENT: _l("This invitation is for another event: %(title)s."),
+    "wrong_event_elsewhere": _l("This invitation is for another event."),
+    NONCE_REUSED: _l("This nonce was already used for another code. Send each scan with a nonce of its own."),
     ScanOutcome.WALK_INS_CLOSED: _l("This event does not take walk-in guests."),
     ScanOutcome.FULL: _l("The venue is full; no more walk-in guests can be admitted."),
     "already_registered": _l(
@@ -77,6 +83,8 @@ class ScanResult:
     #: a candidate for the conditional UPDATE (assess found nothing against it)
     candidate: bool = False
     code_hint: str = ""
+    #: a used nonce with another code: nothing is written and nothing told
+    conflict: bool = False
 
     @property
     def ok(self) -> bool:
@@ -94,11 +102,13 @@ def assess(
     """Read-only: what would this scan answer? Writes nothing."""
     if token is not None and nonce:
         first = db.session.execute(
-            sa.select(Scan.result, Scan.guest_id, Scan.event_id, Guest.checked_in_at)
+            sa.select(Scan.result, Scan.guest_id, Scan.event_id, Scan.code_hint, Guest.checked_in_at)
             .outerjoin(Guest, Guest.id == Scan.guest_id)
             .where(Scan.api_token_id == token.id, Scan.nonce == nonce)
         ).first()
         if first is not None:
+            if _guest_of(raw_code) != first.guest_id:  # a nonce belongs to one code
+                return ScanResult(NONCE_REUSED, event_id=first.event_id, conflict=True)
             return ScanResult(first.result, first.guest_id, first.event_id, first.checked_in_at, replay=True)
     code = extract_code(raw_code)
     # only code-like characters: a NUL byte, say, has no place in the log (or in PostgreSQL)
@@ -138,6 +148,17 @@ def assess(
     return ScanResult(ScanOutcome.OK, row.id, row.event_id, candidate=True)
 
 
+def _guest_of(raw_code: str | None) -> int | None:
+    """The guest a code belongs to, its withdrawn codes included; None for no guest."""
+    code = extract_code(raw_code)
+    if code is None:
+        return None
+    guest_id = db.session.scalar(sa.select(Guest.id).where(Guest.code == code))
+    if guest_id is None:
+        guest_id = db.session.scalar(sa.select(RevokedCode.guest_id).where(RevokedCode.code == code))
+    return guest_id
+
+
 def record(
     assessed: ScanResult,
     *,
@@ -155,7 +176,7 @@ def record(
     have ended the read transaction in between. The caller commits; a replayed nonce
     writes nothing.
     """
-    if assessed.replay:
+    if assessed.replay or assessed.conflict:
         return assessed
     result = assessed
     if assessed.candidate:
@@ -269,9 +290,13 @@ def message(result: ScanResult, event: Event | None = None, fmt=None) -> str:
         params["time"] = fmt(result.checked_in_at)
     elif result.result == ScanOutcome.NOT_OPEN and event is not None:
         params = {"opens": fmt(event.checkin_opens_at), "closes": fmt(event.checkin_closes_at)}
-    elif result.result == ScanOutcome.WRONG_EVENT and result.guest_id:
-        guest = db.session.get(Guest, result.guest_id)
-        params["title"] = guest.event.title if guest else ""
+    elif result.result == ScanOutcome.WRONG_EVENT:
+        # the other event is named to the scanner's own province only: a province's staff
+        # learn nothing of another province's events from a code that strays in
+        guest = db.session.get(Guest, result.guest_id) if result.guest_id else None
+        if guest is None or event is None or guest.event.province_code != event.province_code:
+            return str(MESSAGES["wrong_event_elsewhere"])
+        params["title"] = guest.event.title
     text = MESSAGES[result.result]
     return str(text) % params if params else str(text)
 

@@ -1,0 +1,65 @@
+"""What a scan may tell, and to whom: a nonce belongs to one code; another event is named
+only within the same province."""
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from experience.accounts.models import Role
+from experience.checkin import services
+from experience.checkin.models import Scan
+from experience.extensions import db
+
+
+@pytest.fixture
+def event(app, make_event):
+    event = make_event(title="北京站体验活动")
+    app.config["FROZEN_NOW"] = event.starts_at + timedelta(minutes=10)
+    return event
+
+
+@pytest.fixture
+def token(event, make_user, app):
+    staff = make_user(Role.PROVINCE, "11")
+    _, plain = services.create_api_token(event, "闸机", actor=staff, now=app.config["FROZEN_NOW"])
+    db.session.commit()
+    return plain
+
+
+def api(client, token, body):
+    return client.post("/api/v1/checkins", json=body, headers={"Authorization": f"Bearer {token}"})
+
+
+def test_a_nonce_belongs_to_one_code(client, event, token, make_guest):
+    first, second = make_guest(event, name="张三"), make_guest(event, name="李四")
+    assert api(client, token, {"code": first.code, "nonce": "n-1"}).status_code == 201
+    # the same request again: the first answer, replayed
+    again = api(client, token, {"code": first.code, "nonce": "n-1"})
+    assert again.status_code == 201 and again.json["replayed"] is True and again.json["guest"]["name"] == "张三"
+    # another code under a used nonce: a conflict that names nobody and checks nobody in
+    other = api(client, token, {"code": second.code, "nonce": "n-1"})
+    assert other.status_code == 409
+    assert other.json["result"] == "nonce_reused"
+    assert "guest" not in other.json and "张三" not in other.get_data(as_text=True)
+    db.session.refresh(second)
+    assert second.checked_in_at is None
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Scan)) == 1
+
+
+def test_an_unknown_code_under_a_used_nonce_is_a_conflict_too(client, event, token, make_guest):
+    guest = make_guest(event)
+    api(client, token, {"code": guest.code, "nonce": "n-2"})
+    r = api(client, token, {"code": "Q" * 22, "nonce": "n-2"})
+    assert r.status_code == 409 and r.json["result"] == "nonce_reused" and "guest" not in r.json
+
+
+def test_wrong_event_is_named_only_within_the_province(client, event, token, make_event, make_guest):
+    same_province = make_event(title="北京另一场活动")
+    elsewhere = make_event(province="33", title="浙江站体验活动")
+    near, far = make_guest(same_province), make_guest(elsewhere)
+    r = api(client, token, {"code": near.code})
+    assert r.status_code == 409 and r.json["result"] == "wrong_event" and "北京另一场活动" in r.json["message"]
+    r = api(client, token, {"code": far.code})
+    assert r.status_code == 409 and r.json["result"] == "wrong_event"
+    assert "浙江" not in r.json["message"] and "guest" not in r.json
