@@ -67,6 +67,40 @@ class ProductionConfig(Config):
         missing = [k for k in ("SECRET_KEY", "DATABASE_URL", "PUBLIC_BASE_URL") if not os.environ.get(k)]
         if missing:
             raise RuntimeError("production configuration needs: " + ", ".join(missing))
+        problem = secret_key_problem(os.environ["SECRET_KEY"])
+        if problem:
+            raise RuntimeError(
+                f"SECRET_KEY {problem}; make one with: python3 -c 'import secrets; print(secrets.token_hex(32))'"
+            )
+
+
+#: keys that appear in code, documentation or tutorials: anyone can sign a session with them
+KNOWN_KEYS = {
+    "dev-only-not-secret",
+    "test-secret",
+    "secret",
+    "secret-key",
+    "secret_key",
+    "changeme",
+    "change-me",
+    "development",
+    "dev",
+    "your-secret-key",
+    "super-secret",
+}
+MIN_KEY_LENGTH = 32
+
+
+def secret_key_problem(key: str) -> str | None:
+    """Why ``key`` cannot sign production sessions, or None. The key signs every session
+    cookie and form token: a short, known or one-letter key lets anyone forge a login."""
+    if key.strip().lower() in KNOWN_KEYS:
+        return "is a published example"
+    if len(key) < MIN_KEY_LENGTH:
+        return f"is shorter than {MIN_KEY_LENGTH} characters"
+    if len(set(key)) < 10:
+        return "repeats too few characters to be random"
+    return None
 
 
 class TestConfig(Config):

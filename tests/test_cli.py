@@ -1,3 +1,4 @@
+import pytest
 import sqlalchemy as sa
 
 from experience.accounts.models import Role, User
@@ -96,10 +97,25 @@ def test_production_config_needs_its_settings(monkeypatch):
     with pytest.raises(RuntimeError):
         config_from_env()
     for k, v in {
-        "SECRET_KEY": "x" * 40,
+        "SECRET_KEY": "3f9c1e7a5b2d8046c1e9f7a3b5d2c8e04a6f1b3d9e7c5a2f",
         "DATABASE_URL": "postgresql+psycopg://db/x",
         "PUBLIC_BASE_URL": "https://example.gov.cn",
     }.items():
         monkeypatch.setenv(k, v)
     cfg = config_from_env()
     assert cfg is ProductionConfig and cfg.DEMO_ALLOWED is False and cfg.SESSION_COOKIE_SECURE
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["dev-only-not-secret", "x", "short-but-random-7Qz", "x" * 64, "Change-Me", "test-secret"],
+)
+def test_production_refuses_a_weak_or_published_secret_key(monkeypatch, key):
+    from experience.config import config_from_env
+
+    monkeypatch.setenv("EXPERIENCE_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", key)
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://db/x")
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://example.gov.cn")
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        config_from_env()
