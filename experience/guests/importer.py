@@ -146,7 +146,24 @@ HEADERS = {
     "name": ("姓名", "名字", "嘉宾姓名", "name", "fullname"),
     "category": ("类别", "嘉宾类别", "身份", "嘉宾身份", "人员类别", "category"),
     "level": ("级别", "层级", "level"),
-    "organisation": ("单位", "工作单位", "所在单位", "单位名称", "organisation", "organization"),
+    # 单位及职务 and the like hold both in one cell: kept whole as the organisation,
+    # since splitting "某某局副局长" into unit and title cannot be done reliably.
+    "organisation": (
+        "单位",
+        "工作单位",
+        "所在单位",
+        "单位名称",
+        "单位及职务",
+        "单位和职务",
+        "单位/职务",
+        "单位、职务",
+        "单位职务",
+        "工作单位及职务",
+        "工作单位和职务",
+        "工作单位/职务",
+        "organisation",
+        "organization",
+    ),
     "title": ("职务", "职位", "title", "position", "jobtitle"),
     "phone": (
         "手机号码",
@@ -197,7 +214,16 @@ _EXAMPLE = ("张三", "人大代表", "省", "某某省某某局", "副局长", 
 # -- Reading the file ----------------------------------------------------------------------
 
 
-def parse_guest_file(data: bytes, filename: str) -> list[ImportRow]:
+class GuestFile(list):
+    """The rows of an uploaded guest list, and the header cells the import leaves out
+    (shown in the preview, so that no column is dropped without anyone seeing it)."""
+
+    def __init__(self, rows=(), ignored=()):
+        super().__init__(rows)
+        self.ignored: list[str] = list(ignored)
+
+
+def parse_guest_file(data: bytes, filename: str) -> GuestFile:
     """The guest rows of an uploaded .xlsx or .csv, each with its errors and warnings.
 
     Blank rows are skipped; every other row after the header comes back, ``ok`` or not.
@@ -315,15 +341,18 @@ def _guarded(rows: Iterable[Sequence]) -> Iterator[Sequence]:
         yield row
 
 
-def _parse_table(rows: Iterable[Sequence]) -> list[ImportRow] | None:
+def _parse_table(rows: Iterable[Sequence]) -> GuestFile | None:
     """The guest rows of one sheet, or None when it has no header in its first rows."""
     columns = None
-    result: list[ImportRow] = []
+    result = GuestFile()
     for line, values in enumerate(rows, start=1):
         if columns is None:
             if line > HEADER_SEARCH_ROWS:
                 return None
             columns = _header_columns(values)
+            if columns is not None:
+                used = set(columns.values())
+                result.ignored = [_short(_text(v)) for i, v in enumerate(values) if i not in used and _text(v)]
             continue
         texts = {name: _text(values[i]) if i < len(values) else "" for name, i in columns.items()}
         # Blank: every recognised column empty. Ignoring the others matters for templates

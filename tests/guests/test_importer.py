@@ -426,3 +426,25 @@ def test_row_message_names_the_line():
     mark_duplicates(rows, [])
     with app.test_request_context():
         assert str(rows[1].errors[0]) == "Appears twice in this file, first at line 3."
+
+
+@pytest.mark.parametrize("header", ["单位及职务", "工作单位", "单位/职务", "工作单位及职务", "单位、职务"])
+def test_a_combined_unit_and_title_column_goes_whole_into_the_unit(header):
+    rows = parse_guest_file(xlsx([["姓名", "类别", header], ["王五", "消费者", "某某市场监管局 副局长"]]), "a.xlsx")
+    assert rows[0].organisation == "某某市场监管局 副局长" and rows[0].title == ""
+    assert rows.ignored == []
+
+
+def test_title_alone_is_the_title_and_every_left_out_column_is_named():
+    rows = parse_guest_file(
+        xlsx(
+            [
+                ["序号", "姓名", "类别", "单位", "职务", "联系电话", "手机", "邮箱"],
+                [1, "王五", "消费者", "某局", "科长", "010-1", "13800001111", "a@b.cn"],
+            ]
+        ),
+        "a.xlsx",
+    )
+    assert (rows[0].organisation, rows[0].title, rows[0].phone) == ("某局", "科长", "13800001111")
+    # 序号 and 邮箱 match nothing; 联系电话 lost to the better 手机: all three are listed
+    assert rows.ignored == ["序号", "联系电话", "邮箱"]
