@@ -27,7 +27,7 @@ from experience.plans.services import plan_for, save_plan, submit_plan
 from experience.ratings.services import ensure_default_dimensions
 
 #: the logins the README lists; the demo only ever runs outside production
-DEMO_PASSWORD = "Demo-2024-pass"
+DEMO_PASSWORD = "Experience-Week-2024"
 DEMO_USERS = (
     ("hqadmin", Role.HQ, None, "总局认证监管司"),
     ("secretariat", Role.SECRETARIAT, None, "总局认研中心"),

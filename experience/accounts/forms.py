@@ -27,7 +27,7 @@ class ChangePasswordForm(FlaskForm):
     new = PasswordField(
         _l("New password"),
         validators=[DataRequired(REQUIRED), Length(max=200)],
-        description=_l("At least 10 characters, mixing three of: upper-case, lower-case, digits, symbols."),
+        description=_l("At least 15 characters; a few unrelated words are easy to remember and hard to guess."),
     )
     confirm = PasswordField(
         _l("New password again"),
