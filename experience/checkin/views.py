@@ -18,7 +18,7 @@ from experience.core.pdf import render_pdf
 from experience.core.permissions import client_ip, load
 from experience.core.qr import qr_svg
 from experience.core.ratelimit import by_code
-from experience.core.web import apply_rule, beijing, download, public, public_url, read_phase
+from experience.core.web import apply_rule, beijing, download, public, public_url, read_phase, takes_json
 from experience.events.models import Event, GuestCategory
 from experience.extensions import csrf, db, limiter
 from experience.guests import services as guests
@@ -249,6 +249,7 @@ def scanner(event_id: int):
 
 
 @bp.post("/events/<int:event_id>/scanner/scan")
+@takes_json
 def scanner_scan(event_id: int):
     """What the scanner page posts for each code it reads (JSON, with the CSRF header)."""
     with read_phase():
@@ -359,6 +360,7 @@ def _bearer() -> str | None:
 
 @bp.post("/api/v1/checkins")
 @public
+@takes_json
 @csrf.exempt
 @limiter.limit("6000 per minute", key_func=lambda: "token:" + (_bearer() or request.remote_addr or "")[:80])
 def api_check_in():

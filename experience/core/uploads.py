@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import secrets
 import unicodedata
 import warnings
@@ -70,9 +71,14 @@ def _dir() -> Path:
     return d
 
 
+#: what store_upload and store_bytes name files: an optional prefix, 128 random bits in
+#: hex, an optional extension. Anything else is no key of ours, whatever a form sends.
+_KEY = re.compile(r"(?:[a-z_]{1,20}-)?[0-9a-f]{32}(?:\.[a-z0-9]{1,5})?")
+
+
 def _path(key: str) -> Path:
-    if not key or "/" in key or "\\" in key or key.startswith("."):
-        raise FileNotFoundError(key)
+    if not isinstance(key, str) or not _KEY.fullmatch(key):
+        raise FileNotFoundError(str(key)[:80])
     return _dir() / key
 
 

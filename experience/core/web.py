@@ -61,6 +61,19 @@ def read_the_body_first():
             request.form  # noqa: B018 - parsing reads (and spools) the body
         else:
             request.get_data(cache=True)
+    if request.is_json and request.content_length != 0:
+        # Pages take form posts. Flask-WTF would read a JSON body as form data, where a
+        # field can then hold a list or an object no form expects: only views marked
+        # @takes_json accept one.
+        view = current_app.view_functions.get(request.endpoint or "")
+        if not getattr(view, "takes_json", False):
+            abort(415)
+        # Parsed once here and cached for the view: JSON nested a few thousand deep
+        # exhausts Python's recursion limit inside the parser, the client's fault.
+        try:
+            request.get_json(silent=True)
+        except RecursionError:
+            abort(400)
     # No text anyone types contains a NUL, and PostgreSQL refuses to store one.
     if any("\x00" in v for v in (*request.args.values(), *request.form.values())):
         abort(400)
@@ -134,6 +147,12 @@ def small_int(value) -> int | None:
 def public(view):
     """Mark a view reachable without logging in."""
     view.public = True
+    return view
+
+
+def takes_json(view):
+    """Mark a view that reads a JSON body (an API); every other view refuses one (415)."""
+    view.takes_json = True
     return view
 
 

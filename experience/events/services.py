@@ -140,7 +140,8 @@ def cancel_event(event: Event, reason: str, *, actor: User, now: datetime, ip: s
 
 def assign_organizers(event: Event, user_ids: list[int], *, actor: User, now: datetime, ip: str = "") -> None:
     """Province staff choose the organisers who manage the event; anyone else named is ignored."""
-    event.organizers = [u for u in organizer_candidates(event) if u.id in set(user_ids)]
+    chosen = set(user_ids or ())
+    event.organizers = [u for u in organizer_candidates(event) if u.id in chosen]
     event.updated_at = now
     audit.record(
         "event.update",

@@ -151,7 +151,13 @@ def test_province_can_only_create_its_organisers(client, auth, make_user):
     assert 'value="hq"' not in page
     r = client.post(
         "/users",
-        data={"username": "sneaky", "display_name": "x", "role": "hq", "province": "", "password": "Guang-Dong-Spring-2024"},
+        data={
+            "username": "sneaky",
+            "display_name": "x",
+            "role": "hq",
+            "province": "",
+            "password": "Guang-Dong-Spring-2024",
+        },
     )
     assert r.status_code == 200  # the form refuses the choice
     r = client.post(
