@@ -7,13 +7,16 @@ what the database keeps. Moving to object storage later means replacing ``_path`
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
 import secrets
+import time
 import unicodedata
 import warnings
 import zipfile
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from flask import current_app
@@ -137,3 +140,47 @@ def open_upload(key: str):
 def delete_upload(key: str | None) -> None:
     if key:
         _path(key).unlink(missing_ok=True)
+
+
+# -- What is kept, and the sweep of what nothing points to ----------------------------------
+
+#: functions ``fn(now) -> iterable of keys`` registered by the capabilities with @keeps:
+#: every stored file one of their rows (or a live preview) still needs
+_KEEPERS: list[Callable[[float], Iterable[str | None]]] = []
+
+#: a file younger than this is never swept: it may belong to an upload still in flight,
+#: or to a request that has stored it and not committed its row yet
+SWEEP_MIN_AGE = 3600
+
+
+def keeps(fn: Callable[[float], Iterable[str | None]]):
+    """Register ``fn`` as one of the things that keep stored files."""
+    _KEEPERS.append(fn)
+    return fn
+
+
+def stored_files() -> Iterator[tuple[str, float]]:
+    """(name, modification time) of every file in the store, ours or left over (a
+    ``.part`` of a write that died)."""
+    directory = _dir()
+    for entry in os.scandir(directory):
+        if entry.is_file(follow_symlinks=False):
+            yield entry.name, entry.stat(follow_symlinks=False).st_mtime
+
+
+def sweep(now: float | None = None, *, min_age: float = SWEEP_MIN_AGE) -> list[str]:
+    """Delete the files no keeper needs, older than ``min_age`` seconds; returns their names.
+
+    ``now`` is wall-clock time (as file times are), not the app's clock. Run by
+    ``flask sweep-uploads``, by the personal-data purge and periodically. Keepers are asked
+    first and the store listed after, so a file stored in between is young and spared."""
+    now = time.time() if now is None else now
+    kept = {key for keeper in _KEEPERS for key in keeper(now) if key}
+    removed = []
+    for name, mtime in list(stored_files()):
+        if now - mtime < min_age or name in kept:
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            (_dir() / name).unlink()
+            removed.append(name)
+    return removed

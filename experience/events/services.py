@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from experience.accounts.models import User
 from experience.campaigns.models import Campaign
-from experience.core import audit, clock
+from experience.core import audit, clock, uploads
 from experience.core.errors import RuleError
 from experience.core.permissions import can
 from experience.events.models import Event, EventStatus, GuestCategory
@@ -157,3 +158,8 @@ def assign_organizers(event: Event, user_ids: list[int], *, actor: User, now: da
 def record_attachment_download(event: Event, *, actor: User, now: datetime, ip: str = "") -> None:
     """Note in the audit log who downloaded the event's attachment."""
     audit.record("file.download", now=now, actor=actor, target=event, ip=ip, file=event.attachment_name)
+
+
+@uploads.keeps
+def _attachments(now: float):
+    return db.session.scalars(sa.select(Event.attachment_key).where(Event.attachment_key.is_not(None)))

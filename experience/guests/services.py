@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from flask import current_app
 from flask_babel import lazy_gettext as _l
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from experience.core import audit, uploads
 from experience.core.errors import RuleError
@@ -217,3 +219,46 @@ def revoke_code(guest: Guest, *, actor, now: datetime, ip: str = "") -> str:
         "guest.code_revoke", now=now, actor=actor, target=guest, ip=ip, province_code=guest.event.province_code
     )
     return guest.code
+
+
+# -- Import previews: a day to confirm, for the one who uploaded, into the one event ---------
+
+#: an uploaded list (names, units, mobiles) waits this long for its confirmation
+PREVIEW_TTL = timedelta(days=1)
+PREVIEW_PREFIX = "import"
+
+
+def _tickets() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt="guest-import-preview")
+
+
+def preview_ticket(key: str, event: Event, user) -> str:
+    """What the preview page posts back: the stored file's key, signed with the event and
+    the uploader, so that it confirms into this event, by this person, within a day."""
+    return _tickets().dumps({"k": key, "e": event.id, "u": user.id})
+
+
+def preview_key(ticket: str, event: Event, user) -> str | None:
+    """The stored file's key of a ticket; None when it is forged, expired, or made for
+    another event or person."""
+    try:
+        data = _tickets().loads(ticket or "", max_age=int(PREVIEW_TTL.total_seconds()))
+    except BadSignature:  # SignatureExpired included
+        return None
+    if not isinstance(data, dict) or data.get("e") != event.id or data.get("u") != user.id:
+        return None
+    return data.get("k") if isinstance(data.get("k"), str) else None
+
+
+@uploads.keeps
+def _live_previews(now: float):
+    ttl = PREVIEW_TTL.total_seconds()
+    return [n for n, mtime in uploads.stored_files() if n.startswith(PREVIEW_PREFIX + "-") and now - mtime < ttl]
+
+
+def drop_previews() -> int:
+    """Delete every waiting import preview, whatever its age (the personal-data purge)."""
+    names = [n for n, _ in uploads.stored_files() if n.startswith(PREVIEW_PREFIX + "-")]
+    for name in names:
+        uploads.delete_upload(name)
+    return len(names)

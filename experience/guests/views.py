@@ -144,12 +144,13 @@ def import_(event_id: int):
             # Not apply_rule: the preview writes nothing, so there is nothing to commit or roll back.
             form.file.errors.append(str(e))
         else:
-            key = uploads.store_bytes(data, "import")
+            key = uploads.store_bytes(data, services.PREVIEW_PREFIX)
             return render_template(
                 "guests/import_preview.html",
                 event=event,
                 rows=rows,
-                key=key,
+                ignored=getattr(rows, "ignored", []),
+                key=services.preview_ticket(key, event, current_user),
                 filename=uploads.clean_filename(form.file.data.filename or ""),
                 good=sum(r.ok for r in rows),
                 mask_phone=mask_phone,
@@ -163,9 +164,10 @@ def import_confirm(event_id: int):
     """Import the valid rows of the previewed file, all in one transaction."""
 
     event = _event(event_id)
-    key = request.form.get("key", "")
+    # the ticket names the stored file, this event and this person, and lasts a day
+    key = services.preview_key(request.form.get("key", ""), event, current_user)
     try:
-        data = uploads.read_bytes(key, "import")
+        data = uploads.read_bytes(key or "", services.PREVIEW_PREFIX)
     except FileNotFoundError:
         flash(_("The preview has expired. Please upload the file again."), "error")
         return redirect(url_for("guests.import_", event_id=event.id))

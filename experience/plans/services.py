@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 
 from experience.accounts.models import Province, User
 from experience.campaigns.models import Campaign
-from experience.core import audit
+from experience.core import audit, uploads
 from experience.core.errors import RuleError
 from experience.core.submissions import Deadline, check_extension
 from experience.events.models import Event, EventStatus
@@ -325,3 +325,8 @@ def national_table(campaign: Campaign) -> list[NationalRow]:
     return [
         NationalRow(p, plans.get(p.code), *(counts.get(p.code) or (0, 0)), extensions.get(p.code)) for p in provinces
     ]
+
+
+@uploads.keeps
+def _plan_documents(now: float):
+    return db.session.scalars(sa.select(Plan.document_key).where(Plan.document_key.is_not(None)))

@@ -12,7 +12,7 @@ from sqlalchemy.orm import selectinload
 
 from experience.campaigns.models import Campaign
 from experience.checkin.signals import undoing_check_in
-from experience.core import audit
+from experience.core import audit, uploads
 from experience.core.errors import RuleError
 from experience.events.models import Event, GuestCategory
 from experience.extensions import db
@@ -299,3 +299,12 @@ def _keep_check_in_of_a_rater(guest) -> None:
     """A guest who has rated was there: the check-in stays."""
     if has_rating(guest.id):
         raise RuleError("rated", MESSAGES["rated"])
+
+
+@uploads.keeps
+def _rating_photos(now: float):
+    for original, web in db.session.execute(
+        sa.select(Rating.photo_key, Rating.photo_web_key).where(Rating.photo_key.is_not(None))
+    ):
+        yield original
+        yield web

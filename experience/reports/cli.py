@@ -2,7 +2,7 @@ import click
 import sqlalchemy as sa
 
 from experience.campaigns.models import Campaign
-from experience.core import clock
+from experience.core import clock, uploads
 from experience.core.errors import RuleError
 from experience.extensions import db
 from experience.reports import bp, services
@@ -21,5 +21,16 @@ def purge_personal_data(year):
         db.session.rollback()
         raise click.ClickException(f"{e.code}: {e}") from e
     db.session.commit()
-    services.delete_files(result["keys"])
-    click.secho(f"campaign {year}: {result['guests']} guests anonymised, {result['photos']} photos deleted", fg="green")
+    files = services.delete_purged_files(result["keys"])
+    click.secho(
+        f"campaign {year}: {result['guests']} guests anonymised, {result['photos']} photos deleted, "
+        f"{files['previews']} import previews and {files['swept']} unreferenced files removed",
+        fg="green",
+    )
+
+
+@bp.cli.command("sweep-uploads")
+def sweep_uploads():
+    """Delete stored files no record points to (older than an hour), and expired import previews."""
+    removed = uploads.sweep()
+    click.secho(f"{len(removed)} files removed", fg="green")

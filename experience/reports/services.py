@@ -15,6 +15,7 @@ from experience.core.submissions import Deadline
 from experience.events.models import Event
 from experience.extensions import db
 from experience.guests.models import Guest
+from experience.guests.services import drop_previews
 from experience.notices.services import notify
 from experience.plans.models import DeadlineKind
 from experience.plans.services import deadline_for
@@ -234,3 +235,20 @@ def delete_files(keys: list[str]) -> None:
     """After the commit: the files of what was purged or replaced."""
     for key in keys:
         uploads.delete_upload(key)
+
+
+def delete_purged_files(keys: list[str]) -> dict:
+    """After the purge's commit: its photos, every waiting import preview (lists of
+    names and mobiles), and any stored file no row points to any more."""
+    delete_files(keys)
+    previews = drop_previews()
+    swept = uploads.sweep()
+    return {"previews": previews, "swept": len(swept)}
+
+
+@uploads.keeps
+def _own_photos(now: float):
+    for photos in db.session.scalars(sa.select(EventSummary.own_photos)):
+        for photo in photos or ():
+            yield photo.get("key")
+            yield photo.get("web")

@@ -492,7 +492,7 @@ def purge():
         result.update(services.purge_personal_data(campaign, now=clock.now(), actor=current_user, ip=client_ip()))
 
     if apply_rule(purge):
-        services.delete_files(result["keys"])
+        services.delete_purged_files(result["keys"])
         flash(
             _(
                 "Personal data retired: %(guests)s guests anonymised, %(photos)s photos deleted.",

@@ -1,5 +1,7 @@
 import io
+import re
 import zipfile
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -9,6 +11,7 @@ from experience.accounts.models import Role
 from experience.core.audit import AuditEntry
 from experience.events.models import Event, GuestCategory
 from experience.extensions import db
+from experience.guests import services
 from experience.guests.models import Guest
 from tests.conftest import PASSWORD, field_errors
 
@@ -253,3 +256,29 @@ def test_the_events_organiser_edits_its_guests(app, bj_guest, make_user):
     r = _logged_in(app, "bjorg").post(f"/guests/{bj_guest.id}", data=_guest_form(bj_guest, title="主任"))
     assert r.status_code == 302
     assert db.session.get(Guest, bj_guest.id).title == "主任"
+
+
+def test_an_import_preview_confirms_only_into_its_event_by_its_uploader_within_a_day(
+    app, client, auth, make_user, make_event, monkeypatch
+):
+    staff = make_user(Role.PROVINCE, "11", username="bjstaff")
+    make_user(Role.PROVINCE, "11", username="bjother")
+    event, other_event = make_event(actor=staff), make_event(actor=staff)
+    auth.login("bjstaff")
+    page = _upload(client, event, _gbk_csv(), "名单.csv").get_data(as_text=True)
+    key = re.search(r'name="key" value="([^"]+)"', page).group(1)
+
+    def confirm(event_id):
+        client.post(f"/events/{event_id}/guests/import/confirm", data={"key": key, "filename": "名单.csv"})
+        return db.session.scalar(sa.select(sa.func.count()).select_from(Guest))
+
+    assert confirm(other_event.id) == 0  # made for another event
+    auth.logout()
+    auth.login("bjother")
+    assert confirm(event.id) == 0  # made for another person, same province and event
+    auth.logout()
+    auth.login("bjstaff")
+    monkeypatch.setattr(services, "PREVIEW_TTL", timedelta(seconds=-1))
+    assert confirm(event.id) == 0  # older than a day
+    monkeypatch.undo()
+    assert confirm(event.id) == 1  # the one good row, into its own event
