@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -353,6 +354,14 @@ def _api_error(status: int, code: str, message: str):
     return jsonify(result=code, message=message), status
 
 
+def token_rate_key(bearer: str | None, ip: str | None) -> str:
+    """The API's rate-limit key: a digest of the bearer token, never the token itself,
+    which would otherwise sit in the limits store (a file, or Redis) for anyone reading it."""
+    if bearer:
+        return "token:" + hashlib.sha256(bearer.encode()).hexdigest()[:32]
+    return "token-ip:" + (ip or "")[:64]
+
+
 def _bearer() -> str | None:
     header = request.headers.get("Authorization", "")
     return header[7:].strip() if header.lower().startswith("bearer ") else None
@@ -362,7 +371,7 @@ def _bearer() -> str | None:
 @public
 @takes_json
 @csrf.exempt
-@limiter.limit("6000 per minute", key_func=lambda: "token:" + (_bearer() or request.remote_addr or "")[:80])
+@limiter.limit("6000 per minute", key_func=lambda: token_rate_key(_bearer(), request.remote_addr))
 def api_check_in():
     """Scanner devices: ``{"code": ..., "nonce": ...}`` with ``Authorization: Bearer <token>``."""
     if request.content_length is not None and request.content_length > 4096:

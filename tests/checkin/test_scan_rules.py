@@ -1,15 +1,16 @@
 """What a scan may tell, and to whom: a nonce belongs to one code; another event is named
 only within the same province."""
 
+import sqlite3
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from experience.accounts.models import Role
-from experience.checkin import services
+from experience.checkin import services, views
 from experience.checkin.models import Scan
-from experience.extensions import db
+from experience.extensions import db, limiter
 
 
 @pytest.fixture
@@ -63,3 +64,14 @@ def test_wrong_event_is_named_only_within_the_province(client, event, token, mak
     r = api(client, token, {"code": far.code})
     assert r.status_code == 409 and r.json["result"] == "wrong_event"
     assert "浙江" not in r.json["message"] and "guest" not in r.json
+
+
+def test_the_api_rate_limit_counts_by_a_digest_of_the_token(app, client, event, token, make_guest):
+    """The limits store (a file shared by the workers, or Redis) never holds a token."""
+    guest = make_guest(event)
+    assert api(client, token, {"code": guest.code}).status_code == 201
+    with sqlite3.connect(limiter.storage.path) as store:  # the sqlitefile:// store the workers share
+        keys = " ".join(k for (k,) in store.execute("SELECT key FROM hits"))
+    assert keys and token not in keys and token[4:20] not in keys
+    assert views.token_rate_key(token, "1.2.3.4") == views.token_rate_key(token, "5.6.7.8")
+    assert views.token_rate_key(token, "1.2.3.4") != views.token_rate_key(token + "x", "1.2.3.4")
