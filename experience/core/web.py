@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from flask import Flask, abort, current_app, flash, g, request, send_file, url_for
-from flask_babel import format_date, format_datetime, get_locale
+from flask_babel import format_date, format_datetime, get_locale, gettext
 from werkzeug.routing import IntegerConverter
 
 from experience.core import clock
@@ -43,6 +43,7 @@ def register(app: Flask) -> None:
     app.after_request(no_store_for_pages)
     app.add_template_filter(beijing, "bj")
     app.add_template_filter(day, "day")
+    app.jinja_env.globals["time_range"] = time_range
     app.add_template_filter(mask_phone, "mask_phone")
     app.jinja_env.globals["can"] = can
     app.context_processor(_locale)
@@ -89,6 +90,18 @@ def beijing(dt: datetime | None, fmt: str = "yyyy-MM-dd HH:mm") -> str:
     if dt is None:
         return ""
     return format_datetime(clock.aware(dt), fmt)
+
+
+def time_range(starts: datetime, ends: datetime) -> str:
+    """When an event runs, in Beijing time: the end's date is written whenever it is not
+    the start's day, so that 23:30 – 01:00 never reads as ending before it starts."""
+    start, end = clock.to_beijing(starts), clock.to_beijing(ends)
+    if start.date() == end.date():
+        return f"{beijing(starts)} – {beijing(ends, 'HH:mm')}"
+    if (end.date() - start.date()).days == 1:
+        next_day = gettext("next day")
+        return f"{beijing(starts)} – {next_day} {beijing(ends, 'HH:mm')}"
+    return f"{beijing(starts)} – {beijing(ends)}"
 
 
 def day(d) -> str:

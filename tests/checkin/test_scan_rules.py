@@ -75,3 +75,26 @@ def test_the_api_rate_limit_counts_by_a_digest_of_the_token(app, client, event, 
     assert keys and token not in keys and token[4:20] not in keys
     assert views.token_rate_key(token, "1.2.3.4") == views.token_rate_key(token, "5.6.7.8")
     assert views.token_rate_key(token, "1.2.3.4") != views.token_rate_key(token + "x", "1.2.3.4")
+
+
+def test_an_event_past_midnight_says_it_ends_the_next_day(
+    app, client, auth, make_event, make_guest, make_user, tmp_path
+):
+    from datetime import datetime
+
+    from experience.core import web
+    from tests.reports.test_pdfs import pdf_text
+
+    night = make_event(starts_at=datetime(2024, 9, 10, 15, 30), ends_at=datetime(2024, 9, 10, 17, 0))  # 23:30–01:00
+    guest = make_guest(night)
+    page = client.get(f"/c/{guest.code}").get_data(as_text=True)
+    assert "2024-09-10 23:30 – 次日 01:00" in page
+    make_user(Role.PROVINCE, "11", username="nightstaff")
+    auth.login("nightstaff")
+    with client.get(f"/events/{night.id}/poster.pdf") as r:
+        assert "次日 01:00" in pdf_text(r.data, tmp_path)
+    with app.test_request_context():
+        assert web.time_range(datetime(2024, 9, 10, 1), datetime(2024, 9, 10, 4)) == "2024-09-10 09:00 – 12:00"
+        assert (
+            web.time_range(datetime(2024, 9, 10, 1), datetime(2024, 9, 12, 9)) == "2024-09-10 09:00 – 2024-09-12 17:00"
+        )
