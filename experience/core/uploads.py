@@ -39,22 +39,95 @@ MESSAGES = {
     "empty": _l("The file is empty."),
     "too_large": _l("The file is larger than %(limit)s MB."),
     "wrong_type": _l("This file is not a real %(types)s file. Please upload the original document."),
+    "too_big_inside": _l(
+        "This file unpacks to far more than it seems (over %(limit)s MB, or too many or unusually tightly "
+        "packed parts), so it was not opened. Please save the document again in Word or WPS and upload that."
+    ),
 }
+
+# -- Zip files (.docx, .xlsx): what they hold once unpacked, judged before unpacking ---------
+# A .docx or .xlsx is a zip, and a zip's directory says how big each part is unpacked: a
+# 300 KB file can hold 300 MB of text, or a "zip bomb" of much more. Python's zipfile never
+# unpacks a part beyond the size the directory gives it (it stops there and fails the CRC),
+# so reading the directory before anything is unpacked bounds every reader that follows.
+
+#: at most this many parts: a document has a few dozen, with every picture one more
+ZIP_MAX_MEMBERS = 1000
+#: the directory may take this much per part allowed (an entry is 46 bytes, its name and
+#: extra fields, a comment): beyond it there are too many parts before they are counted
+ZIP_DIRECTORY_BYTES_PER_MEMBER = 1024
+#: no part may unpack to more than this many times its packed size (Apache POI's default:
+#: real XML packs 5–20×, pictures 1×; a bomb's repeated bytes pack 1,000×) …
+ZIP_MAX_RATIO = 100
+#: … unless it is this small unpacked, where the ratio does no harm (POI's grace is 100 KB)
+ZIP_RATIO_GRACE = 1 * MB
+#: what an attached .docx may unpack to in all: a 20 MB document is mostly pictures, which
+#: zip does not shrink, so its parts unpack to little more than 20 MB
+DOCX_MAX_TOTAL = 100 * MB
 
 
 def sniff(data: bytes) -> str | None:
-    """What the bytes are, whatever the file is called: ``pdf``, ``docx`` or None."""
+    """What the bytes are, whatever the file is called: ``pdf``, ``docx`` or None.
+
+    :raises RuleError: ``too_big_inside``, a zip that would unpack beyond the limits.
+    """
     if data.startswith(b"%PDF-"):
         return "pdf" if _opens_as_pdf(data) else None
     if data[:4] == b"PK\x03\x04":
         try:
-            with zipfile.ZipFile(io.BytesIO(data)) as z:
-                names = set(z.namelist())
+            names = set(check_zip(data, max_total=DOCX_MAX_TOTAL))
         except zipfile.BadZipFile:
             return None
         if "[Content_Types].xml" in names and "word/document.xml" in names:
             return "docx"
     return None
+
+
+def check_zip(
+    data: bytes, *, max_total: int, max_ratio: int = ZIP_MAX_RATIO, max_members: int = ZIP_MAX_MEMBERS
+) -> list[str]:
+    """The names of the parts of the zip ``data``, once its directory shows it stays within
+    bounds; nothing is unpacked.
+
+    :param max_total: bytes all the parts may unpack to together.
+    :param max_ratio: how many times its packed size one part (over ``ZIP_RATIO_GRACE``)
+        may unpack to.
+    :param max_members: how many parts it may have.
+    :raises zipfile.BadZipFile: not a zip.
+    :raises RuleError: ``too_big_inside`` (``limit`` is ``max_total`` in MB).
+    """
+    too_big = RuleError("too_big_inside", MESSAGES["too_big_inside"], limit=max_total // MB)
+    # zipfile builds one object per entry of the directory, whatever the end record says
+    # their number is: 20 MB of directory would be a few hundred MB of them. The size of
+    # the directory is what bounds that, so it is checked first.
+    if (_directory_size(data) or 0) > max_members * ZIP_DIRECTORY_BYTES_PER_MEMBER:
+        raise too_big
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            members = z.infolist()
+    except (ValueError, OSError, EOFError) as exc:  # a damaged directory, past what BadZipFile covers
+        raise zipfile.BadZipFile(str(exc)[:80]) from exc
+    if len(members) > max_members or sum(m.file_size for m in members) > max_total:
+        raise too_big
+    if any(m.file_size > ZIP_RATIO_GRACE and m.file_size > max_ratio * max(m.compress_size, 1) for m in members):
+        raise too_big
+    return [m.filename for m in members]
+
+
+def _directory_size(data: bytes) -> int | None:
+    """The size of the zip's directory, found as zipfile finds it (``_EndRecData``): the end
+    record at the very end, else the last one in the final 64 KB (after a comment), and
+    the zip64 end record just before it when there is one. None when there is none."""
+    end = len(data) - 22
+    if end < 0 or data[end : end + 4] != b"PK\x05\x06" or data[-2:] != b"\0\0":
+        end = data.rfind(b"PK\x05\x06", max(0, len(data) - 22 - 0xFFFF))
+        if end < 0:
+            return None
+    size = int.from_bytes(data[end + 12 : end + 16], "little")
+    zip64 = end - 20 - 56  # the zip64 record, then its 20-byte locator, then the end record
+    if zip64 >= 0 and data[end - 20 : end - 16] == b"PK\x06\x07" and data[zip64 : zip64 + 4] == b"PK\x06\x06":
+        size = int.from_bytes(data[zip64 + 40 : zip64 + 48], "little")
+    return size
 
 
 def _opens_as_pdf(data: bytes) -> bool:
@@ -184,3 +257,15 @@ def sweep(now: float | None = None, *, min_age: float = SWEEP_MIN_AGE) -> list[s
             (_dir() / name).unlink()
             removed.append(name)
     return removed
+
+
+def mimetype_of(name: str) -> str:
+    """The content type to answer a stored file with, from the name we gave it."""
+    return {
+        "pdf": "application/pdf",
+        "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "jpg": "image/jpeg",
+        "png": "image/png",
+        "zip": "application/zip",
+    }.get(name.rsplit(".", 1)[-1].lower(), "application/octet-stream")

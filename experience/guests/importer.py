@@ -31,6 +31,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from experience.core.errors import RuleError
 from experience.core.phone import normalize_phone
+from experience.core.uploads import MB, check_zip
 from experience.events.models import GuestCategory
 
 LEVELS = ("national", "province", "city", "county")  # 全国 / 省 / 市 / 县 (区 and 县 both: county)
@@ -42,6 +43,21 @@ MAX_ROWS = 5000
 #: The header must be within the first rows; title rows above it are common.
 HEADER_SEARCH_ROWS = 10
 MAX_LENGTHS = {"name": 60, "organisation": 120, "title": 60, "note": 500}
+
+# Limits on reading, so that no upload costs much more than a real list: an .xlsx of
+# 5,000 guests in the template's columns unpacks to about 3 MB (read in about a second),
+# and its longest cell is a note.
+#: What the parts of an .xlsx may unpack to together, judged from the zip's directory
+#: before openpyxl opens it. openpyxl reads sheet XML at about 2–3 MB a second (measured;
+#: the shared strings it holds in memory whole), so this bounds a request to seconds.
+XLSX_MAX_TOTAL = 20 * MB
+#: Columns read from each row: the template has 7, other systems' exports a few dozen.
+MAX_COLUMNS = 50
+#: Characters a cell of the list may hold (the longest field, the note, allows 500): a
+#: longer one makes its row an error, quoted by its start only and never cleaned whole.
+MAX_CELL_CHARS = 2000
+#: A header is a few words; a longer cell is no header and is not normalised to find out.
+_HEADER_CELL_CHARS = 100
 
 MESSAGES = {
     # Whole-file problems, raised as RuleError(code, message).
@@ -58,9 +74,21 @@ MESSAGES = {
         "columns 姓名 (name) and 类别 (category); the template shows the layout."
     ),
     "too_many_rows": _l("The list has more than %(limit)s guests. Please split it into several files."),
+    "too_big_inside": _l(
+        "The workbook unpacks to far more than a guest list needs (over %(limit)s MB, or too many or "
+        "unusually tightly packed parts), so it was not read. Please copy the guest rows into the template "
+        "and upload that."
+    ),
+    "csv_cell_too_long": _l(
+        "Row %(line)s has a cell of more than %(limit)s characters, so the file was not read. Often a "
+        'quotation mark (") that is never closed makes the rest of the file one cell; please check that row.'
+    ),
     # Problems on one row.
     "name_missing": _l("The name is missing."),
     "too_long": _l("%(field)s is longer than %(limit)s characters."),
+    "cell_too_long": _l(
+        "%(field)s holds more than %(limit)s characters, far more than a guest list needs; it begins “%(value)s”."
+    ),
     "category_missing": _l("The category is missing. If cells were merged, please fill in every row."),
     "category_unknown": _l(
         "Unknown category “%(value)s”. Use one of: 人大代表, 政协委员, 消费者, "
@@ -90,8 +118,11 @@ MESSAGES = {
 
 FIELD_LABELS = {
     "name": _l("Name"),
+    "category": _l("Category"),
+    "level": _l("Level"),
     "organisation": _l("Organisation"),
     "title": _l("Position"),
+    "phone": _l("Mobile"),
     "note": _l("Note"),
 }
 
@@ -227,10 +258,13 @@ def parse_guest_file(data: bytes, filename: str) -> GuestFile:
     """The guest rows of an uploaded .xlsx or .csv, each with its errors and warnings.
 
     Blank rows are skipped; every other row after the header comes back, ``ok`` or not.
+    Read within limits (:data:`XLSX_MAX_TOTAL`, :data:`MAX_COLUMNS`, :data:`MAX_CELL_CHARS`,
+    :data:`MAX_ROWS`); the caller bounds the size of ``data`` itself.
 
     :param filename: only consulted for text files: a file whose content is not a
         workbook is read as CSV when it is called ``*.csv``.
-    :raises RuleError: ``wrong_type``, ``unreadable``, ``no_header``, ``too_many_rows``.
+    :raises RuleError: ``wrong_type``, ``unreadable``, ``too_big_inside``, ``no_header``,
+        ``too_many_rows``, ``csv_cell_too_long``.
     """
     kind = _sniff(data, filename)
     if kind == "xlsx":
@@ -243,10 +277,12 @@ def _sniff(data: bytes, filename: str) -> str:
     # systems produce all sorts of things called .xls or .xlsx.
     if data[:4] == b"PK\x03\x04":
         try:
-            with zipfile.ZipFile(io.BytesIO(data)) as z:
-                names = set(z.namelist())
+            # Nothing is unpacked before the zip's directory shows it stays within bounds.
+            names = set(check_zip(data, max_total=XLSX_MAX_TOTAL))
         except zipfile.BadZipFile:
             raise RuleError("unreadable", MESSAGES["unreadable"]) from None
+        except RuleError:  # too_big_inside, said for a guest list
+            raise RuleError("too_big_inside", MESSAGES["too_big_inside"], limit=XLSX_MAX_TOTAL // MB) from None
         if "xl/workbook.xml" in names:
             return "xlsx"
         raise RuleError("wrong_type", MESSAGES["wrong_type"])  # a .docx, a .zip, …
@@ -280,7 +316,8 @@ def _parse_xlsx(data: bytes) -> list[ImportRow]:
                 # The dimension stored in the file is sometimes wrong (written by other
                 # tools); without this openpyxl would cut rows or columns off.
                 ws.reset_dimensions()
-                rows = _parse_table(_guarded(ws.iter_rows(values_only=True)))
+                # max_col: the cells past it are parsed by openpyxl but never handed over.
+                rows = _parse_table(_guarded(ws.iter_rows(values_only=True, max_col=MAX_COLUMNS)))
                 if rows is not None:
                     return rows
         finally:
@@ -293,7 +330,7 @@ def _parse_csv(data: bytes) -> list[ImportRow]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     # One CSV record is one row in Excel even when a cell holds a line break, so counting
     # records (not text lines) gives the row number the person sees.
-    rows = _parse_table(_guarded(reader))
+    rows = _parse_table(_guarded(_records(reader)))
     if rows is None:
         raise RuleError("no_header", MESSAGES["no_header"], rows=HEADER_SEARCH_ROWS)
     return rows
@@ -316,6 +353,26 @@ def _decode(data: bytes) -> str:
         except UnicodeDecodeError:
             continue
     raise RuleError("unreadable", MESSAGES["unreadable"])
+
+
+def _records(reader) -> Iterator[list[str]]:
+    """The CSV reader's records, cut to :data:`MAX_COLUMNS`. The csv module refuses a cell
+    over its own field limit (128 K characters, process-wide, left as it is) by raising;
+    that is turned into a message naming the row, as it is mostly an unclosed quote."""
+    line = 0
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            if "field limit" not in str(exc):
+                raise
+            raise RuleError(
+                "csv_cell_too_long", MESSAGES["csv_cell_too_long"], line=line + 1, limit=MAX_CELL_CHARS
+            ) from None
+        line += 1
+        yield record[:MAX_COLUMNS]
 
 
 def _delimiter(text: str) -> str:
@@ -352,9 +409,12 @@ def _parse_table(rows: Iterable[Sequence]) -> GuestFile | None:
             columns = _header_columns(values)
             if columns is not None:
                 used = set(columns.values())
-                result.ignored = [_short(_text(v)) for i, v in enumerate(values) if i not in used and _text(v)]
+                result.ignored = [_excerpt(v) for i, v in enumerate(values) if i not in used and _excerpt(v)]
             continue
-        texts = {name: _text(values[i]) if i < len(values) else "" for name, i in columns.items()}
+        cells = {name: values[i] if i < len(values) else None for name, i in columns.items()}
+        # A cell over the limit is only quoted, never cleaned whole (that copies it a few times).
+        huge = {name for name, v in cells.items() if isinstance(v, str) and len(v) > MAX_CELL_CHARS}
+        texts = {name: _excerpt(v) if name in huge else _text(v) for name, v in cells.items()}
         # Blank: every recognised column empty. Ignoring the others matters for templates
         # with a 序号 column numbered down to row 100.
         if not any(texts.values()):
@@ -364,7 +424,7 @@ def _parse_table(rows: Iterable[Sequence]) -> GuestFile | None:
             continue
         if len(result) >= MAX_ROWS:
             raise RuleError("too_many_rows", MESSAGES["too_many_rows"], limit=MAX_ROWS)
-        result.append(_build_row(line, texts))
+        result.append(_build_row(line, texts, huge))
     return result if columns is not None else None
 
 
@@ -372,7 +432,7 @@ def _header_columns(values: Sequence) -> dict[str, int] | None:
     """Field name → column index, when ``values`` is a header row (it has name and category)."""
     found: dict[str, tuple[int, int]] = {}  # field → (rank, index)
     for index, value in enumerate(values):
-        if value is None:
+        if value is None or (isinstance(value, str) and len(value) > _HEADER_CELL_CHARS):
             continue
         # "手机号码(必填)", "*姓名", "姓 名": the words matter, not the decoration.
         word = re.sub(r"\(.*?\)|[*:]", "", match_key(str(value)))
@@ -433,7 +493,31 @@ def _short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _build_row(line: int, texts: dict[str, str]) -> ImportRow:
+def _excerpt(value) -> str:
+    """The start of a cell of any length, cleaned and cut as :func:`_short` cuts."""
+    return _short(_text(value[:200] if isinstance(value, str) else value))
+
+
+def _build_row(line: int, texts: dict[str, str], huge: Iterable[str] = ()) -> ImportRow:
+    """The row of ``texts``; ``huge`` names the cells over :data:`MAX_CELL_CHARS`, whose
+    text is only their excerpt."""
+    if huge:
+        # Refused as it is: what such a row means is anyone's guess, so nothing else is checked.
+        return ImportRow(
+            line=line,
+            name=_short(texts.get("name", "")),
+            category=None,
+            level=None,
+            organisation=_short(texts.get("organisation", "")),
+            title=_short(texts.get("title", "")),
+            phone=None,
+            note=_short(texts.get("note", "")),
+            errors=[
+                RowIssue("cell_too_long", {"field": label, "limit": MAX_CELL_CHARS, "value": texts[name]})
+                for name, label in FIELD_LABELS.items()
+                if name in huge
+            ],
+        )
     errors: list[RowIssue] = []
     warns: list[RowIssue] = []
 
@@ -444,6 +528,8 @@ def _build_row(line: int, texts: dict[str, str]) -> ImportRow:
     for field_name, limit in MAX_LENGTHS.items():
         if len(values[field_name]) > limit:
             errors.append(RowIssue("too_long", {"field": FIELD_LABELS[field_name], "limit": limit}))
+            # the row is not imported; the preview shows the start of the text, not all of it
+            values[field_name] = _short(values[field_name])
 
     category, level = _category_and_level(texts.get("category", ""), texts.get("level", ""), errors, warns)
     phone = _phone(texts.get("phone", ""), errors)
@@ -452,7 +538,7 @@ def _build_row(line: int, texts: dict[str, str]) -> ImportRow:
         warns.append(RowIssue("example_row"))
     return ImportRow(
         line=line,
-        name=name,
+        name=values["name"],
         category=category,
         level=level,
         organisation=values["organisation"],

@@ -9,7 +9,15 @@ from openpyxl import Workbook, load_workbook
 
 from experience.core.errors import RuleError
 from experience.events.models import GuestCategory
-from experience.guests.importer import MAX_ROWS, ImportRow, mark_duplicates, parse_guest_file, template_xlsx
+from experience.guests.importer import (
+    MAX_CELL_CHARS,
+    MAX_COLUMNS,
+    MAX_ROWS,
+    ImportRow,
+    mark_duplicates,
+    parse_guest_file,
+    template_xlsx,
+)
 
 HEADER = ["姓名", "类别", "级别", "单位", "职务", "手机号", "备注"]
 
@@ -327,6 +335,70 @@ def test_text_longer_than_limit_is_error(column, limit):
     cells[column] = "长" * (limit + 1)
     [row] = parse_guest_file(csv_text([HEADER, cells]).encode(), "名单.csv")
     assert codes(row.errors) == ["too_long"]
+
+
+# -- Reading within limits (the hostile workbooks are in test_hostile_files.py) ----------------
+
+
+def test_a_too_long_text_is_kept_only_as_its_start():
+    [row] = parse_guest_file(
+        csv_text([HEADER, ["张三", "消费者", "", "", "", "", "备" * MAX_CELL_CHARS]]).encode(), "名单.csv"
+    )
+    assert codes(row.errors) == ["too_long"]
+    assert row.note == "备" * 39 + "…"  # the row is not imported; the preview shows this much
+
+
+@pytest.mark.parametrize("column, label", [(0, "Name"), (1, "Category"), (2, "Level"), (5, "Mobile"), (6, "Note")])
+def test_a_cell_over_the_limit_makes_its_row_an_error_quoting_its_start(column, label):
+    cells = ["张三", "人大代表", "省", "某某局", "副局长", "13812341234", ""]
+    cells[column] = "长" * (MAX_CELL_CHARS + 1)
+    rows = parse_guest_file(csv_text([HEADER, cells, ["李四", "消费者"]]).encode(), "名单.csv")
+    [error] = rows[0].errors
+    assert (error.code, error.params["limit"], error.params["value"]) == (
+        "cell_too_long",
+        MAX_CELL_CHARS,
+        "长" * 39 + "…",
+    )
+    assert str(error.params["field"]) == label
+    assert rows[0].category is None
+    assert rows[1].ok
+
+
+def test_a_cell_of_the_limit_is_read():
+    [row] = parse_guest_file(csv_text([HEADER, ["张三", "消费者".ljust(MAX_CELL_CHARS)]]).encode(), "名单.csv")
+    assert row.ok
+
+
+@pytest.mark.parametrize("kind", ["xlsx", "csv"])
+def test_columns_past_the_limit_are_not_read(kind):
+    extra = [f"列{i}" for i in range(MAX_COLUMNS)]
+    rows = [HEADER + extra, ["张三", "消费者"]]
+    data = xlsx(rows) if kind == "xlsx" else csv_text(rows).encode()
+    assert len(parse_guest_file(data, f"名单.{kind}").ignored) == MAX_COLUMNS - len(HEADER)
+    late = [[*extra, *HEADER], ["", "", "张三", "消费者"]]
+    with pytest.raises(RuleError) as e:
+        parse_guest_file(xlsx(late) if kind == "xlsx" else csv_text(late).encode(), f"名单.{kind}")
+    assert e.value.code == "no_header"
+
+
+def test_a_csv_quote_never_closed_is_refused_naming_its_row():
+    text = csv_text([HEADER, ["张三", "消费者"]]) + '李四,"消费者\r\n' + "后面的内容\r\n" * 30_000
+    with pytest.raises(RuleError) as e:
+        parse_guest_file(text.encode(), "名单.csv")
+    assert e.value.code == "csv_cell_too_long"
+    app = Flask(__name__)
+    Babel(app)
+    with app.test_request_context():
+        assert str(e.value).startswith(f"Row 3 has a cell of more than {MAX_CELL_CHARS} characters, so the file")
+
+
+def test_rows_past_the_limit_are_not_read():
+    # the list is refused at its 5,001st guest; the broken cell after it is never reached
+    rows = [HEADER] + [[f"嘉宾{i}", "消费者"] for i in range(MAX_ROWS + 1)]
+    text = csv_text(rows) + '李四,"消费者' + "后面的内容" * 30_000
+    with pytest.raises(RuleError) as e:
+        parse_guest_file(text.encode(), "名单.csv")
+    assert e.value.code == "too_many_rows"
 
 
 # -- Duplicates ------------------------------------------------------------------------------
