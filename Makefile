@@ -48,7 +48,11 @@ db: venv
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo
 
+# gunicorn and the background worker (huey, one worker process: big printouts one at a
+# time, leaving the other core to check-in); stopping make stops both.
 run: db
+	$(BIN)/huey_consumer experience.worker.huey --workers 1 --worker-type process --quiet & \
+	worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; \
 	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn wsgi:app   # settings: gunicorn.conf.py
 
 # ruff first (a finding fails the run), then the whole suite on SQLite, then on a

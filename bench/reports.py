@@ -37,8 +37,9 @@ def seed(db, events_per_province: int, live_ratings: int) -> dict:
     from experience.accounts.models import Province, Role
     from experience.accounts.services import create_user
     from experience.campaigns.services import default_campaign
+    from experience.core.tokens import new_code
     from experience.events.models import Event, GuestCategory
-    from experience.guests.models import Guest, new_code
+    from experience.guests.models import Guest
     from experience.ratings.models import Rating, Score
     from experience.ratings.services import dimensions, ensure_default_dimensions
 

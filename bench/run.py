@@ -640,8 +640,52 @@ def bench_reports(ctx: Ctx) -> Figures:
     return {k: (v[0], v[1]) for k, v in json.loads(out.strip().splitlines()[-1]).items()}
 
 
+def bench_printouts(ctx: Ctx) -> Figures:
+    """Invitation cards and the sign-in sheet for 100 and for 5,000 guests (bench/printouts.py,
+    a fresh process each): cost per guest should not grow with the list, memory stay bounded."""
+    figures: Figures = {}
+    for what, name in (("invitations", "invitations"), ("sheet", "sign_in_sheet")):
+        runs = {}
+        for guests in (100, ctx.args.print_guests):
+            tag = f"{what}-{guests}"
+            out = run(
+                [
+                    tool("python"),
+                    str(BENCH / "printouts.py"),
+                    "--db",
+                    str(ctx.tmp / f"print-{tag}.db"),
+                    "--uploads",
+                    str(ctx.tmp / f"print-{tag}"),
+                    "--guests",
+                    str(guests),
+                    "--what",
+                    what,
+                ],
+                env=subprocess_env({}),
+                cwd=ROOT,
+                what=f"printout bench ({tag})",
+                timeout=1800,
+            )
+            runs[guests] = json.loads(out.strip().splitlines()[-1])
+            log(f"print {tag}: {runs[guests]}")
+        small, big = runs[100], runs[ctx.args.print_guests]
+        per_small, per_big = small["seconds"] / 100, big["seconds"] / ctx.args.print_guests
+        figures[f"print.{name}_100_s"] = (small["seconds"], "s")
+        figures[f"print.{name}_{ctx.args.print_guests}_s"] = (big["seconds"], "s")
+        figures[f"print.{name}_{ctx.args.print_guests}_pages"] = (big["pages"], "count")
+        figures[f"print.{name}_growth_ratio"] = (round(per_big / per_small, 3) if per_small else 0, "ratio")
+        figures[f"print.{name}_{ctx.args.print_guests}_peak_rss_mb"] = (big["peak_rss_mb"], "MB")
+    return figures
+
+
 #: run in this order; each returns figures, and may read those of the ones before
-BENCHES: list[Callable[[Ctx], Figures]] = [bench_bare_insert, bench_checkin, bench_rating, bench_reports]
+BENCHES: list[Callable[[Ctx], Figures]] = [
+    bench_bare_insert,
+    bench_checkin,
+    bench_rating,
+    bench_reports,
+    bench_printouts,
+]
 
 #: (figure, comparison, target): printed, never enforced
 GOALS = [
@@ -652,6 +696,9 @@ GOALS = [
     ("checkin.errors", "==", 0),
     ("summary.event_pdf_s", "<", 3),
     ("summary.national_pdf_s", "<", 15),
+    ("print.invitations_growth_ratio", "<=", 1.5),
+    ("print.invitations_5000_peak_rss_mb", "<", 500),
+    ("print.sign_in_sheet_growth_ratio", "<=", 1.5),
 ]
 
 #: figures whose failure means the bench is broken, not slow: exit status 1
@@ -707,6 +754,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=10,
         help="events per province for the national summary (default 10: 320 events)",
+    )
+    parser.add_argument(
+        "--print-guests", type=int, default=5000, help="guests of the big printout (default 5000, the importer's limit)"
     )
     parser.add_argument("--only", default="", help="comma-separated bench function names (e.g. bench_checkin)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (its path is logged)")

@@ -37,9 +37,10 @@ def seed(guests: int, tokens: int, out: Path) -> dict:
     from experience.campaigns.services import default_campaign
     from experience.checkin.services import create_api_token
     from experience.core import clock
+    from experience.core.tokens import new_code
     from experience.events.models import Event, GuestCategory
     from experience.extensions import db
-    from experience.guests.models import Guest, new_code
+    from experience.guests.models import Guest
 
     app = create_app()
     started = time.perf_counter()

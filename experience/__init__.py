@@ -77,6 +77,10 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
 
     web.register(app)
 
+    from experience.core import jobs
+
+    jobs.register(app)
+
     # Importing a capability's views (and CLI) attaches them to its blueprint.
     from experience.accounts import cli as _accounts_cli  # noqa: F401
     from experience.accounts import views as accounts

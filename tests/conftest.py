@@ -28,7 +28,12 @@ from flask.testing import FlaskClient
 from experience import create_app
 from experience.accounts.models import Role
 from experience.config import TestConfig
+from experience.core.jobs import huey
 from experience.extensions import db
+
+# Jobs run inside the request or test that starts them (huey's immediate mode, in memory);
+# tests/core/test_jobs.py also runs one through a real consumer process.
+huey.immediate = True
 
 PASSWORD = "Correct-Horse-9"
 ENGINE = os.environ.get("TEST_DB", "sqlite")

@@ -36,7 +36,7 @@ LAYERS = [
 #: below every capability: core and the app's plumbing
 FOUNDATION = {"core", "extensions", "config", "translations"}
 #: above every capability: they wire the app together
-TOP = {"__init__", "demo"}
+TOP = {"__init__", "demo", "worker"}
 
 
 def _modules():

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 import experience
 from experience.checkin import services as checkin
+from experience.core.jobs import Job
 from experience.extensions import db
 from experience.guests.models import CheckInVia
 from experience.plans.models import DeadlineExtension, DeadlineKind, Plan
@@ -99,6 +100,7 @@ def one_row_each(app, make_event, make_guest, make_user, campaign, now):
             Plan(campaign_id=campaign.id, province_code="11"),
             ProvinceSummary(campaign_id=campaign.id, province_code="11"),
             Rating(guest_id=guest.id, event_id=event.id, created_at=now, updated_at=now),
+            Job(kind="invitations", owner_id=granter.id, created_at=now),
             DeadlineExtension(
                 campaign_id=campaign.id,
                 province_code="11",

@@ -10,16 +10,16 @@ from flask import abort, flash, jsonify, redirect, render_template, request, url
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from experience.checkin import bp, services
+from experience.checkin import bp, printouts, services
 from experience.checkin.forms import CheckinSettingsForm, ConsentForm, TokenForm, WalkInForm
 from experience.checkin.models import ApiToken, Scan
-from experience.core import clock
+from experience.core import clock, jobs
 from experience.core.errors import RuleError
 from experience.core.pdf import render_pdf
 from experience.core.permissions import client_ip, load
 from experience.core.qr import qr_svg
-from experience.core.ratelimit import by_code
-from experience.core.web import apply_rule, beijing, download, public, public_url, read_phase, takes_json
+from experience.core.ratelimit import by_code, failure_budget, lookup_failed
+from experience.core.web import apply_rule, beijing, download, public, public_url, read_phase, takes_json, writes
 from experience.events.models import Event, GuestCategory
 from experience.extensions import csrf, db, limiter
 from experience.guests import services as guests
@@ -44,6 +44,7 @@ def _notice_context(event: Event) -> dict:
 @public
 @csrf.exempt
 @limiter.limit("20 per minute", key_func=by_code, methods=["POST"])
+@failure_budget("code")
 def guest(code: str):
     """The link in a guest's QR: see the event, agree to the notice, check in with one tap."""
     form = ConsentForm()
@@ -54,7 +55,10 @@ def guest(code: str):
         guest = db.session.scalar(sa.select(Guest).where(Guest.code == raw)) if raw else None
         if guest is None and request.method == "GET":  # looking writes nothing
             result = services.assess(raw, now=now)
-            return _problem(result if result.result == "revoked" else services.ScanResult("unknown"))
+            if result.result != "revoked":  # a withdrawn code was real: it spends no failure budget
+                lookup_failed()
+                result = services.ScanResult("unknown")
+            return _problem(result)
         if guest is not None and (request.method == "GET" or (guest.consent_at is None and not form.consent.data)):
             if request.method == "POST":
                 form.consent.errors = [services.MESSAGES["consent_required"]]
@@ -70,6 +74,8 @@ def guest(code: str):
     result = services.scan(raw, via=CheckInVia.PHONE, now=now, ip=client_ip(), consent=True)
     with read_phase():
         if result.result in ("unknown", "revoked"):
+            if result.result == "unknown":
+                lookup_failed()
             return _problem(result)
         event = db.session.get(Event, result.event_id)
         return render_template(
@@ -93,12 +99,16 @@ def _problem(result: services.ScanResult):
 @csrf.exempt
 @limiter.limit("300 per minute", key_func=by_code, methods=["POST"])
 @limiter.limit("600 per minute", methods=["POST"])
+@failure_budget("code")
 def walk_in(code: str):
     """The walk-in poster's page: a short form, then checked in with a code of one's own."""
     event = (
         db.session.scalar(sa.select(Event).where(Event.walk_in_code == code)) if services.extract_code(code) else None
     )
-    if event is None or event.is_cancelled:
+    if event is None:
+        lookup_failed()
+        abort(404)
+    if event.is_cancelled:  # a real poster: it spends no failure budget
         abort(404)
     form = WalkInForm()
     if not event.walk_ins_enabled:
@@ -372,6 +382,12 @@ def _bearer() -> str | None:
 @takes_json
 @csrf.exempt
 @limiter.limit("6000 per minute", key_func=lambda: token_rate_key(_bearer(), request.remote_addr))
+@failure_budget(
+    "token",
+    answer=lambda minutes: _api_error(
+        429, "too_many_requests", f"too many unknown tokens from this address: try again in {minutes} min"
+    ),
+)
 def api_check_in():
     """Scanner devices: ``{"code": ..., "nonce": ...}`` with ``Authorization: Bearer <token>``."""
     if request.content_length is not None and request.content_length > 4096:
@@ -385,8 +401,14 @@ def api_check_in():
     if nonce is not None and (not isinstance(nonce, str) or not 1 <= len(nonce) <= 64 or not nonce.isprintable()):
         return _api_error(400, "bad_request", "nonce: a string of 1 to 64 characters")
     with read_phase():
-        token = services.token_for(_bearer())
+        bearer = _bearer()
+        token = services.token_for(bearer)
         if token is None:
+            # an unknown token spends the address's failure budget; a revoked one was real
+            if bearer and not db.session.scalar(
+                sa.select(sa.func.count()).where(ApiToken.token_hash == services._hash(bearer))
+            ):
+                lookup_failed()
             return _api_error(401, "unauthorized", "a valid, unrevoked event token is required")
         event_id = token.event_id
         db.session.expunge(token)  # keep its loaded state past the read phase
@@ -419,13 +441,16 @@ def poster(event_id: int):
 
 
 @bp.get("/events/<int:event_id>/sign-in-sheet.pdf")
+@writes
 def sign_in_sheet(event_id: int):
-    """The paper sign-in sheet, the fallback when the network is down."""
+    """The paper sign-in sheet, the fallback when the network is down. Up to
+    printouts.SYNC_LIMIT guests in this request; more as a background job."""
     event = _managed_event(event_id)
-    guests_ = db.session.scalars(
-        sa.select(Guest).where(Guest.event_id == event.id).order_by(Guest.category, Guest.name)
-    ).all()
-    return _pdf(
-        render_template("checkin/pdf/sign_in_sheet.html", event=event, guests=guests_, blank_rows=15),
-        f"sign-in-{event.id}.pdf",
-    )
+    if printouts.listed_count(event) <= printouts.SYNC_LIMIT:
+        return download(printouts.sign_in_sheet_pdf(event), f"sign-in-{event.id}.pdf", attachment=False)
+    job = jobs.pending("sign_in_sheet", owner=current_user, event_id=event.id)  # a reload starts no second one
+    if job is None:
+        job = jobs.start("sign_in_sheet", owner=current_user, now=clock.now(), event_id=event.id)
+        db.session.commit()
+        jobs.enqueue(job)
+    return redirect(jobs.page_url(job))

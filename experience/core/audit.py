@@ -3,18 +3,23 @@
 Rows are only ever inserted. The migration installs triggers that make UPDATE and
 DELETE fail on SQLite and PostgreSQL, so no page or command can rewrite history; the
 app has no purge for it, so it keeps far longer than the 180 days required.
+
+Refusals are bounded per user: the first REFUSALS_PER_MINUTE of a user's minute are
+written one by one (``access.denied``); the rest are only counted, in the limits storage,
+and become one ``access.denied_count`` entry once the minute is over (see record_refusal).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column
 
-from experience.extensions import db
+from experience.extensions import db, limiter
 
 
 class AuditEntry(db.Model):
@@ -59,6 +64,7 @@ ACTIONS = (
     "account.disable",
     "account.enable",
     "access.denied",
+    "access.denied_count",
     "campaign.update",
     "event.create",
     "event.update",
@@ -106,6 +112,7 @@ ACTION_LABELS = {
     "account.disable": _l("Account disabled"),
     "account.enable": _l("Account enabled"),
     "access.denied": _l("Access refused"),
+    "access.denied_count": _l("Access refused (counted only)"),
     "campaign.update": _l("Campaign changed"),
     "event.create": _l("Event created"),
     "event.update": _l("Event changed"),
@@ -151,9 +158,11 @@ def record(
     province_code: str | None = None,
     ip: str = "",
     actor_name: str = "",
+    actor_id: int | None = None,
     **detail: Any,
 ) -> AuditEntry:
-    """Add an audit entry to the session; the caller's commit makes it durable."""
+    """Add an audit entry to the session; the caller's commit makes it durable.
+    ``actor_id`` and ``actor_name`` name the actor when there is no ``actor`` at hand."""
     assert action in ACTIONS and action in ACTION_LABELS, action
     if target is not None:
         target_type = target_type or type(target).__name__.lower()
@@ -162,7 +171,7 @@ def record(
     entry = AuditEntry(
         at=now,
         action=action,
-        actor_id=getattr(actor, "id", None),
+        actor_id=actor_id if actor_id is not None else getattr(actor, "id", None),
         actor_name=actor_name or getattr(actor, "username", "") or "",
         target_type=target_type,
         target_id=str(target_id)[:80],
@@ -172,3 +181,120 @@ def record(
     )
     db.session.add(entry)
     return entry
+
+
+# -- Refusals, bounded per user and minute -----------------------------------------------
+
+#: A user's refusals written one by one in a minute. A person who follows an old link or
+#: bookmark meets a few; 20 a minute is a script walking the URLs, and beyond it the log
+#: learns nothing from a row per request that one count does not tell.
+REFUSALS_PER_MINUTE = 20
+#: How long a minute's count waits in the limits storage to be written; the user's next
+#: refusal or flush_refusal_counts (which a periodic job calls) writes it well before.
+REFUSAL_COUNT_KEPT = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class RefusalCount:
+    """Refusals of one user in one minute beyond REFUSALS_PER_MINUTE, not in the log yet."""
+
+    actor_id: int
+    actor_name: str
+    #: the minute's start, naive UTC
+    minute: datetime
+    count: int
+
+
+def _minute(at: datetime) -> datetime:
+    return at.replace(second=0, microsecond=0)
+
+
+def _count_key(actor_id: int, minute: datetime) -> str:
+    return f"refusals:{actor_id}:{minute:%Y%m%d%H%M}"
+
+
+def _written_key(actor_id: int, minute: datetime) -> str:
+    return f"refusals-written:{actor_id}:{minute:%Y%m%d%H%M}"
+
+
+def record_refusal(*, now: datetime, actor, **fields: Any) -> AuditEntry | None:
+    """Log a refusal as ``access.denied``, at most REFUSALS_PER_MINUTE per user a minute.
+
+    Beyond that the refusal is only counted, in the limits storage that all workers share
+    (one key per user and minute: the log itself is never updated). The user's first
+    refusal of a minute writes the counts of their earlier minutes, and
+    flush_refusal_counts writes everyone's. Returns the entry, or None when counted."""
+    actor_id = getattr(actor, "id", None)
+    if actor_id is None:  # only logged-in users are refused (the others are sent to log in)
+        return record("access.denied", now=now, actor=actor, **fields)
+    try:
+        seen = limiter.storage.incr(_count_key(actor_id, _minute(now)), int(REFUSAL_COUNT_KEPT.total_seconds()))
+    except limiter.storage.base_exceptions:  # the limits store is down: a row too many beats one lost
+        return record("access.denied", now=now, actor=actor, **fields)
+    if seen == 1:
+        flush_refusal_counts(now, actor_id=actor_id)
+    if seen > REFUSALS_PER_MINUTE:
+        return None
+    return record("access.denied", now=now, actor=actor, **fields)
+
+
+def unwritten_refusal_counts(until: datetime, actor_id: int | None = None) -> list[RefusalCount]:
+    """The counts of minutes starting before ``until`` that are not in the log yet.
+
+    A minute over the bound has REFUSALS_PER_MINUTE ``access.denied`` rows of its user, so
+    the log itself says which users and minutes to look up in the storage."""
+    since = until - REFUSAL_COUNT_KEPT
+    window = sa.and_(
+        AuditEntry.action == "access.denied",
+        AuditEntry.at >= since,
+        AuditEntry.at < until,
+        AuditEntry.actor_id.is_not(None),
+    )
+    if actor_id is not None:
+        window = sa.and_(window, AuditEntry.actor_id == actor_id)
+    # a user with fewer rows in the whole window never reached the bound in any minute
+    busy = (
+        sa.select(AuditEntry.actor_id)
+        .where(window)
+        .group_by(AuditEntry.actor_id)
+        .having(sa.func.count() >= REFUSALS_PER_MINUTE)
+    )
+    minutes: dict[tuple[int, datetime], str] = {}
+    for uid, name, at in db.session.execute(
+        sa.select(AuditEntry.actor_id, AuditEntry.actor_name, AuditEntry.at).where(
+            window, AuditEntry.actor_id.in_(busy)
+        )
+    ):
+        minutes.setdefault((uid, _minute(at)), name)
+    counts = []
+    for (uid, minute), name in sorted(minutes.items()):
+        beyond = limiter.storage.get(_count_key(uid, minute)) - REFUSALS_PER_MINUTE
+        if beyond > 0 and not limiter.storage.get(_written_key(uid, minute)):
+            counts.append(RefusalCount(uid, name, minute, beyond))
+    return counts
+
+
+def flush_refusal_counts(now: datetime, actor_id: int | None = None) -> int:
+    """Write one ``access.denied_count`` entry for each user's minute that is over (before
+    ``now``'s minute) with refusals beyond the bound; for one user only when ``actor_id``
+    is given. Safe to call from any worker at any time: a storage key claims each minute,
+    so it is written once (should the caller's commit then fail, that minute keeps only its
+    20 rows). The caller commits. Returns how many entries were added."""
+    written = 0
+    keep = int(REFUSAL_COUNT_KEPT.total_seconds())
+    for c in unwritten_refusal_counts(_minute(now), actor_id):
+        if limiter.storage.incr(_written_key(c.actor_id, c.minute), keep) != 1:
+            continue  # another worker is writing it
+        record(
+            "access.denied_count",
+            now=c.minute + timedelta(minutes=1),  # when the minute ended
+            actor_id=c.actor_id,
+            actor_name=c.actor_name,
+            target_type="minute",
+            target_id=f"{c.minute:%Y-%m-%dT%H:%M}Z",
+            minute=f"{c.minute:%Y-%m-%dT%H:%M}Z",
+            count=c.count,
+            written_one_by_one=REFUSALS_PER_MINUTE,
+        )
+        written += 1
+    return written

@@ -50,13 +50,19 @@ def register(app: Flask) -> None:
     for status in PAGES:
         app.register_error_handler(status, lambda e, s=status: render_error(s))
 
+    @app.errorhandler(429)
+    def too_many(e):
+        # A limit that made its own answer (the failure budget: its page, or JSON for the
+        # API) keeps it; Flask would otherwise put this handler's page in its place.
+        return e.response if getattr(e, "response", None) is not None else render_error(429)
+
     @app.errorhandler(403)
     def forbidden(e):
-        # Every refusal by role lands in the audit log, whichever view refused.
+        # Every refusal by role lands in the audit log, whichever view refused (one user's
+        # beyond 20 a minute as a count: audit.record_refusal).
         if current_user.is_authenticated:
             db.session.rollback()
-            audit.record(
-                "access.denied",
+            audit.record_refusal(
                 now=clock.now(),
                 actor=current_user,
                 target_type="route",

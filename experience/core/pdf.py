@@ -27,13 +27,15 @@ refuses everything (WeasyPrint fetches attachments only while writing the PDF).
 
 from __future__ import annotations
 
+import io
 import mimetypes
 import pathlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from urllib.parse import unquote, urlsplit
 from urllib.request import DataHandler, Request
 
 from flask import current_app, has_app_context
+from pypdf import PdfReader, PdfWriter
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 from werkzeug.security import safe_join
@@ -167,3 +169,22 @@ def render_pdf(
         page.links = [link for link in page.links if link[0] != "attachment"]
     document.url_fetcher = _RefuseAll()
     return document.write_pdf()
+
+
+def render_pdf_in_parts(parts: Iterable[str], *, base_url: str | None = None, progress=None) -> bytes:
+    """One PDF from several HTML documents rendered one after the other, then joined.
+
+    WeasyPrint lays a document out whole, so a printout of thousands of guests in one
+    document costs more than linear time and holds every page in memory; rendered in parts
+    of a few dozen pages, the cost grows with the number of parts and the memory is that of
+    one part (plus the joined pages). Page numbers are the templates' own business: the
+    pages of each part know only their part. ``progress()`` is called after each part.
+    """
+    writer = PdfWriter()
+    for html in parts:
+        writer.append(PdfReader(io.BytesIO(render_pdf(html, base_url=base_url))))
+        if progress is not None:
+            progress()
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()

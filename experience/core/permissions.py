@@ -59,10 +59,10 @@ def client_ip() -> str:
 
 
 def deny(target_type: str, target_id, **detail):
-    """Refuse access to a record: log it and answer 404 as if it did not exist."""
+    """Refuse access to a record: log it (bounded per user and minute, see
+    audit.record_refusal) and answer 404 as if it did not exist."""
     db.session.rollback()  # write in a fresh transaction (see _tune_sqlite)
-    audit.record(
-        "access.denied",
+    audit.record_refusal(
         now=clock.now(),
         actor=current_user,
         target_type=target_type,

@@ -6,16 +6,27 @@ for several machines (set RATELIMIT_STORAGE_URI), but the embedded deployment ha
 This store keeps fixed-window counters in their own SQLite file (never the app's
 database, so counting never waits on check-in writes), one short transaction per hit.
 URI: ``sqlitefile:///absolute/path/limits.db``.
+
+Besides the limits per code and per token, a **failure budget** per address: lookups that
+find nothing (an unknown invitation or walk-in code, an unknown scanner token) spend it,
+and once it is spent that address's lookups answer 429 until its window ends.
 """
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 
-from flask import request
+from flask import g, make_response, request
+from flask_babel import ngettext
+from flask_limiter.util import get_remote_address
 from limits.storage import Storage
+
+from experience.core.errors import render_error
+from experience.extensions import limiter
 
 
 class SQLiteFileStorage(Storage):
@@ -95,3 +106,52 @@ def by_code() -> str:
     the venue's one address, and the 128-bit codes make guessing pointless; what needs a
     brake is one code hammered (a stuck phone, a forwarded link)."""
     return "code:" + str((request.view_args or {}).get("code", ""))[:40]
+
+
+#: Lookups that find nothing one address may make in a window. A venue's 300 phones share
+#: one address and make a mistyped or truncated link or two; a guesser makes thousands
+#: (400 unknown codes in 3.6 s before this budget). 30 is some fifteen times a venue's
+#: slips in ten minutes, and holds a guesser to 4,320 tries a day against 2^128 codes.
+FAILURE_BUDGET = "30 per 10 minutes"
+
+
+def lookup_failed() -> None:
+    """Spend one of this address's failure budget: the code or token looked up is unknown.
+    (A withdrawn code or a revoked token is known: it spends nothing.)"""
+    g.failed_lookup = True
+
+
+def failure_budget(kind: str, answer: Callable[[int], object] | None = None):
+    """Decorator: the view's failed lookups of ``kind`` (``"code"``, ``"token"``) spend the
+    client address's budget, shared by every view of that kind and by all workers (the
+    limits storage). Once it is spent, the view is not run: it answers 429, for a known code
+    too — a 429 for unknown codes beside a 200 for known ones would still tell a guesser
+    which is which. ``answer(minutes)`` makes that answer (default: the error page).
+
+    The address is ``request.remote_addr``, which ProxyFix has set from X-Forwarded-For
+    when TRUSTED_PROXIES says a proxy is in front."""
+
+    def breached(limit) -> object:
+        minutes = max(1, math.ceil((limit.reset_at - time.time()) / 60))
+        return make_response((answer or _too_many_failures)(minutes))
+
+    return limiter.shared_limit(
+        FAILURE_BUDGET,
+        scope="fail:" + kind,
+        key_func=get_remote_address,
+        deduct_when=lambda response: g.get("failed_lookup", False),
+        on_breach=breached,
+    )
+
+
+def _too_many_failures(minutes: int):
+    return render_error(
+        429,
+        ngettext(
+            "Too many links that match no invitation came from your network. "
+            "Please try again in %(num)s minute, or ask the staff at the check-in desk.",
+            "Too many links that match no invitation came from your network. "
+            "Please try again in %(num)s minutes, or ask the staff at the check-in desk.",
+            minutes,
+        ),
+    )

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TypeVar
 
-from flask import Flask, abort, current_app, flash, g, request, send_file, url_for
+from flask import Flask, abort, current_app, flash, g, has_request_context, request, send_file, url_for
 from flask_babel import format_date, format_datetime, get_locale, gettext
 from werkzeug.routing import IntegerConverter
 
@@ -111,7 +111,11 @@ def day(d) -> str:
 def public_url(endpoint: str, **values) -> str:
     """An absolute link for outside the app (a QR code, a printed card, a message): it
     starts with PUBLIC_BASE_URL, whatever address the request came in on."""
-    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for(endpoint, **values)
+    if has_request_context():
+        path = url_for(endpoint, **values)
+    else:  # a background job: build from the URL map alone
+        path = current_app.url_map.bind("localhost").build(endpoint, values)
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + path
 
 
 MIMETYPES = {

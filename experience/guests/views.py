@@ -8,16 +8,15 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from experience.core import clock, uploads, xlsx
+from experience.core import clock, jobs, uploads, xlsx
 from experience.core.errors import RuleError
-from experience.core.pdf import render_pdf
 from experience.core.permissions import client_ip, load
 from experience.core.phone import mask_phone
-from experience.core.qr import qr_png, qr_svg
+from experience.core.qr import qr_png
 from experience.core.web import apply_rule, beijing, download, public_url, writes
 from experience.events.models import Event
 from experience.extensions import db
-from experience.guests import bp, services
+from experience.guests import bp, printouts, services
 from experience.guests.forms import GuestForm, ImportForm
 from experience.guests.importer import template_xlsx
 from experience.guests.models import LEVEL_LABELS, Guest
@@ -231,14 +230,17 @@ def export(event_id: int):
 
 
 @bp.get("/events/<int:event_id>/invitations.pdf")
+@writes
 def invitations(event_id: int):
-    """A4 invitation cards, six per page, each with the guest's QR code."""
+    """A4 invitation cards, six per page, each with the guest's QR code. Up to
+    printouts.SYNC_LIMIT guests in this request; more as a background job with progress."""
 
     event = _event(event_id)
-    guests = db.session.scalars(
-        sa.select(Guest).where(Guest.event_id == event.id, Guest.walk_in.is_(False)).order_by(Guest.category, Guest.id)
-    ).all()
-    html = render_template(
-        "guests/pdf/invitations.html", event=event, cards=[(g, qr_svg(invitation_url(g))) for g in guests]
-    )
-    return download(render_pdf(html, base_url=request.url_root), f"invitations-{event.id}.pdf", attachment=False)
+    if printouts.invited_count(event) <= printouts.SYNC_LIMIT:
+        return download(printouts.invitations_pdf(event), f"invitations-{event.id}.pdf", attachment=False)
+    job = jobs.pending("invitations", owner=current_user, event_id=event.id)  # a reload starts no second one
+    if job is None:
+        job = jobs.start("invitations", owner=current_user, now=clock.now(), event_id=event.id)
+        db.session.commit()
+        jobs.enqueue(job)
+    return redirect(jobs.page_url(job))

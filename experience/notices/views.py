@@ -1,4 +1,4 @@
-from flask import abort, redirect, render_template, request, url_for
+from flask import abort, has_request_context, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from experience.core import clock
@@ -18,7 +18,7 @@ def _scope() -> str | None:
 def notice_helpers() -> dict:
     """The header's unread count, on every page of a reader of notices."""
     unread = 0
-    if request.endpoint != "static" and can(current_user, "read_notices"):
+    if has_request_context() and request.endpoint != "static" and can(current_user, "read_notices"):
         unread = services.unread_count(services.scope_of(current_user))
     return {"unread_notices": unread, "notice_text": services.text}
 

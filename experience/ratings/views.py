@@ -16,7 +16,7 @@ from experience.core.errors import RuleError
 from experience.core.images import clean_photo
 from experience.core.permissions import can, client_ip, load, require
 from experience.core.phone import mask_phone
-from experience.core.ratelimit import by_code
+from experience.core.ratelimit import by_code, failure_budget, lookup_failed
 from experience.core.web import apply_rule, beijing, download, public, read_phase, small_int, writes
 from experience.events.models import CATEGORY_LABELS, Event, GuestCategory
 from experience.extensions import csrf, db, limiter
@@ -70,6 +70,7 @@ def _store_posted_photo(consent: bool) -> tuple[str, str] | None:
 @public
 @csrf.exempt  # the unguessable code is the secret, as on the check-in page
 @limiter.limit("20 per minute", key_func=by_code, methods=["POST"])
+@failure_budget("code")
 def rate(code: str):
     """The guest rates the certified service: stars, a comment, a photo.
 
@@ -80,6 +81,7 @@ def rate(code: str):
     with read_phase():
         guest = db.session.scalar(sa.select(Guest).where(Guest.code == code)) if extract_code(code) == code else None
         if guest is None:
+            lookup_failed()
             abort(404)
         event = guest.event
         try:
