@@ -276,7 +276,8 @@ def scanner_scan(event_id: int):
         actor_id=actor_id,
         ip=client_ip(),
     )
-    return _api_answer(result, event_id)
+    with read_phase():  # the answer only reads: no write lock for it (scan has committed)
+        return _api_answer(result, event_id)
 
 
 # -- Settings and tokens ------------------------------------------------------------------
@@ -421,7 +422,8 @@ def api_check_in():
         nonce=nonce,
         ip=client_ip(),
     )
-    return _api_answer(result, event_id)
+    with read_phase():  # the answer only reads: no write lock for it (scan has committed)
+        return _api_answer(result, event_id)
 
 
 # -- Printouts ----------------------------------------------------------------------------
