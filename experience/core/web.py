@@ -4,10 +4,12 @@ helpers, and the small helpers that keep views thin (apply_rule, download, publi
 from __future__ import annotations
 
 import io
+import ipaddress
 from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, flash, g, has_request_context, request, send_file, url_for
 from flask_babel import format_date, format_datetime, get_locale, gettext
@@ -46,6 +48,8 @@ def register(app: Flask) -> None:
     app.jinja_env.globals["time_range"] = time_range
     app.add_template_filter(mask_phone, "mask_phone")
     app.jinja_env.globals["can"] = can
+    app.jinja_env.globals["now"] = clock.now
+    app.jinja_env.globals["public_base_is_loopback"] = public_base_is_loopback
     app.context_processor(_locale)
 
 
@@ -116,6 +120,18 @@ def public_url(endpoint: str, **values) -> str:
     else:  # a background job: build from the URL map alone
         path = current_app.url_map.bind("localhost").build(endpoint, values)
     return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + path
+
+
+def public_base_is_loopback() -> bool:
+    """True when printed links would point at this machine itself (127.0.0.1, localhost):
+    a guest's phone cannot open them, so print pages warn before anyone prints."""
+    host = urlsplit(current_app.config["PUBLIC_BASE_URL"]).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 MIMETYPES = {

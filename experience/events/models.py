@@ -125,6 +125,16 @@ class Event(db.Model):
     def is_cancelled(self) -> bool:
         return self.status is EventStatus.CANCELLED
 
+    def is_held(self, now: datetime) -> bool:
+        """已举办: not cancelled and its end has passed. Derived from the time, never stored,
+        so an event becomes held without anyone marking it."""
+        return not self.is_cancelled and self.ends_at <= now
+
+    @classmethod
+    def held_clause(cls, now: datetime) -> sa.ColumnElement[bool]:
+        """The same rule as :meth:`is_held`, for queries that count held events."""
+        return sa.and_(cls.status == EventStatus.PLANNED, cls.ends_at <= now)
+
     @property
     def checkin_opens_at(self) -> datetime:
         return checkin_window(self.starts_at, self.ends_at, self.checkin_opens_minutes, self.checkin_closes_minutes)[0]
