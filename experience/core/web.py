@@ -11,7 +11,18 @@ from datetime import datetime
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, current_app, flash, g, has_request_context, request, send_file, url_for
+from flask import (
+    Flask,
+    abort,
+    current_app,
+    flash,
+    g,
+    has_request_context,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_babel import format_date, format_datetime, get_locale, gettext
 from werkzeug.routing import IntegerConverter
 
@@ -169,6 +180,30 @@ def apply_rule(action: Callable[[], T], *, done=None, refused: Callable[[RuleErr
     if done:
         flash(done, "success")
     return True
+
+
+def confirmed() -> bool:
+    """Whether this POST comes from the confirmation step (see :func:`confirm_page`)."""
+    return request.form.get("confirmed") == "1"
+
+
+def confirm_page(question: str, *, explain: str = "", button: str, back: str, danger: bool = False):
+    """The step between a consequential button and what it does (cancel an event, undo a
+    check-in, send a plan): a page that says what will happen and posts the same fields
+    again with ``confirmed=1``. A page of its own rather than a script's dialog, so it
+    works without JavaScript and under the CSP; the view checks permission and validates
+    the form before calling it, so the question never reaches someone who may not act."""
+    fields = [(k, v) for k, v in request.form.items(multi=True) if k not in ("csrf_token", "confirmed")]
+    return render_template(
+        "core/confirm.html",
+        question=question,
+        explain=explain,
+        button=button,
+        back=back,
+        danger=danger,
+        action=request.path,
+        fields=fields,
+    )
 
 
 def small_int(value) -> int | None:
