@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# exported to flask (demo), the worker and gunicorn alike: without PUBLIC_BASE_URL, printed
+# links follow them (experience/config.py)
+export HOST PORT
 export FLASK_APP := wsgi
 
 # Debian packages the tests need: a browser, a CJK font, poppler's PDF tools, PostgreSQL,
@@ -51,9 +54,10 @@ db: venv
 # gunicorn and the background worker (huey, one worker process: big printouts one at a
 # time, leaving the other core to check-in); stopping make stops both.
 run: db
+	@$(BIN)/python -c "from experience.config import Config; print('printed links and QR codes point at', Config.PUBLIC_BASE_URL)"
 	$(BIN)/huey_consumer experience.worker.huey --workers 1 --worker-type process --quiet & \
 	worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; \
-	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn wsgi:app   # settings: gunicorn.conf.py
+	$(BIN)/gunicorn wsgi:app   # settings: gunicorn.conf.py
 
 # ruff first (a finding fails the run), then the whole suite on SQLite, then on a
 # throwaway PostgreSQL; coverage over both.

@@ -9,16 +9,44 @@ and forbids the demo data.
 from __future__ import annotations
 
 import os
+import socket
 from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def lan_address() -> str:
+    """This machine's address on its network, the one a phone on the same Wi-Fi uses:
+    the source address of a route outwards (a UDP "connect" sends nothing)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("192.0.2.1", 9))  # TEST-NET-1: never answered, only routed
+            address = s.getsockname()[0]
+        if address and not address.startswith(("0.", "127.")):
+            return address
+    except OSError:
+        pass
+    return "127.0.0.1"
+
+
+def development_base_url(environ=os.environ) -> str:
+    """Where printed QR codes and links point when PUBLIC_BASE_URL is not set: the address
+    the server listens on (HOST and PORT, as `make run` passes them to gunicorn), with a
+    wildcard HOST (0.0.0.0) replaced by the LAN address, which phones can reach."""
+    host = environ.get("HOST") or "127.0.0.1"
+    port = environ.get("PORT") or "8000"
+    if host in ("0.0.0.0", "::", "[::]"):
+        host = lan_address()
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
 class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", "")  # default set in create_app
-    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL") or development_base_url()
     UPLOAD_DIR = os.environ.get("UPLOAD_DIR", "")  # default: instance/uploads
 
     # A 20 MB attachment plus the rest of the form; anything larger answers 413.

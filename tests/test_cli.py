@@ -1,11 +1,17 @@
+from datetime import date, datetime, timedelta
+
 import pytest
 import sqlalchemy as sa
 
 from experience.accounts.models import Role, User
 from experience.campaigns.models import Campaign
+from experience.core import clock
+from experience.demo import LIVE_CERTIFICATE
 from experience.events.models import Event, EventStatus
 from experience.extensions import db
+from experience.guests.models import Guest
 from experience.plans.models import Plan, PlanState
+from experience.ratings.models import Rating
 
 
 def test_db_check_finds_nothing_after_upgrade(app):
@@ -59,18 +65,74 @@ def test_create_user_refuses_weak_password_and_missing_stdin(app):
     assert db.session.scalar(sa.select(User).where(User.username == "weak")) is None
 
 
-def test_demo_fills_an_empty_database_once(app):
-    runner = app.test_cli_runner()
-    result = runner.invoke(args=["demo"])
+def _bj(*args):
+    return clock.from_beijing(datetime(*args))
+
+
+def _live_event():
+    return db.session.scalar(sa.select(Event).where(Event.certificate_no == LIVE_CERTIFICATE))
+
+
+@pytest.mark.parametrize(
+    "when", [(2026, 12, 1, 22, 54), (2027, 3, 14, 9, 5), (2027, 1, 1, 0, 30), (2027, 12, 31, 23, 10)]
+)
+def test_demo_fills_an_empty_database_with_an_event_happening_now(app, when):
+    """A newcomer can try event day whatever the date: this year's campaign, an event whose
+    check-in is open now, more than six invited guests (a page of cards), some checked in
+    and rated; the plan story holds (Zhejiang sent on time, Beijing late)."""
+    app.config["FROZEN_NOW"] = now = _bj(*when)
+    result = app.test_cli_runner().invoke(args=["demo"])
     assert result.exit_code == 0, result.output
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 5
-    assert db.session.scalar(sa.select(Campaign.year)) == 2024
+    campaign = db.session.scalar(sa.select(Campaign))
+    assert campaign.year == when[0]
+    live = _live_event()
+    assert live.checkin_opens_at <= now < live.checkin_closes_at
+    assert campaign.week_start <= clock.to_beijing(live.starts_at).date() <= campaign.week_end
+    guests = db.session.scalars(sa.select(Guest).where(Guest.event_id == live.id)).all()
+    assert len(guests) > 6
+    assert 0 < sum(g.checked_in_at is not None for g in guests) < len(guests)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Rating).where(Rating.event_id == live.id)) >= 2
     states = {e.status for e in db.session.scalars(sa.select(Event))}
     assert states == {EventStatus.PLANNED, EventStatus.CANCELLED}
-    assert db.session.scalar(sa.select(Plan.state).where(Plan.province_code == "33")) is PlanState.SUBMITTED
+    zhejiang = db.session.scalar(sa.select(Plan).where(Plan.province_code == "33"))
+    assert zhejiang.state is PlanState.SUBMITTED and not zhejiang.late
+    assert zhejiang.first_submitted_at <= now
+
+
+def test_running_the_demo_again_moves_the_live_event_to_now(app):
+    app.config["FROZEN_NOW"] = _bj(2026, 12, 1, 10, 0)
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["demo"]).exit_code == 0
+    first = {
+        g.name: g.checked_in_at for g in db.session.scalars(sa.select(Guest).where(Guest.checked_in_at.is_not(None)))
+    }
+    app.config["FROZEN_NOW"] = later = _bj(2026, 12, 9, 15, 20)  # a week on, after the week
     again = runner.invoke(args=["demo"])
-    assert again.exit_code == 0 and "already" in again.output
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 5
+    assert again.exit_code == 0 and "now runs 2026-12-09 14:00" in again.output
+    db.session.expire_all()
+    live = _live_event()
+    assert live.checkin_opens_at <= later < live.checkin_closes_at
+    moved = {
+        g.name: g.checked_in_at for g in db.session.scalars(sa.select(Guest).where(Guest.checked_in_at.is_not(None)))
+    }
+    assert moved.keys() == first.keys()
+    assert all(moved[n] - first[n] == timedelta(days=8, hours=4) for n in first)  # arrival times move with it
+    assert db.session.scalar(sa.select(Campaign.week_end)) == date(2026, 12, 9)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 5  # nothing added
+
+
+def test_the_demo_never_moves_an_event_in_a_database_with_real_accounts(app, make_user):
+    app.config["FROZEN_NOW"] = _bj(2026, 12, 1, 10, 0)
+    runner = app.test_cli_runner()
+    runner.invoke(args=["demo"])
+    before = _live_event().starts_at
+    make_user(Role.HQ, username="realhq")
+    app.config["FROZEN_NOW"] = _bj(2026, 12, 5, 10, 0)
+    result = runner.invoke(args=["demo"])
+    assert "already" in result.output
+    db.session.expire_all()
+    assert _live_event().starts_at == before
 
 
 def test_demo_refuses_a_database_with_real_accounts(app, make_user):
