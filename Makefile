@@ -11,7 +11,8 @@ export HOST PORT
 export FLASK_APP := wsgi
 
 # Debian packages the tests need: a browser, a CJK font, poppler's PDF tools, PostgreSQL,
-# and HarfBuzz's subsetter (WeasyPrint embeds only the glyphs a PDF uses).
+# HarfBuzz's subsetter (WeasyPrint embeds only the glyphs a PDF uses), and Redis (the
+# rate limits shared by several app instances are tested against a real one).
 # Installed only when missing, and only when we may (root, ALLOW_APT != 0).
 define need_system
 	missing=""; \
@@ -21,6 +22,7 @@ define need_system
 	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
 	ldconfig -p | grep -q libharfbuzz-subset || missing="$$missing libharfbuzz-subset0"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && [ "$${ALLOW_APT:-1}" != 0 ]; then \
 	    echo "installing:$$missing"; \

@@ -4,8 +4,15 @@ Flask-Limiter keeps its counters in a `limits` storage. The in-memory one is per
 so four gunicorn workers would each allow the limit; Redis or memcached are the answer
 for several machines (set RATELIMIT_STORAGE_URI), but the embedded deployment has none.
 This store keeps fixed-window counters in their own SQLite file (never the app's
-database, so counting never waits on check-in writes), one short transaction per hit.
+database, so counting never waits on check-in writes).
 URI: ``sqlitefile:///absolute/path/limits.db``.
+
+Each worker counts locally first and writes to the file only on a key's second hit in
+its window (then on every hit after): a guest's code is tapped once, so the phone's and
+the desk's check-ins cost no write here at all, and a scanner's token one write per hit
+as before only once it is really in use. The price is bounded: a hit a worker has not
+written yet is unseen by the others, so a window can accept at most one hit per worker
+process beyond the limit (four with `make run`'s four workers), never more.
 
 Besides the limits per code and per token, a **failure budget** per address: lookups that
 find nothing (an unknown invitation or walk-in code, an unknown scanner token) spend it,
@@ -19,6 +26,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from flask import g, make_response, request
 from flask_babel import ngettext
@@ -29,13 +37,31 @@ from experience.core.errors import render_error
 from experience.extensions import limiter
 
 
+@dataclass
+class _Local:
+    """One key's window as this worker knows it."""
+
+    #: this worker's hits not yet written to the file
+    unwritten: int
+    #: the file's count at this worker's last write (every worker's written hits)
+    written: int
+    expires: float
+
+
 class SQLiteFileStorage(Storage):
     STORAGE_SCHEME = ["sqlitefile"]
+    #: hits a worker keeps to itself per key and window before writing them (see above)
+    KEEP_LOCAL = 1
+    #: every so many hits, forget the windows that are over (a code is one key)
+    PRUNE_EVERY = 1000
 
     def __init__(self, uri: str, wrap_exceptions: bool = False, **options):
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
         self.path = uri.split("://", 1)[1]
         self._local = threading.local()
+        self._windows: dict[str, _Local] = {}
+        self._lock = threading.Lock()
+        self._hits = 0
         self._conn().execute(
             "CREATE TABLE IF NOT EXISTS hits (key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires REAL NOT NULL)"
         )
@@ -62,28 +88,55 @@ class SQLiteFileStorage(Storage):
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now = time.time()
+        with self._lock:
+            self._prune(now)
+            window = self._windows.get(key)
+            if window is None or window.expires <= now:
+                window = self._windows[key] = _Local(0, 0, now + expiry)
+            window.unwritten += amount
+            if window.unwritten <= self.KEEP_LOCAL:
+                return window.written + window.unwritten
+            amount, window.unwritten = window.unwritten, 0
+        count, expires = self._write(key, expiry, amount, now)
+        with self._lock:
+            window.written, window.expires = count, expires
+            return count + window.unwritten
+
+    def _write(self, key: str, expiry: int, amount: int, now: float) -> tuple[int, float]:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute("DELETE FROM hits WHERE key = ? AND expires <= ?", (key, now))
-            count = conn.execute(
+            count, expires = conn.execute(
                 "INSERT INTO hits (key, count, expires) VALUES (?, ?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET count = count + excluded.count RETURNING count",
+                "ON CONFLICT(key) DO UPDATE SET count = count + excluded.count RETURNING count, expires",
                 (key, amount, now + expiry),
-            ).fetchone()[0]
+            ).fetchone()
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        return count
+        return count, expires
+
+    def _prune(self, now: float) -> None:
+        self._hits += 1
+        if self._hits % self.PRUNE_EVERY == 0:
+            self._windows = {k: w for k, w in self._windows.items() if w.expires > now}
 
     def get(self, key: str) -> int:
-        row = (
-            self._conn().execute("SELECT count FROM hits WHERE key = ? AND expires > ?", (key, time.time())).fetchone()
-        )
+        now = time.time()
+        with self._lock:
+            window = self._windows.get(key)
+            if window is not None and window.expires > now:
+                return window.written + window.unwritten
+        row = self._conn().execute("SELECT count FROM hits WHERE key = ? AND expires > ?", (key, now)).fetchone()
         return row[0] if row else 0
 
     def get_expiry(self, key: str) -> float:
+        with self._lock:
+            window = self._windows.get(key)
+            if window is not None and window.expires > time.time():
+                return window.expires
         row = self._conn().execute("SELECT expires FROM hits WHERE key = ?", (key,)).fetchone()
         return row[0] if row else time.time()
 
@@ -95,9 +148,13 @@ class SQLiteFileStorage(Storage):
             return False
 
     def reset(self) -> int | None:
+        with self._lock:
+            self._windows.clear()
         return self._conn().execute("DELETE FROM hits").rowcount
 
     def clear(self, key: str) -> None:
+        with self._lock:
+            self._windows.pop(key, None)
         self._conn().execute("DELETE FROM hits WHERE key = ?", (key,))
 
 

@@ -1,0 +1,157 @@
+"""Rate limits hold across worker processes and across app instances.
+
+Each worker counts locally and writes to the shared store only on a key's second hit
+(core/ratelimit.py), so a window may accept one hit per worker beyond the limit; the
+issue's bound is the limit + 5. With Redis (several machines) every hit is counted
+there. Two real server processes, requests alternating between them, as gunicorn's
+workers or two machines behind a balancer would see them.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+
+import pytest
+
+from experience.config import ROOT
+from experience.core.ratelimit import SQLiteFileStorage
+from experience.extensions import db
+from tests.conftest import _free_port, wait_for
+
+SERVE = """
+import sys
+from werkzeug.serving import make_server
+from experience import create_app
+from experience.config import Config
+make_server("127.0.0.1", int(sys.argv[1]), create_app(Config), threaded=True).serve_forever()
+"""
+
+PER_CODE = 20  # checkin.views: a guest's link, 20 check-in attempts a minute
+
+
+@contextmanager
+def two_instances(tmp_path, database_url, storage_uri):
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "x" * 40,
+        "UPLOAD_DIR": str(tmp_path / "u"),
+        "RATELIMIT_STORAGE_URI": storage_uri,
+        "JOBS_DB": str(tmp_path / "jobs.db"),
+    }
+    ports = [_free_port(), _free_port()]
+    procs = []
+    for p in ports:
+        with open(tmp_path / f"instance-{p}.log", "w") as log:  # read it when this fails
+            procs.append(
+                subprocess.Popen([sys.executable, "-c", SERVE, str(p)], env=env, cwd=ROOT, stdout=log, stderr=log)
+            )
+    try:
+        assert all(wait_for(lambda p=p: _status(p, "GET", "/healthz") == 200, 30) for p in ports)
+        yield ports
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(10)
+
+
+def _status(port, method, path, data=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError:
+        return None
+
+
+def _accepted_of_alternating_taps(ports, code, taps=40):
+    statuses = [_status(ports[i % 2], "POST", f"/c/{code}", b"consent=y") for i in range(taps)]
+    assert None not in statuses and not [s for s in statuses if s >= 500], statuses
+    return sum(s != 429 for s in statuses), statuses
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.fail("redis-server is missing: `make test` installs Debian's redis-server package")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            server,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        import redis
+
+        client = redis.Redis(port=port)
+        assert wait_for(lambda: _pings(client), 10)
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _pings(client) -> bool:
+    try:
+        return client.ping()
+    except Exception:
+        return False
+
+
+def test_two_workers_sharing_the_file_accept_the_limit_and_no_more_than_one_each_beyond(
+    app, make_event, make_guest, tmp_path, database_url
+):
+    code = make_guest(make_event()).code
+    db.session.commit()
+    with two_instances(tmp_path, database_url, f"sqlitefile://{tmp_path / 'limits.db'}") as ports:
+        accepted, statuses = _accepted_of_alternating_taps(ports, code)
+    # each worker alone would accept all 40; together they hold the limit, give or take
+    # the one unwritten hit each may have (within the limit + 5 the issue allows)
+    assert PER_CODE <= accepted <= PER_CODE + 2, statuses
+    assert statuses[-1] == 429 and statuses[-2] == 429
+
+
+def test_two_app_instances_sharing_redis_hold_the_limit(app, make_event, make_guest, tmp_path, database_url, redis_url):
+    code = make_guest(make_event()).code
+    db.session.commit()
+    with two_instances(tmp_path, database_url, redis_url) as ports:
+        accepted, statuses = _accepted_of_alternating_taps(ports, code)
+    assert accepted == PER_CODE, statuses
+
+
+def test_a_code_tapped_once_costs_the_shared_file_no_write(tmp_path):
+    """The phone's and the desk's common case: one hit per code and window."""
+    storage = SQLiteFileStorage(f"sqlitefile://{tmp_path / 'l.db'}")
+    assert [storage.incr(f"code:{i}", 60) for i in range(100)] == [1] * 100
+    assert storage._conn().execute("SELECT count(*) FROM hits").fetchone()[0] == 0
+    assert storage.incr("code:7", 60) == 2  # the second hit writes both
+    assert storage._conn().execute("SELECT count FROM hits WHERE key = 'code:7'").fetchone()[0] == 2
+    assert storage.get("code:7") == 2 and storage.get("code:8") == 1
+
+
+def test_a_second_worker_sees_the_first_ones_written_hits(tmp_path):
+    uri = f"sqlitefile://{tmp_path / 'l.db'}"
+    one, two = SQLiteFileStorage(uri), SQLiteFileStorage(uri)
+    counts = [(one if i % 2 == 0 else two).incr("token:x", 60) for i in range(30)]
+    # the true count after i+1 hits is i+1; neither worker is ever more than one behind each
+    assert all(i + 1 - 2 <= c <= i + 1 for i, c in enumerate(counts)), counts
+    assert counts[-1] >= 29
