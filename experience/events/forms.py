@@ -1,3 +1,4 @@
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
@@ -57,6 +58,7 @@ class EventForm(FlaskForm):
         description=_l("What makes this certified service worth experiencing."),
     )
     agenda = TextAreaField(_l("Agenda"), validators=[Length(max=5000)])
+    host_unit = _text(_l("Host unit"), required=False)
     contact_name = _text(_l("Organiser contact"), max_len=60)
     contact_phone = _text(
         _l("Contact phone"), max_len=30, description=_l("A mobile, or a landline such as 010-82260862.")
@@ -66,8 +68,14 @@ class EventForm(FlaskForm):
     )
     submit = SubmitField(_l("Save"))
 
-    def __init__(self, *args, campaign, **kwargs):
+    def __init__(self, *args, campaign, default_unit: str = "", **kwargs):
+        """:param default_unit: the host unit a blank field stands for (the creating account's organisation)."""
         super().__init__(*args, **kwargs)
+        self.host_unit.description = (
+            _l("Printed on the invitation cards. Left blank, it is %(unit)s.", unit=default_unit)
+            if default_unit
+            else _l("Printed on the invitation cards.")
+        )
         self.sector.choices = [SelectChoice("", "—")] + [SelectChoice(s) for s in campaign.sector_list]
         if self.sector.data and self.sector.data not in campaign.sector_list:
             # keep a sector HQ has since retired selectable for the event that has it
@@ -110,8 +118,10 @@ for _category in GuestCategory:
 
 
 class CancelForm(FlaskForm):
-    reason = TextAreaField(_l("Reason for cancelling"), validators=[DataRequired(REQUIRED), Length(max=1000)])
-    submit = SubmitField(_l("Cancel the event"))
+    reason = TextAreaField(
+        _l("Reason for cancelling"), validators=[DataRequired(REQUIRED), Length(max=1000)], filters=[strip_text]
+    )
+    submit = SubmitField(_l("Cancel this event…"))
 
 
 class OrganizersForm(FlaskForm):
@@ -122,5 +132,6 @@ class OrganizersForm(FlaskForm):
         super().__init__(*args, **kwargs)
         # only the active organisers of the event's province can be chosen
         self.organizers.choices = [
-            SelectChoice(u.id, f"{u.display_name} ({u.username})") for u in organizer_candidates(event)
+            SelectChoice(u.id, _("%(name)s (%(username)s)", name=u.display_name, username=u.username))
+            for u in organizer_candidates(event)
         ]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,6 +48,27 @@ class EventStatus(enum.Enum):
     CANCELLED = "cancelled"
 
 
+class EventPhase(enum.Enum):
+    """What a person reads as the event's state; derived from the time (Event.phase), not stored."""
+
+    UPCOMING = "upcoming"
+    ONGOING = "ongoing"
+    HELD = "held"
+    CANCELLED = "cancelled"
+
+    @property
+    def label(self):
+        return PHASE_LABELS[self]
+
+
+PHASE_LABELS = {
+    EventPhase.UPCOMING: _l("Not started"),
+    EventPhase.ONGOING: _l("On now"),
+    EventPhase.HELD: _l("Held"),
+    EventPhase.CANCELLED: _l("Cancelled"),
+}
+
+
 event_organizer = sa.Table(
     "event_organizer",
     db.metadata,
@@ -84,6 +106,8 @@ class Event(db.Model):
     expected_guests: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     highlights: Mapped[str] = mapped_column(sa.Text, default="")
     agenda: Mapped[str] = mapped_column(sa.Text, default="")
+    #: 主办单位, printed on the invitations; the creating account's organisation when left blank
+    host_unit: Mapped[str] = mapped_column(sa.String(200), default="")
     contact_name: Mapped[str] = mapped_column(sa.String(60))
     #: normalised: a mobile as 11 digits, a landline as 0AA-NNNNNNNN
     contact_phone: Mapped[str] = mapped_column(sa.String(30))
@@ -135,6 +159,22 @@ class Event(db.Model):
         """The same rule as :meth:`is_held`, for queries that count held events."""
         return sa.and_(cls.status == EventStatus.PLANNED, cls.ends_at <= now)
 
+    def phase(self, now: datetime) -> EventPhase:
+        """Where the event stands at ``now``: cancelled, held (see :meth:`is_held`), on now,
+        or still to come. Derived from the time like :meth:`is_held`, never stored."""
+        if self.is_cancelled:
+            return EventPhase.CANCELLED
+        if self.is_held(now):
+            return EventPhase.HELD
+        if self.starts_at <= now:
+            return EventPhase.ONGOING
+        return EventPhase.UPCOMING
+
+    @property
+    def full_address(self) -> str:
+        """City and address as one line, the city written once (see :func:`join_address`)."""
+        return join_address(self.city, self.address)
+
     @property
     def checkin_opens_at(self) -> datetime:
         return checkin_window(self.starts_at, self.ends_at, self.checkin_opens_minutes, self.checkin_closes_minutes)[0]
@@ -157,3 +197,26 @@ def checkin_window(starts_at: datetime, ends_at: datetime, opens_minutes: int, c
     ``closes_minutes`` after the end. The one rule, for invitations and walk-ins alike;
     a function of columns so that the hot path can use it without loading the event."""
     return starts_at - timedelta(minutes=opens_minutes), ends_at + timedelta(minutes=closes_minutes)
+
+
+#: where a unit of China's administrative divisions ends (北京市, 朝阳区, 望京街道, …)
+_UNIT_END = re.compile(r"(?:特别行政区|自治区|自治州|自治县|自治旗|地区|街道|省|市|州|盟|区|县|旗|镇|乡)")
+
+
+def join_address(city: str, address: str) -> str:
+    """``city`` followed by ``address``, without writing a place twice when the address
+    already begins with it: 北京市 + 北京市朝阳区… is 北京市朝阳区…, and 北京市朝阳区 +
+    朝阳区望京街道… is 北京市朝阳区望京街道…. Only whole units are matched (a part of the
+    city ending in 市, 区, 县, …), so 北京市 + 市场街 stays 北京市市场街; an address that
+    starts with its province before the city (浙江省杭州市…) is already whole."""
+    city, address = (city or "").strip(), (address or "").strip()
+    if not city or not address:
+        return city or address
+    starts = [0] + [m.end() for m in _UNIT_END.finditer(city) if m.end() < len(city)]
+    for start in starts:  # the longest part of the city the address begins with
+        if address.startswith(city[start:]):
+            return city[:start] + address
+    province = re.match(r"^.{2,}?(?:省|自治区)", address)
+    if province and address[province.end() :].startswith(city):
+        return address
+    return city + address

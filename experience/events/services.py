@@ -34,6 +34,7 @@ FIELDS = (
     "expected_guests",
     "highlights",
     "agenda",
+    "host_unit",
     "contact_name",
     "contact_phone",
 )
@@ -53,10 +54,12 @@ def outside_week(campaign: Campaign, starts_at: datetime, ends_at: datetime) -> 
     return start < campaign.week_start or end > campaign.week_end
 
 
-def _validate(campaign: Campaign, data: dict[str, Any]) -> None:
+def _validate(campaign: Campaign, data: dict[str, Any], *, creator: User) -> None:
     data.setdefault("highlights", "")
     data.setdefault("agenda", "")
     data.setdefault("expected_guests", {})
+    # 主办单位: left blank, the unit of the account that created the event
+    data["host_unit"] = (data.get("host_unit") or "").strip() or (creator.organisation or "").strip()
     if data["starts_at"] >= data["ends_at"]:
         raise RuleError("time_order", MESSAGES["time_order"])
     if clock.to_beijing(data["starts_at"]).year != campaign.year:
@@ -67,8 +70,9 @@ def _validate(campaign: Campaign, data: dict[str, Any]) -> None:
 
 
 def create_event(campaign: Campaign, *, actor: User, now: datetime, ip: str = "", province_code: str, **data) -> Event:
-    """Create an event in ``province_code``; an organiser who creates one manages it."""
-    _validate(campaign, data)
+    """Create an event in ``province_code``; an organiser who creates one manages it.
+    A blank ``host_unit`` becomes the organisation of ``actor``."""
+    _validate(campaign, data, creator=actor)
     event = Event(
         campaign=campaign,
         province_code=province_code,
@@ -88,10 +92,13 @@ def create_event(campaign: Campaign, *, actor: User, now: datetime, ip: str = ""
 
 def update_event(event: Event, *, actor: User, now: datetime, ip: str = "", **data) -> dict[str, Any]:
     """Apply the edit; returns what changed. After the plan went to HQ the change is
-    still allowed, but audit-logged as such and flagged to HQ with a notice."""
+    still allowed, but audit-logged as such and flagged to HQ with a notice. A blank
+    ``host_unit`` becomes the organisation of the account that created the event; a
+    missing one keeps the event's."""
     if event.is_cancelled:
         raise RuleError("cancelled", MESSAGES["cancelled"])
-    _validate(event.campaign, data)
+    data.setdefault("host_unit", event.host_unit)
+    _validate(event.campaign, data, creator=event.created_by)
     changed = {k: data[k] for k in FIELDS if getattr(event, k) != data[k]}
     if not changed:
         return {}

@@ -9,7 +9,7 @@ from experience.campaigns.signals import home_opened
 from experience.campaigns.views import campaign_or_404
 from experience.core import clock, uploads
 from experience.core.permissions import can, client_ip, load, require
-from experience.core.web import apply_rule, writes
+from experience.core.web import apply_rule, confirm_page, confirmed, writes
 from experience.events import bp, services
 from experience.events.forms import CancelForm, EventForm, OrganizersForm
 from experience.events.models import Event, GuestCategory
@@ -77,7 +77,7 @@ def index():
 def new():
     """Province staff and organisers create an event of their province."""
     campaign = campaign_or_404()
-    form = EventForm(campaign=campaign)
+    form = EventForm(campaign=campaign, default_unit=current_user.organisation)
     if form.validate_on_submit():
         data = _form_data(form)
         event = None
@@ -112,6 +112,7 @@ def view(event_id: int):
         categories=list(GuestCategory),
         can_edit=can(current_user, "edit_event", event),
         outside_week=services.outside_week(event.campaign, event.starts_at, event.ends_at),
+        phase=event.phase(clock.now()),
         cancel_form=CancelForm(),
         organizers_form=organizers_form,
     )
@@ -124,7 +125,7 @@ def edit(event_id: int):
     if event.is_cancelled:
         flash(_("This event was cancelled and can no longer be changed."), "warning")
         return redirect(url_for("events.view", event_id=event.id))
-    form = EventForm(obj=event, campaign=event.campaign)
+    form = EventForm(obj=event, campaign=event.campaign, default_unit=event.created_by.organisation)
     if request.method == "GET":
         form.starts_at.data = clock.to_beijing(event.starts_at).replace(tzinfo=None)
         form.ends_at.data = clock.to_beijing(event.ends_at).replace(tzinfo=None)
@@ -155,16 +156,32 @@ def edit(event_id: int):
 
 @bp.post("/events/<int:event_id>/cancel")
 def cancel(event_id: int):
-    """Cancel an event, keeping it with the reason."""
+    """Cancel an event, keeping it with the reason; asked once more before it is done."""
     event = load(Event, event_id, "edit_event")
     form = CancelForm()
-    if form.validate_on_submit():
-        apply_rule(
-            lambda: services.cancel_event(event, form.reason.data, actor=current_user, now=clock.now(), ip=client_ip()),
-            done=_("The event was cancelled."),
-        )
-    else:
+    if not form.validate_on_submit():
         flash(_("Please give the reason for cancelling."), "error")
+        return redirect(url_for("events.view", event_id=event.id))
+    if event.is_cancelled:
+        flash(_("This event was cancelled and can no longer be changed."), "warning")
+        return redirect(url_for("events.view", event_id=event.id))
+    if not confirmed():
+        return confirm_page(
+            _("Cancel “%(title)s”?", title=event.title),
+            explain=_("Reason for cancelling: %(reason)s", reason=form.reason.data)
+            + "\n\n"
+            + _(
+                "The event leaves the plan (HQ is told if the plan is already with HQ), its walk-in poster stops "
+                "working, and it can no longer be edited. This cannot be undone."
+            ),
+            button=_("Cancel the event"),
+            back=url_for("events.view", event_id=event.id),
+            danger=True,
+        )
+    apply_rule(
+        lambda: services.cancel_event(event, form.reason.data, actor=current_user, now=clock.now(), ip=client_ip()),
+        done=_("The event was cancelled."),
+    )
     return redirect(url_for("events.view", event_id=event.id))
 
 

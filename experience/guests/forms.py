@@ -7,7 +7,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from experience.core.phone import normalize_phone
 from experience.events.forms import strip_text
 from experience.events.models import CATEGORY_LABELS, GuestCategory
-from experience.guests.models import LEVEL_LABELS
+from experience.guests.models import LEVEL_LABELS, SALUTATION_LABELS, Salutation
 
 REQUIRED = _l("This field is required.")
 
@@ -27,6 +27,15 @@ def category_choices():
 
 class GuestForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(REQUIRED), Length(max=60)], filters=[strip_text])
+    salutation = SelectField(
+        _l("Salutation"),
+        choices=lambda: [SelectChoice("", "—")] + [SelectChoice(s.value, SALUTATION_LABELS[s]) for s in Salutation],
+        validators=[Optional()],
+        description=_l(
+            "Optional: Mr or Ms after the name on the invitation, as you choose (never guessed from the name). "
+            "NPC deputies and CPPCC members are addressed as deputy or member."
+        ),
+    )
     category = SelectField(_l("Category"), choices=category_choices, validators=[DataRequired(REQUIRED)])
     level = SelectField(
         _l("Level"),
@@ -45,6 +54,7 @@ class GuestForm(FlaskForm):
     def values(self) -> dict:
         return {
             "name": self.name.data,
+            "salutation": Salutation(self.salutation.data) if self.salutation.data else None,
             "category": GuestCategory(self.category.data),
             "level": self.level.data or None,
             "organisation": self.organisation.data or "",

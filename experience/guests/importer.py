@@ -27,12 +27,14 @@ from dataclasses import dataclass, field
 from flask_babel import lazy_gettext as _l
 from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Alignment, Font
+from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from experience.core.errors import RuleError
 from experience.core.phone import normalize_phone
 from experience.core.uploads import MB, check_zip
 from experience.events.models import GuestCategory
+from experience.guests.models import Salutation
 
 LEVELS = ("national", "province", "city", "county")  # 全国 / 省 / 市 / 县 (区 and 县 both: county)
 
@@ -95,7 +97,11 @@ MESSAGES = {
         "新闻媒体, 服务业企业代表, 行业协会代表, 其他."
     ),
     "level_unknown": _l(
-        "Level “%(value)s” is not one of national, province, city or county; the guest is imported without a level."
+        "Level “%(value)s” is not one of national, provincial, city or county level; the guest is imported "
+        "without a level."
+    ),
+    "salutation_unknown": _l(
+        "Salutation “%(value)s” is neither 先生 nor 女士; the guest is imported without a salutation."
     ),
     "level_unclear": _l("The level in “%(value)s” is not recognised; the guest is imported without a level."),
     "level_conflict": _l("The level column says “%(column)s” but the category says “%(category)s”."),
@@ -118,6 +124,7 @@ MESSAGES = {
 
 FIELD_LABELS = {
     "name": _l("Name"),
+    "salutation": _l("Salutation"),
     "category": _l("Category"),
     "level": _l("Level"),
     "organisation": _l("Organisation"),
@@ -162,6 +169,8 @@ class ImportRow:
     errors: list = field(default_factory=list)
     #: RowIssues worth a look; the row is imported
     warnings: list = field(default_factory=list)
+    #: 称谓 as the file gives it (先生 / 女士), never guessed
+    salutation: Salutation | None = None
 
     @property
     def ok(self) -> bool:
@@ -175,6 +184,7 @@ HEADERS = {
     # field: synonyms, best first (when two columns match a field, the better synonym wins,
     # so a 手机 column beats a 联系电话 column that may hold a landline).
     "name": ("姓名", "名字", "嘉宾姓名", "name", "fullname"),
+    "salutation": ("称谓", "称呼", "salutation", "formofaddress"),
     "category": ("类别", "嘉宾类别", "身份", "嘉宾身份", "人员类别", "category"),
     "level": ("级别", "层级", "level"),
     # 单位及职务 and the like hold both in one cell: kept whole as the organisation,
@@ -235,11 +245,27 @@ _LEVEL_WORDS = {
 }
 _LEVEL_LOOKUP = {word: level for level, words in _LEVEL_WORDS.items() for word in words}
 
+_SALUTATION_WORDS = {
+    Salutation.MR: ("先生", "mr", "mister"),
+    Salutation.MS: ("女士", "ms", "mrs", "miss"),
+}
+_SALUTATION_LOOKUP = {word: s for s, words in _SALUTATION_WORDS.items() for word in words}
+
 # 市政协委员, 全国人大代表, 人大代表(省级): a levelled category with its level before or after it.
 _LEVELLED_CATEGORY = re.compile(r"(?P<before>.*?)(?P<word>人大代表|政协委员)(?:\((?P<after>.+)\))?")
 
-# The example row of the template; a row equal to it is flagged so it is not imported by mistake.
-_EXAMPLE = ("张三", "人大代表", "省", "某某省某某局", "副局长", "13800000000", "示例行，填写前请删除")
+# The example row of the template, by column; a row with its name and mobile is flagged so it
+# is not imported by mistake.
+_EXAMPLE = {
+    "姓名": "张三",
+    "称谓": "",
+    "类别": "人大代表",
+    "级别": "省级",
+    "单位": "某某省某某局",
+    "职务": "副局长",
+    "手机号": "13800000000",
+    "备注": "示例行，填写前请删除",
+}
 
 
 # -- Reading the file ----------------------------------------------------------------------
@@ -533,8 +559,9 @@ def _build_row(line: int, texts: dict[str, str], huge: Iterable[str] = ()) -> Im
 
     category, level = _category_and_level(texts.get("category", ""), texts.get("level", ""), errors, warns)
     phone = _phone(texts.get("phone", ""), errors)
+    salutation = _salutation(texts.get("salutation", ""), warns)
 
-    if (name, phone) == (_EXAMPLE[0], _EXAMPLE[5]):
+    if (name, phone) == (_EXAMPLE["姓名"], _EXAMPLE["手机号"]):
         warns.append(RowIssue("example_row"))
     return ImportRow(
         line=line,
@@ -547,7 +574,18 @@ def _build_row(line: int, texts: dict[str, str], huge: Iterable[str] = ()) -> Im
         note=values["note"],
         errors=errors,
         warnings=warns,
+        salutation=salutation,
     )
+
+
+def _salutation(text: str, warns: list) -> Salutation | None:
+    """先生 / 女士 from the salutation column; anything else is dropped with a warning."""
+    if not text:
+        return None
+    found = _SALUTATION_LOOKUP.get(match_key(text).rstrip("."))
+    if found is None:
+        warns.append(RowIssue("salutation_unknown", {"value": _short(text)}))
+    return found
 
 
 def _category_and_level(category_text: str, level_text: str, errors: list, warns: list):
@@ -701,13 +739,20 @@ def _index_existing(existing: list[tuple[str, str, str | None]]):
 # fixed here rather than translated with the interface.
 
 TEMPLATE_TITLE = "服务认证体验活动邀请名单"
-TEMPLATE_HEADER = ("姓名", "类别", "级别", "单位", "职务", "手机号", "备注")
-_TEMPLATE_WIDTHS = (14, 18, 10, 36, 20, 16, 36)
+TEMPLATE_HEADER = tuple(_EXAMPLE)
+_TEMPLATE_WIDTHS = (14, 8, 18, 10, 36, 20, 16, 36)
 _TEMPLATE_CATEGORIES = ("人大代表", "政协委员", "消费者", "新闻媒体", "服务业企业代表", "行业协会代表", "其他")
-_TEMPLATE_LEVELS = ("全国", "省", "市", "县")
+#: the levels as the guest form names them (models.LEVEL_LABELS in Chinese): one wording everywhere
+_TEMPLATE_LEVELS = ("全国", "省级", "市级", "县级")
+_TEMPLATE_SALUTATIONS = ("先生", "女士")
 _TEMPLATE_NOTES = (
     ("栏目", "说明"),
     ("姓名", f"必填，不超过{MAX_LENGTHS['name']}字。"),
+    (
+        "称谓",
+        "选填，可填：" + "、".join(_TEMPLATE_SALUTATIONS) + "。印在邀请函的姓名之后；不填则只印姓名。"
+        "人大代表、政协委员在邀请函上称“代表”“委员”，无需填写。",
+    ),
     (
         "类别",
         "必填，可填：" + "、".join(_TEMPLATE_CATEGORIES) + "。人大代表、政协委员可连同级别一起填写，"
@@ -715,7 +760,7 @@ _TEMPLATE_NOTES = (
     ),
     (
         "级别",
-        "选填，仅人大代表、政协委员填写：" + "、".join(_TEMPLATE_LEVELS) + "（区级填“区”或“县”均可）。"
+        "选填，仅人大代表、政协委员填写：" + "、".join(_TEMPLATE_LEVELS) + "（区级的填“县级”）。"
         "与类别中写明的级别不一致时，该行不予导入。",
     ),
     ("单位", f"选填，不超过{MAX_LENGTHS['organisation']}字。"),
@@ -742,14 +787,16 @@ def template_xlsx() -> bytes:
     ws.append(list(TEMPLATE_HEADER))
     for cell in ws[2]:
         cell.font = Font(bold=True)
-    ws.append(list(_EXAMPLE))
-    for column, width in zip("ABCDEFG", _TEMPLATE_WIDTHS, strict=True):
-        ws.column_dimensions[column].width = width
+    ws.append(list(_EXAMPLE.values()))
+    letter = {name: get_column_letter(i) for i, name in enumerate(TEMPLATE_HEADER, start=1)}
+    for name, width in zip(TEMPLATE_HEADER, _TEMPLATE_WIDTHS, strict=True):
+        ws.column_dimensions[letter[name]].width = width
     # The phone column is text, so Excel keeps 138… as typed instead of 1.38E+10.
-    ws.column_dimensions["F"].number_format = "@"
-    ws["F3"].number_format = "@"
+    ws.column_dimensions[letter["手机号"]].number_format = "@"
+    ws[f"{letter['手机号']}3"].number_format = "@"
     # Drop-downs as a help only: 市政协委员 and the like must stay possible to type.
-    for column, choices in (("B", _TEMPLATE_CATEGORIES), ("C", _TEMPLATE_LEVELS)):
+    dropdowns = {"称谓": _TEMPLATE_SALUTATIONS, "类别": _TEMPLATE_CATEGORIES, "级别": _TEMPLATE_LEVELS}
+    for column, choices in ((letter[name], choices) for name, choices in dropdowns.items()):
         dv = DataValidation(
             type="list", formula1='"' + ",".join(choices) + '"', allow_blank=True, showErrorMessage=False
         )

@@ -15,6 +15,28 @@ from experience.extensions import db
 LEVEL_LABELS = {"national": _l("national"), "province": _l("provincial"), "city": _l("city"), "county": _l("county")}
 
 
+class Salutation(enum.Enum):
+    """先生 / 女士 after the name on an invitation: only as the organiser chose it, never
+    guessed from the name. NPC deputies and CPPCC members are addressed by their seat."""
+
+    MR = "mr"
+    MS = "ms"
+
+    @property
+    def label(self):
+        return SALUTATION_LABELS[self]
+
+
+SALUTATION_LABELS = {Salutation.MR: _l("Mr"), Salutation.MS: _l("Ms")}
+
+#: how an invitation addresses a guest, by what we know of them (see Guest.form_of_address)
+_ADDRESS_BY_CATEGORY = {
+    GuestCategory.NPC_DEPUTY: _l("Deputy %(name)s"),
+    GuestCategory.CPPCC_MEMBER: _l("CPPCC member %(name)s"),
+}
+_ADDRESS_BY_SALUTATION = {Salutation.MR: _l("Mr %(name)s"), Salutation.MS: _l("Ms %(name)s")}
+
+
 class CheckInVia(enum.Enum):
     PHONE = "phone"
     DESK = "desk"
@@ -30,6 +52,8 @@ class Guest(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(sa.ForeignKey("event.id"), index=True)
     name: Mapped[str] = mapped_column(sa.String(60))
+    #: 称谓, optional: 先生 / 女士 as the organiser gave it
+    salutation: Mapped[Salutation | None] = enum_column("salutation", Salutation)
     category: Mapped[GuestCategory] = enum_column("category", GuestCategory)
     #: for NPC deputies and CPPCC members: national / province / city / county
     level: Mapped[str | None] = mapped_column(sa.String(10))
@@ -67,6 +91,16 @@ class Guest(db.Model):
     @property
     def level_label(self):
         return LEVEL_LABELS.get(self.level or "", "")
+
+    @property
+    def form_of_address(self) -> str:
+        """The name as an invitation writes it: 张三代表 for an NPC deputy, 李四委员 for a
+        CPPCC member (their seat comes first), else 王芳女士 / 赵六先生 when the organiser
+        chose a salutation, else the name alone."""
+        template = _ADDRESS_BY_CATEGORY.get(self.category)
+        if template is None and self.salutation is not None:
+            template = _ADDRESS_BY_SALUTATION[self.salutation]
+        return str(template) % {"name": self.name} if template is not None else self.name
 
 
 class RevokedCode(db.Model):

@@ -16,10 +16,10 @@ from experience.core.tokens import new_code
 from experience.events.models import Event, GuestCategory
 from experience.extensions import db
 from experience.guests.importer import LEVELLED, ImportRow, mark_duplicates, match_key, parse_guest_file
-from experience.guests.models import Guest, RevokedCode
+from experience.guests.models import Guest, RevokedCode, Salutation
 from experience.guests.signals import guest_removing
 
-FIELDS = ("name", "category", "level", "organisation", "title", "phone", "note")
+FIELDS = ("name", "salutation", "category", "level", "organisation", "title", "phone", "note")
 
 #: the largest guest list read for an import
 IMPORT_LIMIT = 5 * 1024 * 1024
@@ -38,6 +38,7 @@ def _clean(data: dict) -> dict:
     data["title"] = (data["title"] or "").strip()
     data["note"] = (data["note"] or "").strip()
     data["phone"] = data["phone"] or None
+    data["salutation"] = Salutation(data["salutation"]) if data["salutation"] else None
     if data["category"] not in LEVELLED:
         data["level"] = None
     return data
@@ -152,6 +153,7 @@ def import_rows(event: Event, rows, *, actor, now: datetime, ip: str = "") -> in
                 event_id=event.id,
                 created_at=now,
                 name=r.name,
+                salutation=r.salutation,
                 category=r.category,
                 level=r.level if r.category in LEVELLED else None,
                 organisation=r.organisation,

@@ -13,7 +13,7 @@ from experience.core.errors import RuleError
 from experience.core.permissions import client_ip, load
 from experience.core.phone import mask_phone
 from experience.core.qr import qr_png
-from experience.core.web import apply_rule, beijing, download, public_url, writes
+from experience.core.web import apply_rule, beijing, confirm_page, confirmed, download, public_url, writes
 from experience.events.models import Event
 from experience.extensions import db
 from experience.guests import bp, printouts, services
@@ -67,6 +67,7 @@ def edit(guest_id: int):
     form = GuestForm(obj=guest)
     if request.method == "GET":
         form.category.data = guest.category.value
+        form.salutation.data = guest.salutation.value if guest.salutation else ""
     if form.validate_on_submit() and apply_rule(
         lambda: services.update_guest(guest, actor=current_user, now=clock.now(), ip=client_ip(), **form.values()),
         done=_("The guest was saved."),
@@ -78,7 +79,7 @@ def edit(guest_id: int):
     text = _(
         "Dear %(name)s, you are invited to \u201c%(title)s\u201d at %(venue)s, %(time)s. "
         "Please open this link when you arrive to check in: %(url)s",
-        name=guest.name,
+        name=guest.form_of_address,
         title=event.title,
         venue=event.venue_name,
         time=beijing(event.starts_at),
@@ -89,8 +90,21 @@ def edit(guest_id: int):
 
 @bp.post("/guests/<int:guest_id>/revoke")
 def revoke(guest_id: int):
-    """Withdraw the guest's code and issue a new one (a lost or forwarded invitation)."""
+    """Withdraw the guest's code and issue a new one (a lost or forwarded invitation);
+    asked once more before it is done, since the printed card stops working."""
     guest = _guest(guest_id)
+    if not confirmed():
+        return confirm_page(
+            _("Withdraw the invitation of %(name)s and issue a new one?", name=guest.name),
+            explain=_(
+                "The QR code and link sent or printed so far stop working at once; scanning them says the "
+                "invitation was withdrawn. You then need to send or print the new invitation for %(name)s.",
+                name=guest.name,
+            ),
+            button=_("Withdraw and issue a new one"),
+            back=url_for("guests.edit", guest_id=guest.id),
+            danger=True,
+        )
     apply_rule(
         lambda: services.revoke_code(guest, actor=current_user, now=clock.now(), ip=client_ip()),
         done=_("The old invitation no longer works; a new one was issued."),

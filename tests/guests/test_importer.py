@@ -7,6 +7,7 @@ from flask import Flask
 from flask_babel import Babel
 from openpyxl import Workbook, load_workbook
 
+from experience.config import ROOT
 from experience.core.errors import RuleError
 from experience.events.models import GuestCategory
 from experience.guests.importer import (
@@ -18,6 +19,7 @@ from experience.guests.importer import (
     parse_guest_file,
     template_xlsx,
 )
+from experience.guests.models import Salutation
 
 HEADER = ["姓名", "类别", "级别", "单位", "职务", "手机号", "备注"]
 
@@ -487,8 +489,38 @@ def test_template_layout():
     wb = load_workbook(io.BytesIO(template_xlsx()))
     ws = wb.worksheets[0]
     assert ws["A1"].value == "服务认证体验活动邀请名单"
-    assert [c.value for c in ws[2]] == HEADER
+    assert [c.value for c in ws[2]] == ["姓名", "称谓", "类别", "级别", "单位", "职务", "手机号", "备注"]
     assert wb.sheetnames[1] == "说明"
+    assert ws["G3"].number_format == "@"  # the phone column stays text
+
+
+def _dropdowns(ws) -> dict[str, list[str]]:
+    """The template's drop-down choices, by the header of their column."""
+    headers = {c.column_letter: c.value for c in ws[2]}
+    return {
+        headers[str(dv.sqref).split(":")[0].rstrip("0123456789")]: dv.formula1.strip('"').split(",")
+        for dv in ws.data_validations.dataValidation
+    }
+
+
+def test_the_template_words_levels_as_the_guest_form_does():
+    from experience.guests.forms import GuestForm
+
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="x", WTF_CSRF_ENABLED=False, BABEL_DEFAULT_LOCALE="zh_Hans_CN")
+    Babel(app, default_translation_directories=str(ROOT / "experience" / "translations"))
+    with app.test_request_context():
+        form_levels = [str(c.label) for c in GuestForm().level.iter_choices() if c.value]
+        form_salutations = [str(c.label) for c in GuestForm().salutation.iter_choices() if c.value]
+    choices = _dropdowns(load_workbook(io.BytesIO(template_xlsx())).worksheets[0])
+    assert form_levels == ["全国", "省级", "市级", "县级"]
+    assert choices["级别"] == form_levels
+    assert choices["称谓"] == form_salutations == ["先生", "女士"]
+
+
+def test_every_level_the_template_offers_is_read_back():
+    for word, level in zip(("全国", "省级", "市级", "县级"), ("national", "province", "city", "county"), strict=True):
+        assert one_row("人大代表", word).level == level
 
 
 def test_row_message_names_the_line():
@@ -520,3 +552,28 @@ def test_title_alone_is_the_title_and_every_left_out_column_is_named():
     assert (rows[0].organisation, rows[0].title, rows[0].phone) == ("某局", "科长", "13800001111")
     # 序号 and 邮箱 match nothing; 联系电话 lost to the better 手机: all three are listed
     assert rows.ignored == ["序号", "联系电话", "邮箱"]
+
+
+# -- Salutation (称谓) ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, salutation",
+    [("先生", Salutation.MR), ("女士", Salutation.MS), ("Mr.", Salutation.MR), ("Ms", Salutation.MS), ("", None)],
+)
+def test_a_salutation_column_is_read(text, salutation):
+    [row] = parse_guest_file(csv_text([["姓名", "称呼", "类别"], ["王芳", text, "消费者"]]).encode(), "a.csv")
+    assert (row.salutation, row.ok, row.warnings) == (salutation, True, [])
+
+
+def test_an_unknown_salutation_is_dropped_with_a_warning_and_never_guessed():
+    rows = parse_guest_file(
+        csv_text([["姓名", "称谓", "类别"], ["王芳", "王女士", "消费者"], ["王芳芳", "", "消费者"]]).encode(), "a.csv"
+    )
+    assert (rows[0].salutation, rows[0].ok, codes(rows[0].warnings)) == (None, True, ["salutation_unknown"])
+    assert rows[1].salutation is None  # no column value: nothing guessed from the name
+
+
+def test_a_list_without_a_salutation_column_imports_as_before():
+    [row] = parse_guest_file(csv_text([HEADER, ["王芳", "消费者", "", "", "", "", ""]]).encode(), "a.csv")
+    assert (row.salutation, row.ok) == (None, True)

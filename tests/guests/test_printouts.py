@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 import time
@@ -24,7 +25,7 @@ from experience.core.tokens import new_code
 from experience.events.models import GuestCategory
 from experience.extensions import db
 from experience.guests import printouts
-from experience.guests.models import Guest
+from experience.guests.models import Guest, Salutation
 from tests.conftest import NOW
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -148,3 +149,84 @@ def test_5000_invitations_through_a_real_worker_while_check_in_answers(
     data = Path(app.config["UPLOAD_DIR"], job.result_key).read_bytes()
     assert len(PdfReader(io.BytesIO(data)).pages) == 834
     assert _page_codes(data, 400, tmp_path) == set(codes[2394:2400])
+
+
+# -- What a card says, read back from the PDF ----------------------------------------------------
+
+
+def _cards(pdf: bytes) -> list[list[tuple[str, float]]]:
+    """Each card's text runs, with their size in points, in the order they are drawn."""
+    cards: list[list[tuple[str, float]]] = []
+
+    def run(text, cm, tm, font, size):
+        if not text.strip():
+            return
+        points = size * abs(cm[0] * tm[0])  # the text matrix times the page's (WeasyPrint: px to pt)
+        if text.replace(" ", "").startswith("邀请函"):  # each card begins with its heading
+            cards.append([])
+        cards[-1].append((text.replace("\n", ""), points))
+
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        page.extract_text(visitor_text=run)
+    return cards
+
+
+def _card_text(card) -> str:
+    return "".join(text for text, _ in card)
+
+
+@pytest.fixture
+def printed(client, auth, make_user, make_event, make_guest):
+    """The invitation cards of a Beijing event as its staff print them, by guest name."""
+    staff = make_user(Role.PROVINCE, "11", username="bjstaff", organisation="北京市市场监督管理局")
+    event = make_event(
+        actor=staff,
+        city="北京市朝阳区",
+        address="朝阳区望京街道望京街1号",
+        contact_name="王老师",
+        contact_phone="13812341234",
+    )
+    make_guest(event, name="张三", category=GuestCategory.NPC_DEPUTY, level="national", salutation=Salutation.MR)
+    make_guest(event, name="李四", category=GuestCategory.CPPCC_MEMBER, level="city")
+    make_guest(event, name="王芳", category=GuestCategory.CONSUMER, salutation=Salutation.MS)
+    make_guest(event, name="赵六", category=GuestCategory.MEDIA, salutation=Salutation.MR)
+    make_guest(event, name="欧阳明", category=GuestCategory.ENTERPRISE)  # no salutation chosen
+    auth.login("bjstaff")
+    with client.get(f"/events/{event.id}/invitations.pdf") as r:
+        assert r.status_code == 200
+        cards = _cards(r.data)
+    by_name = {}
+    for card in cards:
+        text = _card_text(card)
+        name = next(n for n in ("张三", "李四", "王芳", "赵六", "欧阳明") if n in text)
+        by_name[name] = card
+    assert len(by_name) == len(cards) == 5
+    return by_name
+
+
+def test_a_card_addresses_deputies_and_members_by_their_seat_and_others_as_the_organiser_chose(printed):
+    greetings = {name: re.search(r"尊敬的(.+?)：", _card_text(card)).group(1) for name, card in printed.items()}
+    assert greetings == {
+        "张三": "张三代表",  # a deputy is 代表, whatever salutation was chosen besides
+        "李四": "李四委员",
+        "王芳": "王芳女士",
+        "赵六": "赵六先生",
+        "欧阳明": "欧阳明",  # nothing chosen: nothing guessed from the name
+    }
+
+
+def test_a_card_names_the_host_the_contact_and_the_place_once(printed):
+    text = _card_text(printed["王芳"])
+    assert "主办单位：北京市市场监督管理局" in text
+    assert "联系人：王老师 13812341234" in text
+    assert "地点：康乐中心，北京市朝阳区望京街道望京街1号" in text
+    assert "朝阳区朝阳区" not in text
+    assert "时间：2024-09-10 09:00 – 12:00" in text
+
+
+def test_a_cards_instruction_is_in_readable_type(printed):
+    for card in printed.values():
+        sizes = {text: points for text, points in card}
+        (instruction,) = [t for t in sizes if "扫描二维码签到" in t]
+        assert sizes[instruction] >= 10, sizes
+        assert min(sizes.values()) >= 9, sizes  # nothing on the card in small print

@@ -12,7 +12,7 @@ from experience.core.audit import AuditEntry
 from experience.events.models import Event, GuestCategory
 from experience.extensions import db
 from experience.guests import services
-from experience.guests.models import Guest
+from experience.guests.models import Guest, RevokedCode, Salutation
 from tests.conftest import PASSWORD, field_errors
 
 
@@ -122,7 +122,7 @@ def test_add_edit_revoke_and_remove_a_guest(client, auth, make_user, make_event)
     with client.get(f"/guests/{guest.id}/qr.png") as r:
         assert r.data.startswith(b"\x89PNG")
     old = guest.code
-    client.post(f"/guests/{guest.id}/revoke")
+    client.post(f"/guests/{guest.id}/revoke", data={"confirmed": "1"})
     assert db.session.get(Guest, guest.id).code != old
     client.post(f"/guests/{guest.id}/delete")
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Guest)) == 0
@@ -282,3 +282,111 @@ def test_an_import_preview_confirms_only_into_its_event_by_its_uploader_within_a
     assert confirm(event.id) == 0  # older than a day
     monkeypatch.undo()
     assert confirm(event.id) == 1  # the one good row, into its own event
+
+
+# -- Withdrawing an invitation asks first ------------------------------------------------------
+
+
+def test_withdrawing_an_invitation_asks_once_more_and_changes_nothing_until_confirmed(client, bj_guest):
+    old = bj_guest.code
+    first = client.post(f"/guests/{bj_guest.id}/revoke")
+    assert first.status_code == 200
+    page = first.get_data(as_text=True)
+    assert "确定作废张三的邀请码并重新生成吗？" in page and "立即失效" in page
+    assert 'name="confirmed" value="1"' in page and f'href="/guests/{bj_guest.id}"' in page  # or go back
+    assert db.session.get(Guest, bj_guest.id).code == old
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(RevokedCode)) == 0
+
+    r = client.post(f"/guests/{bj_guest.id}/revoke", data={"confirmed": "1"})
+    assert r.status_code == 302 and r.headers["Location"] == f"/guests/{bj_guest.id}"
+    assert db.session.get(Guest, bj_guest.id).code != old
+    assert db.session.scalar(sa.select(RevokedCode.code)) == old
+    entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "guest.code_revoke"))
+    assert (entry.actor_name, entry.target_id) == ("bjstaff", str(bj_guest.id))
+    assert "原邀请码已作废" in client.get(r.headers["Location"]).get_data(as_text=True)
+
+
+def test_another_provinces_staff_get_no_question_to_withdraw_an_invitation(app, bj_guest, make_user):
+    make_user(Role.PROVINCE, "33", username="zjstaff")
+    zj = _logged_in(app, "zjstaff")
+    assert zj.post(f"/guests/{bj_guest.id}/revoke").status_code == 404
+    assert zj.post(f"/guests/{bj_guest.id}/revoke", data={"confirmed": "1"}).status_code == 404
+    assert db.session.get(Guest, bj_guest.id).code == bj_guest.code
+
+
+# -- The salutation (称谓) ------------------------------------------------------------------------
+
+
+def test_staff_choose_a_salutation_and_the_invitation_text_uses_it(client, bj_guest):
+    page = client.get(f"/guests/{bj_guest.id}").get_data(as_text=True)
+    assert (
+        '<option selected value="">—</option><option value="mr">先生</option><option value="ms">女士</option>' in page
+    )
+    r = client.post(f"/guests/{bj_guest.id}", data=_guest_form(bj_guest, salutation="ms"))
+    assert r.status_code == 302
+    assert db.session.get(Guest, bj_guest.id).salutation is Salutation.MS
+    page = client.get(f"/guests/{bj_guest.id}").get_data(as_text=True)
+    assert '<option selected value="ms">女士</option>' in page
+    assert "尊敬的张三女士：" in page  # the text to copy and send
+    entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "guest.update"))
+    assert entry.detail["fields"] == ["salutation"]
+    client.post(f"/guests/{bj_guest.id}", data=_guest_form(bj_guest, salutation=""))
+    assert db.session.get(Guest, bj_guest.id).salutation is None
+
+
+def test_a_salutation_that_is_not_on_the_list_is_refused_and_nothing_saved(client, bj_guest):
+    r = client.post(f"/guests/{bj_guest.id}", data=_guest_form(bj_guest, name="张三丰", salutation="dr"))
+    assert r.status_code == 200
+    assert field_errors(r.get_data(as_text=True)) == {"salutation": ["不是有效的选择。"]}
+    saved = db.session.get(Guest, bj_guest.id)
+    assert (saved.name, saved.salutation) == ("张三", None)
+
+
+def test_a_guest_added_with_a_salutation_keeps_it(client, auth, make_user, make_event):
+    staff = make_user(Role.PROVINCE, "11", username="bjstaff")
+    event = make_event(actor=staff)
+    auth.login("bjstaff")
+    form = {"name": "王芳", "salutation": "ms", "category": "consumer", "level": "", "phone": ""}
+    assert client.post(f"/events/{event.id}/guests", data=form).status_code == 302
+    assert db.session.scalar(sa.select(Guest.salutation)) is Salutation.MS
+
+
+def test_an_imported_salutation_is_kept_and_an_unknown_one_dropped_with_a_warning(client, auth, make_user, make_event):
+    staff = make_user(Role.PROVINCE, "11", username="bjstaff")
+    event = make_event(actor=staff)
+    auth.login("bjstaff")
+    text = "姓名,称谓,类别\r\n王芳,女士,消费者\r\n赵六,先生,新闻媒体\r\n孙八,阁下,其他\r\n李四,,消费者\r\n"
+    page = _upload(client, event, text.encode("utf-8"), "名单.csv").get_data(as_text=True)
+    assert "<h1>导入预览：名单.csv</h1>" in page  # a Chinese colon
+    assert "称谓“阁下”无法识别，应为先生或女士" in page and page.count('class="row-ok"') == 4
+    _confirm(client, event, page)
+    assert dict(db.session.execute(sa.select(Guest.name, Guest.salutation)).all()) == {
+        "王芳": Salutation.MS,
+        "赵六": Salutation.MR,
+        "孙八": None,
+        "李四": None,
+    }
+
+
+# -- Print materials on the guest list -------------------------------------------------------------
+
+
+def test_the_guest_list_gathers_the_print_materials(app, client, auth, make_user, make_event):
+    staff = make_user(Role.PROVINCE, "11", username="bjstaff")
+    event = make_event(actor=staff)
+    auth.login("bjstaff")
+    app.config["PUBLIC_BASE_URL"] = "http://localhost:8000"
+    page = client.get(f"/events/{event.id}/guests").get_data(as_text=True)
+    start = page.index('id="print-materials"')
+    block = page[start : page.index("</section>", start)]
+    assert "打印材料" in block and "http://localhost:8000" in block  # the loopback warning
+    for href in (
+        f"/events/{event.id}/invitations.pdf",
+        f"/events/{event.id}/poster.pdf",
+        f"/events/{event.id}/sign-in-sheet.pdf",
+    ):
+        assert f'href="{href}"' in block, href
+        with client.get(href) as r:  # and each link prints
+            assert r.status_code == 200 and r.mimetype == "application/pdf", href
+    # one block, not a second invitations button elsewhere on the page
+    assert page.count(f'href="/events/{event.id}/invitations.pdf"') == 1
