@@ -11,7 +11,7 @@ from experience.accounts import bp, services
 from experience.accounts.forms import ROLE_LABELS, ChangePasswordForm, LanguageForm, LoginForm, UserForm
 from experience.accounts.models import Province, Role, User
 from experience.accounts.permissions import administered_users
-from experience.core import clock
+from experience.core import audit, clock
 from experience.core.audit import ACTION_LABELS, ACTIONS, AuditEntry
 from experience.core.errors import RuleError
 from experience.core.permissions import can, client_ip, deny, require
@@ -216,15 +216,80 @@ def audit_log():
                 bound += clock.ONE_DAY
             stmt = stmt.where(getattr(AuditEntry.at, op)(bound))
     page = min(max(1, request.args.get("page", 1, type=int)), 10_000)
-    entries = db.session.scalars(stmt.limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE)).all()
+    fetched = db.session.scalars(stmt.limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE)).all()
     provinces = db.session.scalars(sa.select(Province).order_by(Province.code)).all()
     return render_template(
         "accounts/audit_log.html",
-        entries=entries[:PAGE_SIZE],
-        more=len(entries) > PAGE_SIZE,
+        rows=_readable(fetched[:PAGE_SIZE], {p.code: p.name for p in provinces}),
+        more=len(fetched) > PAGE_SIZE,
         page=page,
         actions=ACTIONS,
         labels=ACTION_LABELS,
         provinces=provinces,
         args=request.args,
     )
+
+
+# -- The log as a person reads it: names, not ids; words, not codes ------------------------
+
+audit.describe_values("role", {r.value: label for r, label in ROLE_LABELS.items()})
+
+
+def _person(user: User) -> str:
+    if not user.display_name or user.display_name == user.username:
+        return user.username
+    return _("%(name)s (%(username)s)", name=user.display_name, username=user.username)
+
+
+#: these name their target by what was typed at the login, not by an account's id
+TYPED_TARGETS = ("login.failure", "login.throttled")
+
+
+@audit.names("user", "user_account")
+def _user_names(ids: set[str]) -> dict[str, str]:
+    numbers = {int(i) for i in ids if i.isdigit() and len(i) <= 18}
+    if not numbers:
+        return {}
+    return {str(u.id): _person(u) for u in db.session.scalars(sa.select(User).where(User.id.in_(numbers)))}
+
+
+@audit.names("province")
+def _province_names(ids: set[str]) -> dict[str, str]:
+    return dict(db.session.execute(sa.select(Province.code, Province.name).where(Province.code.in_(ids))).all())
+
+
+def _readable(entries: list[AuditEntry], province_names: dict[str, str]) -> list[dict]:
+    """Each entry with its actor, target, province and details in words: one query for the
+    actors and one per kind of target on the page, whatever its length."""
+    actor_ids = {e.actor_id for e in entries if e.actor_id is not None}
+    actors = (
+        {u.id: _person(u) for u in db.session.scalars(sa.select(User).where(User.id.in_(actor_ids)))}
+        if actor_ids
+        else {}
+    )
+    targets = audit.target_names([e for e in entries if e.action not in TYPED_TARGETS])
+    rows = []
+    for e in entries:
+        kind = audit.target_label(e)
+        if e.action in TYPED_TARGETS:
+            name = e.target_id
+        else:
+            name = targets.get((e.target_type, e.target_id))
+            if name is None and e.target_id:
+                name = f"#{e.target_id}" if e.target_id.isdigit() else e.target_id
+        rows.append(
+            {
+                "entry": e,
+                "actor": actors.get(e.actor_id) or _unnamed_actor(e),
+                "target": _("%(kind)s: %(name)s", kind=kind, name=name) if name else kind,
+                "province": province_names.get(e.province_code or "", e.province_code or ""),
+                "details": audit.detail_items(e),
+            }
+        )
+    return rows
+
+
+def _unnamed_actor(entry: AuditEntry) -> str:
+    if entry.actor_name == "cli":
+        return _("command line")
+    return entry.actor_name or "—"  # a login attempt names what was typed

@@ -11,11 +11,13 @@ and become one ``access.denied_count`` entry once the minute is over (see record
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -298,3 +300,209 @@ def flush_refusal_counts(now: datetime, actor_id: int | None = None) -> int:
         )
         written += 1
     return written
+
+
+# -- Reading the log: names for its targets, the reader's words for its details ------------
+#
+# An entry keeps codes (``plan 7``, ``first: False``) so that it stays true whatever is
+# renamed later; the page shows them as a person reads them. Core knows no capability:
+# each registers how its targets are named (``@names("plan")``) and the words of its own
+# codes (``describe_values("role", …)``), and the page asks once per kind of target.
+
+#: what the log calls each kind of target (a refusal names the table: ``user_account``)
+TARGET_LABELS = {
+    "user": _l("Account"),
+    "user_account": _l("Account"),
+    "campaign": _l("Campaign year"),
+    "province": _l("Province"),
+    "event": _l("Event"),
+    "plan": _l("Plan"),
+    "province_summary": _l("Provincial summary"),
+    "guest": _l("Guest"),
+    "rating": _l("Rating"),
+    "api_token": _l("API token"),
+    "job": _l("Background job"),
+    "route": _l("Page"),
+    "minute": _l("Minute"),
+}
+
+#: the details' keys in the reader's words; an unknown key is shown as it is
+DETAIL_LABELS = {
+    "first": _l("First submission"),
+    "late": _l("After the deadline"),
+    "role": _l("Role"),
+    "comment": _l("Comment"),
+    "reason": _l("Reason given"),
+    "note": _l("Note"),
+    "kind": _l("Extension for"),
+    "new_deadline": _l("New deadline"),
+    "fields": _l("Fields"),
+    "changed": _l("Changed"),
+    "export": _l("Exported"),
+    "rows": _l("Rows"),
+    "file": _l("File"),
+    "imported": _l("Imported"),
+    "skipped": _l("Skipped"),
+    "item": _l("Item"),
+    "token": _l("Device"),
+    "name": _l("Name"),
+    "organizers": _l("Organisers"),
+    "change": _l("Change"),
+    "plan_state": _l("Plan state then"),
+    "minute": _l("Minute (UTC)"),
+    "count": _l("Refusals counted"),
+    "written_one_by_one": _l("Written one by one"),
+    "path": _l("Address"),
+    "permission": _l("Permission needed"),
+    "guests": _l("Guests anonymised"),
+    "photos": _l("Photos deleted"),
+}
+
+#: the words of coded values, by detail key; capabilities add theirs with describe_values
+VALUE_LABELS: dict[str, dict[str, Any]] = {
+    "export": {
+        "national_plans": _l("plans of all provinces"),
+        "national_summaries": _l("national report figures"),
+        "province_summary": _l("provincial summary figures"),
+        "event_summary": _l("event summary figures"),
+        "guest_list": _l("guest list"),
+        "ratings": _l("ratings"),
+    },
+    "item": {"comment": _l("comment"), "photo": _l("photo")},
+    "kind": {"plan": _l("the plan"), "summary": _l("the summary")},
+    "reason": {"disabled": _l("the account is disabled")},
+    "change": {
+        "event_added": _l("event added"),
+        "event_changed": _l("event changed"),
+        "event_cancelled": _l("event cancelled"),
+        "event_cancelled_launch": _l("launch-ceremony project cancelled"),
+    },
+    "permission": {
+        "view_event": _l("view the event"),
+        "edit_event": _l("manage the event"),
+        "view_plan": _l("read the plan"),
+        "view_summary": _l("read the summary"),
+        "administer": _l("administer the account"),
+    },
+}
+
+#: the names of fields in ``fields`` and ``changed``: an event's, a campaign's, the check-in
+#: settings', a plan's; a guest's ``title`` is a job title (FIELD_LABELS_BY_TARGET)
+FIELD_LABELS = {
+    "title": _l("Event title"),
+    "service_name": _l("Certified service experienced"),
+    "certified_org": _l("Certified organisation"),
+    "certificate_no": _l("Certificate number"),
+    "certification_body": _l("Certification body"),
+    "sector": _l("Service sector"),
+    "venue_name": _l("Venue"),
+    "city": _l("City"),
+    "address": _l("Address"),
+    "starts_at": _l("Starts (Beijing time)"),
+    "ends_at": _l("Ends (Beijing time)"),
+    "expected_guests": _l("Expected guests"),
+    "highlights": _l("Highlights"),
+    "agenda": _l("Agenda"),
+    "contact_name": _l("Organiser contact"),
+    "contact_phone": _l("Contact phone"),
+    "attachment": _l("Attachment"),
+    "organizers": _l("Organisers"),
+    "document": _l("Sealed document"),
+    "organisation_text": _l("Organisation and leadership"),
+    "coordination_text": _l("Coordination with other departments"),
+    "publicity_text": _l("Publicity"),
+    "safety_text": _l("Safety"),
+    "results_text": _l("Results"),
+    "practices_text": _l("Practices worth sharing"),
+    "problems_text": _l("Problems and suggestions"),
+    "suggestions_text": _l("Problems and suggestions"),
+    "checkin_opens_minutes": _l("Check-in opens (minutes before the start)"),
+    "checkin_closes_minutes": _l("Check-in closes (minutes after the end)"),
+    "walk_ins_enabled": _l("Walk-in guests may register from the poster"),
+    "capacity": _l("Capacity (people checked in at most)"),
+    "year": _l("Year"),
+    "theme": _l("Theme"),
+    "plan_deadline": _l("Plans due at HQ"),
+    "works_deadline": _l("Works due at the secretariat"),
+    "summary_deadline": _l("Summaries due at HQ"),
+    "week_start": _l("Experience week: first day"),
+    "week_end": _l("Experience week: last day"),
+    "sectors": _l("Service sectors"),
+}
+FIELD_LABELS_BY_TARGET = {
+    "guest": {
+        "name": _l("Name"),
+        "category": _l("Category"),
+        "level": _l("Level"),
+        "organisation": _l("Organisation"),
+        "title": _l("Title"),
+        "phone": _l("Mobile"),
+        "note": _l("Note"),
+    }
+}
+
+#: target type -> a function from a set of ids (as stored, text) to {id: name}
+_NAMERS: dict[str, Callable[[set[str]], dict[str, str]]] = {}
+
+
+def names(*target_types: str):
+    """Register how a capability's targets are named in the log: the function takes the
+    ids of one page's entries (text, as stored) and returns ``{id: name}`` for those it
+    finds, in one query."""
+
+    def register(fn):
+        for t in target_types:
+            _NAMERS[t] = fn
+        return fn
+
+    return register
+
+
+def describe_values(key: str, labels: dict[str, Any]) -> None:
+    """Give the reader's words for the coded values of a detail (a role, a state)."""
+    VALUE_LABELS.setdefault(key, {}).update(labels)
+
+
+def target_names(entries) -> dict[tuple[str, str], str]:
+    """The names of the entries' targets, one call per kind of target on the page."""
+    wanted: dict[str, set[str]] = {}
+    for e in entries:
+        if e.target_type in _NAMERS and e.target_id:
+            wanted.setdefault(e.target_type, set()).add(e.target_id)
+    found = {}
+    for target_type, ids in wanted.items():
+        for ident, name in _NAMERS[target_type](ids).items():
+            found[(target_type, str(ident))] = name
+    return found
+
+
+def target_label(entry) -> str:
+    """What kind of thing the entry's target is, in the reader's words."""
+    return str(TARGET_LABELS.get(entry.target_type, entry.target_type))
+
+
+def detail_items(entry) -> list[tuple[str, str]]:
+    """The entry's details as (label, text) pairs in the interface language."""
+    return [
+        (str(DETAIL_LABELS.get(k, k)), _value_text(k, v, entry.target_type)) for k, v in (entry.detail or {}).items()
+    ]
+
+
+def _value_text(key: str, value: Any, target_type: str) -> str:
+    if isinstance(value, bool):
+        return gettext("yes") if value else gettext("no")
+    if key in ("fields", "changed") and isinstance(value, (list, dict)):
+        fields = {**FIELD_LABELS, **FIELD_LABELS_BY_TARGET.get(target_type, {})}
+        if isinstance(value, dict):
+            return _joined(f"{fields.get(k, k)} → {v}" for k, v in value.items())
+        return _joined(str(fields.get(v, v)) for v in value)
+    if isinstance(value, list):
+        return _joined(str(_value_text(key, v, target_type)) for v in value)
+    if value is None or value == "":
+        return "—"
+    words = VALUE_LABELS.get(key, {})
+    return str(words.get(str(value), value))
+
+
+def _joined(parts) -> str:
+    return ("、" if str(get_locale()).startswith("zh") else ", ").join(parts)

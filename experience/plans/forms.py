@@ -1,8 +1,8 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, DateField, SelectChoice, SelectField, SubmitField, TextAreaField
-from wtforms.validators import DataRequired, Length
+from wtforms import DateField, RadioField, SelectChoice, SelectField, SubmitField, TextAreaField
+from wtforms.validators import AnyOf, DataRequired, InputRequired, Length
 
 from experience.plans.services import TEXT_FIELDS
 
@@ -47,10 +47,23 @@ class ConfirmForm(FlaskForm):
     confirm = SubmitField(_l("Confirm the plan"))
 
 
+CHOOSE = _l("Please choose whether the event is a launch-ceremony project.")
+
+
 class LaunchForm(FlaskForm):
-    selected = BooleanField(_l("Launch-ceremony project"))
+    """HQ's choice for one event: two labelled options, the current one checked."""
+
+    selected = RadioField(
+        _l("Launch-ceremony project"),
+        choices=[
+            SelectChoice("yes", _l("Select as a launch-ceremony project")),
+            SelectChoice("no", _l("Not a launch-ceremony project")),
+        ],
+        validators=[InputRequired(CHOOSE), AnyOf(["yes", "no"], message=CHOOSE)],
+        validate_choice=False,
+    )
     note = TextAreaField(_l("Note to the province"), validators=[Length(max=2000)])
-    submit = SubmitField(_l("Save selection"))
+    submit = SubmitField(_l("Save the choice"))
 
 
 class ExtensionForm(FlaskForm):

@@ -10,14 +10,21 @@ from flask_babel import lazy_gettext as _l
 
 from experience.accounts.models import Province, User
 from experience.campaigns.models import Campaign
-from experience.core import audit, uploads
+from experience.core import audit, clock, uploads
 from experience.core.errors import RuleError
 from experience.core.submissions import Deadline, check_extension
 from experience.events.models import Event, EventStatus
 from experience.events.signals import event_changed
 from experience.extensions import db
 from experience.notices.services import notify
-from experience.plans.models import SUBMISSION_MESSAGES, DeadlineExtension, DeadlineKind, Plan, PlanState
+from experience.plans.models import (
+    STATE_LABELS,
+    SUBMISSION_MESSAGES,
+    DeadlineExtension,
+    DeadlineKind,
+    Plan,
+    PlanState,
+)
 
 MESSAGES = {
     **SUBMISSION_MESSAGES,
@@ -150,15 +157,22 @@ def set_document(plan: Plan, key: str, name: str, *, actor: User, now: datetime,
     return old
 
 
-def submit_plan(plan: Plan, *, actor: User, now: datetime, ip: str = "") -> None:
-    """Send the plan to HQ, complete: its texts, the sealed document, at least one event.
+def check_ready(plan: Plan, *, now: datetime) -> None:
+    """Whether the plan could be sent now, changing nothing: asked before the province is
+    asked to confirm the sending, so that a confirmation is never followed by a refusal.
 
-    The first submission must come by the end of the deadline day in Beijing (or of the
-    extension HQ granted). A returned plan can always come back (HQ's returns name no
-    last day); lateness is judged on the first submission only (core.submissions).
-
-    :raises RuleError: wrong_state, missing_text, no_document, no_events, past_deadline.
+    :raises RuleError: as submit_plan.
     """
+    _check_complete(plan)
+    if plan.state is PlanState.NOT_SUBMITTED:
+        deadline = deadline_for(plan.campaign, DeadlineKind.PLAN, province_code=plan.province_code)
+        if deadline.passed(now):
+            raise plan.refusal("past_deadline", deadline=deadline.day.isoformat())
+    elif plan.reopen_until is not None and now > clock.end_of_day(plan.reopen_until):
+        raise plan.refusal("reopen_closed", date=plan.reopen_until.isoformat())
+
+
+def _check_complete(plan: Plan) -> None:
     if not plan.editable:
         raise plan.wrong_state()
     missing = [str(label) for field, label in TEXT_FIELDS.items() if not getattr(plan, field).strip()]
@@ -168,6 +182,18 @@ def submit_plan(plan: Plan, *, actor: User, now: datetime, ip: str = "") -> None
         raise RuleError("no_document", MESSAGES["no_document"])
     if not plan_events(plan):
         raise RuleError("no_events", MESSAGES["no_events"])
+
+
+def submit_plan(plan: Plan, *, actor: User, now: datetime, ip: str = "") -> None:
+    """Send the plan to HQ, complete: its texts, the sealed document, at least one event.
+
+    The first submission must come by the end of the deadline day in Beijing (or of the
+    extension HQ granted). A returned plan can always come back (HQ's returns name no
+    last day); lateness is judged on the first submission only (core.submissions).
+
+    :raises RuleError: wrong_state, missing_text, no_document, no_events, past_deadline.
+    """
+    _check_complete(plan)
     first = plan.submit(now, deadline_for(plan.campaign, DeadlineKind.PLAN, province_code=plan.province_code))
     plan.updated_at = now
     audit.record("plan.submit", now=now, actor=actor, target=plan, ip=ip, first=first, late=plan.late)
@@ -292,17 +318,39 @@ def grant_extension(
 class NationalRow:
     province: Province
     plan: Plan | None
+    #: the events in the province's plan (not cancelled), held or not
     events: int
     launch: int
     extension: date | None
+    #: the last day of its first submission, the extension counted
+    deadline: date
+    #: no plan yet, and that day is over: 逾期未报
+    overdue: bool
 
     @property
     def state(self) -> PlanState:
         return self.plan.state if self.plan else PlanState.NOT_SUBMITTED
 
 
-def national_table(campaign: Campaign) -> list[NationalRow]:
-    """All 32 provincial units with their plan, in three queries whatever the size."""
+def latest_extensions(campaign: Campaign, kind: str | DeadlineKind) -> dict[str, date]:
+    """Each province's latest extension of ``kind`` (the one that counts), in one query."""
+    latest: dict[str, date] = {}
+    for code, day in db.session.execute(
+        sa.select(DeadlineExtension.province_code, DeadlineExtension.new_deadline)
+        .where(
+            DeadlineExtension.campaign_id == campaign.id,
+            DeadlineExtension.kind == DeadlineKind(kind),
+            DeadlineExtension.province_code.is_not(None),
+        )
+        .order_by(DeadlineExtension.granted_at, DeadlineExtension.id)
+    ):
+        latest[code] = day
+    return latest
+
+
+def national_table(campaign: Campaign, *, now: datetime) -> list[NationalRow]:
+    """All 32 provincial units with their plan, in four queries whatever the size; a
+    province with no plan sent after its deadline (extension included) is overdue."""
     provinces = db.session.scalars(sa.select(Province).order_by(Province.code)).all()
     plans = {p.province_code: p for p in db.session.scalars(sa.select(Plan).where(Plan.campaign_id == campaign.id))}
     counts = {
@@ -313,18 +361,59 @@ def national_table(campaign: Campaign) -> list[NationalRow]:
             .group_by(Event.province_code)
         )
     }
-    extensions: dict[str, date] = {}
-    for ext in db.session.scalars(
-        sa.select(DeadlineExtension).where(
-            DeadlineExtension.campaign_id == campaign.id,
-            DeadlineExtension.kind == DeadlineKind.PLAN,
-            DeadlineExtension.province_code.is_not(None),
+    extensions = latest_extensions(campaign, DeadlineKind.PLAN)
+    rows = []
+    for p in provinces:
+        plan = plans.get(p.code)
+        deadline = Deadline(campaign.plan_deadline, extensions.get(p.code))
+        unsent = plan is None or plan.first_submitted_at is None
+        rows.append(
+            NationalRow(
+                p,
+                plan,
+                *(counts.get(p.code) or (0, 0)),
+                extensions.get(p.code),
+                deadline.day,
+                unsent and deadline.passed(now),
+            )
         )
-    ):
-        extensions[ext.province_code] = max(ext.new_deadline, extensions.get(ext.province_code, ext.new_deadline))
-    return [
-        NationalRow(p, plans.get(p.code), *(counts.get(p.code) or (0, 0)), extensions.get(p.code)) for p in provinces
-    ]
+    return rows
+
+
+# -- Names in the audit log (core.audit.names) -------------------------------------------
+
+audit.describe_values("plan_state", {state.value: label for state, label in STATE_LABELS.items()})
+
+
+def _ids(ids: set[str]) -> set[int]:
+    return {int(i) for i in ids if i.isdigit() and len(i) <= 18}
+
+
+@audit.names("plan")
+def _plan_names(ids: set[str]) -> dict[str, str]:
+    """A plan is named by its province."""
+    rows = db.session.execute(
+        sa.select(Plan.id, Province.name)
+        .join(Province, Province.code == Plan.province_code)
+        .where(Plan.id.in_(_ids(ids)))
+    )
+    return {str(i): name for i, name in rows}
+
+
+@audit.names("event")
+def _event_names(ids: set[str]) -> dict[str, str]:
+    return {
+        str(i): title
+        for i, title in db.session.execute(sa.select(Event.id, Event.title).where(Event.id.in_(_ids(ids))))
+    }
+
+
+@audit.names("campaign")
+def _campaign_names(ids: set[str]) -> dict[str, str]:
+    return {
+        str(i): str(year)
+        for i, year in db.session.execute(sa.select(Campaign.id, Campaign.year).where(Campaign.id.in_(_ids(ids))))
+    }
 
 
 @uploads.keeps

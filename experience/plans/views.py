@@ -12,12 +12,12 @@ from experience.campaigns.views import campaign_or_404
 from experience.core import audit, clock, uploads, xlsx
 from experience.core.errors import RuleError
 from experience.core.permissions import can, client_ip, load, require
-from experience.core.web import apply_rule, beijing, download, writes
+from experience.core.web import apply_rule, beijing, confirm_page, confirmed, download, writes
 from experience.events.models import Event
 from experience.extensions import db
 from experience.plans import bp, services
 from experience.plans.forms import ConfirmForm, ExtensionForm, LaunchForm, PlanForm, ReturnForm
-from experience.plans.models import Plan
+from experience.plans.models import Plan, PlanState
 
 
 @home_opened.connect
@@ -33,11 +33,12 @@ def plan_on_home(campaign, *, user, now, page) -> None:
             page["done"].add("plan")
         page["plan"] = plan
     if can(user, "hq"):
-        rows = services.national_table(campaign)
+        rows = services.national_table(campaign, now=now)
         page["counts"] = {
             s: sum(1 for r in rows if r.state.value == s)
             for s in ("not_submitted", "submitted", "returned", "confirmed")
         }
+        page["counts"]["overdue"] = sum(1 for r in rows if r.overdue)
 
 
 def _own_plan() -> Plan:
@@ -49,17 +50,22 @@ def _own_plan() -> Plan:
 @bp.route("/plan", methods=["GET", "POST"])
 @writes
 def edit():
-    """The province's plan: its texts, the sealed document, its events; saved, or saved
-    and sent to HQ with one button, so that nothing typed is lost on the way."""
+    """The province's plan: its texts, the sealed document, its events. 保存 saves them;
+    保存并报送总局 saves them too (the document is stored then, as a file cannot wait in a
+    confirmation page), then asks whether to send what was saved, a step of its own."""
     plan = _own_plan()
     form = PlanForm(obj=plan)
     if form.validate_on_submit():
         if not plan.editable:  # asked before the document is stored
             flash(str(services.MESSAGES["not_editable"]), "error")
             return redirect(url_for("plans.edit"))
+        if form.send.data and confirmed():
+            _send(plan)
+            return redirect(url_for("plans.edit"))
         stored = _store_document(form)
         if not form.document.errors:
-            _save_and_send(plan, form, stored)
+            if _save(plan, form, stored, quiet=form.send.data) and form.send.data:
+                return _ask_to_send(plan)
             return redirect(url_for("plans.edit"))
     else:
         db.session.commit()  # the plan row created on first visit
@@ -86,9 +92,9 @@ def _store_document(form: PlanForm) -> tuple[str, str] | None:
         return None
 
 
-def _save_and_send(plan: Plan, form: PlanForm, stored: tuple[str, str] | None) -> None:
-    """Save the texts and the document (the replaced file is deleted once committed, the
-    new one if the save is refused), then submit if asked."""
+def _save(plan: Plan, form: PlanForm, stored: tuple[str, str] | None, *, quiet: bool = False) -> bool:
+    """Save the texts and the document: the replaced file is deleted once committed, the
+    new one if the save is refused. ``quiet`` when the next page says it was saved."""
     now, ip = clock.now(), client_ip()
     replaced = []
 
@@ -99,16 +105,53 @@ def _save_and_send(plan: Plan, form: PlanForm, stored: tuple[str, str] | None) -
         if stored:
             replaced.append(services.set_document(plan, *stored, actor=current_user, now=now, ip=ip))
 
-    if not apply_rule(save, done=None if form.send.data else _("The plan was saved.")):
+    if not apply_rule(save, done=None if quiet else _("The plan was saved.")):
         uploads.delete_upload(stored[0] if stored else None)
-        return
+        return False
     uploads.delete_upload(replaced[0] if replaced else None)
-    if form.send.data:
-        apply_rule(
-            lambda: services.submit_plan(plan, actor=current_user, now=now, ip=ip),
-            done=_("The plan was submitted to HQ."),
-            refused=lambda e: flash(_("The plan was saved, but not submitted:") + " " + str(e), "error"),
+    return True
+
+
+def _ask_to_send(plan: Plan):
+    """The saved plan, if it could be sent now, with the question; else why not."""
+    now = clock.now()
+    try:
+        services.check_ready(plan, now=now)
+    except RuleError as e:
+        db.session.rollback()
+        flash(_("The plan was saved, but not submitted:") + " " + str(e), "error")
+        return redirect(url_for("plans.edit"))
+    deadline = services.deadline_for(plan.campaign, "plan", province_code=plan.province_code)
+    explain = [
+        _(
+            "The texts and the document are saved as a draft. %(events)s events are in the plan.",
+            events=len(services.plan_events(plan)),
+        ),
+        _(
+            "Once submitted, the plan is with HQ: its texts can change again only if HQ returns it. "
+            "Events can still be changed; HQ is told of each change."
+        ),
+    ]
+    if not plan.first_submitted_at and deadline.extended and now > clock.end_of_day(deadline.due):
+        explain.append(
+            _("The deadline of the notice has passed: within HQ's extension the plan is accepted, and marked as late.")
         )
+    return confirm_page(
+        _("Submit the plan to HQ?"),
+        explain="\n".join(explain),
+        button=_("Submit to HQ"),
+        back=url_for("plans.edit"),
+        danger=True,  # the button that acts stands out from the way back
+    )
+
+
+def _send(plan: Plan) -> None:
+    """The confirmation's step: send the plan as saved."""
+    apply_rule(
+        lambda: services.submit_plan(plan, actor=current_user, now=clock.now(), ip=client_ip()),
+        done=_("The plan was submitted to HQ."),
+        refused=lambda e: flash(_("The plan was saved, but not submitted:") + " " + str(e), "error"),
+    )
 
 
 @bp.get("/plans/<int:plan_id>/document")
@@ -139,7 +182,10 @@ def national():
     form = ExtensionForm()
     form.province.choices = [SelectChoice(p.code, p.name) for p in provinces]
     return render_template(
-        "plans/national.html", rows=services.national_table(campaign), campaign=campaign, extension_form=form
+        "plans/national.html",
+        rows=services.national_table(campaign, now=clock.now()),
+        campaign=campaign,
+        extension_form=form,
     )
 
 
@@ -149,12 +195,12 @@ def national():
 def national_xlsx():
     """The national table as a spreadsheet."""
     campaign = campaign_or_404()
-    rows = services.national_table(campaign)
+    rows = services.national_table(campaign, now=clock.now())
     header = [
         _("Code"),
         _("Province"),
         _("Plan state"),
-        _("Events"),
+        _("Events in the plan"),
         _("Launch-ceremony projects"),
         _("First submitted"),
         _("Last submitted"),
@@ -186,6 +232,8 @@ def national_xlsx():
 
 
 def _lateness(row) -> str:
+    if row.overdue:
+        return _("overdue, not submitted")
     if row.plan is None or row.plan.first_submitted_at is None:
         return ""
     if not row.plan.late:
@@ -228,7 +276,10 @@ def review(plan_id: int):
     plan = load(Plan, plan_id, "view_plan")
     events = services.plan_events(plan)
     deadline = services.effective_deadline(plan.campaign, plan.province_code, "plan")
-    launch_forms = {e.id: LaunchForm(prefix=f"e{e.id}", selected=e.launch_selected, note=e.launch_note) for e in events}
+    launch_forms = {
+        e.id: LaunchForm(prefix=f"e{e.id}", selected="yes" if e.launch_selected else "no", note=e.launch_note)
+        for e in events
+    }
     return render_template(
         "plans/review.html",
         plan=plan,
@@ -259,30 +310,55 @@ def return_(plan_id: int):
 @bp.post("/hq/plans/<int:plan_id>/confirm")
 @require("hq")
 def confirm(plan_id: int):
-    """Confirm the plan."""
+    """Confirm the plan, once HQ has said yes to the question."""
     plan = load(Plan, plan_id, "view_plan")
-    if ConfirmForm().validate_on_submit():
-        apply_rule(
-            lambda: services.confirm_plan(plan, actor=current_user, now=clock.now(), ip=client_ip()),
-            done=_("The plan was confirmed."),
+    back = url_for("plans.review", plan_id=plan_id)
+    if not ConfirmForm().validate_on_submit():
+        return redirect(back)
+    if plan.state is not PlanState.SUBMITTED:
+        flash(str(plan.wrong_state()), "error")
+        return redirect(back)
+    if not confirmed():
+        return confirm_page(
+            _("Confirm the plan of %(province)s?", province=plan.province.name),
+            explain=_(
+                "The province is told that HQ accepts its plan of %(events)s events. Its texts then stay as they "
+                "are; events can still change, and HQ is told of each change. Launch-ceremony projects are chosen "
+                "separately, event by event.",
+                events=len(services.plan_events(plan)),
+            ),
+            button=_("Confirm the plan"),
+            back=back,
+            danger=True,
         )
-    return redirect(url_for("plans.review", plan_id=plan_id))
+    apply_rule(
+        lambda: services.confirm_plan(plan, actor=current_user, now=clock.now(), ip=client_ip()),
+        done=_("The plan was confirmed."),
+    )
+    return redirect(back)
 
 
 @bp.post("/hq/events/<int:event_id>/launch")
 @require("hq")
 def launch(event_id: int):
-    """Mark or unmark an event as a launch-ceremony project."""
+    """Select an event as a launch-ceremony project, or not."""
     event = load(Event, event_id, "view_event")
     form = LaunchForm(prefix=f"e{event.id}")
     plan = services.plan_for(event.campaign, event.province_code, create=False)
     if form.validate_on_submit():
+        selected = form.selected.data == "yes"
         apply_rule(
             lambda: services.select_launch(
-                event, form.selected.data, form.note.data or "", actor=current_user, now=clock.now(), ip=client_ip()
+                event, selected, form.note.data or "", actor=current_user, now=clock.now(), ip=client_ip()
             ),
-            done=_("The selection was saved."),
+            done=_("%(title)s is a launch-ceremony project.", title=event.title)
+            if selected
+            else _("%(title)s is not a launch-ceremony project.", title=event.title),
         )
+    else:
+        for errors in form.errors.values():
+            for e in errors:
+                flash(str(e), "error")
     if plan is None:
         return redirect(url_for("events.view", event_id=event.id))
     return redirect(url_for("plans.review", plan_id=plan.id) + f"#event-{event.id}")

@@ -1,5 +1,9 @@
 """The figures of a summary, computed from the data as plain values (JSON-ready), so
-that a submitted summary can keep them after the personal data is gone."""
+that a submitted summary can keep them after the personal data is gone.
+
+An event counts as held once it has ended (``Event.held_clause(now)``): "共举办活动 N 场"
+counts those, and the events planned but not held yet are counted apart, never mixed in.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,13 @@ import sqlalchemy as sa
 from experience.accounts.models import Province
 from experience.campaigns.models import Campaign
 from experience.core import clock
+from experience.core.submissions import Deadline
 from experience.events.models import Event, EventStatus, GuestCategory
 from experience.extensions import db
 from experience.guests import services as guests
 from experience.guests.models import Guest
+from experience.plans.models import DeadlineKind
+from experience.plans.services import latest_extensions
 from experience.ratings import services as ratings
 from experience.ratings.models import Rating, Score
 from experience.reports.models import ProvinceSummary
@@ -42,12 +49,13 @@ def _quarter(local: datetime) -> datetime:
     return local.replace(minute=local.minute - local.minute % 15, second=0, microsecond=0)
 
 
-def event_figures(event: Event) -> dict:
+def event_figures(event: Event, *, now: datetime) -> dict:
     counts = guests.counts(event)
     stats = ratings.stats(event)
     return {
         "event_id": event.id,
         "title": event.title,
+        "held": event.is_held(now),
         "categories": [
             {"category": c.category.value, "invited": c.invited, "arrived": c.arrived, "walk_ins": c.walk_ins}
             for c in counts
@@ -73,11 +81,13 @@ def _events(campaign: Campaign, province_code: str | None = None):
     return list(db.session.scalars(stmt.order_by(Event.starts_at, Event.id)))
 
 
-def province_figures(campaign: Campaign, province_code: str) -> dict:
-    """The province's events one by one, and the same figures added up across them."""
-    events = [event_figures(e) for e in _events(campaign, province_code)]
+def province_figures(campaign: Campaign, province_code: str, *, now: datetime) -> dict:
+    """The province's events one by one (held or only planned so far), and the same
+    figures added up across them."""
+    events = [event_figures(e, now=now) for e in _events(campaign, province_code)]
     totals = {
-        "events": len(events),
+        "held": sum(1 for e in events if e["held"]),
+        "planned": len(events),
         "invited": sum(e["invited"] for e in events),
         "arrived": sum(e["arrived"] for e in events),
         "walk_ins": sum(e["walk_ins"] for e in events),
@@ -117,19 +127,27 @@ def _dimension_averages(campaign: Campaign, province_code: str | None = None) ->
     ]
 
 
-def national_rows(campaign: Campaign) -> list[dict]:
-    """One row per provincial unit, in a handful of grouped queries whatever the size."""
+def national_rows(campaign: Campaign, *, now: datetime) -> list[dict]:
+    """One row per provincial unit, in a handful of grouped queries whatever the size:
+    events held by ``now``, and those planned (not cancelled, held or not)."""
     provinces = db.session.scalars(sa.select(Province).order_by(Province.code)).all()
     summaries = {
         s.province_code: s
         for s in db.session.scalars(sa.select(ProvinceSummary).where(ProvinceSummary.campaign_id == campaign.id))
     }
     planned = (Event.campaign_id == campaign.id, Event.status == EventStatus.PLANNED)
-    events = dict(
-        db.session.execute(
-            sa.select(Event.province_code, sa.func.count()).where(*planned).group_by(Event.province_code)
-        ).all()
-    )
+    events: dict[str, tuple[int, int]] = {
+        code: (held or 0, n)
+        for code, held, n in db.session.execute(
+            sa.select(
+                Event.province_code,
+                sa.func.sum(sa.case((Event.held_clause(now), 1), else_=0)),
+                sa.func.count(),
+            )
+            .where(*planned)
+            .group_by(Event.province_code)
+        )
+    }
     launch = dict(
         db.session.execute(
             sa.select(Event.province_code, sa.func.count())
@@ -155,9 +173,11 @@ def national_rows(campaign: Campaign) -> list[dict]:
         .group_by(Event.province_code, Score.dimension_id)
     ):
         averages.setdefault(code, {})[dim_id] = float(avg)
+    extensions = latest_extensions(campaign, DeadlineKind.SUMMARY)
     rows = []
     for p in provinces:
         s = summaries.get(p.code)
+        unsent = s is None or s.first_submitted_at is None
         rows.append(
             {
                 "code": p.code,
@@ -165,7 +185,9 @@ def national_rows(campaign: Campaign) -> list[dict]:
                 "state": s.state.value if s else "not_submitted",
                 "submitted_at": s.first_submitted_at if s else None,
                 "late": bool(s and s.late),
-                "events": events.get(p.code, 0),
+                "overdue": unsent and Deadline(campaign.summary_deadline, extensions.get(p.code)).passed(now),
+                "held": events.get(p.code, (0, 0))[0],
+                "planned": events.get(p.code, (0, 0))[1],
                 "launch": launch.get(p.code, 0),
                 "arrived": {c.value: arrived.get(p.code, {}).get(c.value, 0) for c in GuestCategory},
                 "arrived_total": sum(arrived.get(p.code, {}).values()),
@@ -175,17 +197,19 @@ def national_rows(campaign: Campaign) -> list[dict]:
     return rows
 
 
-def national_figures(campaign: Campaign) -> dict:
-    rows = national_rows(campaign)
+def national_figures(campaign: Campaign, *, now: datetime) -> dict:
+    rows = national_rows(campaign, now=now)
     return {
         "rows": rows,
         "dimensions": _dimension_averages(campaign),
         "totals": {
-            "events": sum(r["events"] for r in rows),
+            "held": sum(r["held"] for r in rows),
+            "planned": sum(r["planned"] for r in rows),
             "launch": sum(r["launch"] for r in rows),
             "arrived": sum(r["arrived_total"] for r in rows),
             "submitted": sum(1 for r in rows if r["state"] != "not_submitted"),
             "late": sum(1 for r in rows if r["late"]),
+            "overdue": sum(1 for r in rows if r["overdue"]),
         },
         "categories": {c.value: sum(r["arrived"][c.value] for r in rows) for c in GuestCategory},
     }

@@ -8,11 +8,12 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
+from experience.accounts.models import Province
 from experience.campaigns.models import Campaign
 from experience.core import audit, clock, uploads
 from experience.core.errors import RuleError
 from experience.core.submissions import Deadline
-from experience.events.models import Event
+from experience.events.models import Event, EventStatus
 from experience.extensions import db
 from experience.guests.models import Guest
 from experience.guests.services import drop_previews
@@ -21,7 +22,7 @@ from experience.plans.models import DeadlineKind
 from experience.plans.services import deadline_for
 from experience.ratings.models import Rating
 from experience.reports.figures import province_figures
-from experience.reports.models import SUBMISSION_MESSAGES, EventSummary, ProvinceSummary
+from experience.reports.models import SUBMISSION_MESSAGES, EventSummary, ProvinceSummary, SummaryState
 
 EVENT_TEXTS = ("results_text", "practices_text", "problems_text")
 PROVINCE_TEXTS = ("organisation_text", "publicity_text", "results_text", "practices_text", "suggestions_text")
@@ -135,6 +136,95 @@ def save_province_summary(summary: ProvinceSummary, *, actor, now: datetime, ip:
     )
 
 
+#: the provincial summary's fields that the event summaries can start: from which of their texts
+DRAFT_SOURCES = {
+    "results_text": "results_text",
+    "practices_text": "practices_text",
+    "suggestions_text": "problems_text",
+}
+
+
+def event_texts(campaign: Campaign, province_code: str) -> list[tuple[Event, EventSummary]]:
+    """The province's event summaries that have some text, by the events' start: what its
+    own summary can start from (events cancelled are left out)."""
+    rows = db.session.execute(
+        sa.select(Event, EventSummary)
+        .join(EventSummary, EventSummary.event_id == Event.id)
+        .where(
+            Event.campaign_id == campaign.id,
+            Event.province_code == province_code,
+            Event.status == EventStatus.PLANNED,
+        )
+        .order_by(Event.starts_at, Event.id)
+    ).all()
+    return [(e, s) for e, s in rows if any((getattr(s, f) or "").strip() for f in EVENT_TEXTS)]
+
+
+def draft_from_events(summary: ProvinceSummary, *, actor, now: datetime, ip: str = "") -> list[str]:
+    """Start the empty fields of the provincial summary (工作成果, 经验做法, 问题与建议) from
+    its events' summaries, each under the event's title. A field with text of the province's
+    own is never touched. Returns the fields filled (none when nothing was empty or there
+    is nothing to start from).
+
+    :raises RuleError: locked once submitted.
+    """
+    if not summary.editable:
+        raise RuleError("locked", MESSAGES["locked"])
+    sources = event_texts(db.session.get(Campaign, summary.campaign_id), summary.province_code)
+    filled = []
+    for field, source in DRAFT_SOURCES.items():
+        if (getattr(summary, field) or "").strip():
+            continue
+        parts = [_under_title(event.title, getattr(es, source)) for event, es in sources if getattr(es, source).strip()]
+        if parts:
+            setattr(summary, field, "\n\n".join(parts))
+            filled.append(field)
+    if filled:
+        summary.updated_at = now
+        audit.record(
+            "summary.save",
+            now=now,
+            actor=actor,
+            target_type="province_summary",
+            target_id=str(summary.id),
+            province_code=summary.province_code,
+            ip=ip,
+            fields=filled,
+        )
+    return filled
+
+
+def _under_title(title: str, text: str) -> str:
+    return str(_l("[%(title)s]", title=title)) + "\n" + text.strip()
+
+
+def practices_for_hq(campaign: Campaign) -> list[ProvinceSummary]:
+    """The provinces' summaries with HQ (submitted), by province code: their 经验做法 go in
+    the national report."""
+    return list(
+        db.session.scalars(
+            sa.select(ProvinceSummary)
+            .where(ProvinceSummary.campaign_id == campaign.id, ProvinceSummary.state == SummaryState.SUBMITTED)
+            .order_by(ProvinceSummary.province_code)
+        )
+    )
+
+
+def launch_projects(campaign: Campaign) -> list[Event]:
+    """HQ's launch-ceremony picks (启动仪式项目), by province and start."""
+    return list(
+        db.session.scalars(
+            sa.select(Event)
+            .where(
+                Event.campaign_id == campaign.id,
+                Event.status == EventStatus.PLANNED,
+                Event.launch_selected.is_(True),
+            )
+            .order_by(Event.province_code, Event.starts_at, Event.id)
+        )
+    )
+
+
 def submit_province_summary(summary: ProvinceSummary, *, actor, now: datetime, ip: str = "") -> None:
     """Send the summary to HQ; first time by the deadline (or HQ's extension), again any time
     after a return (core.submissions). The figures are kept as they stand now.
@@ -147,7 +237,7 @@ def submit_province_summary(summary: ProvinceSummary, *, actor, now: datetime, i
         raise RuleError("missing_text", MESSAGES["missing_text"])
     campaign = db.session.get(Campaign, summary.campaign_id)
     first = summary.submit(now, summary_deadline(campaign, summary.province_code))
-    summary.figures = province_figures(campaign, summary.province_code)
+    summary.figures = province_figures(campaign, summary.province_code, now=now)
     audit.record(
         "summary.submit",
         now=now,
@@ -252,3 +342,15 @@ def _own_photos(now: float):
         for photo in photos or ():
             yield photo.get("key")
             yield photo.get("web")
+
+
+@audit.names("province_summary")
+def _summary_names(ids: set[str]) -> dict[str, str]:
+    """A provincial summary is named by its province."""
+    numbers = {int(i) for i in ids if i.isdigit() and len(i) <= 18}
+    rows = db.session.execute(
+        sa.select(ProvinceSummary.id, Province.name)
+        .join(Province, Province.code == ProvinceSummary.province_code)
+        .where(ProvinceSummary.id.in_(numbers))
+    )
+    return {str(i): name for i, name in rows}

@@ -58,7 +58,7 @@ def event_charts(f: dict) -> dict:
 
 
 def _event_context(event: Event, *, for_pdf: bool) -> dict:
-    f = figures.event_figures(event)
+    f = figures.event_figures(event, now=clock.now())
     summary = services.event_summary(event, create=not for_pdf)
     by_id = {
         r.id: r
@@ -190,7 +190,7 @@ def own_photo(event_id: int, key: str):
 def event_xlsx(event_id: int):
     """The figures behind the summary; the province and organisers also get the guest list (masked)."""
     event_ = load(Event, event_id, "view_event")
-    f = figures.event_figures(event_)
+    f = figures.event_figures(event_, now=clock.now())
     sheets = _figure_sheets(f)
     if can(current_user, "edit_event", event_):
         guests = db.session.scalars(sa.select(Guest).where(Guest.event_id == event_.id).order_by(Guest.id)).all()
@@ -243,14 +243,24 @@ def _xlsx(sheets, name: str):
 # -- the provincial summary ------------------------------------------------------------------
 
 
+#: how much of a province's 经验做法 the national report quotes before its link to the full text
+EXCERPT = 120
+
+
+def _excerpt(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= EXCERPT else text[:EXCERPT].rstrip() + "…"
+
+
 def _province_context(campaign, code: str, *, create: bool = False) -> dict:
     summary = services.province_summary(campaign, code, create=create) or ProvinceSummary(
         campaign_id=campaign.id, province_code=code, state=SummaryState.NOT_SUBMITTED
     )
-    f = figures.province_figures(campaign, code)
+    province = db.session.get(Province, code)
+    f = figures.province_figures(campaign, code, now=clock.now())
     return {
         "campaign": campaign,
-        "province": db.session.get(Province, code),
+        "province": province,
         "summary": summary,
         "f": f,
         "categories": category_rows(f["categories"]),
@@ -268,6 +278,8 @@ def _province_context(campaign, code: str, *, create: bool = False) -> dict:
         if f["events"]
         else None,
         "deadline": services.summary_deadline(campaign, code),
+        # the reporting unit on the cover: the province's market regulation department
+        "unit": _("%(province)s Administration for Market Regulation", province=province.name),
     }
 
 
@@ -283,22 +295,65 @@ def province():
     if request.method == "POST":
         now, ip = clock.now(), client_ip()
         send = bool(request.form.get("send"))
+        draft = bool(request.form.get("draft"))
         texts = {k: request.form.get(k, "")[:10000] for k in services.PROVINCE_TEXTS}
         saved = apply_rule(
             lambda: services.save_province_summary(summary, actor=current_user, now=now, ip=ip, **texts),
-            done=None if send else _("The summary was saved."),
+            done=None if send or draft else _("The summary was saved."),
         )
         if saved and send:
             apply_rule(
                 lambda: services.submit_province_summary(summary, actor=current_user, now=now, ip=ip),
                 done=_("The summary was submitted to HQ."),
             )
+        elif saved and draft:
+            _draft_from_events(summary, campaign, now=now, ip=ip)
         return redirect(url_for("reports.province"))
     db.session.commit()
     deadline = context.pop("deadline")
+    sources = services.event_texts(campaign, current_user.province_code)
     return render_template(
-        "reports/province.html", deadline=deadline.day, deadline_passed=deadline.passed(clock.now()), **context
+        "reports/province.html",
+        deadline=deadline.day,
+        deadline_passed=deadline.passed(clock.now()),
+        sources={
+            field: [(e, getattr(es, source)) for e, es in sources if getattr(es, source).strip()]
+            for field, source in services.DRAFT_SOURCES.items()
+        },
+        **context,
     )
+
+
+def _draft_from_events(summary: ProvinceSummary, campaign, *, now, ip: str) -> None:
+    """The button 以本省活动总结为底稿: fill the empty fields, say which, replace nothing."""
+    filled: list[str] = []
+
+    def draft() -> None:
+        filled.extend(services.draft_from_events(summary, actor=current_user, now=now, ip=ip))
+
+    if not apply_rule(draft):
+        return
+    if filled:
+        names = {"results_text": _("Results"), "practices_text": _("Practices worth sharing")}
+        names["suggestions_text"] = _("Problems and suggestions")
+        flash(
+            _(
+                "Your texts were saved, and %(fields)s started from the event summaries. Please read and edit them "
+                "before submitting.",
+                fields="、".join(str(names[f]) for f in filled),
+            ),
+            "success",
+        )
+    elif services.event_texts(campaign, summary.province_code):
+        flash(
+            _(
+                "Your texts were saved. Nothing was filled in: those fields already hold text, which is never "
+                "replaced. The event summaries are shown under each field to copy from."
+            ),
+            "info",
+        )
+    else:
+        flash(_("Your texts were saved. No event summary of the province has text yet."), "info")
 
 
 def _province_or_deny(code: str) -> None:
@@ -306,7 +361,7 @@ def _province_or_deny(code: str) -> None:
     if province is None:
         abort(404)
     if not can(current_user, "view_summary", province):
-        deny("province_summary", code, permission="view_summary")
+        deny("province", code, permission="view_summary")
 
 
 @bp.get("/provinces/<code>/summary.pdf")
@@ -328,15 +383,16 @@ def province_xlsx(code: str):
         abort(404)
     _province_or_deny(code)
     campaign = campaign_or_404()
-    f = figures.province_figures(campaign, code)
+    f = figures.province_figures(campaign, code, now=clock.now())
     dims = [d["name"] for d in f["dimensions"]]
     sheets = [
         (
             _("Events"),
-            [_("Event"), _("Invited"), _("Arrived"), _("Walk-ins"), _("Ratings")] + dims,
+            [_("Event"), _("Invited"), _("Arrived"), _("Walk-ins"), _("Ratings")] + dims + [_("Held")],
             [
                 [e["title"], e["invited"], e["arrived"], e["walk_ins"], e["ratings"]]
                 + [round(d["average"], 2) if d["average"] is not None else "" for d in e["dimensions"]]
+                + [_("yes") if e["held"] else _("not yet")]
                 for e in f["events"]
             ],
         ),
@@ -372,7 +428,7 @@ def province_xlsx(code: str):
 
 
 def _national_context(campaign) -> dict:
-    f = figures.national_figures(campaign)
+    f = figures.national_figures(campaign, now=clock.now())
     dims = ratings.dimensions(campaign.id)
     return {
         "campaign": campaign,
@@ -383,6 +439,8 @@ def _national_context(campaign) -> dict:
             s.province_code: s
             for s in db.session.scalars(sa.select(ProvinceSummary).where(ProvinceSummary.campaign_id == campaign.id))
         },
+        "practices": [(s, _excerpt(s.practices_text)) for s in services.practices_for_hq(campaign)],
+        "launch_events": services.launch_projects(campaign),
         "arrived_chart": bar_chart(
             [(str(CATEGORY_LABELS[GuestCategory(k)]), v) for k, v in f["categories"].items()],
             maximum=max(list(f["categories"].values()) + [1]),
@@ -423,7 +481,8 @@ def national_xlsx():
     c = _national_context(campaign)
     categories = list(GuestCategory)
     header = (
-        [_("Code"), _("Province"), _("Summary"), _("Late"), _("Events"), _("Launch-ceremony projects")]
+        [_("Code"), _("Province"), _("Summary"), _("Late"), _("Events held"), _("Events planned")]
+        + [_("Launch-ceremony projects")]
         + [str(CATEGORY_LABELS[k]) for k in categories]
         + [d.name for d in c["dims"]]
     )
@@ -431,9 +490,10 @@ def national_xlsx():
         [
             r["code"],
             r["name"],
-            str(SummaryState(r["state"]).label),
+            _("Overdue, not submitted") if r["overdue"] else str(SummaryState(r["state"]).label),
             _("yes") if r["late"] else "",
-            r["events"],
+            r["held"],
+            r["planned"],
             r["launch"],
         ]
         + [r["arrived"][k.value] for k in categories]

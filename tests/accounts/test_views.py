@@ -205,3 +205,77 @@ def test_language_switch_to_english_and_back(client):
     assert "Log in" in client.get("/login").get_data(as_text=True)
     client.post("/language", data={"lang": "zh_CN"})
     assert "登录" in client.get("/login").get_data(as_text=True)
+
+
+def _audit_rows(page: str) -> list[str]:
+    """The log's rows as the text a person reads, cell by cell."""
+    body = page.split("<tbody>")[1].split("</tbody>")[0]
+    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row)).strip() for row in body.split("</tr>") if "<td" in row]
+
+
+def test_audit_log_shows_names_and_words_not_ids_and_codes(client, auth, make_user, make_event, campaign):
+    """Issue 13: "user 1", "plan 1", "33", "first: False", "role: organizer" become the
+    account's name, the plan's province, the province's name and Chinese words."""
+    from experience.plans import services as plans
+
+    hq = make_user(Role.HQ, username="boss", display_name="认证监管司张处长")
+    staff = make_user(Role.PROVINCE, "11", username="bjstaff", display_name="北京市市场监管局")
+    make_user(Role.ORGANIZER, "11", username="bjorg", actor=staff, display_name="朝阳区承办人")
+    event = make_event(actor=staff, title="养老服务认证体验日")
+    plan = plans.plan_for(campaign, "11")
+    plans.save_plan(plan, actor=staff, now=NOW, organisation_text="甲", coordination_text="乙", publicity_text="丙")
+    plans.save_plan(plan, actor=staff, now=NOW, safety_text="丁")
+    plan.document_key, plan.document_name = "x.pdf", "方案.pdf"
+    plans.submit_plan(plan, actor=staff, now=NOW)
+    plans.select_launch(event, True, "重点支持", actor=hq, now=NOW)
+    plans.grant_extension(campaign, "33", NOW.date() + timedelta(days=20), "汛期", actor=hq, now=NOW)
+    db.session.commit()
+    auth.login("boss")
+    page = client.get("/audit").get_data(as_text=True)
+    rows = _audit_rows(page)
+    submitted = next(r for r in rows if "活动方案已报送" in r)
+    assert "北京市市场监管局（bjstaff）" in submitted
+    assert "活动方案：北京市" in submitted
+    assert "首次报送：是" in submitted and "逾期：否" in submitted
+    created = next(r for r in rows if "账号已创建" in r and "bjorg" in r)
+    assert "账号：朝阳区承办人（bjorg）" in created and "角色：活动承办单位" in created
+    selected = next(r for r in rows if "选为启动仪式项目" in r)
+    assert "活动：养老服务认证体验日" in selected and "认证监管司张处长（boss）" in selected
+    extended = next(r for r in rows if "延期事项" in r)
+    assert "省份：浙江省" in extended and "延期事项：活动方案" in extended
+    table = page.split("<tbody>")[1]
+    for raw in ("user ", "plan ", "first:", "late:", "role:", "organizer", "False", "True", ">33<"):
+        assert raw not in table, raw
+
+
+def test_audit_log_reads_a_full_page_in_a_fixed_number_of_queries(app, client, auth, make_user, make_event, campaign):
+    """Names are looked up in one query per kind of thing on the page, never one per row."""
+    from experience.plans import services as plans
+
+    hq = make_user(Role.HQ, username="boss")
+    staff = make_user(Role.PROVINCE, "11", username="bjstaff")
+    auth.login("boss")
+
+    def queries_for_the_page() -> int:
+        seen = []
+        listen = lambda *args, **kw: seen.append(1)  # noqa: E731
+        sa.event.listen(db.engine, "before_cursor_execute", listen)
+        try:
+            assert client.get("/audit").status_code == 200
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", listen)
+        return len(seen)
+
+    numbers = iter(range(1000))
+
+    def more_entries(n: int) -> None:
+        for i in (next(numbers) for _ in range(n)):
+            event = make_event(actor=staff, title=f"体验活动{i}")
+            plans.select_launch(event, False, "", actor=hq, now=NOW)  # unchanged: no entry
+            make_user(Role.ORGANIZER, "11", username=f"org{i}", actor=staff)
+        db.session.commit()
+
+    more_entries(3)
+    few = queries_for_the_page()
+    more_entries(30)
+    assert queries_for_the_page() == few

@@ -59,6 +59,9 @@ def test_province_submits_hq_returns_province_resubmits_hq_confirms_and_selects(
     p.click("#submit")
     p.wait_for_selector("text=活动方案已保存")
     p.click("#send")
+    p.wait_for_selector("text=将活动方案报送总局？")  # saved with its document, then asked
+    shot(p, "plan-confirm-phone")
+    p.click("button:has-text('报送总局')")
     p.wait_for_selector("text=活动方案已报送总局")
     assert "已提交" in p.inner_text("main")
     shot(p, "plan-submitted-phone")
@@ -82,7 +85,8 @@ def test_province_submits_hq_returns_province_resubmits_hq_confirms_and_selects(
     shot(p, "home-returned-phone")
     p.goto(f"{live_server}/plan")
     p.fill("#safety_text", "坚持自愿参加，不收取任何费用；制定安全预案和应急疏散方案。")
-    p.click("#send")  # saved and sent with one button
+    p.click("#send")  # saved, then sent once confirmed
+    p.click("button:has-text('报送总局')")
     p.wait_for_selector("text=活动方案已报送总局")
 
     # HQ confirms and picks the event for the launch ceremony.
@@ -91,11 +95,13 @@ def test_province_submits_hq_returns_province_resubmits_hq_confirms_and_selects(
     db.session.commit()  # end the test's read so the server may write (SQLite)
     h.goto(f"{live_server}/hq/plans/{plan_id}")
     h.click("text=确认方案")
+    h.wait_for_selector("text=确认北京市的活动方案？")
+    h.click("main button:has-text('确认方案')")
     h.wait_for_selector("text=活动方案已确认")
-    h.check(f"#e{event_id}-selected")
+    h.get_by_label("选为启动仪式项目", exact=True).check()
     h.fill(f"#e{event_id}-note", "组织策划好、体验感强，予以重点支持。")
     h.click(f"#event-{event_id} >> #e{event_id}-submit")
-    h.wait_for_selector("text=选择结果已保存")
+    h.wait_for_selector("text=已将“养老服务认证体验日”选为启动仪式项目")
     shot(h, "plan-review-desktop")
 
     # The province sees that it was selected.

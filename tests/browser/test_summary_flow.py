@@ -78,6 +78,16 @@ def test_event_summary_then_provincial_summary_round_trip(
     p = phone.new_page()
     login(p, live_server, "bjstaff")
     p.goto(f"{live_server}/summary")
+    # the draft starts from the event summary (issue 13): empty fields only, nothing replaced
+    p.fill("#organisation_text", "局领导牵头")
+    p.click("#sources-practices_text summary")  # the event summaries, shown to copy from
+    assert "现场讲解认证标志与证书查询" in p.inner_text("#sources-practices_text")
+    p.click("#draft")
+    p.wait_for_selector("text=已按本省活动总结填入底稿")
+    assert p.input_value("#organisation_text") == "局领导牵头"
+    assert p.input_value("#results_text") == "【养老服务认证体验日】\n参与嘉宾 1 人，满意度 5 分。"
+    assert p.input_value("#suggestions_text") == "【养老服务认证体验日】\n场地偏小。"
+    shot(p, "province-summary-draft-phone")
     for field, text in (
         ("organisation_text", "局领导牵头"),
         ("publicity_text", "征集作品 12 件"),

@@ -65,3 +65,41 @@ def test_unknown_action_is_a_programming_error(app):
 def test_no_route_edits_or_deletes_the_audit_log(app):
     methods = {m for rule in app.url_map.iter_rules() if "audit" in rule.rule for m in rule.methods}
     assert methods <= {"GET", "HEAD", "OPTIONS"}
+
+
+def test_details_read_in_the_interface_language(app):
+    """Keys and coded values in Chinese words; what a person typed stays as typed."""
+    entry = AuditEntry(
+        action="guest.update",
+        target_type="guest",
+        detail={
+            "first": True,
+            "late": False,
+            "fields": ["title", "note"],
+            "export": "guest_list",
+            "reason": "临时调整",
+        },
+    )
+    with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
+        assert audit.detail_items(entry) == [
+            ("首次报送", "是"),
+            ("逾期", "否"),
+            ("字段", "职务、备注"),  # a guest's title is a job title
+            ("导出内容", "嘉宾名单"),
+            ("原因", "临时调整"),
+        ]
+        event = AuditEntry(action="event.update", target_type="event", detail={"fields": ["title"], "new": "x"})
+        assert audit.detail_items(event) == [("字段", "活动名称"), ("new", "x")]
+
+
+def test_targets_are_named_by_what_their_capability_registered(app, make_user, make_event, campaign):
+    staff = make_user(username="bjstaff")
+    event = make_event(actor=staff, title="养老服务认证体验日")
+    entries = [
+        AuditEntry(action="event.update", target_type="event", target_id=str(event.id)),
+        AuditEntry(action="event.update", target_type="event", target_id="999999"),
+        AuditEntry(action="campaign.update", target_type="campaign", target_id=str(campaign.id)),
+        AuditEntry(action="access.denied", target_type="route", target_id="plans.national"),
+    ]
+    names = audit.target_names(entries)
+    assert names == {("event", str(event.id)): "养老服务认证体验日", ("campaign", str(campaign.id)): "2024"}

@@ -183,7 +183,7 @@ def test_event_change_after_submission_is_flagged_to_hq(ready_plan, staff, hq):
 def test_national_table_lists_all_32_units(ready_plan, staff, make_event, campaign):
     make_event("33")
     services.submit_plan(ready_plan, actor=staff, now=NOW)
-    rows = services.national_table(campaign)
+    rows = services.national_table(campaign, now=NOW)
     assert len(rows) == 32 and rows[-1].province.name == "新疆生产建设兵团"
     by_code = {r.province.code: r for r in rows}
     assert by_code["11"].state is PlanState.SUBMITTED and by_code["11"].events == 1
@@ -220,7 +220,7 @@ def test_a_units_extension_moves_only_that_units_deadline(campaign, hq):
     db.session.commit()
     assert services.deadline_for(campaign, "works", unit_id=7) == Deadline(date(2024, 8, 30), date(2024, 9, 6))
     assert services.deadline_for(campaign, "works", unit_id=8) == Deadline(date(2024, 8, 30))
-    assert services.national_table(campaign)[0].extension is None
+    assert services.national_table(campaign, now=NOW)[0].extension is None
 
 
 @pytest.mark.parametrize("province_code, unit_id", [("11", 7), (None, None)])
@@ -244,3 +244,35 @@ def test_an_extension_has_exactly_one_subject(campaign, hq, province_code, unit_
 def test_a_lookup_names_one_subject(campaign):
     with pytest.raises(ValueError):
         services.deadline_for(campaign, "plan", province_code="11", unit_id=7)
+
+
+def test_a_province_without_a_plan_after_its_deadline_is_overdue_unless_extended(ready_plan, staff, hq, campaign):
+    """逾期未报: the day after the deadline, every unit that sent nothing is overdue, except
+    one whose extension still runs; the one that sent its plan on time is not."""
+    services.submit_plan(ready_plan, actor=staff, now=beijing(2024, 8, 23, 20, 0))
+    services.grant_extension(campaign, "54", date(2024, 8, 30), "道路中断", actor=hq, now=beijing(2024, 8, 22, 9, 0))
+    db.session.commit()
+    on_the_day = {r.province.code: r for r in services.national_table(campaign, now=beijing(2024, 8, 23, 23, 59))}
+    assert not any(r.overdue for r in on_the_day.values())
+    after = {r.province.code: r for r in services.national_table(campaign, now=beijing(2024, 8, 24, 0, 1))}
+    assert not after["11"].overdue  # sent on time
+    assert not after["54"].overdue and after["54"].deadline == date(2024, 8, 30)  # extended
+    assert after["33"].overdue and after["33"].deadline == date(2024, 8, 23)
+    assert sum(r.overdue for r in after.values()) == 30
+    past_extension = {r.province.code: r for r in services.national_table(campaign, now=beijing(2024, 8, 31, 9, 0))}
+    assert past_extension["54"].overdue
+
+
+def test_check_ready_says_what_submit_would_refuse_and_changes_nothing(campaign, staff, make_event):
+    plan = services.plan_for(campaign, "11")
+    with pytest.raises(RuleError) as refused:
+        services.check_ready(plan, now=NOW)
+    assert refused.value.code == "missing_text"
+    make_event(actor=staff)
+    services.save_plan(plan, actor=staff, now=NOW, **TEXTS)
+    plan.document_key, plan.document_name = "abc.pdf", "方案.pdf"
+    with pytest.raises(RuleError) as refused:
+        services.check_ready(plan, now=beijing(2024, 8, 24, 0, 1))
+    assert refused.value.code == "past_deadline" and "2024-08-23" in str(refused.value)
+    services.check_ready(plan, now=NOW)
+    assert plan.state is PlanState.NOT_SUBMITTED and plan.first_submitted_at is None

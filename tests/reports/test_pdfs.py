@@ -117,9 +117,10 @@ def test_empty_event_says_none_plainly(client, auth, make_user, make_event, tmp_
     assert text.count("暂无") >= 5 and "暂无评价" in text
 
 
-def test_province_and_national_pdfs(client, auth, busy_event, make_user, tmp_path):
+def test_province_and_national_pdfs(app, client, auth, busy_event, make_user, tmp_path):
     staff, event = busy_event
     make_user(Role.HQ, username="hqboss")
+    app.config["FROZEN_NOW"] = event.ends_at + timedelta(days=1)
     auth.login("bjstaff")
     with client.get("/provinces/11/summary.pdf") as r:
         text = pdf_text(r.data, tmp_path, "province")
@@ -128,9 +129,65 @@ def test_province_and_national_pdfs(client, auth, busy_event, make_user, tmp_pat
     auth.login("hqboss")
     with client.get("/hq/summaries.pdf") as r:
         text = pdf_text(r.data, tmp_path, "national")
-    assert "新疆生产建设" in text  # (a narrow column wraps the rest)
+    assert "新疆生产建设兵团" in text  # a landscape page: the name stays on one line
     beijing = [line for line in text.splitlines() if line.strip().startswith("北京市")][0].split()
-    assert beijing[2:5] == ["1", "0", "4"]  # events, launch-ceremony projects, arrived
+    assert beijing[1:6] == ["未提交", "1", "1", "0", "4"]  # state, held, in the plans, launch, arrived
+
+
+def test_the_written_part_leads_the_event_and_provincial_pdfs(app, client, auth, busy_event, tmp_path):
+    """工作成果、经验做法、问题与建议 come before the figures, charts and photos; the head
+    count is named for what it counts, not 邀请名单."""
+    staff, event = busy_event
+    services.save_event_summary(
+        event,
+        actor=staff,
+        now=event.ends_at,
+        results_text="到场四人",
+        practices_text="讲解标志",
+        problems_text="场地小",
+    )
+    summary = services.province_summary(event.campaign, "11")
+    services.save_province_summary(
+        summary, actor=staff, now=event.ends_at, results_text="全省成果", practices_text="全省做法"
+    )
+    db.session.commit()
+    auth.login("bjstaff")
+    with client.get(f"/events/{event.id}/summary.pdf") as r:
+        text = pdf_text(r.data, tmp_path, "event")
+    for written in ("工作成果", "到场四人", "经验做法", "讲解标志", "问题与建议", "场地小"):
+        assert text.index(written) < text.index("嘉宾邀请与到场人数") < text.index("评价结果"), written
+    assert "邀请名单" not in text
+    with client.get("/provinces/11/summary.pdf") as r:
+        text = pdf_text(r.data, tmp_path, "province")
+    assert text.index("全省成果") < text.index("全省做法") < text.index("现场体验活动")
+    assert "邀请名单" not in text and "嘉宾邀请与到场人数" in text
+
+
+def test_the_provincial_cover_names_the_reporting_unit(app, client, auth, busy_event, make_user, tmp_path):
+    staff, event = busy_event
+    make_user(Role.PROVINCE, "33", username="zjstaff")
+    auth.login("zjstaff")
+    with client.get("/provinces/33/summary.pdf") as r:
+        cover = pdf_text(r.data, tmp_path, "zj").split("\f")[0]
+    assert "报送单位：浙江省市场监督管理局" in cover and "草稿，尚未报送总局" in cover
+    summary = services.province_summary(event.campaign, "11")
+    services.save_province_summary(
+        summary,
+        actor=staff,
+        now=event.ends_at,
+        organisation_text="甲",
+        publicity_text="乙",
+        results_text="丙",
+        practices_text="丁",
+        suggestions_text="戊",
+    )
+    services.submit_province_summary(summary, actor=staff, now=event.ends_at)
+    db.session.commit()
+    auth.logout()
+    auth.login("bjstaff")
+    with client.get("/provinces/11/summary.pdf") as r:
+        cover = pdf_text(r.data, tmp_path, "bj").split("\f")[0]
+    assert "报送单位：北京市市场监督管理局" in cover and "已于 2024-09-10 12:00 报送总局" in cover
 
 
 def test_province_xlsx_has_the_figures_and_no_guest(client, auth, busy_event, tmp_path):

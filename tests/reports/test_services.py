@@ -18,6 +18,7 @@ from experience.ratings import services as ratings
 from experience.ratings.models import Display, Rating
 from experience.reports import figures, services
 from experience.reports.models import SummaryState
+from tests.conftest import NOW
 from tests.core.test_images import jpeg_with_exif
 
 TEXTS = dict(
@@ -108,8 +109,8 @@ def test_purge_waits_for_the_retention_date_then_leaves_no_personal_data(app, wo
     services.save_province_summary(summary, actor=staff, now=bj(2024, 10, 1), **TEXTS)
     services.submit_province_summary(summary, actor=staff, now=bj(2024, 10, 1))
     db.session.commit()
-    before_event = figures.event_figures(event)
-    before_national = figures.national_figures(campaign)
+    before_event = figures.event_figures(event, now=bj(2024, 10, 1))
+    before_national = figures.national_figures(campaign, now=bj(2024, 10, 1))
     submitted = dict(summary.figures)
     assert services.retention_date(campaign) == date(2025, 1, 16)
     with pytest.raises(RuleError) as e:
@@ -124,8 +125,8 @@ def test_purge_waits_for_the_retention_date_then_leaves_no_personal_data(app, wo
     assert (g.name, g.phone, g.organisation) == (services.ANONYMOUS, None, "")
     assert not any(f.exists() for f in files)
     assert db.session.get(Rating, rating.id).photo_key is None
-    assert figures.event_figures(event) == before_event
-    assert figures.national_figures(campaign) == before_national
+    assert figures.event_figures(event, now=bj(2024, 10, 1)) == before_event
+    assert figures.national_figures(campaign, now=bj(2024, 10, 1)) == before_national
     assert db.session.get(type(summary), summary.id).figures == submitted
     found = db.session.scalar(
         sa.select(sa.func.count())
@@ -148,9 +149,9 @@ def test_purge_command(app, world, campaign):
 
 
 def test_national_rows(world, campaign):
-    rows = {r["code"]: r for r in figures.national_rows(campaign)}
+    rows = {r["code"]: r for r in figures.national_rows(campaign, now=bj(2024, 10, 1))}
     assert len(rows) == 32
-    assert rows["11"]["events"] == 1 and rows["11"]["arrived_total"] == 1 and rows["11"]["arrived"]["consumer"] == 1
+    assert rows["11"]["held"] == 1 and rows["11"]["arrived_total"] == 1 and rows["11"]["arrived"]["consumer"] == 1
     assert rows["11"]["averages"][0] == 4.0 and rows["12"]["averages"][0] is None
 
 
@@ -161,3 +162,80 @@ def test_summary_extension_is_audited_as_summary_extension(make_user, campaign):
     assert entry.action == "summary.extension"
     assert entry.detail["kind"] == "summary"
     assert services.summary_deadline(campaign, "11").day == date(2024, 10, 25)
+
+
+# -- Held, not planned (issue 13) ------------------------------------------------------------
+
+
+def test_national_and_provincial_figures_count_held_events_apart_from_planned_ones(world, make_event, campaign):
+    """ "共举办活动 N 场" counts the events that took place; one still to come, or cancelled,
+    is not held. An event is held once it has ended."""
+    staff, hq, event, guest, rating = world  # 2024-09-10 09:00–12:00 Beijing
+    later = make_event(actor=staff, title="物业服务体验", starts_at=bj(2024, 9, 20, 9), ends_at=bj(2024, 9, 20, 12))
+    cancelled = make_event(actor=staff, title="取消的活动")
+    from experience.events.services import cancel_event
+
+    cancel_event(cancelled, "场地问题", actor=staff, now=NOW)
+    make_event("33", title="浙江体验", starts_at=bj(2024, 9, 12, 9), ends_at=bj(2024, 9, 12, 11))
+    db.session.commit()
+
+    during_the_first = figures.national_figures(campaign, now=bj(2024, 9, 10, 11, 0))
+    assert (during_the_first["totals"]["held"], during_the_first["totals"]["planned"]) == (0, 3)
+    now = bj(2024, 9, 15, 9, 0)  # Beijing's first and Zhejiang's are over, Beijing's second is not
+    national = figures.national_figures(campaign, now=now)
+    assert (national["totals"]["held"], national["totals"]["planned"]) == (2, 3)
+    rows = {r["code"]: r for r in national["rows"]}
+    assert (rows["11"]["held"], rows["11"]["planned"]) == (1, 2)
+    assert (rows["33"]["held"], rows["33"]["planned"]) == (1, 1)
+    province = figures.province_figures(campaign, "11", now=now)
+    assert (province["totals"]["held"], province["totals"]["planned"]) == (1, 2)
+    assert [(e["title"], e["held"]) for e in province["events"]] == [(event.title, True), (later.title, False)]
+    after = figures.national_figures(campaign, now=bj(2024, 9, 20, 12, 0))
+    assert after["totals"]["held"] == 3
+
+
+def test_a_province_without_a_summary_after_its_deadline_is_overdue_unless_extended(world, campaign):
+    staff, hq, event, guest, rating = world
+    grant_extension(campaign, "54", date(2024, 10, 25), "汛期", actor=hq, now=bj(2024, 10, 17, 9, 0), kind="summary")
+    summary = services.province_summary(campaign, "11")
+    services.save_province_summary(summary, actor=staff, now=bj(2024, 10, 10), **TEXTS)
+    services.submit_province_summary(summary, actor=staff, now=bj(2024, 10, 10))
+    db.session.commit()
+    assert figures.national_figures(campaign, now=bj(2024, 10, 18, 23, 0))["totals"]["overdue"] == 0
+    rows = {r["code"]: r for r in figures.national_rows(campaign, now=bj(2024, 10, 19, 9, 0))}
+    assert not rows["11"]["overdue"] and not rows["54"]["overdue"] and rows["33"]["overdue"]
+    assert sum(r["overdue"] for r in rows.values()) == 30
+
+
+# -- The provincial draft starts from the event summaries --------------------------------------
+
+
+def test_draft_from_events_fills_the_empty_fields_and_never_replaces_the_provinces_text(world, make_event, campaign):
+    staff, hq, event, guest, rating = world
+    second = make_event(actor=staff, title="物业服务体验", starts_at=bj(2024, 9, 20, 9), ends_at=bj(2024, 9, 20, 12))
+    services.save_event_summary(event, actor=staff, now=NOW, results_text="到场 30 人", practices_text="讲解认证标志")
+    services.save_event_summary(second, actor=staff, now=NOW, results_text="满意度 4.8", problems_text="场地偏小")
+    summary = services.province_summary(campaign, "11")
+    services.save_province_summary(summary, actor=staff, now=NOW, results_text="本省自己写的成果")
+    filled = services.draft_from_events(summary, actor=staff, now=NOW)
+    assert filled == ["practices_text", "suggestions_text"]
+    assert summary.results_text == "本省自己写的成果"  # the province's own, untouched
+    assert summary.practices_text == f"【{event.title}】\n讲解认证标志"
+    assert summary.suggestions_text == "【物业服务体验】\n场地偏小"
+    assert services.draft_from_events(summary, actor=staff, now=NOW) == []  # nothing empty any more
+    assert summary.practices_text == f"【{event.title}】\n讲解认证标志"
+
+
+def test_draft_from_events_lists_events_by_start_and_refuses_once_submitted(world, make_event, campaign):
+    staff, hq, event, guest, rating = world
+    earlier = make_event(actor=staff, title="更早的活动", starts_at=bj(2024, 9, 2, 9), ends_at=bj(2024, 9, 2, 12))
+    services.save_event_summary(event, actor=staff, now=NOW, results_text="乙")
+    services.save_event_summary(earlier, actor=staff, now=NOW, results_text="甲")
+    summary = services.province_summary(campaign, "11")
+    services.draft_from_events(summary, actor=staff, now=NOW)
+    assert summary.results_text == f"【更早的活动】\n甲\n\n【{event.title}】\n乙"
+    services.save_province_summary(summary, actor=staff, now=NOW, **TEXTS)
+    services.submit_province_summary(summary, actor=staff, now=bj(2024, 10, 1))
+    with pytest.raises(RuleError) as refused:
+        services.draft_from_events(summary, actor=staff, now=bj(2024, 10, 2))
+    assert refused.value.code == "locked"
