@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, IntegerField, SelectField, StringField, SubmitField
+from wtforms import BooleanField, IntegerField, SelectChoice, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from experience.events.forms import strip_text
@@ -29,6 +29,15 @@ class TokenForm(FlaskForm):
     submit = SubmitField(_l("Create API token"))
 
 
+def chosen_category_choices():
+    """The categories after an empty first choice: nobody is counted as an NPC deputy (the
+    first category) because they did not open the list."""
+    return [SelectChoice("", _l("Please choose")), *category_choices()]
+
+
+CHOOSE_CATEGORY = _l("Please choose who you are.")
+
+
 class ConsentForm(FlaskForm):
     """The guest's one tap. No CSRF token: the unguessable code in the URL is the secret,
     and a token would expire on a phone left open for hours."""
@@ -36,7 +45,7 @@ class ConsentForm(FlaskForm):
     class Meta:
         csrf = False
 
-    consent = BooleanField(_l("I have read the notice above and agree"))
+    consent = BooleanField(_l("I have read the personal information notice and agree"))
     submit = SubmitField(_l("Check in"))
 
 
@@ -45,14 +54,34 @@ class WalkInForm(FlaskForm):
         csrf = False  # as ConsentForm: the poster's code is the secret
 
     name = StringField(_l("Name"), validators=[DataRequired(REQUIRED), Length(max=60)], filters=[strip_text])
-    category = SelectField(_l("I am"), choices=category_choices, validators=[DataRequired(REQUIRED)])
+    category = SelectField(_l("I am"), choices=chosen_category_choices, validators=[DataRequired(CHOOSE_CATEGORY)])
     organisation = StringField(_l("Organisation (optional)"), validators=[Length(max=120)], filters=[strip_text])
     phone = StringField(
         _l("Mobile phone (optional)"), validators=[Length(max=30), optional_mobile], filters=[strip_text]
     )
-    consent = BooleanField(_l("I have read the notice above and agree"))
+    consent = BooleanField(_l("I have read the personal information notice and agree"))
     submit = SubmitField(_l("Register and check in"))
 
     def validate_consent(self, field):
         if not field.data:
             raise ValidationError(_l("Please read and agree to the personal-information notice first."))
+
+
+class DeskWalkInForm(FlaskForm):
+    """Staff register a walk-in who has no smartphone, and check them in at once.
+
+    No mobile number: the desk needs a name and a category to count the guest, and a guest
+    without a smartphone gets no link by message; what the purpose does not need is not
+    collected."""
+
+    name = StringField(_l("Name"), validators=[DataRequired(REQUIRED), Length(max=60)], filters=[strip_text])
+    category = SelectField(
+        _l("Category"), choices=chosen_category_choices, validators=[DataRequired(_l("Please choose a category."))]
+    )
+    organisation = StringField(_l("Organisation (optional)"), validators=[Length(max=120)], filters=[strip_text])
+    consent = BooleanField(_l("I have told the guest how their information is used, and they agree"))
+    submit = SubmitField(_l("Register and check in"))
+
+    def validate_consent(self, field):
+        if not field.data:
+            raise ValidationError(_l("Please tell the guest how their information is used, and tick that they agree."))

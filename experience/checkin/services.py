@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from flask import current_app
 from flask_babel import lazy_gettext as _l
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.exc import IntegrityError
 
 from experience.checkin.models import ApiToken, Scan, ScanOutcome
@@ -52,11 +54,14 @@ MESSAGES = {
     NONCE_REUSED: _l("This nonce was already used for another code. Send each scan with a nonce of its own."),
     ScanOutcome.WALK_INS_CLOSED: _l("This event does not take walk-in guests."),
     ScanOutcome.FULL: _l("The venue is full; no more walk-in guests can be admitted."),
+    # one answer for every repeat of a listed number: it names nobody and hands out nothing
     "already_registered": _l(
-        "This mobile number is already registered for this event. Please use your "
-        "invitation, or ask at the check-in desk."
+        "This mobile number is already registered for this event. Please ask at the check-in desk."
     ),
     "consent_required": _l("Please read and agree to the personal-information notice first."),
+    "staff_consent_required": _l("Please tell the guest how their information is used, and tick that they agree."),
+    "not_open_yet": _l("Check-in has not started yet. It opens at %(opens)s (Beijing time)."),
+    "check_in_over": _l("Check-in for this event closed at %(closes)s (Beijing time)."),
     "undo_too_late": _l("A check-in can only be undone within 15 minutes."),
     "undo_not_yours": _l("Only the staff member who checked the guest in can undo it."),
     "undo_not_checked_in": _l("This guest is not checked in."),
@@ -312,6 +317,24 @@ def checked_in_count(event: Event) -> int:
     )
 
 
+def window_state(event: Event, now: datetime) -> str:
+    """Where ``now`` stands in the event's check-in window: "before", "open" or "after".
+    Pages say it before anyone taps; the scan itself still decides (``not_open``)."""
+    if now < event.checkin_opens_at:
+        return "before"
+    if now > event.checkin_closes_at:
+        return "after"
+    return "open"
+
+
+def window_message(event: Event, now: datetime, fmt=None) -> str:
+    """The sentence for a window that is not open: when it opens, or when it closed."""
+    fmt = fmt or (lambda dt: dt.isoformat(" ", "minutes"))
+    if window_state(event, now) == "before":
+        return str(MESSAGES["not_open_yet"]) % {"opens": fmt(event.checkin_opens_at)}
+    return str(MESSAGES["check_in_over"]) % {"closes": fmt(event.checkin_closes_at)}
+
+
 def walk_in(
     event: Event,
     *,
@@ -322,13 +345,19 @@ def walk_in(
     consent: bool,
     now: datetime,
     ip: str = "",
+    actor=None,
 ) -> tuple[ScanResult, Guest]:
     """A guest who was not invited registers at the venue and is checked in at once.
+
+    From the poster the guest registers on their own phone. With ``actor``, staff register
+    them at the desk (a guest without a smartphone): the same rules, the check-in is the
+    staff member's (``via`` desk, theirs to undo), and the audit log names them.
 
     :raises RuleError: consent_required, walk_ins_closed, not_open, already_registered or full.
     """
     if not consent:
-        raise RuleError("consent_required", MESSAGES["consent_required"])
+        key = "consent_required" if actor is None else "staff_consent_required"
+        raise RuleError("consent_required", MESSAGES[key])
     if not event.walk_ins_enabled:
         raise RuleError(ScanOutcome.WALK_INS_CLOSED, MESSAGES[ScanOutcome.WALK_INS_CLOSED])
     # the event's row is locked first, so that two walk-ins at the last free place
@@ -345,8 +374,10 @@ def walk_in(
         # The number is on the list already. Saying more (checking that guest in, or
         # showing their link) would hand anyone who knows a guest's mobile their invitation.
         raise RuleError("already_registered", MESSAGES["already_registered"])
+    via = CheckInVia.WALK_IN if actor is None else CheckInVia.DESK
+    actor_id = getattr(actor, "id", None)
     if event.capacity is not None and checked_in_count(event) >= event.capacity:
-        db.session.add(Scan(at=now, event_id=event.id, result=ScanOutcome.FULL, via=CheckInVia.WALK_IN, ip=ip[:64]))
+        db.session.add(Scan(at=now, event_id=event.id, result=ScanOutcome.FULL, via=via, actor_id=actor_id, ip=ip[:64]))
         raise RuleError(ScanOutcome.FULL, MESSAGES[ScanOutcome.FULL])
     guest = Guest(
         event_id=event.id,
@@ -357,19 +388,71 @@ def walk_in(
         walk_in=True,
         consent_at=now,
         checked_in_at=now,
-        checked_in_via=CheckInVia.WALK_IN,
+        checked_in_via=via,
+        checked_in_by_id=actor_id,
         created_at=now,
     )
     db.session.add(guest)
     db.session.flush()
     db.session.add(
-        Scan(at=now, event_id=event.id, guest_id=guest.id, result=ScanOutcome.OK, via=CheckInVia.WALK_IN, ip=ip[:64])
+        Scan(
+            at=now,
+            event_id=event.id,
+            guest_id=guest.id,
+            result=ScanOutcome.OK,
+            via=via,
+            actor_id=actor_id,
+            ip=ip[:64],
+        )
     )
+    if actor is not None:  # a guest added by staff is in the log as any guest they add
+        audit.record(
+            "guest.create",
+            now=now,
+            actor=actor,
+            target=guest,
+            ip=ip,
+            province_code=event.province_code,
+            walk_in=True,
+            checked_in=True,
+        )
     return ScanResult(ScanOutcome.OK, guest.id, event.id, now), guest
 
 
-def undo_check_in(guest: Guest, *, actor, now: datetime, ip: str = "") -> None:
-    """Undo a desk mistake: within 15 minutes, by the same staff member, before any rating.
+# -- A device that registered at the poster ---------------------------------------------------
+
+#: how long a phone that registered at the poster is recognised there
+DEVICE_TICKET_AGE = timedelta(days=7)
+
+
+def _device_tickets() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt="walk-in-device")
+
+
+def device_ticket(guest: Guest) -> str:
+    """What the phone that registered ``guest`` at the poster keeps (a cookie): the event
+    and the guest's own code, signed with the app's key, so that nobody can make one up,
+    change it to another guest, or carry it to another event."""
+    return _device_tickets().dumps({"e": guest.event_id, "c": guest.code})
+
+
+def device_guest(event: Event, ticket: str | None) -> Guest | None:
+    """The guest this phone registered at ``event``'s poster, from its ticket; None for a
+    missing, forged, expired or other event's ticket, or a code withdrawn since."""
+    if not ticket:
+        return None
+    try:
+        data = _device_tickets().loads(ticket, max_age=int(DEVICE_TICKET_AGE.total_seconds()))
+    except BadSignature:
+        return None
+    if not isinstance(data, dict) or data.get("e") != event.id or not isinstance(data.get("c"), str):
+        return None
+    return db.session.scalar(sa.select(Guest).where(Guest.code == data["c"], Guest.event_id == event.id))
+
+
+def check_undo(guest: Guest, *, actor, now: datetime) -> None:
+    """Whether ``actor`` may undo the guest's check-in now; asked before the confirmation
+    step too, so that nobody confirms what would then be refused.
 
     :raises RuleError: undo_not_checked_in, undo_not_yours, undo_too_late, or a
         listener's refusal (ratings: rated).
@@ -381,6 +464,14 @@ def undo_check_in(guest: Guest, *, actor, now: datetime, ip: str = "") -> None:
     if now - guest.checked_in_at > UNDO_WINDOW:
         raise RuleError("undo_too_late", MESSAGES["undo_too_late"])
     undoing_check_in.send(guest)
+
+
+def undo_check_in(guest: Guest, *, actor, now: datetime, ip: str = "") -> None:
+    """Undo a desk mistake: within 15 minutes, by the same staff member, before any rating.
+
+    :raises RuleError: see :func:`check_undo`.
+    """
+    check_undo(guest, actor=actor, now=now)
     guest.checked_in_at = None
     guest.checked_in_via = None
     guest.checked_in_by_id = None

@@ -6,20 +6,32 @@ import hashlib
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import abort, flash, jsonify, make_response, redirect, render_template, request, url_for
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from experience.checkin import bp, printouts, services
-from experience.checkin.forms import CheckinSettingsForm, ConsentForm, TokenForm, WalkInForm
-from experience.checkin.models import ApiToken, Scan
+from experience.checkin.forms import CheckinSettingsForm, ConsentForm, DeskWalkInForm, TokenForm, WalkInForm
+from experience.checkin.models import ApiToken, Scan, ScanOutcome
 from experience.core import clock, jobs
 from experience.core.errors import RuleError
 from experience.core.pdf import render_pdf
 from experience.core.permissions import client_ip, load
 from experience.core.qr import qr_svg
 from experience.core.ratelimit import by_code, failure_budget, lookup_failed
-from experience.core.web import apply_rule, beijing, download, public, public_url, read_phase, takes_json, writes
+from experience.core.web import (
+    apply_rule,
+    beijing,
+    confirm_page,
+    confirmed,
+    download,
+    public,
+    public_url,
+    read_phase,
+    takes_json,
+    writes,
+)
 from experience.events.models import Event, GuestCategory
 from experience.extensions import csrf, db, limiter
 from experience.guests import services as guests
@@ -31,12 +43,25 @@ STATUS = {"ok": 201, "already_checked_in": 200, "unknown": 404, "not_open": 409,
 
 # -- The guest's phone -------------------------------------------------------------------
 
+#: the cookie by which the phone that registered at a poster is recognised there
+DEVICE_COOKIE = "walk_in"
+
 
 def _notice_context(event: Event) -> dict:
     retention = event.campaign.summary_deadline + timedelta(days=90)
+    # The authority's name is a proper name: written in Chinese in either language and set
+    # apart on a line of its own, never a Chinese fragment inside an English sentence.
+    with force_locale("zh_CN"):
+        collector = _("%(province)s market regulation department", province=event.province.name)
+    return {"collector": collector, "retention": retention}
+
+
+def _window_context(event: Event, now) -> dict:
+    """Whether check-in is open now, and if not, the sentence that says when (Beijing time)."""
+    window = services.window_state(event, now)
     return {
-        "collector": _("%(province)s market regulation department", province=event.province.name),
-        "retention": retention,
+        "window": window,
+        "window_message": services.window_message(event, now, beijing) if window != "open" else "",
     }
 
 
@@ -60,14 +85,17 @@ def guest(code: str):
                 result = services.ScanResult("unknown")
             return _problem(result)
         if guest is not None and (request.method == "GET" or (guest.consent_at is None and not form.consent.data)):
-            if request.method == "POST":
-                form.consent.errors = [services.MESSAGES["consent_required"]]
+            window = _window_context(guest.event, now)
+            # the missing tick is the reason only when there was a button to tap
+            refused = request.method == "POST" and window["window"] == "open"
             return render_template(
                 "checkin/guest.html",
                 guest=guest,
                 event=guest.event,
                 form=form,
+                errors=[str(services.MESSAGES["consent_required"])] if refused else [],
                 needs_consent=guest.consent_at is None,
+                **window,
                 **_notice_context(guest.event),
             )
     # every tap is a scan, kept in the log: the first, a second one, an unknown code
@@ -78,13 +106,16 @@ def guest(code: str):
                 lookup_failed()
             return _problem(result)
         event = db.session.get(Event, result.event_id)
+        guest = db.session.get(Guest, result.guest_id)
         return render_template(
             "checkin/guest_result.html",
             event=event,
             result=result,
             code=code,
+            guest_name=guest.name,
             message=services.message(result, event, beijing),
             time=beijing(result.checked_in_at),
+            **_window_context(event, now),
         ), 409 if result.result == "not_open" else 200
 
 
@@ -94,6 +125,29 @@ def _problem(result: services.ScanResult):
     return render_template("checkin/guest_problem.html", result=result.result, message=services.message(result)), status
 
 
+def _same_person(own: Guest, form: WalkInForm) -> bool:
+    """The phone's own guest sent again (the same mobile, or without one the same name):
+    a repeat of the registration, not a second person."""
+    if form.phone.data:
+        return form.phone.data == own.phone
+    return form.name.data == own.name
+
+
+def _walk_in_result(event: Event, guest: Guest, result: services.ScanResult, *, again: bool = False):
+    return render_template(
+        "checkin/guest_result.html",
+        event=event,
+        result=result,
+        code=guest.code,
+        guest_name=guest.name,
+        walk_in=True,
+        again=again,
+        message=services.message(result, event, beijing),
+        time=beijing(result.checked_in_at),
+        link=public_url("checkin.guest", code=guest.code),
+    )
+
+
 @bp.route("/w/<code>", methods=["GET", "POST"])
 @public
 @csrf.exempt
@@ -101,7 +155,11 @@ def _problem(result: services.ScanResult):
 @limiter.limit("600 per minute", methods=["POST"])
 @failure_budget("code")
 def walk_in(code: str):
-    """The walk-in poster's page: a short form, then checked in with a code of one's own."""
+    """The walk-in poster's page: a short form, then checked in with a code of one's own.
+
+    The phone that registered is recognised here (a signed cookie, for this poster only)
+    and sees its own result again, with its link; any other repeat of a listed mobile
+    gets one answer that names nobody."""
     event = (
         db.session.scalar(sa.select(Event).where(Event.walk_in_code == code)) if services.extract_code(code) else None
     )
@@ -111,10 +169,24 @@ def walk_in(code: str):
     if event.is_cancelled:  # a real poster: it spends no failure budget
         abort(404)
     form = WalkInForm()
+    now = clock.now()
+    # the phone's own registration first: its link stays reachable when walk-ins stop
+    own = services.device_guest(event, request.cookies.get(DEVICE_COOKIE))
+    if own is not None and own.checked_in_at is not None:
+        again = services.ScanResult(ScanOutcome.ALREADY_CHECKED_IN, own.id, event.id, own.checked_in_at)
+        if request.method == "GET" and not request.args.get("another"):
+            return _walk_in_result(event, own, again, again=True)
+        if request.method == "POST" and form.validate() and _same_person(own, form):
+            return _walk_in_result(event, own, again, again=True)
     if not event.walk_ins_enabled:
         return render_template(
             "checkin/guest_problem.html", result="walk_ins_closed", message=services.MESSAGES["walk_ins_closed"]
         ), 409
+    window = _window_context(event, now)
+    if window["window"] != "open":  # say so before anyone fills in the form
+        return render_template(
+            "checkin/walk_in.html", event=event, form=None, **window, **_notice_context(event)
+        ), 200 if request.method == "GET" else 409
     if form.validate_on_submit():
         try:
             result, guest = services.walk_in(
@@ -124,7 +196,7 @@ def walk_in(code: str):
                 organisation=form.organisation.data or "",
                 phone=form.phone.data or None,
                 consent=form.consent.data,
-                now=clock.now(),
+                now=now,
                 ip=client_ip(),
             )
         except RuleError as e:
@@ -139,17 +211,25 @@ def walk_in(code: str):
                 else str(e),
             ), 409
         db.session.commit()
-        return render_template(
-            "checkin/guest_result.html",
-            event=event,
-            result=result,
-            code=guest.code,
-            walk_in=True,
-            message=services.message(result, event, beijing),
-            time=beijing(result.checked_in_at),
-            link=public_url("checkin.guest", code=guest.code),
+        response = make_response(_walk_in_result(event, guest, result))
+        response.set_cookie(
+            DEVICE_COOKIE,
+            services.device_ticket(guest),
+            max_age=int(services.DEVICE_TICKET_AGE.total_seconds()),
+            path=url_for("checkin.walk_in", code=event.walk_in_code),
+            secure=request.is_secure,
+            httponly=True,
+            samesite="Lax",
         )
-    return render_template("checkin/walk_in.html", event=event, form=form, **_notice_context(event))
+        return response
+    return render_template(
+        "checkin/walk_in.html",
+        event=event,
+        form=form,
+        errors=[e for errors in form.errors.values() for e in errors],
+        **window,
+        **_notice_context(event),
+    )
 
 
 # -- The desk -----------------------------------------------------------------------------
@@ -159,22 +239,52 @@ def _managed_event(event_id: int) -> Event:
     return load(Event, event_id, "edit_event")
 
 
-@bp.get("/events/<int:event_id>/desk")
+@bp.route("/events/<int:event_id>/desk", methods=["GET", "POST"])
 def desk(event_id: int):
-    """The check-in desk: search, one-tap check-in, undo, live counts, latest arrivals."""
+    """The check-in desk: search, one-tap check-in, undo, live counts, latest arrivals; and
+    (the form posted here) registering a walk-in who has no smartphone."""
     event = _managed_event(event_id)
     query = request.args.get("q", "")
+    form = DeskWalkInForm(prefix="walkin")
+    status = 200
+    if form.validate_on_submit():
+        try:
+            _result, guest = services.walk_in(
+                event,
+                name=form.name.data,
+                category=GuestCategory(form.category.data),
+                organisation=form.organisation.data or "",
+                consent=form.consent.data,
+                now=clock.now(),
+                ip=client_ip(),
+                actor=current_user,
+            )
+        except RuleError as e:
+            # As on the poster: a "full" refusal is a scan worth keeping, so it is committed.
+            db.session.commit()
+            form.form_errors.append(
+                services.window_message(event, clock.now(), beijing) if e.code == "not_open" else str(e)
+            )
+            status = 409
+        else:
+            db.session.commit()
+            flash(_("%(name)s: registered as a walk-in and checked in.", name=guest.name), "success")
+            return redirect(url_for("checkin.desk", event_id=event.id, q=guest.name))
     found = guests.search(event, query) if query.strip() else []
+    if request.method == "GET" and query.strip() and not found and not query.strip().isdigit():
+        form.name.data = query.strip()  # nobody on the list by this name: the form starts with it
     return render_template(
         "checkin/desk.html",
         event=event,
         query=query,
         found=found,
+        form=form,
         counts=guests.counts(event),
         latest=_latest(event),
         now=clock.now(),
         undo_window=services.UNDO_WINDOW,
-    )
+        **_notice_context(event),
+    ), status
 
 
 def _latest(event: Event, limit: int = 10) -> list[Guest]:
@@ -234,20 +344,43 @@ def desk_check_in(event_id: int, guest_id: int):
     )
     with read_phase():
         event = db.session.get(Event, event_id)
-        flash(f"{name}: {services.message(result, event, beijing)}", "success" if result.ok else "warning")
+        text = _("%(name)s: %(message)s", name=name, message=services.message(result, event, beijing))
+        flash(text, "success" if result.ok else "warning")
     return redirect(url_for("checkin.desk", event_id=event_id, q=request.form.get("q", "")))
 
 
 @bp.post("/events/<int:event_id>/desk/guests/<int:guest_id>/undo")
 def desk_undo(event_id: int, guest_id: int):
-    """Undo a check-in made by mistake (same staff member, within 15 minutes)."""
+    """Undo a check-in made by mistake (same staff member, within 15 minutes), after a
+    confirmation step of its own page."""
     event = _managed_event(event_id)
     guest = _desk_guest(event, guest_id)
+    back = url_for("checkin.desk", event_id=event.id, q=request.form.get("q", ""))
+    now = clock.now()
+    try:  # what would be refused is refused now, not after the confirmation
+        services.check_undo(guest, actor=current_user, now=now)
+    except RuleError as e:
+        db.session.rollback()
+        flash(str(e), "error")
+        return redirect(back)
+    if not confirmed():
+        return confirm_page(
+            _("Undo the check-in of %(name)s?", name=guest.name),
+            explain=_(
+                "%(name)s was checked in at %(time)s and will count as not arrived again. Undo only a "
+                "check-in made by mistake; the scan log keeps both.",
+                name=guest.name,
+                time=beijing(guest.checked_in_at, "HH:mm"),
+            ),
+            button=_("Undo check-in"),
+            back=back,
+            danger=True,
+        )
     apply_rule(
-        lambda: services.undo_check_in(guest, actor=current_user, now=clock.now(), ip=client_ip()),
+        lambda: services.undo_check_in(guest, actor=current_user, now=now, ip=client_ip()),
         done=_("The check-in of %(name)s was undone.", name=guest.name),
     )
-    return redirect(url_for("checkin.desk", event_id=event.id, q=request.form.get("q", "")))
+    return redirect(back)
 
 
 @bp.get("/events/<int:event_id>/scanner")

@@ -187,12 +187,16 @@ def confirmed() -> bool:
     return request.form.get("confirmed") == "1"
 
 
-def confirm_page(question: str, *, explain: str = "", button: str, back: str, danger: bool = False):
+def confirm_page(
+    question: str, *, explain: str = "", button: str, back: str, back_label: str = "", danger: bool = False
+):
     """The step between a consequential button and what it does (cancel an event, undo a
     check-in, send a plan): a page that says what will happen and posts the same fields
     again with ``confirmed=1``. A page of its own rather than a script's dialog, so it
     works without JavaScript and under the CSP; the view checks permission and validates
-    the form before calling it, so the question never reaches someone who may not act."""
+    the form before calling it, so the question never reaches someone who may not act.
+    ``back_label`` replaces "go back without changing anything" when something was already
+    saved before the question (a plan's draft)."""
     fields = [(k, v) for k, v in request.form.items(multi=True) if k not in ("csrf_token", "confirmed")]
     return render_template(
         "core/confirm.html",
@@ -200,6 +204,7 @@ def confirm_page(question: str, *, explain: str = "", button: str, back: str, da
         explain=explain,
         button=button,
         back=back,
+        back_label=back_label,
         danger=danger,
         action=request.path,
         fields=fields,

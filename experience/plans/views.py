@@ -141,6 +141,7 @@ def _ask_to_send(plan: Plan):
         explain="\n".join(explain),
         button=_("Submit to HQ"),
         back=url_for("plans.edit"),
+        back_label=_("Not now: keep the saved draft"),
         danger=True,  # the button that acts stands out from the way back
     )
 

@@ -87,7 +87,7 @@ def rate(code: str):
         try:
             services.check_may_rate(guest, now)
         except RuleError as e:  # a check in the read phase: nothing to commit or roll back
-            return render_template("ratings/closed.html", event=event, message=str(e), code=code), 409
+            return render_template("ratings/closed.html", event=event, message=str(e), reason=e.code, code=code), 409
         guest_id = guest.id
         dims = services.dimensions(event.campaign_id)
         if request.method == "GET":

@@ -60,7 +60,7 @@ def test_invited_guest_checks_in_from_the_printed_card_and_a_walk_in_from_the_po
     shot(p, "guest-consent-phone")
     assert p.evaluate("document.documentElement.scrollWidth") <= 360
     p.click("main button.huge")  # without agreeing
-    assert "同意" in p.inner_text(".errors")
+    assert "同意" in p.inner_text(".flash.error")  # said at the top, where the eye is
     p.check("#consent")
     p.click("main button.huge")
     p.wait_for_selector("text=签到成功")

@@ -244,9 +244,14 @@ def test_the_budget_is_shared_by_two_workers(app, event, make_guest, tmp_path, d
 
     try:
         assert all(wait_for(lambda p=p: get(p, "/healthz") == 200, 20) for p in ports)  # /healthz spends nothing
-        statuses = [get(ports[i % 2], f"/c/{unknown_code()}") for i in range(BUDGET + 4)]
+        statuses = [get(ports[i % 2], f"/c/{unknown_code()}") for i in range(BUDGET + 6)]
     finally:
         for w in workers:
             w.terminate()
             w.wait(10)
-    assert statuses == [404] * BUDGET + [429] * 4
+    # core.ratelimit: a worker writes a key's hits from its second one on, so each worker may
+    # accept one failure beyond the budget that the other has not seen yet, never more
+    refused = statuses.index(429)
+    assert BUDGET <= refused <= BUDGET + len(ports)
+    assert statuses[:refused] == [404] * refused
+    assert statuses[refused:] == [429] * (len(statuses) - refused)

@@ -228,3 +228,64 @@ def test_undo_by_the_same_staff_within_15_minutes(event, make_guest, make_user, 
     with pytest.raises(RuleError) as e:
         services.undo_check_in(guest, actor=clerk, now=during)
     assert e.value.code == "undo_not_checked_in"
+
+
+def test_staff_register_a_walk_in_as_their_own_check_in_and_it_is_audited(event, make_user, during):
+    from experience.core.audit import AuditEntry
+
+    clerk = make_user(Role.ORGANIZER, "11")
+    result, guest = services.walk_in(
+        event, name="孙丽", category=GuestCategory.CONSUMER, consent=True, now=during, actor=clerk
+    )
+    assert result.ok and guest.walk_in and guest.phone is None
+    assert (guest.checked_in_via, guest.checked_in_by_id, guest.consent_at) == (CheckInVia.DESK, clerk.id, during)
+    assert db.session.execute(sa.select(Scan.result, Scan.via, Scan.actor_id)).all() == [
+        ("ok", CheckInVia.DESK, clerk.id)
+    ]
+    entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "guest.create"))
+    assert (entry.actor_id, entry.target_id) == (clerk.id, str(guest.id))
+    assert entry.detail == {"walk_in": True, "checked_in": True}
+    services.undo_check_in(guest, actor=clerk, now=during + timedelta(minutes=1))  # a slip is theirs to undo
+    assert guest.checked_in_at is None
+
+
+def test_staff_walk_in_without_the_guests_agreement_is_refused(event, make_user, during):
+    clerk = make_user(Role.ORGANIZER, "11")
+    with pytest.raises(RuleError) as e:
+        services.walk_in(event, name="孙丽", category=GuestCategory.CONSUMER, consent=False, now=during, actor=clerk)
+    assert e.value.code == "consent_required" and "嘉宾" in str(e.value)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Guest)) == 0
+
+
+def test_window_state_before_during_and_after(event):
+    opens, closes = event.checkin_opens_at, event.checkin_closes_at
+    assert services.window_state(event, opens - timedelta(seconds=1)) == "before"
+    assert services.window_state(event, opens) == "open"
+    assert services.window_state(event, closes) == "open"
+    assert services.window_state(event, closes + timedelta(seconds=1)) == "after"
+
+
+def test_undo_is_checked_before_it_is_asked_and_checking_changes_nothing(event, make_guest, make_user, during):
+    clerk = make_user(Role.ORGANIZER, "11")
+    guest = make_guest(event)
+    services.check_in(guest.code, via=CheckInVia.DESK, now=during, actor=clerk)
+    db.session.refresh(guest)
+    services.check_undo(guest, actor=clerk, now=during)
+    assert guest.checked_in_at == during and scans() == ["ok"]
+    with pytest.raises(RuleError) as e:
+        services.check_undo(guest, actor=clerk, now=during + timedelta(minutes=16))
+    assert e.value.code == "undo_too_late"
+
+
+def test_a_device_ticket_names_its_guest_only_at_its_own_event(app, make_event, during):
+    event = make_event()
+    _, guest = services.walk_in(event, name="赵六", category=GuestCategory.CONSUMER, consent=True, now=during)
+    other = make_event(title="另一场")
+    ticket = services.device_ticket(guest)
+    assert services.device_guest(event, ticket).id == guest.id
+    assert services.device_guest(other, ticket) is None
+    tampered = ticket[:-6] + ("A" if ticket[-6] != "A" else "B") + ticket[-5:]  # (the last character may
+    assert services.device_guest(event, tampered) is None  # carry only padding bits)
+    assert services.device_guest(event, "") is None
+    guests.revoke_code(guest, actor=None, now=during)  # a withdrawn code: the ticket no longer works
+    assert services.device_guest(event, ticket) is None

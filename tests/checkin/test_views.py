@@ -1,5 +1,8 @@
 import contextlib
+import html
+import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -14,7 +17,7 @@ from experience.checkin.models import Scan
 from experience.events.models import GuestCategory
 from experience.extensions import db
 from experience.guests import services as guests
-from experience.guests.models import Guest
+from experience.guests.models import CheckInVia, Guest
 from tests.conftest import PASSWORD, _free_port, wait_for
 
 
@@ -237,7 +240,7 @@ def test_desk_search_check_in_and_undo(client, auth, event, staff, make_guest):
     assert db.session.get(Guest, guest.id).checked_in_at is not None
     live = client.get(f"/events/{event.id}/desk/live").json
     assert live["totals"] == {"invited": 2, "arrived": 1, "walk_ins": 0} and live["latest"][0]["name"] == "李娜"
-    client.post(f"/events/{event.id}/desk/guests/{guest.id}/undo")
+    client.post(f"/events/{event.id}/desk/guests/{guest.id}/undo", data={"confirmed": "1"})
     assert db.session.get(Guest, guest.id).checked_in_at is None
 
 
@@ -388,3 +391,256 @@ def test_odd_inputs_on_public_and_scanner_routes_never_500(client, auth, event, 
     auth.login("bjstaff")
     r = client.post(f"/events/{event.id}/scanner/scan", json=[1, 2])
     assert r.status_code == 404 and r.json["result"] == "unknown"
+
+
+# -- the guest's phone says what it can before the tap ------------------------------------------
+
+CJK = r"[\u3400-\u9fff]"
+ASCII_BETWEEN_CJK = re.compile(rf"{CJK}\s*[:(),]\s*{CJK}")
+
+
+def visible_text(page: str) -> str:
+    """The page's text, without scripts, tags or attributes."""
+    page = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S)
+    return html.unescape(re.sub(r"<[^>]+>", " ", page))
+
+
+def test_phone_before_the_window_says_when_it_opens_and_offers_no_button(app, client, event, make_guest):
+    guest = make_guest(event, name="孙丽")
+    app.config["FROZEN_NOW"] = event.starts_at - timedelta(hours=5)
+    r = client.get(f"/c/{guest.code}")
+    text = visible_text(r.get_data(as_text=True))
+    assert r.status_code == 200
+    assert "签到尚未开始，将于 2024-09-10 07:00（北京时间）开始。" in text
+    assert "签到台" in text
+    assert 'type="submit" class="huge"' not in r.get_data(as_text=True)
+    assert "孙丽" in text and event.title in text
+
+
+def test_phone_after_the_window_says_it_closed_and_to_ask_the_desk(app, client, event, make_guest):
+    guest = make_guest(event)
+    app.config["FROZEN_NOW"] = event.ends_at + timedelta(minutes=1)
+    page = client.get(f"/c/{guest.code}").get_data(as_text=True)
+    text = visible_text(page)
+    assert "本次活动的签到已于 2024-09-10 12:00（北京时间）结束。" in text
+    assert "请到签到台联系工作人员" in text
+    assert 'class="huge"' not in page
+
+
+def test_success_screen_names_the_guest(client, event, make_guest):
+    guest = make_guest(event, name="欧阳晓明")
+    page = client.post(f"/c/{guest.code}", data={"consent": "y"}).get_data(as_text=True)
+    assert re.search(r'<p class="guest-name">欧阳晓明</p>', page)
+    again = client.post(f"/c/{guest.code}", data={}).get_data(as_text=True)
+    assert re.search(r'<p class="guest-name">欧阳晓明</p>', again)
+
+
+def test_consent_missing_is_said_at_the_top_of_the_page(client, event, make_guest):
+    guest = make_guest(event)
+    page = client.post(f"/c/{guest.code}", data={}).get_data(as_text=True)
+    main = page.split("<main", 1)[1]
+    assert main.index('class="flash error"') < main.index('class="card event-card')
+    assert "请先阅读并同意个人信息告知" in visible_text(main)
+
+
+# -- walk-ins ---------------------------------------------------------------------------------
+
+
+def test_walk_in_form_has_no_default_category(client, event):
+    page = client.get(f"/w/{event.walk_in_code}").get_data(as_text=True)
+    select = re.search(r'<select[^>]*id="category".*?</select>', page, re.S).group(0)
+    assert re.findall(r"<option[^>]*selected[^>]*>", select) == []
+    assert re.search(r'<option value="">请选择</option>', select)  # the browser shows the first
+    r = client.post(f"/w/{event.walk_in_code}", data={"name": "赵六", "consent": "y"})
+    assert r.status_code == 200
+    assert "请选择您的身份。" in r.get_data(as_text=True)
+    r = client.post(f"/w/{event.walk_in_code}", data={"name": "赵六", "category": "", "consent": "y"})
+    assert "请选择您的身份。" in r.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Guest)) == 0
+
+
+def walk_in_as(client, event, **data):
+    return client.post(f"/w/{event.walk_in_code}", data={"category": "consumer", "consent": "y", **data})
+
+
+def test_the_phone_that_registered_sees_its_own_result_again(client, event):
+    r = walk_in_as(client, event, name="赵六", phone="13900002222")
+    guest = db.session.scalar(sa.select(Guest))
+    assert r.status_code == 200 and f"/c/{guest.code}" in r.get_data(as_text=True)
+    cookie = r.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and f"Path=/w/{event.walk_in_code}" in cookie and guest.code not in cookie
+    # the poster scanned again, or the form sent again: the same person, the same link
+    for again in (client.get(f"/w/{event.walk_in_code}"), walk_in_as(client, event, name="赵六", phone="13900002222")):
+        page = again.get_data(as_text=True)
+        assert again.status_code == 200
+        assert f"/c/{guest.code}" in page and "赵六" in page and "您已签到" in page
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Guest)) == 1
+    # someone else on the same phone may still register
+    form = client.get(f"/w/{event.walk_in_code}?another=1").get_data(as_text=True)
+    assert 'id="category"' in form
+    r = walk_in_as(client, event, name="钱七")
+    assert r.status_code == 200 and db.session.scalar(sa.select(sa.func.count()).select_from(Guest)) == 2
+
+
+def test_the_phone_that_registered_keeps_its_link_after_walk_ins_stop(client, event):
+    assert walk_in_as(client, event, name="赵六").status_code == 200
+    guest = db.session.scalar(sa.select(Guest))
+    event.walk_ins_enabled = False
+    db.session.commit()
+    r = client.get(f"/w/{event.walk_in_code}")
+    assert r.status_code == 200 and f"/c/{guest.code}" in r.get_data(as_text=True)
+    assert client.get(f"/w/{event.walk_in_code}?another=1").status_code == 409  # nobody new, though
+
+
+def test_any_other_repeat_of_a_listed_mobile_gets_one_answer_that_names_nobody(client, app, event, make_guest):
+    invited = make_guest(event, name="李娜", phone="13933334444")
+    assert walk_in_as(client, event, name="赵六", phone="13900002222").status_code == 200
+    walked_in = db.session.scalar(sa.select(Guest).where(Guest.name == "赵六"))
+    answers = set()
+    for phone, who in (("13933334444", invited), ("13900002222", walked_in)):
+        other_phone = app.test_client()
+        r = walk_in_as(other_phone, event, name="冒名者", phone=phone)
+        page = r.get_data(as_text=True)
+        assert r.status_code == 409
+        assert who.name not in page and phone[-4:] not in page and who.code not in page and "/c/" not in page
+        assert "邀请" not in visible_text(page)
+        answers.add(visible_text(page).split("</main>")[0].strip())
+    assert len(answers) == 1
+    assert "该手机号码已登记参加本次活动，请到签到台咨询。" in answers.pop()
+    assert db.session.get(Guest, invited.id).checked_in_at is None
+
+
+def test_a_forged_or_moved_device_cookie_is_a_stranger(client, app, event, make_event, make_guest):
+    assert walk_in_as(client, event, name="赵六", phone="13900002222").status_code == 200
+    mine = db.session.scalar(sa.select(Guest).where(Guest.name == "赵六"))
+    ticket = services.device_ticket(mine)
+    other = make_event(title="另一场活动")
+    guessed = json.dumps({"e": event.id, "c": mine.code})
+    for value, poster in ((ticket, other), (ticket[:-2] + "xx", event), (guessed, event)):
+        stranger = app.test_client()
+        stranger.set_cookie("walk_in", value, path=f"/w/{poster.walk_in_code}")
+        page = stranger.get(f"/w/{poster.walk_in_code}").get_data(as_text=True)
+        assert mine.code not in page and 'id="category"' in page  # the plain form
+    assert services.device_guest(other, ticket) is None
+    assert services.device_guest(event, ticket).id == mine.id
+
+
+def test_walk_in_page_outside_the_window_says_so_instead_of_the_form(app, client, event):
+    app.config["FROZEN_NOW"] = event.starts_at - timedelta(hours=5)
+    r = client.get(f"/w/{event.walk_in_code}")
+    page = r.get_data(as_text=True)
+    assert r.status_code == 200 and 'id="category"' not in page
+    assert "签到尚未开始，将于 2024-09-10 07:00（北京时间）开始。" in visible_text(page)
+    r = walk_in_as(client, event, name="赵六")
+    assert r.status_code == 409 and db.session.scalar(sa.select(sa.func.count()).select_from(Guest)) == 0
+
+
+# -- the desk ------------------------------------------------------------------------------------
+
+
+def test_desk_search_shows_level_and_note(client, auth, event, staff, make_guest):
+    make_guest(event, name="张代表", category=GuestCategory.NPC_DEPUTY, level="national", note="腿脚不便，需引导")
+    auth.login("bjstaff")
+    text = visible_text(client.get(f"/events/{event.id}/desk?q=张").get_data(as_text=True))
+    assert "全国" in text
+    assert "备注：腿脚不便，需引导" in text
+
+
+def desk_walk_in(client, event, **data):
+    return client.post(
+        f"/events/{event.id}/desk",
+        data={f"walkin-{k}": v for k, v in {"category": "consumer", "consent": "y", **data}.items()},
+    )
+
+
+def test_desk_registers_a_walk_in_without_a_smartphone(client, auth, event, staff):
+    from experience.core.audit import AuditEntry
+
+    auth.login("bjstaff")
+    r = desk_walk_in(client, event, name="孙丽", category="consumer", organisation="望京街道")
+    assert r.status_code == 302
+    guest = db.session.scalar(sa.select(Guest))
+    assert (guest.name, guest.walk_in, guest.phone, guest.checked_in_via.value) == ("孙丽", True, None, "desk")
+    assert guest.checked_in_by_id == staff.id and guest.consent_at is not None
+    assert scan_log() == [("ok", CheckInVia.DESK, guest.id)]
+    entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "guest.create"))
+    assert entry.actor_id == staff.id and entry.detail == {"walk_in": True, "checked_in": True}
+    page = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "孙丽：已现场登记并签到。" in visible_text(page)
+    live = client.get(f"/events/{event.id}/desk/live").json
+    assert live["totals"] == {"invited": 0, "arrived": 1, "walk_ins": 1}
+
+
+def test_desk_walk_in_needs_a_category_and_the_guests_agreement(client, auth, event, staff):
+    auth.login("bjstaff")
+    page = client.get(f"/events/{event.id}/desk").get_data(as_text=True)
+    select = re.search(r'<select[^>]*id="walkin-category".*?</select>', page, re.S).group(0)
+    assert re.findall(r"<option[^>]*selected[^>]*>", select) == []
+    page = desk_walk_in(client, event, name="孙丽", category="", consent="").get_data(as_text=True)
+    assert "请选择身份类别。" in page and "请向嘉宾说明个人信息告知内容，并勾选嘉宾同意。" in page
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Guest)) == 0
+
+
+@pytest.mark.parametrize(
+    "setup, says",
+    [
+        (lambda e: setattr(e, "walk_ins_enabled", False), "本活动不接受现场登记"),
+        (lambda e: setattr(e, "capacity", 1), "已满"),
+        (lambda e: setattr(e, "ends_at", e.starts_at + timedelta(minutes=5)), "结束"),  # it closed at 09:05
+    ],
+)
+def test_desk_walk_in_keeps_the_events_rules(client, auth, event, staff, make_guest, setup, says):
+    other = make_guest(event)
+    services.check_in(other.code, via=CheckInVia.DESK, now=event.starts_at)
+    setup(event)
+    db.session.commit()
+    auth.login("bjstaff")
+    r = desk_walk_in(client, event, name="孙丽")
+    assert r.status_code == 409 and says in r.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Guest).where(Guest.walk_in)) == 0
+
+
+def test_desk_undo_asks_first_then_undoes(client, auth, event, staff, make_guest):
+    guest = make_guest(event, name="孙丽")
+    auth.login("bjstaff")
+    client.post(f"/events/{event.id}/desk/guests/{guest.id}/checkin")
+    first = client.post(f"/events/{event.id}/desk/guests/{guest.id}/undo", data={"q": "孙"})
+    page = first.get_data(as_text=True)
+    assert first.status_code == 200 and "撤销 孙丽 的签到？" in page and 'name="confirmed" value="1"' in page
+    assert 'name="q" value="孙"' in page  # the search comes back after
+    assert db.session.get(Guest, guest.id).checked_in_at is not None
+    assert [row.result for row in scan_log()] == ["ok"]
+    r = client.post(f"/events/{event.id}/desk/guests/{guest.id}/undo", data={"q": "孙", "confirmed": "1"})
+    assert r.status_code == 302 and r.headers["Location"].endswith("q=%E5%AD%99")
+    assert db.session.get(Guest, guest.id).checked_in_at is None
+    assert [row.result for row in scan_log()] == ["ok", "undone"]
+
+
+def test_desk_undo_that_would_be_refused_asks_nothing(client, auth, event, staff, make_guest, make_user):
+    guest = make_guest(event, name="孙丽")
+    make_user(Role.PROVINCE, "11", username="colleague")
+    auth.login("bjstaff")
+    client.post(f"/events/{event.id}/desk/guests/{guest.id}/checkin")
+    auth.logout()
+    auth.login("colleague")
+    r = client.post(f"/events/{event.id}/desk/guests/{guest.id}/undo", follow_redirects=True)
+    page = r.get_data(as_text=True)
+    assert "撤销 孙丽 的签到？" not in page and "只有" in page
+    assert db.session.get(Guest, guest.id).checked_in_at is not None
+
+
+def test_guest_pages_and_the_desk_punctuate_chinese_the_chinese_way(app, client, auth, event, staff, make_guest):
+    guest = make_guest(event, name="孙丽", organisation="", note="需引导")
+    pages = [client.get(f"/c/{guest.code}"), client.post(f"/c/{guest.code}", data={})]
+    pages += [client.post(f"/c/{guest.code}", data={"consent": "y"}), client.get(f"/w/{event.walk_in_code}")]
+    pages += [client.get(f"/c/{guest.code}/rate")]
+    auth.login("bjstaff")
+    other = make_guest(event, name="李娜")
+    client.post(f"/events/{event.id}/desk/guests/{other.id}/checkin")
+    pages += [client.get(f"/events/{event.id}/desk?q=李娜"), client.get(f"/events/{event.id}/desk?q=孙")]
+    pages += [client.post(f"/events/{event.id}/desk/guests/{other.id}/undo")]
+    pages += [client.get(f"/events/{event.id}/checkin"), client.get(f"/events/{event.id}/ratings")]
+    texts = [visible_text(r.get_data(as_text=True)) for r in pages]
+    assert "李娜：签到成功" in texts[5]
+    wrong = [m.group(0) for text in texts for m in ASCII_BETWEEN_CJK.finditer(text)]
+    assert wrong == []

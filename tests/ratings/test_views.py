@@ -206,3 +206,15 @@ def test_odd_star_values_are_refused_not_500(client, setup, value):
     body[next(iter(body))] = value
     assert client.post(f"/c/{guest.code}/rate", data=body).status_code == 422
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Rating)) == 0
+
+
+def test_before_check_in_the_rating_page_says_why_and_leads_back_to_check_in(app, client, setup, make_guest):
+    _, event, _ = setup
+    app.config["FROZEN_NOW"] = event.starts_at + timedelta(minutes=5)
+    guest = make_guest(event, name="未签到嘉宾")
+    r = client.get(f"/c/{guest.code}/rate")
+    page = r.get_data(as_text=True)
+    assert r.status_code == 409
+    assert "仅已签到的嘉宾可以评价本次活动。" in page
+    assert f'<a class="button huge" href="/c/{guest.code}">去签到</a>' in page
+    assert 'name="d' not in page  # no questions to answer yet
