@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -30,7 +31,8 @@ from experience.checkin.signals import undoing_check_in
 from experience.core import audit
 from experience.core.errors import RuleError
 from experience.core.web import read_phase
-from experience.events.models import Event, GuestCategory, checkin_window
+from experience.events.models import Event, EventStatus, GuestCategory, checkin_window
+from experience.events.signals import event_changed
 from experience.extensions import db
 from experience.guests.models import CheckInVia, Guest, RevokedCode
 from experience.guests.signals import guest_removing
@@ -49,6 +51,7 @@ MESSAGES = {
     ScanOutcome.UNKNOWN: _l("This code is not a valid invitation."),
     ScanOutcome.REVOKED: _l("This invitation was withdrawn. Please ask the organisers for a new one."),
     ScanOutcome.NOT_OPEN: _l("Check-in is open from %(opens)s to %(closes)s."),
+    "event_cancelled": _l("This event was cancelled; its invitations no longer check in."),
     ScanOutcome.WRONG_EVENT: _l("This invitation is for another event: %(title)s."),
     "wrong_event_elsewhere": _l("This invitation is for another event."),
     NONCE_REUSED: _l("This nonce was already used for another code. Send each scan with a nonce of its own."),
@@ -90,6 +93,11 @@ class ScanResult:
     code_hint: str = ""
     #: a used nonce with another code: nothing is written and nothing told
     conflict: bool = False
+    #: the guest as the answer shows them (ok, already checked in), read with the decision
+    guest_name: str | None = None
+    guest_category: GuestCategory | None = None
+    #: the event was cancelled: its invitations no longer check in (logged as not_open)
+    cancelled: bool = False
 
     @property
     def ok(self) -> bool:
@@ -100,21 +108,15 @@ def assess(
     raw_code: str | None,
     *,
     now: datetime,
-    scanner_event: Event | None = None,
-    token: ApiToken | None = None,
+    scanner_event: Event | EventWindow | None = None,
+    token: ApiToken | TokenInfo | None = None,
     nonce: str | None = None,
 ) -> ScanResult:
     """Read-only: what would this scan answer? Writes nothing."""
     if token is not None and nonce:
-        first = db.session.execute(
-            sa.select(Scan.result, Scan.guest_id, Scan.event_id, Scan.code_hint, Guest.checked_in_at)
-            .outerjoin(Guest, Guest.id == Scan.guest_id)
-            .where(Scan.api_token_id == token.id, Scan.nonce == nonce)
-        ).first()
-        if first is not None:
-            if _guest_of(raw_code) != first.guest_id:  # a nonce belongs to one code
-                return ScanResult(NONCE_REUSED, event_id=first.event_id, conflict=True)
-            return ScanResult(first.result, first.guest_id, first.event_id, first.checked_in_at, replay=True)
+        replayed = _replayed(raw_code, token.id, nonce)
+        if replayed is not None:
+            return replayed
     code = extract_code(raw_code)
     # only code-like characters: a NUL byte, say, has no place in the log (or in PostgreSQL)
     hint = re.sub(r"[^A-Za-z0-9_-]", "", (raw_code or "").strip()[-32:])[:6]
@@ -126,6 +128,9 @@ def assess(
             Guest.id,
             Guest.event_id,
             Guest.checked_in_at,
+            Guest.name,
+            Guest.category,
+            Event.status,
             Event.starts_at,
             Event.ends_at,
             Event.checkin_opens_minutes,
@@ -145,12 +150,38 @@ def assess(
         return ScanResult(ScanOutcome.UNKNOWN, event_id=scanner_id, code_hint=code[:6])
     if scanner_id is not None and row.event_id != scanner_id:
         return ScanResult(ScanOutcome.WRONG_EVENT, row.id, scanner_id)
+    who = dict(guest_name=row.name, guest_category=row.category)
     if row.checked_in_at is not None:
-        return ScanResult(ScanOutcome.ALREADY_CHECKED_IN, row.id, row.event_id, row.checked_in_at)
+        return ScanResult(ScanOutcome.ALREADY_CHECKED_IN, row.id, row.event_id, row.checked_in_at, **who)
+    if row.status is EventStatus.CANCELLED:
+        return ScanResult(ScanOutcome.NOT_OPEN, row.id, row.event_id, cancelled=True)
     opens, closes = checkin_window(row.starts_at, row.ends_at, row.checkin_opens_minutes, row.checkin_closes_minutes)
     if not opens <= now <= closes:
         return ScanResult(ScanOutcome.NOT_OPEN, row.id, row.event_id)
-    return ScanResult(ScanOutcome.OK, row.id, row.event_id, candidate=True)
+    return ScanResult(ScanOutcome.OK, row.id, row.event_id, candidate=True, **who)
+
+
+def _replayed(raw_code: str | None, token_id: int, nonce: str) -> ScanResult | None:
+    """The first answer to this token's ``nonce``, or None if it is new."""
+    first = db.session.execute(
+        sa.select(Scan.result, Scan.guest_id, Scan.event_id, Scan.code_hint, Guest.checked_in_at)
+        .add_columns(Guest.name, Guest.category)
+        .outerjoin(Guest, Guest.id == Scan.guest_id)
+        .where(Scan.api_token_id == token_id, Scan.nonce == nonce)
+    ).first()
+    if first is None:
+        return None
+    if _guest_of(raw_code) != first.guest_id:  # a nonce belongs to one code
+        return ScanResult(NONCE_REUSED, event_id=first.event_id, conflict=True)
+    return ScanResult(
+        first.result,
+        first.guest_id,
+        first.event_id,
+        first.checked_in_at,
+        replay=True,
+        guest_name=first.name,
+        guest_category=first.category,
+    )
 
 
 def _guest_of(raw_code: str | None) -> int | None:
@@ -194,17 +225,24 @@ def record(
             .values(**values)
             .execution_options(synchronize_session=False)
         )
+        who = dict(guest_name=assessed.guest_name, guest_category=assessed.guest_category)
         if claimed.rowcount == 1:
-            result = ScanResult(ScanOutcome.OK, assessed.guest_id, assessed.event_id, now)
+            result = ScanResult(ScanOutcome.OK, assessed.guest_id, assessed.event_id, now, **who)
         else:  # someone else was first, between assess and now
             first = db.session.scalar(sa.select(Guest.checked_in_at).where(Guest.id == assessed.guest_id))
-            result = ScanResult(ScanOutcome.ALREADY_CHECKED_IN, assessed.guest_id, assessed.event_id, first)
-    db.session.add(
-        Scan(
+            result = ScanResult(ScanOutcome.ALREADY_CHECKED_IN, assessed.guest_id, assessed.event_id, first, **who)
+    _log(result, via=via, now=now, actor_id=actor_id, token_id=token_id, nonce=nonce, ip=ip)
+    return result
+
+
+def _log(result: ScanResult, *, via, now, actor_id, token_id, nonce, ip) -> None:
+    """The scan row: one Core INSERT (no unit of work to flush on the hot path)."""
+    db.session.execute(
+        sa.insert(Scan).values(
             at=now,
             event_id=result.event_id,
             guest_id=result.guest_id,
-            result=result.result,
+            result=ScanOutcome(result.result),
             via=via,
             actor_id=actor_id,
             api_token_id=token_id,
@@ -213,7 +251,6 @@ def record(
             ip=ip[:64],
         )
     )
-    return result
 
 
 def scan(
@@ -238,8 +275,45 @@ def scan(
     except a replayed nonce, which by definition is the same attempt again.
     """
     token_id = token.id if token is not None else None
+    window = None
+    if scanner_event_id:
+        window = cached_event_window(scanner_event_id)
+        if window is None:  # read without the write lock a POST would take at its first query
+            with read_phase():
+                window = event_window(scanner_event_id)
+    code = extract_code(raw_code)
+    if code is not None and window is not None and window.takes(now):
+        # The common case in one statement: claim this event's fresh guest and return what
+        # the answer shows. No row means another answer, which the rules below find.
+        try:
+            row = _claim(sa.and_(Guest.code == code, Guest.event_id == window.id), now, via, actor_id, consent)
+            if row is not None:
+                result = ScanResult(
+                    ScanOutcome.OK, row.id, row.event_id, now, guest_name=row.name, guest_category=row.category
+                )
+                _log(result, via=via, now=now, actor_id=actor_id, token_id=token_id, nonce=nonce, ip=ip)
+                db.session.commit()
+                return result
+        except IntegrityError:  # a used nonce: the claim is rolled back with it
+            return _first_answer(raw_code, now, token_id, nonce)
+        # the write transaction is open already: decide the rest in it (rare: repeats, errors)
+        try:
+            result = record(
+                assess(raw_code, now=now, scanner_event=window, token=token, nonce=nonce),
+                via=via,
+                now=now,
+                actor_id=actor_id,
+                token_id=token_id,
+                nonce=nonce,
+                ip=ip,
+                consent=consent,
+            )
+            db.session.commit()
+        except IntegrityError:
+            return _first_answer(raw_code, now, token_id, nonce)
+        return result
     with read_phase():
-        scanner_event = db.session.get(Event, scanner_event_id) if scanner_event_id else None
+        scanner_event = window
         assessed = assess(raw_code, now=now, scanner_event=scanner_event, token=token, nonce=nonce)
     try:
         result = record(
@@ -254,10 +328,135 @@ def scan(
         )
         db.session.commit()
     except IntegrityError:  # the same nonce raced in from a retry: answer as the first did
-        db.session.rollback()
-        with read_phase():
-            result = assess(raw_code, now=now, token=db.session.get(ApiToken, token_id), nonce=nonce)
+        return _first_answer(raw_code, now, token_id, nonce)
     return result
+
+
+def _claim(where, now: datetime, via: CheckInVia, actor_id: int | None, consent: bool):
+    """Check in the guest ``where`` selects if nobody has yet: (id, event_id, name,
+    category), or None. The row count of this one UPDATE is what makes it exactly once."""
+    values = dict(checked_in_at=now, checked_in_via=via, checked_in_by_id=actor_id)
+    if consent:
+        values["consent_at"] = sa.func.coalesce(Guest.consent_at, now)
+    return db.session.execute(
+        sa.update(Guest)
+        .where(where, Guest.checked_in_at.is_(None))
+        .values(**values)
+        .returning(Guest.id, Guest.event_id, Guest.name, Guest.category)
+        .execution_options(synchronize_session=False)
+    ).first()
+
+
+def _first_answer(raw_code, now, token_id, nonce) -> ScanResult:
+    """A nonce already used (a retry raced in, or a repeat): roll back this attempt, claim
+    included, and answer as the first request was answered."""
+    db.session.rollback()
+    with read_phase():
+        return assess(raw_code, now=now, token=TokenInfo(token_id, 0, False), nonce=nonce)
+
+
+# -- What the hot path keeps in memory ------------------------------------------------------
+#
+# A scanner's token and its event's window are read once and kept for CACHE_SECONDS in
+# each worker (per app, so tests never share them). That bounds what a change made
+# elsewhere takes to arrive: a token revoked, or an event's window moved or the event
+# cancelled, in another worker, is seen here within CACHE_SECONDS; in this worker at once
+# (the changes forget what they touch). A stale window only ever costs a wrong *fast*
+# path for those seconds: the UPDATE still claims nobody twice.
+
+CACHE_SECONDS = 5.0
+_monotonic = time.monotonic  # tests move it
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    id: int
+    event_id: int
+    revoked: bool
+
+
+@dataclass(frozen=True)
+class EventWindow:
+    """What a scan needs of the scanner's event, and what ``message`` reads of it."""
+
+    id: int
+    province_code: str
+    title: str
+    cancelled: bool
+    checkin_opens_at: datetime
+    checkin_closes_at: datetime
+
+    def takes(self, now: datetime) -> bool:
+        return not self.cancelled and self.checkin_opens_at <= now <= self.checkin_closes_at
+
+
+def _cache(kind: str) -> dict:
+    return current_app.extensions.setdefault("checkin.cache", {"tokens": {}, "events": {}})[kind]
+
+
+def token_info(plain: str | None) -> TokenInfo | None:
+    """The scanner token's id, event and whether it is revoked; None for no such token."""
+    if not plain:
+        return None
+    digest, cache, now = _hash(plain), _cache("tokens"), _monotonic()
+    hit = cache.get(digest)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    row = db.session.execute(
+        sa.select(ApiToken.id, ApiToken.event_id, ApiToken.revoked_at).where(ApiToken.token_hash == digest)
+    ).first()
+    if row is None:
+        return None  # unknown tokens are not kept: they spend the address's failure budget
+    info = TokenInfo(row.id, row.event_id, row.revoked_at is not None)
+    cache[digest] = (now + CACHE_SECONDS, info)
+    return info
+
+
+def cached_event_window(event_id: int) -> EventWindow | None:
+    hit = _cache("events").get(event_id)
+    return hit[1] if hit is not None and hit[0] > _monotonic() else None
+
+
+def event_window(event_id: int) -> EventWindow | None:
+    """The event's window as kept (read if not kept, or kept too long)."""
+    window = cached_event_window(event_id)
+    if window is not None:
+        return window
+    cache, now = _cache("events"), _monotonic()
+    row = db.session.execute(
+        sa.select(
+            Event.id,
+            Event.province_code,
+            Event.title,
+            Event.status,
+            Event.starts_at,
+            Event.ends_at,
+            Event.checkin_opens_minutes,
+            Event.checkin_closes_minutes,
+        ).where(Event.id == event_id)
+    ).first()
+    if row is None:
+        return None
+    opens, closes = checkin_window(row.starts_at, row.ends_at, row.checkin_opens_minutes, row.checkin_closes_minutes)
+    window = EventWindow(row.id, row.province_code, row.title, row.status is EventStatus.CANCELLED, opens, closes)
+    cache[event_id] = (now + CACHE_SECONDS, window)
+    return window
+
+
+def forget_event(event_id: int) -> None:
+    _cache("events").pop(event_id, None)
+
+
+def forget_token(token_id: int) -> None:
+    cache = _cache("tokens")
+    for digest in [d for d, (_, info) in cache.items() if info.id == token_id]:
+        cache.pop(digest, None)
+
+
+@event_changed.connect
+def _forget_changed_event(event: Event, **_) -> None:
+    if event.id is not None:
+        forget_event(event.id)
 
 
 def check_in(
@@ -293,6 +492,8 @@ def message(result: ScanResult, event: Event | None = None, fmt=None) -> str:
     params = {}
     if result.result == ScanOutcome.ALREADY_CHECKED_IN and result.checked_in_at:
         params["time"] = fmt(result.checked_in_at)
+    elif result.result == ScanOutcome.NOT_OPEN and result.cancelled:
+        return str(MESSAGES["event_cancelled"])
     elif result.result == ScanOutcome.NOT_OPEN and event is not None:
         params = {"opens": fmt(event.checkin_opens_at), "closes": fmt(event.checkin_closes_at)}
     elif result.result == ScanOutcome.WRONG_EVENT:
@@ -497,6 +698,7 @@ def update_settings(event: Event, *, actor, now: datetime, ip: str = "", **value
     changed = sorted(k for k in SETTINGS if getattr(event, k) != values[k])
     for k in changed:
         setattr(event, k, values[k])
+    forget_event(event.id)
     audit.record("event.checkin_settings", now=now, actor=actor, target=event, ip=ip, fields=changed)
 
 
@@ -529,6 +731,7 @@ def create_api_token(event: Event, name: str, *, actor, now: datetime, ip: str =
 def revoke_api_token(token: ApiToken, *, actor, now: datetime, ip: str = "") -> None:
     if token.revoked_at is None:
         token.revoked_at = now
+        forget_token(token.id)
         audit.record("api_token.revoke", now=now, actor=actor, target_type="api_token", target_id=str(token.id), ip=ip)
 
 

@@ -481,14 +481,16 @@ def revoke_token(event_id: int, token_id: int):
 
 
 def _api_answer(result: services.ScanResult, event_id: int | None):
+    """The JSON answer, built from what the scan decided (its guest, the scanner's event):
+    no read of its own on the common path."""
     body = {"result": result.result}
     if result.checked_in_at and result.result in ("ok", "already_checked_in"):
         body["checked_in_at"] = clock.aware(result.checked_in_at).isoformat()
-    if result.guest_id and result.result in ("ok", "already_checked_in"):
-        g = db.session.get(Guest, result.guest_id)
-        body["guest"] = {"name": g.name, "category": g.category.value, "category_label": str(g.category.label)}
-    event = db.session.get(Event, result.event_id or event_id) if (result.event_id or event_id) else None
-    body["message"] = services.message(result, event, beijing)
+    if result.guest_name is not None and result.result in ("ok", "already_checked_in"):
+        category = GuestCategory(result.guest_category)
+        body["guest"] = {"name": result.guest_name, "category": category.value, "category_label": str(category.label)}
+    window = services.event_window(result.event_id or event_id) if (result.event_id or event_id) else None
+    body["message"] = services.message(result, window, beijing)
     if result.replay:
         body["replayed"] = True
     return jsonify(body), STATUS.get(result.result, 409)
@@ -534,29 +536,24 @@ def api_check_in():
     nonce = data.get("nonce")
     if nonce is not None and (not isinstance(nonce, str) or not 1 <= len(nonce) <= 64 or not nonce.isprintable()):
         return _api_error(400, "bad_request", "nonce: a string of 1 to 64 characters")
+    bearer = _bearer()
     with read_phase():
-        bearer = _bearer()
-        token = services.token_for(bearer)
-        if token is None:
-            # an unknown token spends the address's failure budget; a revoked one was real
-            if bearer and not db.session.scalar(
-                sa.select(sa.func.count()).where(ApiToken.token_hash == services._hash(bearer))
-            ):
-                lookup_failed()
-            return _api_error(401, "unauthorized", "a valid, unrevoked event token is required")
-        event_id = token.event_id
-        db.session.expunge(token)  # keep its loaded state past the read phase
+        token = services.token_info(bearer)
+    if token is None or token.revoked:
+        if bearer and token is None:  # an unknown token spends the address's budget; a revoked one was real
+            lookup_failed()
+        return _api_error(401, "unauthorized", "a valid, unrevoked event token is required")
     result = services.scan(
         data["code"][:500],
         via=CheckInVia.API,
         now=clock.now(),
-        scanner_event_id=event_id,
+        scanner_event_id=token.event_id,
         token=token,
         nonce=nonce,
         ip=client_ip(),
     )
-    with read_phase():  # the answer only reads: no write lock for it (scan has committed)
-        return _api_answer(result, event_id)
+    with read_phase():  # what the answer still reads (rarely anything), without the write lock
+        return _api_answer(result, token.event_id)
 
 
 # -- Printouts ----------------------------------------------------------------------------

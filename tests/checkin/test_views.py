@@ -278,8 +278,10 @@ def test_setup_tokens_and_printouts(client, auth, event, staff, make_guest):
 
 
 def test_phone_desk_and_api_at_the_same_moment_make_one_check_in(app, event, staff, make_guest, token, monkeypatch):
-    """Every path passes its read-only check before any of them writes (the barrier holds
-    them at the write), so only the database's conditional update can keep it to one."""
+    """Every path reaches its write before any of them writes (the barrier holds them
+    there: the phone after its read-only check, the desk and the API, which know their
+    event, at their one claiming UPDATE), so only the database's conditional update can
+    keep it to one."""
     guest = make_guest(event, phone="13800001111")
     desk = app.test_client()
     desk.post("/login", data={"username": "bjstaff", "password": PASSWORD})
@@ -291,13 +293,19 @@ def test_phone_desk_and_api_at_the_same_moment_make_one_check_in(app, event, sta
         lambda c: api(c, token, {"code": code, "nonce": "api-2"}),
     ]
     barrier = threading.Barrier(len(requests), timeout=20)
-    real_record = services.record
+    waited = threading.local()
 
-    def record_together(*args, **kwargs):
-        barrier.wait()
-        return real_record(*args, **kwargs)
+    def together(real):
+        def wrapper(*args, **kwargs):
+            if not getattr(waited, "done", False):  # each request once, at its first write
+                waited.done = True
+                barrier.wait()
+            return real(*args, **kwargs)
 
-    monkeypatch.setattr(services, "record", record_together)
+        return wrapper
+
+    monkeypatch.setattr(services, "record", together(services.record))
+    monkeypatch.setattr(services, "_claim", together(services._claim))
     db.session.commit()
     errors = []
 
