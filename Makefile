@@ -75,7 +75,7 @@ test: system test-venv lint
 
 # The check-in benchmark (bench/run.py): figures on stdout, never a pass/fail test. Needs
 # wrk, installed like the packages above: only when missing, and only when we may.
-bench: venv
+bench: venv system
 	@command -v wrk >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && [ "$${ALLOW_APT:-1}" != 0 ]; then \
 	    echo "installing: wrk"; \

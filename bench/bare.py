@@ -1,14 +1,17 @@
 """The reference for the check-in benchmark: the cheapest write request this stack can serve.
 
-One Flask route that makes one ORM INSERT of one row and commits it, into a SQLite file
-set up exactly as the app sets up its own (experience/__init__.py ``_tune_sqlite``: WAL,
-synchronous=NORMAL, busy_timeout, foreign keys, and BEGIN IMMEDIATE for writes), under
-the same gunicorn and worker count as the app. No templates, no sessions, no limiter,
-no security headers: what is left is Flask + SQLAlchemy + one SQLite write transaction,
-the floor under any check-in.
+One Flask route that makes one ORM INSERT of one row and commits it, into the database
+``DATABASE_URL`` names: a SQLite file set up exactly as the app sets up its own
+(experience/__init__.py ``_tune_sqlite``: WAL, synchronous=NORMAL, busy_timeout, foreign
+keys, and BEGIN IMMEDIATE for writes), or a PostgreSQL database (the app's engine options
+there are SQLAlchemy's defaults, and so are these), under the same gunicorn settings as
+the app. No templates, no sessions, no limiter, no security headers: what is left is
+Flask + SQLAlchemy + one write transaction, the floor under any check-in.
 
-    BARE_DATABASE=/tmp/x/bare.db python bench/bare.py init     # create the table (once)
-    BARE_DATABASE=/tmp/x/bare.db gunicorn -w 4 --chdir bench bare:app   # run.py does both
+    DATABASE_URL=sqlite:////tmp/x/bare.db python bench/bare.py init   # create the table (once)
+    DATABASE_URL=sqlite:////tmp/x/bare.db gunicorn --chdir bench bare:app   # run.py does both
+
+``BARE_DATABASE=/path/bare.db`` (a SQLite file) still works in place of DATABASE_URL.
 """
 
 from __future__ import annotations
@@ -62,12 +65,19 @@ def _tune_sqlite(engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_app() -> Flask:
+def database_url() -> str | None:
+    if os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"]
+    return "sqlite:///" + os.environ["BARE_DATABASE"] if os.environ.get("BARE_DATABASE") else None
+
+
+def create_app(url: str) -> Flask:
     app = Flask(__name__)
-    app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.environ["BARE_DATABASE"]
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
     db.init_app(app)
     with app.app_context():
-        _tune_sqlite(db.engine)
+        if db.engine.dialect.name == "sqlite":
+            _tune_sqlite(db.engine)
 
     @app.get("/healthz")
     def healthz():
@@ -82,7 +92,7 @@ def create_app() -> Flask:
     return app
 
 
-app = create_app() if "BARE_DATABASE" in os.environ else None
+app = create_app(database_url()) if database_url() else None
 
 if __name__ == "__main__" and sys.argv[1:] == ["init"]:
     with app.app_context():

@@ -2,8 +2,10 @@
 --
 -- setup() numbers the threads; init() in each thread loads its share of a codes file
 -- (line i goes to thread i mod nthreads, so no two requests of a run share a code);
--- response() counts every status other than the expected one; done() prints one
--- "BENCH_JSON {...}" line that run.py parses.
+-- response() counts every answer other than the expected one: another status, or, when
+-- the script sets ok_marker, a page without it (the phone's tap answers 200 for a check-in
+-- and for "already checked in" alike: only the success page carries the marker); done()
+-- prints one "BENCH_JSON {...}" line that run.py parses.
 
 local threads = {}
 local count = 0
@@ -18,6 +20,7 @@ end
 thread_id = 0
 nthreads = 1
 expected = 200
+ok_marker = nil
 sent = 0
 unexpected = 0
 exhausted = 0
@@ -56,9 +59,14 @@ function next_code()
 end
 
 function response(status, headers, body)
+  local key = nil
   if status ~= expected then
+    key = tostring(status)
+  elseif ok_marker and not (body and string.find(body, ok_marker, 1, true)) then
+    key = tostring(status) .. "-not-ok"
+  end
+  if key then
     unexpected = unexpected + 1
-    local key = tostring(status)
     statuses[key] = (statuses[key] or 0) + 1
   end
 end

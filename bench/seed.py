@@ -3,13 +3,17 @@
 The environment (DATABASE_URL, EXPERIENCE_ENV, ...) must already point at the temporary
 database: the app reads it at import. Writes, into ``--out``:
 
-- ``codes.txt``   one invitation code per line, in insertion order (run.py splits them
-  between the flows);
-- ``tokens.txt``  one plain scanner API token per line;
-- ``seed.json``   the ids and counts, for the record.
+- ``codes.txt``       one fresh invitation code per line (a guest not checked in), in
+  insertion order (run.py splits them between the flows);
+- ``checked_in.txt``  the codes of the ``--checked-in`` guests seeded as already checked in
+  at the desk (with their scan rows, so the scan log still matches): the guests who rate,
+  whether or not the check-in flows ran before;
+- ``tokens.txt``      one plain scanner API token per line;
+- ``seed.json``       the ids and counts, for the record.
 
 Guests go in with SQLAlchemy Core ``executemany`` in batches (a few seconds for 200,000);
 the campaign, the user and the tokens go through the app's own services, as in real use.
+SQLite or PostgreSQL alike: whatever DATABASE_URL names.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ BATCH = 20_000
 PASSWORD = "Bench-check-in-2024!"
 
 
-def seed(guests: int, tokens: int, out: Path) -> dict:
+def seed(guests: int, tokens: int, out: Path, checked_in: int = 0) -> dict:
     from experience import create_app
     from experience.accounts.models import Role
     from experience.accounts.services import create_user
@@ -40,7 +44,7 @@ def seed(guests: int, tokens: int, out: Path) -> dict:
     from experience.core.tokens import new_code
     from experience.events.models import Event, GuestCategory
     from experience.extensions import db
-    from experience.guests.models import Guest
+    from experience.guests.models import CheckInVia, Guest
 
     app = create_app()
     started = time.perf_counter()
@@ -101,20 +105,26 @@ def seed(guests: int, tokens: int, out: Path) -> dict:
                         category=categories[i % len(categories)],
                         code=codes[i],
                         created_at=now,
+                        checked_in_at=now if i < checked_in else None,
+                        checked_in_via=CheckInVia.DESK if i < checked_in else None,
+                        checked_in_by_id=user.id if i < checked_in else None,
                     )
                     for i in range(start, min(start + BATCH, guests))
                 ],
             )
+        seed_desk_scans(event_id, user.id, now)
 
         plain_tokens = [create_api_token(event, f"scanner-{i:02d}", actor=user, now=now)[1] for i in range(tokens)]
         db.session.commit()
 
     out.mkdir(parents=True, exist_ok=True)
-    (out / "codes.txt").write_text("\n".join(codes) + "\n")
+    (out / "codes.txt").write_text("\n".join(codes[checked_in:]) + "\n")
+    (out / "checked_in.txt").write_text("\n".join(codes[:checked_in]) + "\n")
     (out / "tokens.txt").write_text("\n".join(plain_tokens) + "\n")
     info = {
         "event_id": event_id,
         "guests": guests,
+        "checked_in": checked_in,
         "tokens": tokens,
         "seconds": round(time.perf_counter() - started, 2),
     }
@@ -122,13 +132,41 @@ def seed(guests: int, tokens: int, out: Path) -> dict:
     return info
 
 
+def seed_desk_scans(event_id: int, user_id: int, now) -> None:
+    """One 'ok' desk scan per guest seeded as checked in: the scan log stays the record of
+    every check-in (run.py's exactly-once check compares the two)."""
+    from experience.checkin.models import Scan, ScanOutcome
+    from experience.extensions import db
+    from experience.guests.models import CheckInVia, Guest
+
+    ids = db.session.scalars(sa.select(Guest.id).where(Guest.checked_in_at.is_not(None))).all()
+    for start in range(0, len(ids), BATCH):
+        db.session.execute(
+            sa.insert(Scan.__table__),
+            [
+                dict(
+                    at=now,
+                    event_id=event_id,
+                    guest_id=i,
+                    result=ScanOutcome.OK,
+                    via=CheckInVia.DESK,
+                    actor_id=user_id,
+                    code_hint="",
+                    ip="",
+                )
+                for i in ids[start : start + BATCH]
+            ],
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--guests", type=int, required=True)
     parser.add_argument("--tokens", type=int, required=True)
+    parser.add_argument("--checked-in", type=int, default=0, help="of the guests, how many are already checked in")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    print(json.dumps(seed(args.guests, args.tokens, args.out)))
+    print(json.dumps(seed(args.guests, args.tokens, args.out, min(args.checked_in, args.guests))))
 
 
 if __name__ == "__main__":
