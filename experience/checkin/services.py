@@ -281,12 +281,12 @@ def scan(
         if window is None:  # read without the write lock a POST would take at its first query
             with read_phase():
                 window = event_window(scanner_event_id)
-    code = extract_code(raw_code)
-    if code is not None and window is not None and window.takes(now):
-        # The common case in one statement: claim this event's fresh guest and return what
-        # the answer shows. No row means another answer, which the rules below find.
+    fast = _fast_claim(extract_code(raw_code), window, now)
+    if fast is not None:
+        # The common case in one statement: claim the fresh guest and return what the
+        # answer shows. No row means another answer, which the rules below find.
         try:
-            row = _claim(sa.and_(Guest.code == code, Guest.event_id == window.id), now, via, actor_id, consent)
+            row = _claim(fast, now, via, actor_id, consent)
             if row is not None:
                 result = ScanResult(
                     ScanOutcome.OK, row.id, row.event_id, now, guest_name=row.name, guest_category=row.category
@@ -330,6 +330,19 @@ def scan(
     except IntegrityError:  # the same nonce raced in from a retry: answer as the first did
         return _first_answer(raw_code, now, token_id, nonce)
     return result
+
+
+def _fast_claim(code: str | None, window: EventWindow | None, now: datetime):
+    """Whom the one-statement path may claim, or None to go by the full rules."""
+    if code is None:
+        return None
+    if window is not None:  # a scanner: its event's fresh guests, while its window is open
+        return sa.and_(Guest.code == code, Guest.event_id == window.id) if window.takes(now) else None
+    open_ids = cached_open_event_ids(now)  # a guest's own link: a guest of any event open now
+    if open_ids is None:
+        with read_phase():
+            open_ids = open_event_ids(now)
+    return sa.and_(Guest.code == code, Guest.event_id.in_(open_ids)) if open_ids else None
 
 
 def _claim(where, now: datetime, via: CheckInVia, actor_id: int | None, consent: bool):
@@ -443,8 +456,55 @@ def event_window(event_id: int) -> EventWindow | None:
     return window
 
 
+#: an event whose window reaches this far from now cannot be open now (the settings' bound)
+_WINDOW_REACH = timedelta(days=7, hours=1)
+
+
+def cached_open_event_ids(now: datetime) -> list[int] | None:
+    hit = _cache("events").get("open")
+    if hit is None or hit[0] <= _monotonic() or abs(now - hit[1]) > timedelta(hours=1):
+        return None
+    return [w.id for w in hit[2] if w.takes(now)]
+
+
+def open_event_ids(now: datetime) -> list[int]:
+    """The events whose check-in is open at ``now``: the guest's link claims within them."""
+    kept = cached_open_event_ids(now)
+    if kept is not None:
+        return kept
+    rows = db.session.execute(
+        sa.select(
+            Event.id,
+            Event.province_code,
+            Event.title,
+            Event.starts_at,
+            Event.ends_at,
+            Event.checkin_opens_minutes,
+            Event.checkin_closes_minutes,
+        ).where(
+            Event.status == EventStatus.PLANNED,
+            Event.starts_at <= now + _WINDOW_REACH,
+            Event.ends_at >= now - _WINDOW_REACH,
+        )
+    ).all()
+    windows = [
+        EventWindow(
+            r.id,
+            r.province_code,
+            r.title,
+            False,
+            *checkin_window(r.starts_at, r.ends_at, r.checkin_opens_minutes, r.checkin_closes_minutes),
+        )
+        for r in rows
+    ]
+    _cache("events")["open"] = (_monotonic() + CACHE_SECONDS, now, windows)
+    return [w.id for w in windows if w.takes(now)]
+
+
 def forget_event(event_id: int) -> None:
-    _cache("events").pop(event_id, None)
+    cache = _cache("events")
+    cache.pop(event_id, None)
+    cache.pop("open", None)
 
 
 def forget_token(token_id: int) -> None:

@@ -76,8 +76,10 @@ def guest(code: str):
     now = clock.now()
     # "<code>?x" is not a code, whatever it contains: it is scanned as nothing at all
     raw = code if services.extract_code(code) == code else ""
+    # a tap with the tick goes straight to its one write; anything else is read first
+    tapped = request.method == "POST" and bool(form.consent.data) and bool(raw)
     with read_phase():  # a phone only reads until its one write: no write lock before it
-        guest = db.session.scalar(sa.select(Guest).where(Guest.code == raw)) if raw else None
+        guest = db.session.scalar(sa.select(Guest).where(Guest.code == raw)) if raw and not tapped else None
         if guest is None and request.method == "GET":  # looking writes nothing
             result = services.assess(raw, now=now)
             if result.result != "revoked":  # a withdrawn code was real: it spends no failure budget
@@ -106,13 +108,13 @@ def guest(code: str):
                 lookup_failed()
             return _problem(result)
         event = db.session.get(Event, result.event_id)
-        guest = db.session.get(Guest, result.guest_id)
+        name = result.guest_name if result.guest_name is not None else db.session.get(Guest, result.guest_id).name
         return render_template(
             "checkin/guest_result.html",
             event=event,
             result=result,
             code=code,
-            guest_name=guest.name,
+            guest_name=name,
             message=services.message(result, event, beijing),
             time=beijing(result.checked_in_at),
             **_window_context(event, now),

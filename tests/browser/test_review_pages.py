@@ -142,7 +142,7 @@ def test_a_province_sends_its_plan_with_the_sealed_document_after_confirming(
     p.wait_for_selector("text=将活动方案报送总局？")
     assert "方案文字和盖章文件已保存为草稿" in p.inner_text("main")
     shot(p, "plan-send-question-phone")
-    p.click("text=返回，不做任何更改")  # not yet: the draft and the file are kept
+    p.click("text=暂不报送，保留已保存的草稿")  # not yet: the draft and the file are kept
     assert "未提交" in p.inner_text("main") and "方案盖章扫描.pdf" in p.inner_text("main")
     assert p.input_value("#safety_text") == TEXTS["safety_text"]
     p.click("#send")

@@ -129,7 +129,7 @@ def test_hq_reads_the_count_in_the_log(app, client, walker, make_user, auth):
     auth.logout()
     auth.login("hqboss")
     page = client.get("/audit").get_data(as_text=True)
-    assert "拒绝访问（仅计数）" in page and "count: 3" in page
+    assert "拒绝访问（仅计数）" in page and "计数的拒绝次数：3" in page
 
 
 def test_with_the_limits_store_down_every_refusal_is_written(app, make_user, monkeypatch):
