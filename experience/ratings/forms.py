@@ -34,11 +34,11 @@ class DimensionsForm(FlaskForm):
         """What HQ asks for each question; an order left empty keeps the question's place."""
         edits = {}
         for d in self.dims:
-            position = self[f"position-{d.id}"].data
+            shown = self[f"position-{d.id}"].data  # people count from 1; stored from 0
             edits[d.id] = DimensionEdit(
                 name=self[f"name-{d.id}"].data or "",
                 hint=self[f"hint-{d.id}"].data or "",
-                position=d.position if position is None else position,
+                position=d.position if shown is None else shown - 1,
                 retired=self[f"retired-{d.id}"].data,
             )
         return edits
@@ -62,7 +62,7 @@ def dimensions_form(dims: list[Dimension]) -> DimensionsForm:
         setattr(
             Form,
             f"position-{d.id}",
-            IntegerField(_l("Order"), default=d.position, validators=[Optional(), NumberRange(0, 999)]),
+            IntegerField(_l("Order"), default=d.position + 1, validators=[Optional(), NumberRange(1, 1000)]),
         )
         setattr(
             Form,

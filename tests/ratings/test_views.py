@@ -174,17 +174,20 @@ def test_hq_edits_the_questions(client, auth, make_user, campaign):
     data = (
         {f"name-{d.id}": d.name for d in dims}
         | {f"hint-{d.id}": d.hint for d in dims}
-        | {f"position-{d.id}": str(d.position) for d in dims}
+        | {f"position-{d.id}": str(d.position + 1) for d in dims}
     )
     data |= {
         f"name-{dims[0].id}": "服务体验",
         f"retired-{dims[1].id}": "y",
         "new_name": "环境与安全",
-        f"position-{dims[4].id}": "0",
+        f"position-{dims[4].id}": "1",
     }
+    page = client.get("/campaign/dimensions").get_data(as_text=True)
+    assert f'name="position-{dims[0].id}" type="number" value="1"' in page  # orders count from 1
     assert client.post("/campaign/dimensions", data=data).status_code == 302
     names = [d.name for d in dimensions(campaign.id)]
     assert "获得感" not in names and "服务体验" in names and names[-1] == "环境与安全"
+    assert names.index(dims[4].name) < names.index(dims[2].name)  # moved up to 1st place
     assert len(dimensions(campaign.id, include_retired=True)) == 6
 
 
