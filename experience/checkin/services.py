@@ -1,6 +1,7 @@
 """Check-in: one function decides every scan, from the phone, the desk, the scanner and the API.
 
-A scan is decided in two steps so that SQLite's write lock is held as briefly as possible:
+The common case is a single claiming statement (see ``scan``). Every other scan is decided
+in two steps so that SQLite's write lock is held as briefly as possible:
 ``assess`` reads and classifies (unknown, revoked, wrong_event, not_open, replayed nonce,
 already checked in) in a read transaction; ``record`` then writes: for a candidate it
 claims the guest with one conditional UPDATE whose row count decides who was first, and
@@ -268,11 +269,14 @@ def scan(
     """One scan from any source, decided, written and committed.
 
     This is the one service that commits, because the scan's speed and correctness
-    need the transactions split: the read phase classifies without SQLite's write lock,
-    the write phase holds it only for the claim and the scan row, and a nonce that raced
-    in from a retry (the unique (token, nonce) refuses the second row) is answered by
-    reading the first answer in a fresh transaction. Every attempt leaves a scan row,
-    except a replayed nonce, which by definition is the same attempt again.
+    need the transactions split. The common case (a fresh guest of the scanner's event,
+    or of an event open now for a guest's own link) is one claiming UPDATE … RETURNING,
+    the scan row and the commit. Anything else is classified by ``assess``: in the write
+    transaction the failed claim opened, or else in a read phase without SQLite's write
+    lock; ``record`` then writes. A used nonce (the unique (token, nonce) refuses the
+    second row) rolls back the whole attempt, claim included, and is answered by reading
+    the first answer. Every attempt leaves a scan row, except a replayed nonce, which by
+    definition is the same attempt again.
     """
     token_id = token.id if token is not None else None
     window = None
@@ -297,24 +301,10 @@ def scan(
         except IntegrityError:  # a used nonce: the claim is rolled back with it
             return _first_answer(raw_code, now, token_id, nonce)
         # the write transaction is open already: decide the rest in it (rare: repeats, errors)
-        try:
-            result = record(
-                assess(raw_code, now=now, scanner_event=window, token=token, nonce=nonce),
-                via=via,
-                now=now,
-                actor_id=actor_id,
-                token_id=token_id,
-                nonce=nonce,
-                ip=ip,
-                consent=consent,
-            )
-            db.session.commit()
-        except IntegrityError:
-            return _first_answer(raw_code, now, token_id, nonce)
-        return result
-    with read_phase():
-        scanner_event = window
-        assessed = assess(raw_code, now=now, scanner_event=scanner_event, token=token, nonce=nonce)
+        assessed = assess(raw_code, now=now, scanner_event=window, token=token, nonce=nonce)
+    else:
+        with read_phase():
+            assessed = assess(raw_code, now=now, scanner_event=window, token=token, nonce=nonce)
     try:
         result = record(
             assessed,
