@@ -14,6 +14,7 @@ only one UPDATE matches ``checked_in_at IS NULL``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -239,7 +240,8 @@ def record(
 def _log(result: ScanResult, *, via, now, actor_id, token_id, nonce, ip) -> None:
     """The scan row: one Core INSERT (no unit of work to flush on the hot path)."""
     db.session.execute(
-        sa.insert(Scan).values(
+        _LOG_SCAN,
+        dict(
             at=now,
             event_id=result.event_id,
             guest_id=result.guest_id,
@@ -250,8 +252,12 @@ def _log(result: ScanResult, *, via, now, actor_id, token_id, nonce, ip) -> None
             nonce=nonce or None,
             code_hint=result.code_hint,
             ip=ip[:64],
-        )
+        ),
     )
+
+
+#: built once: a statement built per request costs more than the database's work for it
+_LOG_SCAN = sa.insert(Scan.__table__)
 
 
 def scan(
@@ -322,32 +328,54 @@ def scan(
     return result
 
 
-def _fast_claim(code: str | None, window: EventWindow | None, now: datetime):
+def _fast_claim(code: str | None, window: EventWindow | None, now: datetime) -> tuple[str, dict] | None:
     """Whom the one-statement path may claim, or None to go by the full rules."""
     if code is None:
         return None
     if window is not None:  # a scanner: its event's fresh guests, while its window is open
-        return sa.and_(Guest.code == code, Guest.event_id == window.id) if window.takes(now) else None
+        return ("event", {"b_code": code, "b_event": window.id}) if window.takes(now) else None
     open_ids = cached_open_event_ids(now)  # a guest's own link: a guest of any event open now
     if open_ids is None:
         with read_phase():
             open_ids = open_event_ids(now)
-    return sa.and_(Guest.code == code, Guest.event_id.in_(open_ids)) if open_ids else None
+    return ("open", {"b_code": code, "b_open": open_ids}) if open_ids else None
 
 
-def _claim(where, now: datetime, via: CheckInVia, actor_id: int | None, consent: bool):
-    """Check in the guest ``where`` selects if nobody has yet: (id, event_id, name,
+def _claim(fast: tuple[str, dict], now: datetime, via: CheckInVia, actor_id: int | None, consent: bool):
+    """Check in the guest ``fast`` names if nobody has yet: (id, event_id, name,
     category), or None. The row count of this one UPDATE is what makes it exactly once."""
-    values = dict(checked_in_at=now, checked_in_via=via, checked_in_by_id=actor_id)
-    if consent:
-        values["consent_at"] = sa.func.coalesce(Guest.consent_at, now)
+    by, params = fast
     return db.session.execute(
-        sa.update(Guest)
-        .where(where, Guest.checked_in_at.is_(None))
-        .values(**values)
-        .returning(Guest.id, Guest.event_id, Guest.name, Guest.category)
-        .execution_options(synchronize_session=False)
+        _claim_statement(by, consent), {**params, "b_now": now, "b_via": via, "b_actor": actor_id}
     ).first()
+
+
+@functools.cache
+def _claim_statement(by: str, consent: bool):
+    """The claim, built once per shape: by the scanner's event, or among the events open now
+    (an expanding IN); with or without recording the guest's consent. (Parameters named
+    like a column are reserved in an UPDATE: hence the ``b_`` names.)"""
+    guest = Guest.__table__
+    which = (
+        guest.c.event_id == sa.bindparam("b_event")
+        if by == "event"
+        else guest.c.event_id.in_(sa.bindparam("b_open", expanding=True))
+    )
+    values = {
+        guest.c.checked_in_at: sa.bindparam("b_now", type_=guest.c.checked_in_at.type),
+        guest.c.checked_in_via: sa.bindparam("b_via", type_=guest.c.checked_in_via.type),
+        guest.c.checked_in_by_id: sa.bindparam("b_actor", type_=guest.c.checked_in_by_id.type),
+    }
+    if consent:
+        values[guest.c.consent_at] = sa.func.coalesce(
+            guest.c.consent_at, sa.bindparam("b_now", type_=guest.c.checked_in_at.type)
+        )
+    return (
+        sa.update(guest)
+        .where(guest.c.code == sa.bindparam("b_code"), which, guest.c.checked_in_at.is_(None))
+        .values(values)
+        .returning(guest.c.id, guest.c.event_id, guest.c.name, guest.c.category)
+    )
 
 
 def _first_answer(raw_code, now, token_id, nonce) -> ScanResult:
