@@ -1,0 +1,111 @@
+"""Where an API check-in's CPU goes, in process: `.venv/bin/python bench/profile_api.py`.
+
+Not a benchmark (no server, no concurrency; the profiler itself slows everything): a
+profile of 1,000 check-ins through Flask's test client on a throwaway SQLite database,
+sorted by the time spent inside each function, to decide what to trim next. `make bench`
+says how fast it is; this says why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import sqlalchemy as sa  # noqa: E402
+from flask_migrate import upgrade  # noqa: E402
+
+from experience import create_app  # noqa: E402
+from experience.accounts.models import Role  # noqa: E402
+from experience.accounts.services import create_user  # noqa: E402
+from experience.campaigns.services import default_campaign  # noqa: E402
+from experience.checkin.services import create_api_token  # noqa: E402
+from experience.config import Config  # noqa: E402
+from experience.core.tokens import new_code  # noqa: E402
+from experience.events.models import Event, GuestCategory  # noqa: E402
+from experience.extensions import db  # noqa: E402
+from experience.guests.models import Guest  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--sort", default="tottime", help="pstats sort key (tottime, cumulative, …)")
+    parser.add_argument("--lines", type=int, default=30)
+    args = parser.parse_args()
+    tmp = tempfile.mkdtemp()
+
+    class ProfileConfig(Config):
+        SQLALCHEMY_DATABASE_URI = f"sqlite:///{tmp}/app.db"
+        UPLOAD_DIR = tmp
+        RATELIMIT_STORAGE_URI = f"sqlitefile://{tmp}/limits.db"
+        SECRET_KEY = "profile-only-" + "x" * 32
+
+    app = create_app(ProfileConfig)
+    now = datetime(2024, 9, 10, 1, 30)
+    with app.app_context():
+        upgrade()
+        campaign = default_campaign(2024)
+        db.session.add(campaign)
+        db.session.flush()
+        staff = create_user(
+            username="profiler", password="Profile-Check-In-Week-24", role=Role.PROVINCE, province_code="11", now=now
+        )
+        start = datetime(2024, 9, 10, 1)
+        event = Event(
+            campaign=campaign,
+            province_code="11",
+            created_by=staff,
+            created_at=now,
+            updated_at=now,
+            title="profile",
+            service_name="s",
+            certified_org="o",
+            certificate_no="n",
+            certification_body="b",
+            sector="养老",
+            venue_name="v",
+            city="c",
+            address="a",
+            starts_at=start,
+            ends_at=start + timedelta(hours=3),
+            expected_guests={},
+            contact_name="c",
+            contact_phone="010-82260862",
+        )
+        db.session.add(event)
+        db.session.flush()
+        codes = [new_code() for _ in range(args.requests + 100)]
+        db.session.execute(
+            sa.insert(Guest),
+            [
+                dict(event_id=event.id, name=f"g{i}", category=GuestCategory.CONSUMER, code=c, created_at=now)
+                for i, c in enumerate(codes)
+            ],
+        )
+        _, plain = create_api_token(event, "profile", actor=staff, now=now)
+        db.session.commit()
+    app.config["FROZEN_NOW"] = now
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {plain}"}
+    for code in codes[:100]:  # warm: caches, compiled statements
+        client.post("/api/v1/checkins", json={"code": code, "nonce": code[:8]}, headers=headers)
+    profile = cProfile.Profile()
+    started = time.process_time()
+    profile.enable()
+    for code in codes[100:]:
+        client.post("/api/v1/checkins", json={"code": code, "nonce": code[:8]}, headers=headers)
+    profile.disable()
+    print(f"{(time.process_time() - started) * 1000 / args.requests:.2f} ms CPU per request (profiled)")
+    pstats.Stats(profile).sort_stats(args.sort).print_stats(args.lines)
+
+
+if __name__ == "__main__":
+    main()
