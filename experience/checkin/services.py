@@ -673,17 +673,8 @@ def walk_in(
     )
     db.session.add(guest)
     db.session.flush()
-    db.session.add(
-        Scan(
-            at=now,
-            event_id=event.id,
-            guest_id=guest.id,
-            result=ScanOutcome.OK,
-            via=via,
-            actor_id=actor_id,
-            ip=ip[:64],
-        )
-    )
+    result = ScanResult(ScanOutcome.OK, guest.id, event.id, now)
+    _log(result, via=via, now=now, actor_id=actor_id, token_id=None, nonce=None, ip=ip)
     if actor is not None:  # a guest added by staff is in the log as any guest they add
         audit.record(
             "guest.create",
@@ -695,7 +686,7 @@ def walk_in(
             walk_in=True,
             checked_in=True,
         )
-    return ScanResult(ScanOutcome.OK, guest.id, event.id, now), guest
+    return result, guest
 
 
 # -- A device that registered at the poster ---------------------------------------------------

@@ -582,9 +582,5 @@ def sign_in_sheet(event_id: int):
     event = _managed_event(event_id)
     if printouts.listed_count(event) <= printouts.SYNC_LIMIT:
         return download(printouts.sign_in_sheet_pdf(event), f"sign-in-{event.id}.pdf", attachment=False)
-    job = jobs.pending("sign_in_sheet", owner=current_user, event_id=event.id)  # a reload starts no second one
-    if job is None:
-        job = jobs.start("sign_in_sheet", owner=current_user, now=clock.now(), event_id=event.id)
-        db.session.commit()
-        jobs.enqueue(job)
+    job = jobs.start_once("sign_in_sheet", owner=current_user, now=clock.now(), event_id=event.id)
     return redirect(jobs.page_url(job))

@@ -139,6 +139,17 @@ def pending(kind: str, *, owner, **params) -> Job | None:
     return None
 
 
+def start_once(kind: str, *, owner, now: datetime, **params) -> Job:
+    """The owner's job of this kind and params if one is still waiting or running (a reload
+    starts no second one), else a new one: recorded, committed and queued."""
+    job = pending(kind, owner=owner, **params)
+    if job is None:
+        job = start(kind, owner=owner, now=now, **params)
+        db.session.commit()
+        enqueue(job)
+    return job
+
+
 def enqueue(job: Job) -> None:
     """Hand the job to the worker; call it after the commit, so the worker finds the row.
     (In immediate mode a retry waits for nothing: there is no consumer to wait for it.)"""

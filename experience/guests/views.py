@@ -252,9 +252,5 @@ def invitations(event_id: int):
     event = _event(event_id)
     if printouts.invited_count(event) <= printouts.SYNC_LIMIT:
         return download(printouts.invitations_pdf(event), f"invitations-{event.id}.pdf", attachment=False)
-    job = jobs.pending("invitations", owner=current_user, event_id=event.id)  # a reload starts no second one
-    if job is None:
-        job = jobs.start("invitations", owner=current_user, now=clock.now(), event_id=event.id)
-        db.session.commit()
-        jobs.enqueue(job)
+    job = jobs.start_once("invitations", owner=current_user, now=clock.now(), event_id=event.id)
     return redirect(jobs.page_url(job))

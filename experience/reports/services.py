@@ -124,6 +124,10 @@ def save_province_summary(summary: ProvinceSummary, *, actor, now: datetime, ip:
     for field in PROVINCE_TEXTS:
         if field in texts:
             setattr(summary, field, (texts[field] or "").strip())
+    _saved(summary, actor=actor, now=now, ip=ip)
+
+
+def _saved(summary: ProvinceSummary, *, actor, now: datetime, ip: str, **detail) -> None:
     summary.updated_at = now
     audit.record(
         "summary.save",
@@ -133,6 +137,7 @@ def save_province_summary(summary: ProvinceSummary, *, actor, now: datetime, ip:
         target_id=str(summary.id),
         province_code=summary.province_code,
         ip=ip,
+        **detail,
     )
 
 
@@ -180,17 +185,7 @@ def draft_from_events(summary: ProvinceSummary, *, actor, now: datetime, ip: str
             setattr(summary, field, "\n\n".join(parts))
             filled.append(field)
     if filled:
-        summary.updated_at = now
-        audit.record(
-            "summary.save",
-            now=now,
-            actor=actor,
-            target_type="province_summary",
-            target_id=str(summary.id),
-            province_code=summary.province_code,
-            ip=ip,
-            fields=filled,
-        )
+        _saved(summary, actor=actor, now=now, ip=ip, fields=filled)
     return filled
 
 
