@@ -61,16 +61,25 @@ run: db
 	worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; \
 	$(BIN)/gunicorn wsgi:app   # settings: gunicorn.conf.py
 
-# ruff first (a finding fails the run), then the whole suite on SQLite, then on a
-# throwaway PostgreSQL; coverage over both.
+# ruff first (a finding fails the run), then the whole suite on SQLite and on a throwaway
+# PostgreSQL side by side: each pass is one Python process, so on two cores they overlap
+# instead of queueing (about 20 minutes one after the other, 12 together). Each pass keeps
+# its own log and coverage file; the logs print when both have finished, coverage combines.
 lint: test-venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 test: system test-venv lint
 	$(BIN)/coverage erase
-	TEST_DB=sqlite $(BIN)/pytest -q -p no:cacheprovider --cov --cov-report=
-	TEST_DB=postgresql $(BIN)/pytest -q -p no:cacheprovider --cov --cov-append --cov-report=
+	@rm -f .coverage.* test-sqlite.log test-postgresql.log; \
+	for engine in sqlite postgresql; do \
+	  TEST_DB=$$engine COVERAGE_FILE=.coverage.$$engine $(BIN)/pytest -q -p no:cacheprovider --cov --cov-report= \
+	    >test-$$engine.log 2>&1 & pids="$$pids $$!"; \
+	done; \
+	fail=0; for pid in $$pids; do wait $$pid || fail=1; done; \
+	for engine in sqlite postgresql; do echo "== $$engine"; cat test-$$engine.log; done; \
+	[ $$fail = 0 ] || { echo "make test: a pass failed (logs above)"; exit 1; }
+	$(BIN)/coverage combine -q .coverage.sqlite .coverage.postgresql
 	$(BIN)/coverage report --fail-under=90
 
 # The check-in benchmark (bench/run.py): figures on stdout, never a pass/fail test. Needs

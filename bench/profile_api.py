@@ -1,7 +1,9 @@
-"""Where an API check-in's CPU goes, in process: `.venv/bin/python bench/profile_api.py`.
+"""Where a check-in's or a rating's CPU goes, in process: `.venv/bin/python bench/profile_api.py
+[--flow api|phone|rating]`.
 
 Not a benchmark (no server, no concurrency; the profiler itself slows everything): a
-profile of 1,000 check-ins through Flask's test client on a throwaway SQLite database,
+profile of 1,000 API check-ins, phone taps or text-only rating submits (by guests the API
+checked in first) through Flask's test client on a throwaway SQLite database,
 sorted by the time spent inside each function, to decide what to trim next. `make bench`
 says how fast it is; this says why.
 """
@@ -32,11 +34,14 @@ from experience.core.tokens import new_code  # noqa: E402
 from experience.events.models import Event, GuestCategory  # noqa: E402
 from experience.extensions import db  # noqa: E402
 from experience.guests.models import Guest  # noqa: E402
+from experience.ratings.services import ensure_default_dimensions  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--flow", choices=["api", "phone", "rating"], default="api")
+    parser.add_argument("--plain", action="store_true", help="time without the profiler (its overhead skews)")
     parser.add_argument("--sort", default="tottime", help="pstats sort key (tottime, cumulative, …)")
     parser.add_argument("--lines", type=int, default=30)
     args = parser.parse_args()
@@ -55,6 +60,7 @@ def main() -> None:
         campaign = default_campaign(2024)
         db.session.add(campaign)
         db.session.flush()
+        ensure_default_dimensions(campaign)
         staff = create_user(
             username="profiler", password="Profile-Check-In-Week-24", role=Role.PROVINCE, province_code="11", now=now
         )
@@ -95,15 +101,37 @@ def main() -> None:
     app.config["FROZEN_NOW"] = now
     client = app.test_client()
     headers = {"Authorization": f"Bearer {plain}"}
+
+    def api(code):
+        return client.post("/api/v1/checkins", json={"code": code, "nonce": code[:8]}, headers=headers)
+
+    def phone(code):
+        return client.post(f"/c/{code}", data={"consent": "y"})
+
+    with app.app_context():
+        dims = db.session.scalars(sa.text("SELECT id FROM rating_dimension WHERE retired_at IS NULL")).all()
+    answers = {**{f"d{d}": "4" for d in dims}, "comment": "很好", "display": "category"}
+
+    def rating(code):
+        return client.post(f"/c/{code}/rate", data=answers)
+
+    flow = {"api": api, "phone": phone, "rating": rating}[args.flow]
+    if args.flow == "rating":
+        for code in codes:
+            assert api(code).status_code == 201
     for code in codes[:100]:  # warm: caches, compiled statements
-        client.post("/api/v1/checkins", json={"code": code, "nonce": code[:8]}, headers=headers)
+        assert flow(code).status_code in (200, 201), flow(code).get_data(as_text=True)[:500]
     profile = cProfile.Profile()
     started = time.process_time()
-    profile.enable()
+    if not args.plain:
+        profile.enable()
     for code in codes[100:]:
-        client.post("/api/v1/checkins", json={"code": code, "nonce": code[:8]}, headers=headers)
+        flow(code)
     profile.disable()
-    print(f"{(time.process_time() - started) * 1000 / args.requests:.2f} ms CPU per request (profiled)")
+    spent = (time.process_time() - started) * 1000 / args.requests
+    print(f"{spent:.2f} ms CPU per request ({'not ' if args.plain else ''}profiled)")
+    if args.plain:
+        return
     pstats.Stats(profile).sort_stats(args.sort).print_stats(args.lines)
 
 

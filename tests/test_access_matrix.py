@@ -49,6 +49,7 @@ MATRIX = {
     "healthz": ("GET", "/healthz", {r: 200 for r in ROLES}),
     "accounts.login": ("GET", "/login", {"anonymous": 200, **{r: 302 for r in LOGGED_IN}}),
     "accounts.language": ("POST", "/language", {r: 302 for r in ROLES}),
+    "accounts.switch_language": ("GET", "/language/en?next=/login", {r: 302 for r in ROLES}),
     "accounts.change_password": ("GET", "/password", only({}, 200)),
     "accounts.users": ("GET", "/users", only({"hq": 200, "province": 200, "province_other": 200}, 403)),
     "accounts.reset_password": (
@@ -290,7 +291,16 @@ def test_role_walks_every_route(app, world, role):
             wrong.append(f"{role} {method} {url}: {r.status_code}, expected {expected[role]}")
         if role != "anonymous" and expected[role] in (403, 404) and _denials() != before + 1:
             wrong.append(f"{role} {method} {url}: refusal not audit-logged")
-        if role == "anonymous" and expected[role] == 302 and endpoint not in ("accounts.language", "accounts.logout"):
+        if (
+            role == "anonymous"
+            and expected[role] == 302
+            and endpoint
+            not in (
+                "accounts.language",
+                "accounts.switch_language",
+                "accounts.logout",
+            )
+        ):
             assert "/login" in r.headers["Location"]
     assert not wrong, "\n".join(wrong)
 

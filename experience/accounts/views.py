@@ -15,7 +15,7 @@ from experience.core import audit, clock
 from experience.core.audit import ACTION_LABELS, ACTIONS, AuditEntry
 from experience.core.errors import RuleError
 from experience.core.permissions import can, client_ip, deny, require
-from experience.core.web import apply_rule
+from experience.core.web import apply_rule, public
 from experience.extensions import db, limiter
 
 
@@ -83,6 +83,17 @@ def language():
     if form.validate_on_submit():
         session["lang"] = form.lang.data
     return redirect(_safe_next(request.referrer and urlsplit(request.referrer).path))
+
+
+@bp.get("/language/<lang>")
+@public
+def switch_language(lang: str):
+    """The guests' pages switch by a link, not a form: a page with a form carries a CSRF
+    token, and the token a session cookie, which a guest's one-tap check-in page would
+    otherwise sign and send on every tap. The language is not worth forging a request for."""
+    if lang in {choice.value for choice in LanguageForm.lang.kwargs["choices"]}:
+        session["lang"] = lang
+    return redirect(_safe_next(request.args.get("next")))
 
 
 @bp.route("/password", methods=["GET", "POST"])

@@ -408,7 +408,9 @@ class TokenInfo:
 
 @dataclass(frozen=True)
 class EventWindow:
-    """What a scan needs of the scanner's event, and what ``message`` reads of it."""
+    """What a scan needs of an event, what ``message`` reads of it, and what the guest's
+    pages after a tap or a rating show of it (the event card), kept with the window so
+    that those pages read nothing more."""
 
     id: int
     province_code: str
@@ -416,9 +418,55 @@ class EventWindow:
     cancelled: bool
     checkin_opens_at: datetime
     checkin_closes_at: datetime
+    campaign_id: int
+    starts_at: datetime
+    ends_at: datetime
+    venue_name: str
+    city: str
+    address: str
+    service_name: str
+    feedback_closes_at: datetime
 
     def takes(self, now: datetime) -> bool:
         return not self.cancelled and self.checkin_opens_at <= now <= self.checkin_closes_at
+
+
+_WINDOW_COLUMNS = (
+    Event.id,
+    Event.province_code,
+    Event.title,
+    Event.status,
+    Event.campaign_id,
+    Event.starts_at,
+    Event.ends_at,
+    Event.checkin_opens_minutes,
+    Event.checkin_closes_minutes,
+    Event.venue_name,
+    Event.city,
+    Event.address,
+    Event.service_name,
+    Event.feedback_hours,
+)
+
+
+def _window(row) -> EventWindow:
+    opens, closes = checkin_window(row.starts_at, row.ends_at, row.checkin_opens_minutes, row.checkin_closes_minutes)
+    return EventWindow(
+        row.id,
+        row.province_code,
+        row.title,
+        row.status is EventStatus.CANCELLED,
+        opens,
+        closes,
+        row.campaign_id,
+        row.starts_at,
+        row.ends_at,
+        row.venue_name,
+        row.city,
+        row.address,
+        row.service_name,
+        row.ends_at + timedelta(hours=row.feedback_hours),
+    )
 
 
 def _cache(kind: str) -> dict:
@@ -454,22 +502,10 @@ def event_window(event_id: int) -> EventWindow | None:
     if window is not None:
         return window
     cache, now = _cache("events"), _monotonic()
-    row = db.session.execute(
-        sa.select(
-            Event.id,
-            Event.province_code,
-            Event.title,
-            Event.status,
-            Event.starts_at,
-            Event.ends_at,
-            Event.checkin_opens_minutes,
-            Event.checkin_closes_minutes,
-        ).where(Event.id == event_id)
-    ).first()
+    row = db.session.execute(sa.select(*_WINDOW_COLUMNS).where(Event.id == event_id)).first()
     if row is None:
         return None
-    opens, closes = checkin_window(row.starts_at, row.ends_at, row.checkin_opens_minutes, row.checkin_closes_minutes)
-    window = EventWindow(row.id, row.province_code, row.title, row.status is EventStatus.CANCELLED, opens, closes)
+    window = _window(row)
     cache[event_id] = (now + CACHE_SECONDS, window)
     return window
 
@@ -491,31 +527,17 @@ def open_event_ids(now: datetime) -> list[int]:
     if kept is not None:
         return kept
     rows = db.session.execute(
-        sa.select(
-            Event.id,
-            Event.province_code,
-            Event.title,
-            Event.starts_at,
-            Event.ends_at,
-            Event.checkin_opens_minutes,
-            Event.checkin_closes_minutes,
-        ).where(
+        sa.select(*_WINDOW_COLUMNS).where(
             Event.status == EventStatus.PLANNED,
             Event.starts_at <= now + _WINDOW_REACH,
             Event.ends_at >= now - _WINDOW_REACH,
         )
     ).all()
-    windows = [
-        EventWindow(
-            r.id,
-            r.province_code,
-            r.title,
-            False,
-            *checkin_window(r.starts_at, r.ends_at, r.checkin_opens_minutes, r.checkin_closes_minutes),
-        )
-        for r in rows
-    ]
-    _cache("events")["open"] = (_monotonic() + CACHE_SECONDS, now, windows)
+    windows = [_window(r) for r in rows]
+    cache, until = _cache("events"), _monotonic() + CACHE_SECONDS
+    cache["open"] = (until, now, windows)
+    for w in windows:  # the page after a tap shows the event: it is kept already
+        cache[w.id] = (until, w)
     return [w.id for w in windows if w.takes(now)]
 
 

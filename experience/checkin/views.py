@@ -56,7 +56,7 @@ def _notice_context(event: Event) -> dict:
     return {"collector": collector, "retention": retention}
 
 
-def _window_context(event: Event, now) -> dict:
+def _window_context(event: Event | services.EventWindow, now) -> dict:
     """Whether check-in is open now, and if not, the sentence that says when (Beijing time)."""
     window = services.window_state(event, now)
     return {
@@ -107,7 +107,8 @@ def guest(code: str):
             if result.result == "unknown":
                 lookup_failed()
             return _problem(result)
-        event = db.session.get(Event, result.event_id)
+        # the event card from the window the scan kept (read only when it was not kept)
+        event = services.event_window(result.event_id)
         name = result.guest_name if result.guest_name is not None else db.session.get(Guest, result.guest_id).name
         return render_template(
             "checkin/guest_result.html",

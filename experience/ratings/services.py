@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
@@ -107,6 +109,7 @@ def edit_dimensions(
         changed.append(new_name)
     if changed:
         audit.record("dimension.update", now=now, actor=actor, target=campaign, ip=ip, changed=changed)
+        forget_questions(campaign.id)
     db.session.flush()
     return changed
 
@@ -118,6 +121,114 @@ def check_may_rate(guest: Guest, now: datetime) -> None:
     closes = guest.event.feedback_closes_at
     if now > closes:
         raise RuleError("closed", MESSAGES["closed"], closes=closes)
+
+
+# -- The first rating, in the fewest statements ----------------------------------------------
+# Nearly every submit is a guest's first, text only, at the event. It is one read (the
+# guest, whether they rated already), the event and its questions as kept (checkin's
+# window, and the question ids below, each for CACHE_SECONDS), then one INSERT … SELECT
+# that claims the rating only for a checked-in guest, the scores in one executemany, and
+# the commit. Anything else (a change, a photo, a refusal) takes ``submit_rating``.
+# A question added or retired in another worker reaches this one within CACHE_SECONDS:
+# meanwhile a guest is asked what the form they loaded asked (the change forgets it here).
+
+CACHE_SECONDS = 5.0
+_monotonic = time.monotonic  # tests move it
+
+
+@dataclass(frozen=True)
+class Asked:
+    """A question as the fast path checks it: ``checked_answers`` reads only the id."""
+
+    id: int
+
+
+def asked_questions(campaign_id: int) -> list[Asked]:
+    """The ids of the campaign's questions asked now, kept for CACHE_SECONDS."""
+    cache = current_app.extensions.setdefault("ratings.asked", {})
+    hit = cache.get(campaign_id)
+    if hit is not None and hit[0] > _monotonic():
+        return hit[1]
+    asked = [Asked(i) for i in db.session.scalars(_ASKED, {"campaign": campaign_id})]
+    cache[campaign_id] = (_monotonic() + CACHE_SECONDS, asked)
+    return asked
+
+
+def forget_questions(campaign_id: int) -> None:
+    current_app.extensions.setdefault("ratings.asked", {}).pop(campaign_id, None)
+
+
+@dataclass(frozen=True)
+class Rater:
+    guest_id: int
+    event_id: int
+    checked_in: bool
+    rated: bool
+
+
+def rater(code: str) -> Rater | None:
+    """The guest of the code, whether checked in and whether they rated: one read."""
+    row = db.session.execute(_RATER, {"code": code}).first()
+    return None if row is None else Rater(row[0], row[1], row[2] is not None, row[3] is not None)
+
+
+def first_rating(guest_id: int, event_id: int, *, stars: dict[int, int], comment: str, display: Display, now) -> bool:
+    """Insert a checked-in guest's first rating and its scores, answers already checked
+    (``checked_answers``), and commit. False, with nothing written, when the guest has a
+    rating by now or is no longer checked in: the caller then goes the long way."""
+    try:
+        rating_id = db.session.execute(
+            _FIRST_RATING,
+            {"b_guest": guest_id, "b_event": event_id, "b_comment": comment, "b_display": display, "b_now": now},
+        ).scalar()
+    except IntegrityError:  # a second submit of the same guest won the race: it updates
+        db.session.rollback()
+        return False
+    if rating_id is None:
+        db.session.rollback()
+        return False
+    if stars:  # (an empty executemany would insert one row of defaults)
+        db.session.execute(
+            _INSERT_SCORE, [{"rating_id": rating_id, "dimension_id": d, "stars": n} for d, n in stars.items()]
+        )
+    db.session.commit()
+    return True
+
+
+def _first_rating_statement():
+    rating, guest = Rating.__table__, Guest.__table__
+    now = sa.bindparam("b_now", type_=rating.c.created_at.type)
+    return (
+        sa.insert(rating)
+        .from_select(
+            ["guest_id", "event_id", "comment", "display", "photo_consent", "created_at", "updated_at"],
+            sa.select(
+                guest.c.id,
+                sa.bindparam("b_event", type_=rating.c.event_id.type),
+                sa.bindparam("b_comment", type_=rating.c.comment.type),
+                sa.bindparam("b_display", type_=rating.c.display.type),
+                sa.false(),
+                now,
+                now,
+            ).where(guest.c.id == sa.bindparam("b_guest"), guest.c.checked_in_at.is_not(None)),
+        )
+        .returning(rating.c.id)
+    )
+
+
+#: built once: a statement built per request costs more than the database's work for it
+_FIRST_RATING = _first_rating_statement()
+_INSERT_SCORE = sa.insert(Score.__table__)
+_RATER = (
+    sa.select(Guest.__table__.c.id, Guest.__table__.c.event_id, Guest.__table__.c.checked_in_at, Rating.__table__.c.id)
+    .select_from(Guest.__table__.outerjoin(Rating.__table__, Rating.__table__.c.guest_id == Guest.__table__.c.id))
+    .where(Guest.__table__.c.code == sa.bindparam("code"))
+)
+_ASKED = (
+    sa.select(Dimension.__table__.c.id)
+    .where(Dimension.__table__.c.campaign_id == sa.bindparam("campaign"), Dimension.__table__.c.retired_at.is_(None))
+    .order_by(Dimension.__table__.c.position, Dimension.__table__.c.id)
+)
 
 
 def rating_of(guest_id: int) -> Rating | None:
@@ -143,7 +254,7 @@ def submit_rating(
     """
     check_may_rate(guest, now)
     asked = dimensions(guest.event.campaign_id)
-    comment = _checked_answers(asked, stars, comment, photo is not None, photo_consent)
+    comment = checked_answers(asked, stars, comment, photo is not None, photo_consent)
     rating = rating_of(guest.id)
     if rating is None:
         try:
@@ -173,7 +284,7 @@ def submit_rating(
     return rating, replaced
 
 
-def _checked_answers(asked, stars: dict[int, int], comment: str, has_photo: bool, photo_consent: bool) -> str:
+def checked_answers(asked, stars: dict[int, int], comment: str, has_photo: bool, photo_consent: bool) -> str:
     """The comment, trimmed, once every answer has passed. :raises RuleError: see submit_rating."""
     if any(d.id not in stars for d in asked):
         raise RuleError("missing", MESSAGES["missing"])

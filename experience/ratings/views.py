@@ -9,7 +9,7 @@ from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
 from experience.campaigns.views import campaign_or_404
-from experience.checkin.services import extract_code
+from experience.checkin.services import event_window, extract_code
 from experience.core import clock, uploads, xlsx
 from experience.core.charts import bar_chart, column_chart
 from experience.core.errors import RuleError
@@ -77,6 +77,10 @@ def rate(code: str):
     Reading, checking and the photo's processing happen before the write lock is taken;
     the lock covers only the rating's own writes (see core.web.read_phase)."""
     now = clock.now()
+    if request.method == "POST" and not request.files.get("photo") and not request.form.get("remove_photo"):
+        answered = _first_rating(code, now)
+        if answered is not None:
+            return answered
     errors = {}
     with read_phase():
         guest = db.session.scalar(sa.select(Guest).where(Guest.code == code)) if extract_code(code) == code else None
@@ -123,6 +127,34 @@ def rate(code: str):
             rating=services.rating_of(guest_id),
             closes=beijing(event.feedback_closes_at),
         )
+
+
+def _first_rating(code: str, now):
+    """The thank-you page of a guest's first text-only rating, saved the short way
+    (services.first_rating); None for anything else, which ``rate`` then handles whole."""
+    with read_phase():
+        rater = services.rater(code) if extract_code(code) == code else None
+        if rater is None or rater.rated or not rater.checked_in:
+            return None
+        event = event_window(rater.event_id)
+        if event is None or now > event.feedback_closes_at:
+            return None
+        asked = services.asked_questions(event.campaign_id)
+        values = _posted_answers(asked)
+        try:
+            comment = services.checked_answers(asked, values["stars"], values["comment"], False, False)
+        except RuleError:
+            return None  # the long way says what is wrong, on the form
+    try:
+        display = Display(values["display"])
+    except ValueError:
+        display = Display.CATEGORY
+    stars = {d.id: values["stars"][d.id] for d in asked}
+    if not services.first_rating(
+        rater.guest_id, rater.event_id, stars=stars, comment=comment, display=display, now=now
+    ):
+        return None
+    return render_template("ratings/thanks.html", event=event, code=code, closes=beijing(event.feedback_closes_at))
 
 
 def _save_rating(guest_id: int, values: dict, stored: tuple[str, str] | None, now, errors: dict) -> list[str] | None:

@@ -279,3 +279,21 @@ def test_audit_log_reads_a_full_page_in_a_fixed_number_of_queries(app, client, a
     few = queries_for_the_page()
     more_entries(30)
     assert queries_for_the_page() == few
+
+
+def test_a_guest_page_switches_language_by_a_link_and_sets_no_cookie_until_then(app, client):
+    """The guests' pages carry no form in their header: a tap's page sends no session
+    cookie, and the language link switches and comes back to the page."""
+    r = client.get("/c/NOSUCHCODE")
+    assert r.status_code == 404
+    assert "Set-Cookie" not in r.headers
+    html = r.get_data(as_text=True)
+    assert 'href="/language/en?next=/c/NOSUCHCODE"' in html
+    r = client.get("/language/en?next=/c/NOSUCHCODE")
+    assert r.status_code == 302 and r.headers["Location"].endswith("/c/NOSUCHCODE")
+    html = client.get("/c/NOSUCHCODE").get_data(as_text=True)
+    assert 'lang="en"' in html and 'href="/language/zh_CN?next=/c/NOSUCHCODE"' in html
+    # another site cannot be the destination, nor a made-up language
+    assert client.get("/language/en?next=//evil.example/").headers["Location"].endswith("/")
+    client.get("/language/xx")
+    assert 'lang="en"' in client.get("/c/NOSUCHCODE").get_data(as_text=True)

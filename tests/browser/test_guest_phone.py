@@ -195,7 +195,7 @@ def test_in_english_chinese_names_stand_apart(app, phone, live_server, event, ma
     db.session.commit()
     p = phone.new_page()
     p.goto(f"{live_server}/c/{codes[0]}")
-    p.click("header form.lang button")  # English, for this phone from now on
+    p.click("header nav.lang a")  # English, for this phone from now on
     p.wait_for_selector("html[lang=en]")
     for summary in p.locator("details.notice-pi summary").all():
         summary.click()  # the notice opened: its sentences are checked too
