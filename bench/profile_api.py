@@ -37,18 +37,35 @@ from experience.guests.models import Guest  # noqa: E402
 from experience.ratings.services import ensure_default_dimensions  # noqa: E402
 
 
+def _database_url(pg: bool, tmp: str) -> str:
+    """A SQLite file in ``tmp``, or a database on a throwaway PostgreSQL stopped at exit."""
+    if not pg:
+        return f"sqlite:///{tmp}/app.db"
+    import atexit
+
+    from bench.servers import PgServer
+
+    server = PgServer.start()
+    atexit.register(server.stop)
+    with sa.create_engine(server.url("postgres"), isolation_level="AUTOCOMMIT").connect() as c:
+        c.execute(sa.text("CREATE DATABASE profile"))
+    return server.url("profile")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--flow", choices=["api", "phone", "rating"], default="api")
     parser.add_argument("--plain", action="store_true", help="time without the profiler (its overhead skews)")
+    parser.add_argument("--pg", action="store_true", help="on a throwaway PostgreSQL (its CPU is not counted)")
     parser.add_argument("--sort", default="tottime", help="pstats sort key (tottime, cumulative, …)")
     parser.add_argument("--lines", type=int, default=30)
     args = parser.parse_args()
     tmp = tempfile.mkdtemp()
+    url = _database_url(args.pg, tmp)
 
     class ProfileConfig(Config):
-        SQLALCHEMY_DATABASE_URI = f"sqlite:///{tmp}/app.db"
+        SQLALCHEMY_DATABASE_URI = url
         UPLOAD_DIR = tmp
         RATELIMIT_STORAGE_URI = f"sqlitefile://{tmp}/limits.db"
         SECRET_KEY = "profile-only-" + "x" * 32

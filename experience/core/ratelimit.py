@@ -7,12 +7,17 @@ This store keeps fixed-window counters in their own SQLite file (never the app's
 database, so counting never waits on check-in writes).
 URI: ``sqlitefile:///absolute/path/limits.db``.
 
-Each worker counts locally first and writes to the file only on a key's second hit in
-its window (then on every hit after): a guest's code is tapped once, so the phone's and
-the desk's check-ins cost no write here at all, and a scanner's token one write per hit
-as before only once it is really in use. The price is bounded: a hit a worker has not
-written yet is unseen by the others, so a window can accept at most one hit per worker
-process beyond the limit (four with `make run`'s four workers), never more.
+Each worker counts locally first and writes its hits to the file in batches whose size
+follows the headroom it knows of: a worker keeps at most 1/SHARE of what is left below
+the limit to itself (never less than one hit). Far from the limit a scanner's token
+(6,000 a minute) costs one write per few hundred scans; a guest's code (20 a minute) is
+tapped once, so the phone's and the desk's check-ins cost no write here at all. Near the
+limit the batch shrinks to one hit, and every write reads back every worker's written
+hits. The price is bounded: hits a worker has not written yet are unseen by the others;
+with W workers those are at most W/SHARE of the headroom while it is large, and one per
+worker at the limit, so a window accepts at most about one hit per worker process beyond
+the limit (four with `make run`'s four workers). tests/core/test_ratelimit.py checks it
+with two real server processes.
 
 Besides the limits per code and per token, a **failure budget** per address: lookups that
 find nothing (an unknown invitation or walk-in code, an unknown scanner token) spend it,
@@ -50,8 +55,10 @@ class _Local:
 
 class SQLiteFileStorage(Storage):
     STORAGE_SCHEME = ["sqlitefile"]
-    #: hits a worker keeps to itself per key and window before writing them (see above)
+    #: hits a worker keeps to itself per key and window before writing them, at least …
     KEEP_LOCAL = 1
+    #: … or this fraction of the headroom below the limit, if more (see above)
+    SHARE = 16
     #: every so many hits, forget the windows that are over (a code is one key)
     PRUNE_EVERY = 1000
 
@@ -94,13 +101,22 @@ class SQLiteFileStorage(Storage):
             if window is None or window.expires <= now:
                 window = self._windows[key] = _Local(0, 0, now + expiry)
             window.unwritten += amount
-            if window.unwritten <= self.KEEP_LOCAL:
+            if window.unwritten <= self._batch(key, window.written + window.unwritten):
                 return window.written + window.unwritten
             amount, window.unwritten = window.unwritten, 0
         count, expires = self._write(key, expiry, amount, now)
         with self._lock:
             window.written, window.expires = count, expires
             return count + window.unwritten
+
+    def _batch(self, key: str, known: int) -> int:
+        """How many hits this worker may keep unwritten: the limit is the key's third part
+        from the end (limits' ``RateLimitItem.key_for``: …/amount/multiples/granularity)."""
+        try:
+            limit = int(key.rsplit("/", 3)[-3])
+        except (ValueError, IndexError):
+            return self.KEEP_LOCAL
+        return max(self.KEEP_LOCAL, (limit - known) // self.SHARE)
 
     def _write(self, key: str, expiry: int, amount: int, now: float) -> tuple[int, float]:
         conn = self._conn()

@@ -155,3 +155,22 @@ def test_a_second_worker_sees_the_first_ones_written_hits(tmp_path):
     # the true count after i+1 hits is i+1; neither worker is ever more than one behind each
     assert all(i + 1 - 2 <= c <= i + 1 for i, c in enumerate(counts)), counts
     assert counts[-1] >= 29
+
+
+def test_a_busy_scanner_token_is_written_in_batches_and_still_holds_its_limit(tmp_path):
+    """Far from its limit a token's hits are written a batch at a time; near it, one by
+    one: two workers alternating accept the limit and at most one hit each beyond."""
+    writes = []
+
+    class Counting(SQLiteFileStorage):
+        def _write(self, *args):
+            writes.append(args[0])
+            return super()._write(*args)
+
+    uri = f"sqlitefile://{tmp_path / 'l.db'}"
+    one, two = Counting(uri), Counting(uri)
+    key = "LIMITER/token:abc/checkin.api_check_in/600/1/minute"  # limits' key for "600 per minute"
+    accepted = sum((one if i % 2 == 0 else two).incr(key, 60) <= 600 for i in range(900))
+    assert 600 <= accepted <= 602
+    assert len(writes) < 900 / 4, len(writes)  # one write per hit before
+    assert two.get(key) >= 890  # every hit is counted in the end, written or not
