@@ -21,3 +21,22 @@ def test_print_pages_know_when_links_reach_only_this_machine(app, base, loopback
     app.config["PUBLIC_BASE_URL"] = base
     with app.app_context():
         assert public_base_is_loopback() is loopback
+
+
+@pytest.mark.parametrize("lang", ["zh_CN", "en"])
+def test_beijing_times_read_as_babel_formats_them_in_both_languages(app, lang):
+    """The numeric patterns skip Babel's formatter (the guests' pages are hot): same text."""
+    from datetime import datetime
+
+    from flask import session
+    from flask_babel import format_datetime
+
+    from experience.core import clock
+    from experience.core.web import beijing
+
+    with app.test_request_context("/"):
+        session["lang"] = lang
+        for dt in (datetime(2024, 9, 10, 15, 30), datetime(2024, 12, 31, 16, 0), datetime(2025, 1, 1, 0, 5)):
+            for pattern in ("yyyy-MM-dd HH:mm", "HH:mm", "yyyy-MM-dd"):
+                assert beijing(dt, pattern) == format_datetime(clock.aware(dt), pattern)
+        assert beijing(datetime(2024, 9, 10, 15, 30)) == "2024-09-10 23:30"
