@@ -93,8 +93,9 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     from experience.ratings import views as ratings
     from experience.reports import cli as _reports_cli  # noqa: F401
     from experience.reports import views as reports
+    from experience.units import views as units
 
-    for module in (accounts, campaigns, events, plans, notices, guests, checkin, ratings, reports):
+    for module in (accounts, campaigns, units, events, plans, notices, guests, checkin, ratings, reports):
         app.register_blueprint(module.bp)
 
     from experience import demo

@@ -48,6 +48,11 @@ class Config:
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", "")  # default set in create_app
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL") or development_base_url()
     UPLOAD_DIR = os.environ.get("UPLOAD_DIR", "")  # default: instance/uploads
+    #: where stored files live (core/storage.py): file:///path or memory://; default UPLOAD_DIR
+    STORAGE_URI = os.environ.get("STORAGE_URI", "")
+    #: when set (e.g. /_stored/), files are answered with X-Accel-Redirect to this nginx
+    #: internal location plus the key, and nginx sends the bytes (core/files.py)
+    STORAGE_X_ACCEL_PREFIX = os.environ.get("STORAGE_X_ACCEL_PREFIX", "")
 
     # A 20 MB attachment plus the rest of the form; anything larger answers 413.
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 24 * 1024 * 1024))

@@ -32,6 +32,8 @@ from experience.guests.services import add_guest
 from experience.plans.services import plan_for, save_plan, submit_plan
 from experience.ratings.models import Display, Rating
 from experience.ratings.services import dimensions, ensure_default_dimensions, submit_rating
+from experience.units.models import UnitType
+from experience.units.services import DECLARATION_VERSION, register_unit
 
 #: the logins the README lists; the demo only ever runs outside production
 DEMO_PASSWORD = "Experience-Week-2024"
@@ -43,6 +45,13 @@ DEMO_USERS = (
     ("organizer", Role.ORGANIZER, "11", "北京市朝阳区市场监管局"),
 )
 
+#: Units registered to submit works, in three provinces. Invented names; the credit codes
+#: are made up too, with the right check character (they log in with code and DEMO_PASSWORD).
+DEMO_UNITS = (
+    ("91110108MA01R2KQ51", "北京安居物业管理有限公司", UnitType.CERTIFIED_ORGANISATION, "11", "刘洋", "13900001111"),
+    ("51330000MJ9N6T3H1C", "浙江省服务认证促进会", UnitType.ASSOCIATION, "33", "陈静", "13900002222"),
+    ("91440101MA5CL7W84L", "广州粤信认证服务有限公司", UnitType.CERTIFICATION_BODY, "44", "黄海", "13900003333"),
+)
 
 #: marks the event the demo keeps happening today (see move_live_event)
 LIVE_CERTIFICATE = "CSC-DEMO-TODAY"
@@ -102,6 +111,20 @@ def seed_demo(now: datetime) -> None:
             display_name=unit,
             organisation=unit,
             now=now,
+        )
+    for code, name, unit_type, province, contact, mobile in DEMO_UNITS:
+        register_unit(
+            name=name,
+            credit_code=code,
+            unit_type=unit_type,
+            province_code=province,
+            contact_name=contact,
+            contact_mobile=mobile,
+            contact_email=None,
+            password=DEMO_PASSWORD,
+            declaration_version=DECLARATION_VERSION,
+            now=now,
+            ip="127.0.0.1",
         )
     base = dict(
         certificate_no="CSC-2024-0001",
@@ -279,7 +302,7 @@ def is_demo_database() -> bool:
     names = set(db.session.scalars(sa.select(User.username)))
     return (
         bool(names)
-        and names <= {u[0] for u in DEMO_USERS}
+        and names <= {u[0] for u in DEMO_USERS} | {u[0] for u in DEMO_UNITS}
         and db.session.scalar(
             sa.select(sa.func.count()).select_from(Event).where(Event.certificate_no == LIVE_CERTIFICATE)
         )
@@ -316,6 +339,8 @@ def register(app: Flask) -> None:
         seed_demo(clock.now())
         db.session.commit()
         click.secho(
-            "demo ready; log in as " + ", ".join(u[0] for u in DEMO_USERS) + f" with password {DEMO_PASSWORD}",
+            "demo ready; log in as "
+            + ", ".join(u[0] for u in DEMO_USERS)
+            + f" or as a submitting unit with its credit code ({DEMO_UNITS[0][0]}, …), with password {DEMO_PASSWORD}",
             fg="green",
         )

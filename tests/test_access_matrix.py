@@ -27,8 +27,19 @@ from experience.ratings.services import dimensions, submit_rating
 from experience.reports.services import add_own_photo, province_summary
 from tests.conftest import NOW, PASSWORD
 from tests.plans.test_services import TEXTS
+from tests.units.helpers import register_unit
 
-ROLES = ["anonymous", "hq", "secretariat", "province", "province_other", "organizer", "organizer_unassigned"]
+ROLES = [
+    "anonymous",
+    "hq",
+    "secretariat",
+    "province",
+    "province_other",
+    "organizer",
+    "organizer_unassigned",
+    "submitter",
+    "submitter_other",
+]
 LOGGED_IN = ROLES[1:]
 
 
@@ -38,12 +49,15 @@ def only(allowed: dict, default: int) -> dict:
     return {"anonymous": 302, **{r: default for r in LOGGED_IN}, **allowed}
 
 
+#: a submitting unit's account reaches none of the staff pages
+NOT_UNITS = {"submitter": 403, "submitter_other": 403}
 MANAGE_GET = only({"province": 200, "organizer": 200}, 404)
 MANAGE_POST = only({"province": 302, "organizer": 302}, 404)
 VIEW_GET = only({"hq": 200, "province": 200, "organizer": 200}, 404)
 
 # endpoint: (method, url template, {role: status}[, request kwargs]). Objects: event A in Beijing (11) with the
-# organiser assigned; event B in Zhejiang (33); plans of both submitted; a Zhejiang organiser.
+# organiser assigned; event B in Zhejiang (33); plans of both submitted; a Zhejiang organiser; submitting unit
+# BJ in Beijing (the submitter's) and unit ZJ in Zhejiang (the other submitter's).
 MATRIX = {
     "static": ("GET", "/static/css/app.css", {r: 200 for r in ROLES}),
     "healthz": ("GET", "/healthz", {r: 200 for r in ROLES}),
@@ -63,10 +77,11 @@ MATRIX = {
         only({"hq": 302, "province_other": 302, "province": 404}, 403),
     ),
     "accounts.audit_log": ("GET", "/audit", only({"hq": 200}, 403)),
-    "campaigns.home": ("GET", "/", only({}, 200)),
+    # a unit's start page is its own (units.home)
+    "campaigns.home": ("GET", "/", only({"submitter": 302, "submitter_other": 302}, 200)),
     "campaigns.edit": ("GET", "/campaign", only({"hq": 200}, 403)),
-    "events.index": ("GET", "/events", only({"secretariat": 403}, 200)),
-    "events.new": ("GET", "/events/new", only({"hq": 403, "secretariat": 403}, 200)),
+    "events.index": ("GET", "/events", only({"secretariat": 403, **NOT_UNITS}, 200)),
+    "events.new": ("GET", "/events/new", only({"hq": 403, "secretariat": 403, **NOT_UNITS}, 200)),
     "events.view": ("GET", "/events/{event_a}", only({"hq": 200, "province": 200, "organizer": 200}, 404)),
     "events.edit": ("GET", "/events/{event_a}/edit", only({"province": 200, "organizer": 200}, 404)),
     "events.cancel": ("POST", "/events/{event_a}/cancel", only({"province": 302, "organizer": 302}, 404)),
@@ -152,6 +167,16 @@ MATRIX = {
     # A background job's page and result: its owner only (the province's staff here).
     "jobs.page": ("GET", "/jobs/{job}", only({"province": 200}, 404)),
     "jobs.result": ("GET", "/jobs/{job}/result", only({"province": 200}, 404)),
+    # Submitting units: the call and the registration are public; a unit sees its own; the secretariat manages
+    # them all; province staff list their province's, read-only; HQ sees counts.
+    "units.call": ("GET", "/works/call", {r: 200 for r in ROLES}),
+    "units.register": ("GET", "/units/register", {"anonymous": 200, **{r: 302 for r in LOGGED_IN}}),
+    "units.home": ("GET", "/unit", only({"submitter": 200, "submitter_other": 200}, 403)),
+    "units.index": ("GET", "/units", only({"secretariat": 200, "province": 200, "province_other": 200}, 403)),
+    "units.view": ("GET", "/units/{unit_bj}", only({"secretariat": 200, "province": 200, "submitter": 200}, 404)),
+    "units.set_active": ("POST", "/units/{unit_zj}/active", only({"secretariat": 302}, 403)),
+    "units.handover": ("GET", "/units/{unit_zj}/handover", only({"secretariat": 200}, 403)),
+    "units.counts": ("GET", "/hq/units", only({"hq": 200, "secretariat": 200}, 403)),
     "accounts.logout": ("POST", "/logout", {r: 302 for r in ROLES}),  # last: it ends the session
 }
 
@@ -171,6 +196,9 @@ def world(app, campaign, make_user, make_event, pdf_bytes):
         "organizer_unassigned": make_user(Role.ORGANIZER, "11", username="bjorg2"),
     }
     zj_org = make_user(Role.ORGANIZER, "33", username="zjorg")
+    unit_bj = register_unit(province_code="11", credit_code="914403001922038216")
+    unit_zj = register_unit(province_code="33", credit_code="91440300MA5H0HLK5U")
+    users.update(submitter=unit_bj.account, submitter_other=unit_zj.account)
     event_a = make_event("11", actor=users["province"])
     event_a.organizers.append(users["organizer"])
     event_a.attachment_key, event_a.attachment_name = store_upload(
@@ -178,7 +206,14 @@ def world(app, campaign, make_user, make_event, pdf_bytes):
         "attachment",
     )
     event_b = make_event("33", actor=users["province_other"])
-    ids = {"event_a": event_a.id, "event_b": event_b.id, "zj_org": zj_org.id, "walk_in": event_a.walk_in_code}
+    ids = {
+        "event_a": event_a.id,
+        "event_b": event_b.id,
+        "zj_org": zj_org.id,
+        "walk_in": event_a.walk_in_code,
+        "unit_bj": unit_bj.id,
+        "unit_zj": unit_zj.id,
+    }
     guests = [
         add_guest(
             event_a,

@@ -24,6 +24,7 @@ LAYERS = [
     "accounts",
     "notices",
     "campaigns",
+    "units",
     "events",
     "plans",
     "guests",

@@ -26,6 +26,7 @@ from experience.guests.models import CheckInVia
 from experience.plans.models import DeadlineExtension, DeadlineKind, Plan
 from experience.ratings.models import Rating
 from experience.reports.models import ProvinceSummary
+from experience.units.models import Unit, UnitType
 
 NOT_A_VALUE = "not_a_value"
 
@@ -108,6 +109,17 @@ def one_row_each(app, make_event, make_guest, make_user, campaign, now):
                 new_deadline=campaign.plan_deadline,
                 granted_by_id=granter.id,
                 granted_at=now,
+            ),
+            Unit(
+                name="华为技术有限公司",
+                credit_code="914403001922038216",
+                unit_type=UnitType.RELATED_ENTERPRISE,
+                province_code="44",
+                contact_name="联系人",
+                contact_mobile="13800138000",
+                declaration_version="2024-1",
+                declaration_accepted_at=now,
+                created_at=now,
             ),
         ]
     )

@@ -3,7 +3,7 @@ import sys
 import click
 
 from experience.accounts import bp, services
-from experience.accounts.models import Role
+from experience.accounts.models import STAFF_ROLES, Role
 from experience.core import clock
 from experience.core.errors import RuleError
 from experience.extensions import db
@@ -11,7 +11,8 @@ from experience.extensions import db
 
 @bp.cli.command("create-user")
 @click.option("--username", required=True)
-@click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
+# units register themselves (a submitter belongs to a unit: /units/register)
+@click.option("--role", required=True, type=click.Choice([r.value for r in STAFF_ROLES]))
 @click.option("--province", "province_code", default=None, help="GB/T 2260 code, e.g. 11; 66 for XPCC")
 @click.option("--name", "display_name", default="")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")

@@ -3,7 +3,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectChoice, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from experience.accounts.models import Role
+from experience.accounts.models import STAFF_ROLES, Role
 from experience.core.permissions import can
 
 REQUIRED = _l("This field is required.")
@@ -13,6 +13,7 @@ ROLE_LABELS = {
     Role.SECRETARIAT: _l("Works secretariat"),
     Role.PROVINCE: _l("Provincial staff"),
     Role.ORGANIZER: _l("Event organiser"),
+    Role.SUBMITTER: _l("Submitting unit"),
 }
 
 
@@ -62,8 +63,9 @@ class UserForm(FlaskForm):
     def __init__(self, *args, admin, provinces, **kwargs):
         super().__init__(*args, **kwargs)
         if can(admin, "offer_any_role"):
-            # no pre-selected role: nobody gets national access by forgetting to choose
-            self.role.choices = [SelectChoice("", "—")] + [SelectChoice(r.value, ROLE_LABELS[r]) for r in Role]
+            # Not the submitter: a unit registers itself, with its credit code and declaration.
+            # No pre-selected role: nobody gets national access by forgetting to choose
+            self.role.choices = [SelectChoice("", "—")] + [SelectChoice(r.value, ROLE_LABELS[r]) for r in STAFF_ROLES]
             self.province.choices = [SelectChoice("", "—")] + [SelectChoice(p.code, p.name) for p in provinces]
         else:
             self.role.choices = [SelectChoice(Role.ORGANIZER.value, ROLE_LABELS[Role.ORGANIZER])]

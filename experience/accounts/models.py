@@ -30,6 +30,12 @@ class Role(enum.Enum):
     SECRETARIAT = "secretariat"
     PROVINCE = "province"
     ORGANIZER = "organizer"
+    #: a unit that submits works (作品报送单位); it registers itself (experience/units)
+    SUBMITTER = "submitter"
+
+
+#: the roles an administrator gives; a submitting unit's account comes from its own registration
+STAFF_ROLES = (Role.HQ, Role.SECRETARIAT, Role.PROVINCE, Role.ORGANIZER)
 
 
 class User(db.Model):
@@ -42,6 +48,8 @@ class User(db.Model):
     organisation: Mapped[str] = mapped_column(sa.String(120), default="")
     role: Mapped[Role] = enum_column("role", Role)
     province_code: Mapped[str | None] = mapped_column(sa.ForeignKey("province.code"), index=True)
+    #: a submitter's unit (experience/units); one account per unit
+    unit_id: Mapped[int | None] = mapped_column(sa.ForeignKey("submitting_unit.id"), unique=True)
     password_hash: Mapped[str] = mapped_column(sa.String(256))
     must_change_password: Mapped[bool] = mapped_column(default=False)
     active: Mapped[bool] = mapped_column(default=True)
@@ -54,6 +62,7 @@ class User(db.Model):
 
     __table_args__ = (
         sa.CheckConstraint("(role IN ('hq', 'secretariat')) = (province_code IS NULL)", name="province_matches_role"),
+        sa.CheckConstraint("(role = 'submitter') = (unit_id IS NOT NULL)", name="unit_matches_role"),
     )
 
     # Flask-Login protocol

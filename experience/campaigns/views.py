@@ -24,6 +24,8 @@ def campaign_or_404():
 def home():
     """Each person's start page: calendar, events, plan and notices of their scope. The
     capabilities above fill in their panels (campaigns.signals.home_opened)."""
+    if can(current_user, "submitter"):
+        return redirect(url_for("units.home"))  # a unit's start page is its own
     campaign = services.current_campaign()
     if campaign is None:
         return render_template("campaigns/home.html", campaign=None)

@@ -33,12 +33,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, abort, has_app_context, render_template, send_file, url_for
+from flask import Flask, abort, has_app_context, render_template, url_for
 from flask_login import current_user
 from huey import RedisHuey, SqliteHuey, crontab
 from sqlalchemy.orm import Mapped, mapped_column
 
-from experience.core import audit, clock, uploads
+from experience.core import audit, clock, files, uploads
 from experience.core.models import enum_column
 from experience.core.permissions import deny
 from experience.extensions import db
@@ -273,11 +273,8 @@ def result(job_id: str):
     job = _own(job_id)
     if job.state is not JobState.DONE or not job.result_key:
         abort(404)
-    try:
-        stream = uploads.open_upload(job.result_key)
-    except FileNotFoundError:
-        abort(404)  # past RESULT_TTL and swept
-    return send_file(stream, mimetype=uploads.mimetype_of(job.result_name), download_name=job.result_name)
+    # 404 once past RESULT_TTL and swept
+    return files.serve(job.result_key, mimetype=uploads.mimetype_of(job.result_name), download_name=job.result_name)
 
 
 def register(app: Flask) -> None:

@@ -1,8 +1,9 @@
 """Uploaded files: checked by content, named by us, kept outside ``static/``.
 
-Stored under ``UPLOAD_DIR`` (default ``instance/uploads``) with a random key; the key is
-what the database keeps. Moving to object storage later means replacing ``_path``,
-``save`` and ``open_upload`` here and nothing else.
+Every file is stored through ``core.storage`` (``STORAGE_URI``, default the folder
+``UPLOAD_DIR``) under a random key; the key is what the database keeps. Nothing here
+knows a path: a tool that needs a real file asks for ``local_copy(key)``, and routes
+answer a file with ``core.files.serve``.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ import warnings
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 from werkzeug.datastructures import FileStorage
 
+from experience.core import storage
 from experience.core.errors import RuleError
 
 MB = 1024 * 1024
@@ -141,21 +143,21 @@ def _opens_as_pdf(data: bytes) -> bool:
         return False
 
 
-def _dir() -> Path:
-    d = Path(current_app.config["UPLOAD_DIR"])
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
-#: what store_upload and store_bytes name files: an optional prefix, 128 random bits in
-#: hex, an optional extension. Anything else is no key of ours, whatever a form sends.
+#: what new_key makes: an optional prefix, 128 random bits in hex, an optional
+#: extension. Anything else is no key of ours, whatever a form sends.
 _KEY = re.compile(r"(?:[a-z_]{1,20}-)?[0-9a-f]{32}(?:\.[a-z0-9]{1,5})?")
 
 
-def _path(key: str) -> Path:
+def new_key(prefix: str = "", extension: str = "") -> str:
+    """A fresh key: unguessable, and never taken from the user's file name."""
+    return (f"{prefix}-" if prefix else "") + secrets.token_hex(16) + (f".{extension}" if extension else "")
+
+
+def _ours(key: str) -> str:
+    """``key`` if it is one we could have made; a missing file for anything else."""
     if not isinstance(key, str) or not _KEY.fullmatch(key):
         raise FileNotFoundError(str(key)[:80])
-    return _dir() / key
+    return key
 
 
 def clean_filename(name: str) -> str:
@@ -178,41 +180,45 @@ def store_upload(file: FileStorage, kind: str) -> tuple[str, str]:
     found = sniff(data)
     if found not in allowed:
         raise RuleError("wrong_type", MESSAGES["wrong_type"], types=" / ".join(a.upper() for a in allowed))
-    key = f"{secrets.token_hex(16)}.{found}"
-    tmp = _path(key).with_suffix(".part")
-    tmp.write_bytes(data)
-    os.replace(tmp, _path(key))
+    key = new_key(extension=found)
+    storage.current().write_bytes(key, data)
     return key, clean_filename(file.filename or f"file.{found}")
 
 
 def store_bytes(data: bytes, prefix: str, extension: str = "") -> str:
     """Keep bytes we produced or already checked (an import awaiting confirmation, a
     re-encoded photo)."""
-    key = f"{prefix}-{secrets.token_hex(16)}" + (f".{extension}" if extension else "")
-    tmp = _path(key).with_suffix(".part")
-    tmp.write_bytes(data)
-    os.replace(tmp, _path(key))
+    key = new_key(prefix, extension)
+    storage.current().write_bytes(key, data)
     return key
+
+
+def store_stream(chunks: Iterable[bytes], prefix: str, extension: str = "") -> tuple[str, storage.Written]:
+    """Keep a stream too big to hold in memory (a video); returns the key, the size and
+    the SHA-256. A stream that raises (say, at a size limit) leaves nothing stored."""
+    key = new_key(prefix, extension)
+    return key, storage.current().write(key, chunks)
 
 
 def read_bytes(key: str, prefix: str) -> bytes:
     if not key.startswith(prefix + "-"):
         raise FileNotFoundError(key)
-    return _path(key).read_bytes()
+    return storage.current().read(_ours(key))
 
 
-def path_of(key: str) -> Path:
-    """Where a stored file is, for the PDF renderer's list of allowed files."""
-    return _path(key)
+def open_upload(key: str) -> BinaryIO:
+    return storage.current().open(_ours(key))
 
 
-def open_upload(key: str):
-    return _path(key).open("rb")
+def local_copy(key: str) -> contextlib.AbstractContextManager[Path]:
+    """A real file with the stored bytes, for tools that need a path (WeasyPrint, PyAV);
+    only inside the ``with`` block, and read-only."""
+    return storage.current().local_copy(_ours(key))
 
 
 def delete_upload(key: str | None) -> None:
     if key:
-        _path(key).unlink(missing_ok=True)
+        storage.current().delete(_ours(key))
 
 
 # -- What is kept, and the sweep of what nothing points to ----------------------------------
@@ -235,10 +241,7 @@ def keeps(fn: Callable[[float], Iterable[str | None]]):
 def stored_files() -> Iterator[tuple[str, float]]:
     """(name, modification time) of every file in the store, ours or left over (a
     ``.part`` of a write that died)."""
-    directory = _dir()
-    for entry in os.scandir(directory):
-        if entry.is_file(follow_symlinks=False):
-            yield entry.name, entry.stat(follow_symlinks=False).st_mtime
+    return storage.current().list()
 
 
 def sweep(now: float | None = None, *, min_age: float = SWEEP_MIN_AGE) -> list[str]:
@@ -249,12 +252,13 @@ def sweep(now: float | None = None, *, min_age: float = SWEEP_MIN_AGE) -> list[s
     first and the store listed after, so a file stored in between is young and spared."""
     now = time.time() if now is None else now
     kept = {key for keeper in _KEEPERS for key in keeper(now) if key}
+    store = storage.current()
     removed = []
-    for name, mtime in list(stored_files()):
+    for name, mtime in list(store.list()):
         if now - mtime < min_age or name in kept:
             continue
         with contextlib.suppress(FileNotFoundError):
-            (_dir() / name).unlink()
+            store.delete(name)
             removed.append(name)
     return removed
 

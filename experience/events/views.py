@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, request, send_file, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from experience.campaigns.signals import home_opened
 from experience.campaigns.views import campaign_or_404
-from experience.core import clock, uploads
+from experience.core import clock, files, uploads
 from experience.core.permissions import can, client_ip, load, require
 from experience.core.web import apply_rule, confirm_page, confirmed, writes
 from experience.events import bp, services
@@ -213,12 +213,6 @@ def attachment(event_id: int):
         abort(404)
     services.record_attachment_download(event, actor=current_user, now=clock.now(), ip=client_ip())
     db.session.commit()
-    # a stored upload, streamed from its file (core.web.download is for files we generate)
-    return send_file(
-        uploads.open_upload(event.attachment_key),
-        as_attachment=True,
-        download_name=event.attachment_name,
-        mimetype="application/pdf"
-        if event.attachment_key.endswith(".pdf")
-        else "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    return files.serve(
+        event.attachment_key, mimetype=uploads.mimetype_of(event.attachment_key), download_name=event.attachment_name
     )

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, send_file, url_for
+from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms import SelectChoice
@@ -9,7 +9,7 @@ from wtforms import SelectChoice
 from experience.accounts.models import Province
 from experience.campaigns.signals import home_opened
 from experience.campaigns.views import campaign_or_404
-from experience.core import audit, clock, uploads, xlsx
+from experience.core import audit, clock, files, uploads, xlsx
 from experience.core.errors import RuleError
 from experience.core.permissions import can, client_ip, load, require
 from experience.core.web import apply_rule, beijing, confirm_page, confirmed, download, writes
@@ -166,12 +166,7 @@ def document(plan_id: int):
         "file.download", now=clock.now(), actor=current_user, target=plan, ip=client_ip(), file=plan.document_name
     )
     db.session.commit()
-    return send_file(
-        uploads.open_upload(plan.document_key),
-        mimetype="application/pdf",
-        as_attachment=True,
-        download_name=plan.document_name,
-    )
+    return files.serve(plan.document_key, mimetype="application/pdf", download_name=plan.document_name)
 
 
 @bp.get("/hq/plans")

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import abort, redirect, render_template, request, send_file, url_for
+from flask import abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
 from experience.campaigns.views import campaign_or_404
 from experience.checkin.services import event_window, extract_code
-from experience.core import clock, uploads, xlsx
+from experience.core import clock, files, uploads, xlsx
 from experience.core.charts import bar_chart, column_chart
 from experience.core.errors import RuleError
 from experience.core.images import clean_photo
@@ -284,8 +284,7 @@ def photo(rating_id: int):
         abort(404)
     load(Event, rating.event_id, "view_event")
     key = rating.photo_key if request.args.get("size") == "original" else rating.photo_web_key
-    # a stored upload, streamed from its file (core.web.download is for files we generate)
-    return send_file(uploads.open_upload(key), mimetype="image/png" if key.endswith(".png") else "image/jpeg")
+    return files.serve(key, mimetype=uploads.mimetype_of(key))
 
 
 @bp.get("/events/<int:event_id>/ratings.xlsx")

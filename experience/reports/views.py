@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, request, send_file, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
 from experience.accounts.models import Province
 from experience.campaigns.views import campaign_or_404
-from experience.core import audit, clock, uploads, xlsx
+from experience.core import audit, clock, files, uploads, xlsx
 from experience.core.charts import bar_chart, column_chart
 from experience.core.errors import RuleError
 from experience.core.images import clean_photo
@@ -71,17 +73,19 @@ def _event_context(event: Event, *, for_pdf: bool) -> dict:
         for i in summary.highlight_ids
         if i in by_id and by_id[i].comment_approved_at and by_id[i].comment
     ]
-    photos, files = [], {}
+    photos, keys = [], []
     for i in summary.photo_rating_ids:
         r = by_id.get(i)
         if r is not None and r.photo_approved_at and r.photo_web_key:
             photos.append(
                 {
-                    "src": f"allowed:{r.photo_web_key}" if for_pdf else url_for("ratings.photo", rating_id=r.id),
+                    "src": f"allowed:{r.photo_web_key}"
+                    if for_pdf
+                    else url_for("ratings.photo", rating_id=r.id, v=files.version(r.photo_web_key)),
                     "caption": ratings.public_name(r),
                 }
             )
-            files[r.photo_web_key] = uploads.path_of(r.photo_web_key)
+            keys.append(r.photo_web_key)
     for p in summary.own_photos:
         photos.append(
             {
@@ -91,14 +95,14 @@ def _event_context(event: Event, *, for_pdf: bool) -> dict:
                 "caption": p["caption"],
             }
         )
-        files[p["web"]] = uploads.path_of(p["web"])
+        keys.append(p["web"])
     return {
         "event": event,
         "f": f,
         "summary": summary,
         "highlights": highlights,
         "photos": photos,
-        "files": files,
+        "photo_keys": keys,
         "categories": category_rows(f["categories"]),
         **event_charts(f),
     }
@@ -173,7 +177,12 @@ def event_pdf(event_id: int):
     event_ = load(Event, event_id, "view_event")
     context = _event_context(event_, for_pdf=True)
     db.session.rollback()
-    return _pdf_response("reports/pdf/event.html", f"summary-{event_id}.pdf", files=context.pop("files"), **context)
+    with contextlib.ExitStack() as copies:
+        photos = {}
+        for key in context.pop("photo_keys"):
+            with contextlib.suppress(FileNotFoundError):  # swept meanwhile: the PDF goes without it
+                photos[key] = copies.enter_context(uploads.local_copy(key))
+        return _pdf_response("reports/pdf/event.html", f"summary-{event_id}.pdf", files=photos, **context)
 
 
 @bp.get("/events/<int:event_id>/summary/photos/<key>")
@@ -182,7 +191,7 @@ def own_photo(event_id: int, key: str):
     if key not in {p["web"] for p in services.event_summary(event_, create=False).own_photos}:
         abort(404)
     db.session.rollback()
-    return send_file(uploads.open_upload(key), mimetype="image/jpeg")
+    return files.serve(key, mimetype=uploads.mimetype_of(key), immutable=True)  # the key is in the URL
 
 
 @bp.get("/events/<int:event_id>/summary.xlsx")

@@ -45,11 +45,7 @@ def test_content_decides_not_the_name(app, data, name, code):
     with pytest.raises(RuleError) as e:
         uploads.store_upload(_upload(data, name), "attachment")
     assert e.value.code == code
-    assert (
-        list((__import__("pathlib").Path(app.config["UPLOAD_DIR"])).glob("*")) == []
-        if __import__("pathlib").Path(app.config["UPLOAD_DIR"]).exists()
-        else True
-    )
+    assert _stored(app) == []
 
 
 def test_docx_not_accepted_as_plan_document(app):
@@ -66,9 +62,38 @@ def test_over_the_limit_refused(app, pdf_bytes, monkeypatch):
 
 
 def test_keys_cannot_escape_the_upload_folder(app):
-    for key in ("../secret", "/etc/passwd", ".hidden", ""):
-        with pytest.raises(FileNotFoundError):
-            uploads.open_upload(key)
+    for key in ("../secret", "/etc/passwd", ".hidden", "", "a" * 32 + "/../x"):
+        for use in (uploads.open_upload, lambda k: uploads.read_bytes(k, "import")):
+            with pytest.raises(FileNotFoundError):
+                use(key)
+        if key:  # no key at all is "nothing to delete"
+            with pytest.raises(FileNotFoundError):
+                uploads.delete_upload(key)
+        with pytest.raises(FileNotFoundError), uploads.local_copy(key):
+            pass
+
+
+def test_a_stream_is_stored_with_its_digest_and_a_refused_one_leaves_nothing(app):
+    import hashlib
+
+    chunks = [os.urandom(64 * 1024) for _ in range(4)]
+    key, written = uploads.store_stream(iter(chunks), "video", "mp4")
+    assert key.startswith("video-") and key.endswith(".mp4")
+    assert (written.size, written.sha256) == (4 * 64 * 1024, hashlib.sha256(b"".join(chunks)).hexdigest())
+
+    def over_the_limit():
+        yield from chunks
+        raise RuleError("too_large", uploads.MESSAGES["too_large"], limit=0)
+
+    with pytest.raises(RuleError):
+        uploads.store_stream(over_the_limit(), "video", "mp4")
+    assert _stored(app) == [key]
+
+
+def test_a_tool_gets_a_real_file_of_a_stored_upload(app, pdf_bytes):
+    key, _ = uploads.store_upload(_upload(pdf_bytes, "方案.pdf"), "plan_document")
+    with uploads.local_copy(key) as path:
+        assert path.read_bytes() == pdf_bytes
 
 
 @pytest.mark.parametrize(
