@@ -96,6 +96,8 @@ from servers import (
 )
 from sqlalchemy.pool import NullPool
 from storm import Request, classify_api, classify_page, run_storm
+from uploads import part_uploads
+from works import part_works
 
 BIN = Path(sys.executable).parent
 
@@ -966,6 +968,8 @@ PARTS = [
     Part("pg-storm", lambda ctx: part_storm(ctx, PG), "PostgreSQL: the duplicate storm, API and phone", storm=True),
     Part("reports", part_reports, "summary PDFs and the live ratings page (bench/reports.py)"),
     Part("printouts", part_printouts, "invitation cards and sign-in sheets, 100 and 5,000 guests"),
+    Part("works", part_works, "a 3-minute 1080p video checked: brand, durations, last second, poster"),
+    Part("uploads", part_uploads, "a 500 MB video through the resumable upload (tus) against a raw write"),
 ]
 GROUPS = {
     "sqlite": ["checkin", "rating", "sync", "storm"],
@@ -1027,6 +1031,10 @@ GOALS = [
     ("print.invitations_growth_ratio", "<=", 1.5),
     ("print.invitations_5000_peak_rss_mb", "<", 500),
     ("print.sign_in_sheet_growth_ratio", "<=", 1.5),
+    ("works.probe_ratio_to_duration", "<=", 0.01),
+    ("works.upload.throughput_ratio_to_raw_write", ">=", 0.5),
+    ("works.upload.rss_growth_mb", "<", 50),
+    ("works.upload.sha256_ok", "==", 1),
 ]
 
 

@@ -93,9 +93,25 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     from experience.ratings import views as ratings
     from experience.reports import cli as _reports_cli  # noqa: F401
     from experience.reports import views as reports
+    from experience.transfers import views as transfers
     from experience.units import views as units
+    from experience.works import transfers as _works_transfers  # noqa: F401  (a video's resumable upload)
+    from experience.works import views as works
 
-    for module in (accounts, campaigns, units, events, plans, notices, guests, checkin, ratings, reports):
+    for module in (
+        accounts,
+        campaigns,
+        units,
+        transfers,
+        events,
+        plans,
+        notices,
+        guests,
+        checkin,
+        ratings,
+        works,
+        reports,
+    ):
         app.register_blueprint(module.bp)
 
     from experience import demo

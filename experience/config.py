@@ -53,6 +53,9 @@ class Config:
     #: when set (e.g. /_stored/), files are answered with X-Accel-Redirect to this nginx
     #: internal location plus the key, and nginx sends the bytes (core/files.py)
     STORAGE_X_ACCEL_PREFIX = os.environ.get("STORAGE_X_ACCEL_PREFIX", "")
+    #: the largest video a work may have (works/media.py): 1 GiB holds a 3-minute 1080p
+    #: export at up to ~47 Mbit/s; phones and editors give 225–680 MB
+    WORKS_VIDEO_MAX_BYTES = int(os.environ.get("WORKS_VIDEO_MAX_BYTES", 1024 * 1024 * 1024))
 
     # A 20 MB attachment plus the rest of the form; anything larger answers 413.
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 24 * 1024 * 1024))

@@ -34,6 +34,8 @@ from experience.ratings.models import Display, Rating
 from experience.ratings.services import dimensions, ensure_default_dimensions, submit_rating
 from experience.units.models import UnitType
 from experience.units.services import DECLARATION_VERSION, register_unit
+from experience.works import services as works
+from experience.works.models import WorkCategory
 
 #: the logins the README lists; the demo only ever runs outside production
 DEMO_PASSWORD = "Experience-Week-2024"
@@ -66,6 +68,36 @@ LIVE_GUESTS = (
     ("孙丽", "media", None, "北京日报", "记者", "", False, False),
     ("周涛", "enterprise", None, "北京安居物业管理有限公司", "总经理", "", False, False),
 )
+
+
+DEMO_TEXT = (
+    "小区门口的公示栏里，多了一张服务认证证书。物业经理说，拿证只是开始：保洁多久一次、报修多久上门、"
+    "投诉怎样回复，都写进了服务规范，认证机构每年都来检查。住了十年的张阿姨说，现在电梯坏了，"
+    "半小时内就有人来，修好了还会回访。认证让看不见的服务变成了看得见的承诺。"
+)
+
+
+def _demo_work(unit, campaign: Campaign, now: datetime) -> None:
+    """One text work of the first demo unit, its commitment and licence accepted: what the
+    secretariat and the unit's province see in the works list."""
+    account = db.session.scalar(sa.select(User).where(User.unit_id == unit.id))
+    work = works.create_work(
+        unit,
+        campaign,
+        actor=account,
+        now=now,
+        ip="127.0.0.1",
+        title="看得见的承诺——一个小区的物业服务认证故事",
+        category=WorkCategory.TEXT,
+        completed_on=max(date(campaign.year, 1, 1), clock.beijing_today(now) - timedelta(days=20)),
+        contact_name=unit.contact_name,
+        contact_phone=unit.contact_mobile,
+        summary="一位居民眼中的物业服务认证：服务规范、年度监督与看得见的变化。",
+    )
+    works.set_text(work, DEMO_TEXT, actor=account, now=now, ip="127.0.0.1")
+    works.accept_declarations(
+        work, version=works.DECLARATION_VERSION, title=work.title, actor=account, now=now, ip="127.0.0.1"
+    )
 
 
 def demo_calendar(today: date) -> dict[str, date]:
@@ -112,20 +144,24 @@ def seed_demo(now: datetime) -> None:
             organisation=unit,
             now=now,
         )
+    units = []
     for code, name, unit_type, province, contact, mobile in DEMO_UNITS:
-        register_unit(
-            name=name,
-            credit_code=code,
-            unit_type=unit_type,
-            province_code=province,
-            contact_name=contact,
-            contact_mobile=mobile,
-            contact_email=None,
-            password=DEMO_PASSWORD,
-            declaration_version=DECLARATION_VERSION,
-            now=now,
-            ip="127.0.0.1",
+        units.append(
+            register_unit(
+                name=name,
+                credit_code=code,
+                unit_type=unit_type,
+                province_code=province,
+                contact_name=contact,
+                contact_mobile=mobile,
+                contact_email=None,
+                password=DEMO_PASSWORD,
+                declaration_version=DECLARATION_VERSION,
+                now=now,
+                ip="127.0.0.1",
+            )
         )
+    _demo_work(units[0], campaign, now)
     base = dict(
         certificate_no="CSC-2024-0001",
         certification_body="中国质量认证中心",

@@ -3,8 +3,14 @@
 The consumer imports this module: it builds the app once, and every job runs in its
 context (core.jobs)."""
 
+import os
+
 from experience import create_app
 from experience.core import jobs
+
+# The worker yields the CPU to the web workers: a video's playable copy or a printout of
+# thousands of cards may take minutes, a check-in must not wait behind it.
+os.nice(10)
 
 app = create_app()
 jobs.bind(app)

@@ -4,11 +4,13 @@ The table must name every endpoint of the app: a new route without a line here f
 the test, so nobody adds a page without deciding who may open it.
 """
 
+import base64
 import io
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
+from werkzeug.datastructures import FileStorage
 
 from experience.accounts.models import Role
 from experience.checkin.services import check_in, create_api_token
@@ -25,6 +27,9 @@ from experience.plans import services as plans
 from experience.ratings.models import Display
 from experience.ratings.services import dimensions, submit_rating
 from experience.reports.services import add_own_photo, province_summary
+from experience.transfers import services as transfers
+from experience.works import services as works
+from experience.works.models import WorkCategory
 from tests.conftest import NOW, PASSWORD
 from tests.plans.test_services import TEXTS
 from tests.units.helpers import register_unit
@@ -51,9 +56,13 @@ def only(allowed: dict, default: int) -> dict:
 
 #: a submitting unit's account reaches none of the staff pages
 NOT_UNITS = {"submitter": 403, "submitter_other": 403}
+UNITS = ("submitter", "submitter_other")
+#: a unit lists its own works, the secretariat all, province staff their province's
+WORK_LISTS = only({r: 200 for r in ("secretariat", "province", "province_other", *UNITS)}, 403)
 MANAGE_GET = only({"province": 200, "organizer": 200}, 404)
 MANAGE_POST = only({"province": 302, "organizer": 302}, 404)
 VIEW_GET = only({"hq": 200, "province": 200, "organizer": 200}, 404)
+TUS = {"Tus-Resumable": "1.0.0"}
 
 # endpoint: (method, url template, {role: status}[, request kwargs]). Objects: event A in Beijing (11) with the
 # organiser assigned; event B in Zhejiang (33); plans of both submitted; a Zhejiang organiser; submitting unit
@@ -177,6 +186,50 @@ MATRIX = {
     "units.set_active": ("POST", "/units/{unit_zj}/active", only({"secretariat": 302}, 403)),
     "units.handover": ("GET", "/units/{unit_zj}/handover", only({"secretariat": 200}, 403)),
     "units.counts": ("GET", "/hq/units", only({"hq": 200, "secretariat": 200}, 403)),
+    # Works: a unit its own (edits them); the secretariat all; the unit's province reads; HQ counts only.
+    "works.index": ("GET", "/works", WORK_LISTS),
+    "works.counts": ("GET", "/hq/works", only({"hq": 200, "secretariat": 200}, 403)),
+    "works.new": ("GET", "/works/new", only({"submitter": 200, "submitter_other": 200}, 403)),
+    "works.view": ("GET", "/works/{work_bj}", only({"submitter": 200, "secretariat": 200, "province": 200}, 404)),
+    "works.file": ("GET", "/works/files/{file_bj}", only({"submitter": 200, "secretariat": 200, "province": 200}, 404)),
+    "works.edit": ("GET", "/works/{work_bj}/edit", only({"submitter": 200}, 404)),
+    "works.declarations": ("GET", "/works/{work_bj}/declarations", only({"submitter": 200}, 404)),
+    "works.text_file": ("POST", "/works/{work_bj}/text-file", only({"submitter": 200}, 404)),
+    "works.add_photo": ("GET", "/works/{work_bj}/photos/new", only({"submitter": 200}, 404)),
+    "works.upload_video": ("POST", "/works/{work_bj}/video", only({"submitter": 200}, 404)),
+    "works.caption": ("GET", "/works/{work_bj}/files/{file_bj}/caption", only({"submitter": 200}, 404)),
+    "works.move": ("POST", "/works/{work_bj}/files/{file_bj}/move", only({"submitter": 302}, 404)),
+    "works.delete": ("POST", "/works/{work_bj}/delete", only({"submitter": 200}, 404)),  # asks first
+    "works.remove_file": ("POST", "/works/{work_bj}/files/{file_bj}/remove", only({"submitter": 302}, 404)),
+    # after the file's routes: a typed text replaces the text's file
+    "works.text": ("POST", "/works/{work_bj}/text", only({"submitter": 302}, 404), {"data": {"body": "正文"}}),
+    # Resumable uploads (tus): a script's requests, so no login redirect (401); an upload answers its owner only;
+    # only a unit starts one, and only for its own work.
+    "transfers.discover": ("OPTIONS", "/transfers/", {"anonymous": 401, **{r: 204 for r in LOGGED_IN}}),
+    "transfers.create": (
+        "POST",
+        "/transfers/",
+        {**only({"submitter": 201, "submitter_other": 404}, 403), "anonymous": 401},
+        {"headers": {**TUS, "Upload-Length": "10", "Upload-Metadata": "{video_meta}"}},
+    ),
+    "transfers.offset": (
+        "HEAD",
+        "/transfers/{upload_bj}",
+        {**only({"submitter": 200}, 404), "anonymous": 401},
+        {"headers": TUS},
+    ),
+    "transfers.append": (
+        "PATCH",
+        "/transfers/{upload_bj}",
+        {**only({"submitter": 204}, 404), "anonymous": 401},
+        {"headers": {**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}, "data": b"abc"},
+    ),
+    "transfers.terminate": (
+        "DELETE",
+        "/transfers/{upload_bj}",
+        {**only({"submitter": 204}, 404), "anonymous": 401},
+        {"headers": TUS},
+    ),
     "accounts.logout": ("POST", "/logout", {r: 302 for r in ROLES}),  # last: it ends the session
 }
 
@@ -274,6 +327,43 @@ def world(app, campaign, make_user, make_event, pdf_bytes):
         plan.document_name = "p.pdf"
         plans.submit_plan(plan, actor=users["province"], now=NOW)
         ids[key] = plan.id
+    work = works.create_work(
+        unit_bj,
+        campaign,
+        actor=unit_bj.account,
+        now=NOW,
+        title="认证让养老更安心",
+        category=WorkCategory.TEXT,
+        completed_on=date(2024, 6, 1),
+        contact_name="王小明",
+        contact_phone="13812345678",
+        summary="简介",
+    )
+    text = works.receive(FileStorage(io.BytesIO("作品正文".encode()), "正文.txt"), "txt", lambda size: None)
+    text_file = works.attach_text_file(work, text, actor=unit_bj.account, now=NOW, text="作品正文")
+    ids.update(work_bj=work.id, file_bj=text_file.id)
+    video = works.create_work(
+        unit_bj,
+        campaign,
+        actor=unit_bj.account,
+        now=NOW,
+        title="认证让出行更放心",
+        category=WorkCategory.VIDEO,
+        completed_on=date(2024, 6, 1),
+        contact_name="王小明",
+        contact_phone="13812345678",
+        summary="简介",
+    )
+    upload = transfers.create_upload(
+        unit_bj.account,
+        transfers.purpose("work-video"),
+        target=str(video.id),
+        length=10,
+        filename="a.mp4",
+        now=app.config["FROZEN_NOW"],  # the clock the requests read: an upload expires a day after its last chunk
+    )
+    target = base64.b64encode(str(video.id).encode()).decode()
+    ids.update(upload_bj=upload.id, video_meta=f"purpose {base64.b64encode(b'work-video').decode()},target {target}")
     job = jobs.start("invitations", owner=users["province"], now=NOW, event_id=event_a.id)
     db.session.commit()
     jobs.enqueue(job)

@@ -22,6 +22,7 @@ PACKAGE = ROOT / "experience"
 #: read as "may import anything to its left"
 LAYERS = [
     "accounts",
+    "transfers",
     "notices",
     "campaigns",
     "units",

@@ -27,6 +27,7 @@ from experience.plans.models import DeadlineExtension, DeadlineKind, Plan
 from experience.ratings.models import Rating
 from experience.reports.models import ProvinceSummary
 from experience.units.models import Unit, UnitType
+from experience.works.models import FileKind, Work, WorkCategory, WorkFile
 
 NOT_A_VALUE = "not_a_value"
 
@@ -123,6 +124,22 @@ def one_row_each(app, make_event, make_guest, make_user, campaign, now):
             ),
         ]
     )
+    db.session.flush()
+    work = Work(
+        campaign_id=campaign.id,
+        unit_id=db.session.scalar(sa.select(Unit.id)),
+        title="作品",
+        category=WorkCategory.TEXT,
+        completed_on=campaign.week_start,
+        contact_name="联系人",
+        contact_phone="13800138000",
+        summary="简介",
+        created_at=now,
+        updated_at=now,
+    )
+    db.session.add(work)
+    db.session.flush()
+    db.session.add(WorkFile(work_id=work.id, kind=FileKind.ORIGINAL, created_at=now))
     db.session.commit()
     db.session.close()
 

@@ -35,6 +35,8 @@ def _administer_account(admin, user) -> bool:
     organisers; nobody administers their own account from the list."""
     if user is None or user.id == admin.id:
         return False
+    if user.role is Role.SUBMITTER:  # a unit's account: the secretariat's unit pages (handover, disable)
+        return False
     if admin.role is Role.HQ:
         return True
     return admin.role is Role.PROVINCE and user.role is Role.ORGANIZER and user.province_code == admin.province_code
@@ -65,7 +67,8 @@ def _create_event(user, obj) -> bool:
 def administered_users(admin, stmt):
     """Narrow a select of accounts to those ``admin`` administers."""
     if admin.role is Role.HQ:
-        return stmt
+        # units' accounts are the secretariat's to manage, with the unit (units/views.py)
+        return stmt.where(User.role != Role.SUBMITTER)
     if admin.role is Role.PROVINCE:
         return stmt.where(User.role == Role.ORGANIZER, User.province_code == admin.province_code)
     return stmt.where(sa.false())

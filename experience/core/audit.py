@@ -69,6 +69,12 @@ ACTIONS = (
     "unit.disable",
     "unit.enable",
     "unit.handover",
+    "work.create",
+    "work.update",
+    "work.delete",
+    "work.file_add",
+    "work.file_remove",
+    "work.declarations",
     "access.denied",
     "access.denied_count",
     "campaign.update",
@@ -121,6 +127,12 @@ ACTION_LABELS = {
     "unit.disable": _l("Submitting unit disabled"),
     "unit.enable": _l("Submitting unit enabled"),
     "unit.handover": _l("Submitting unit's account handed over"),
+    "work.create": _l("Work created"),
+    "work.update": _l("Work changed"),
+    "work.delete": _l("Work deleted"),
+    "work.file_add": _l("File added to a work"),
+    "work.file_remove": _l("File removed from a work"),
+    "work.declarations": _l("Commitment and licence accepted"),
     "access.denied": _l("Access refused"),
     "access.denied_count": _l("Access refused (counted only)"),
     "campaign.update": _l("Campaign changed"),
@@ -323,6 +335,8 @@ TARGET_LABELS = {
     "user_account": _l("Account"),
     "unit": _l("Submitting unit"),
     "submitting_unit": _l("Submitting unit"),
+    "work": _l("Work"),
+    "work_file": _l("Work's file"),
     "campaign": _l("Campaign year"),
     "province": _l("Province"),
     "event": _l("Event"),
@@ -442,6 +456,17 @@ FIELD_LABELS = {
     "sectors": _l("Service sectors"),
 }
 FIELD_LABELS_BY_TARGET = {
+    "work": {
+        "title": _l("Title"),
+        "category": _l("Category"),
+        "completed_on": _l("Date completed"),
+        "contact_name": _l("Contact person"),
+        "contact_phone": _l("Contact phone"),
+        "summary": _l("Summary of the work"),
+        "body": _l("Text of the work"),
+        "caption": _l("Caption"),
+        "order": _l("Order of the photos"),
+    },
     "guest": {
         "name": _l("Name"),
         "category": _l("Category"),
@@ -450,7 +475,7 @@ FIELD_LABELS_BY_TARGET = {
         "title": _l("Title"),
         "phone": _l("Mobile"),
         "note": _l("Note"),
-    }
+    },
 }
 
 #: target type -> a function from a set of ids (as stored, text) to {id: name}

@@ -31,7 +31,10 @@ PAGES = {
     405: (_l("Not allowed"), _l("This action is not available here.")),
     413: (
         _l("File too large"),
-        _l("The upload is larger than this form accepts. Please choose a smaller file (attachments: at most 20 MB)."),
+        _l(
+            "The upload is larger than this form accepts. Please choose a smaller file (attachments at most "
+            "20 MB, photos at most 15 MB; a large video goes up in parts from the work's page)."
+        ),
     ),
     429: (_l("Too many requests"), _l("Too many attempts in a short time. Please wait a moment and try again.")),
     500: (

@@ -71,7 +71,12 @@ def _locale() -> dict:
 def read_the_body_first():
     """Take the whole request body in before anything touches the database. A POST
     takes SQLite's write lock at its first query (see _tune_sqlite), and a slow
-    upload read after that would hold the lock, and every check-in, for its duration."""
+    upload read after that would hold the lock, and every check-in, for its duration.
+    A view marked @streams_body reads its body itself (and keeps no transaction open
+    while it does)."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    if getattr(view, "streams_body", False):
+        return
     if request.method in ("POST", "PUT", "PATCH") and request.content_length != 0:
         if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
             request.form  # noqa: B018 - parsing reads (and spools) the body
@@ -81,7 +86,6 @@ def read_the_body_first():
         # Pages take form posts. Flask-WTF would read a JSON body as form data, where a
         # field can then hold a list or an object no form expects: only views marked
         # @takes_json accept one.
-        view = current_app.view_functions.get(request.endpoint or "")
         if not getattr(view, "takes_json", False):
             abort(415)
         # Parsed once here and cached for the view: JSON nested a few thousand deep
@@ -236,6 +240,14 @@ def public(view):
 def takes_json(view):
     """Mark a view that reads a JSON body (an API); every other view refuses one (415)."""
     view.takes_json = True
+    return view
+
+
+def streams_body(view):
+    """Mark a view that reads its request body in pieces as it arrives (a resumable
+    upload's chunk, transfers.views): read_the_body_first leaves it alone, and the view
+    must hold no database transaction while it reads."""
+    view.streams_body = True
     return view
 
 

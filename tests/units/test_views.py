@@ -7,7 +7,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from experience.accounts.models import Role
+from experience.accounts.models import Role, User
 from experience.core.audit import AuditEntry
 from experience.extensions import db
 from experience.units.models import Unit, UnitType
@@ -340,3 +340,17 @@ def test_a_registration_racing_another_for_the_same_code_is_told_so(app, client,
     assert r.status_code == 200
     assert "认研中心" in _errors(r.get_data(as_text=True))["credit_code"][0]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Unit)) == 1
+
+
+def test_a_units_account_is_managed_with_the_unit_not_from_hqs_account_list(app, make_unit, make_user, campaign):
+    """Disabling or resetting a unit's account from /users would bypass the unit's state
+    and the sealed-letter handover: HQ neither sees nor touches it there."""
+    make_user(Role.HQ, username="hqboss")
+    unit = make_unit(province_code="11", name="北京康乐养老服务有限公司")
+    account = db.session.scalar(sa.select(User).where(User.unit_id == unit.id))
+    hq = _as(app, "hqboss")
+    assert unit.credit_code not in hq.get("/users").get_data(as_text=True)
+    assert hq.post(f"/users/{account.id}/reset").status_code == 404  # as if it were not there
+    assert hq.post(f"/users/{account.id}/active", data={"active": ""}).status_code == 404
+    db.session.refresh(account)
+    assert account.active
