@@ -647,16 +647,24 @@ def copy_progress(work: Work) -> dict[int, int]:
 # -- Lists and counts ----------------------------------------------------------------------
 
 
-def works_of(stmt: sa.Select, campaign: Campaign) -> list[Work]:
-    """The works of ``stmt`` (already narrowed to what the reader may see) in ``campaign``,
-    newest first, with their units and files loaded in a fixed number of queries."""
-    return list(
+#: works on one page of a list: a list page's time and memory stay bounded however many came
+PAGE_SIZE = 100
+
+
+def works_of(stmt: sa.Select, campaign: Campaign, *, page: int = 1) -> tuple[list[Work], bool]:
+    """One page of the works of ``stmt`` (already narrowed to what the reader may see) in
+    ``campaign``, newest first, with their units loaded in a fixed number of queries; and
+    whether more follow. A list shows no file, so none is loaded."""
+    fetched = list(
         db.session.scalars(
             stmt.where(Work.campaign_id == campaign.id)
-            .options(selectinload(Work.unit).selectinload(Unit.province), selectinload(Work.files))
+            .options(selectinload(Work.unit).selectinload(Unit.province))
             .order_by(Work.updated_at.desc(), Work.id.desc())
+            .limit(PAGE_SIZE + 1)
+            .offset((page - 1) * PAGE_SIZE)
         )
     )
+    return fetched[:PAGE_SIZE], len(fetched) > PAGE_SIZE
 
 
 def counts(campaign: Campaign) -> dict[str, dict[WorkCategory, int]]:

@@ -51,7 +51,7 @@ def unit_works(unit: Unit, campaign) -> list[Work]:
     """A unit's works of the campaign, for its start page (templates/units/home.html)."""
     if campaign is None or not can(current_user, "view_unit", unit):
         return []
-    return services.works_of(sa.select(Work).where(Work.unit_id == unit.id), campaign)
+    return services.works_of(sa.select(Work).where(Work.unit_id == unit.id), campaign)[0]
 
 
 # -- Lists -----------------------------------------------------------------------------------
@@ -67,9 +67,13 @@ def index():
     category = request.args.get("category", "")
     if category in {c.value for c in WorkCategory}:
         stmt = stmt.where(Work.category == WorkCategory(category))
+    page = min(max(1, request.args.get("page", 1, type=int)), 10_000)
+    works, more = services.works_of(stmt, campaign, page=page)
     return render_template(
         "works/index.html",
-        works=services.works_of(stmt, campaign),
+        works=works,
+        more=more,
+        page=page,
         campaign=campaign,
         category=category,
         categories=list(WorkCategory),

@@ -248,3 +248,25 @@ def test_editing_the_title_asks_for_the_commitment_again(app, make_work, as_unit
     assert "认证让养老更安心" in page  # the title the commitment named, shown with the warning
     assert f"/works/{work.id}/declarations" in page
     assert not services.declarations_current(db.session.get(Work, work.id))
+
+
+def test_the_secretariats_list_goes_by_pages_and_reads_no_files(app, make_work, readers, monkeypatch):
+    """However many works come, one page holds PAGE_SIZE of them, in a fixed number of
+    queries, none of them for files (a list shows none)."""
+    monkeypatch.setattr(services, "PAGE_SIZE", 2)
+    made = [make_work(title=f"作品{i}") for i in range(3)]
+    seen = []
+
+    def count(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        first = readers["secretariat"].get("/works").get_data(as_text=True)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", count)
+    second = readers["secretariat"].get("/works?page=2").get_data(as_text=True)
+    newest, oldest = made[::-1][:2], made[0]
+    assert all(f'href="/works/{w.id}"' in first for w in newest) and f'href="/works/{oldest.id}"' not in first
+    assert "page=2" in first and f'href="/works/{oldest.id}"' in second and "page=1" in second
+    assert not [s for s in seen if "work_file" in s], seen
