@@ -81,6 +81,8 @@ def _demo_work(unit, campaign: Campaign, now: datetime) -> None:
     """One text work of the first demo unit, its commitment and licence accepted: what the
     secretariat and the unit's province see in the works list."""
     account = db.session.scalar(sa.select(User).where(User.unit_id == unit.id))
+    # made ten days before the works deadline, as a unit would have (the demo runs later)
+    now = min(now, clock.end_of_day(campaign.works_deadline) - timedelta(days=10))
     work = works.create_work(
         unit,
         campaign,

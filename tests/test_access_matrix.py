@@ -29,6 +29,7 @@ from experience.ratings.services import dimensions, submit_rating
 from experience.reports.services import add_own_photo, province_summary
 from experience.transfers import services as transfers
 from experience.works import services as works
+from experience.works import submission
 from experience.works.models import WorkCategory
 from tests.conftest import NOW, PASSWORD
 from tests.plans.test_services import TEXTS
@@ -342,6 +343,8 @@ def world(app, campaign, make_user, make_event, pdf_bytes):
     text = works.receive(FileStorage(io.BytesIO("作品正文".encode()), "正文.txt"), "txt", lambda size: None)
     text_file = works.attach_text_file(work, text, actor=unit_bj.account, now=NOW, text="作品正文")
     ids.update(work_bj=work.id, file_bj=text_file.id)
+    # the requests run in the week, after the works deadline: the unit has an extension
+    submission.extend_deadline(unit_bj, campaign, date(2024, 10, 31), "", actor=users["secretariat"], now=NOW)
     video = works.create_work(
         unit_bj,
         campaign,

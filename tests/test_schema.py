@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 import experience
+from experience.accounts.models import User
 from experience.checkin import services as checkin
 from experience.core.jobs import Job
 from experience.extensions import db
@@ -27,7 +28,7 @@ from experience.plans.models import DeadlineExtension, DeadlineKind, Plan
 from experience.ratings.models import Rating
 from experience.reports.models import ProvinceSummary
 from experience.units.models import Unit, UnitType
-from experience.works.models import FileKind, Work, WorkCategory, WorkFile
+from experience.works.models import FileKind, Recommendation, Work, WorkCategory, WorkFile
 
 NOT_A_VALUE = "not_a_value"
 
@@ -140,6 +141,14 @@ def one_row_each(app, make_event, make_guest, make_user, campaign, now):
     db.session.add(work)
     db.session.flush()
     db.session.add(WorkFile(work_id=work.id, kind=FileKind.ORIGINAL, created_at=now))
+    db.session.add(
+        Recommendation(
+            work_id=work.id,
+            province_code=db.session.scalar(sa.select(Unit.province_code)),
+            requested_by_id=db.session.scalar(sa.select(User.id)),
+            requested_at=now,
+        )
+    )
     db.session.commit()
     db.session.close()
 

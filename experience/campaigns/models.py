@@ -22,6 +22,9 @@ class Campaign(db.Model):
     plan_deadline: Mapped[date]
     #: works due at the secretariat (notice 四.(2))
     works_deadline: Mapped[date]
+    #: the last 作品编号 given in this campaign (works.submission.assign_number): numbers
+    #: are counted here so that a deleted work's number is never given again
+    works_last_number: Mapped[int] = mapped_column(default=0, server_default="0")
     #: provincial summaries due at HQ (notice 四.(3))
     summary_deadline: Mapped[date]
     week_start: Mapped[date]

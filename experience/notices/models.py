@@ -10,7 +10,9 @@ from experience.extensions import db
 
 
 class Notice(db.Model):
-    """A message inside the app, to a province's staff or to HQ.
+    """A message inside the app: to one account (``user_id``, a submitting unit's), to
+    everyone of a role (``role``, the works secretariat), to a province's staff
+    (``province_code``), or, with none of the three, to HQ.
 
     The text is rendered at display time from ``kind`` and ``params`` so that it follows
     the reader's language.
@@ -20,11 +22,23 @@ class Notice(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[datetime] = mapped_column(index=True)
-    #: the recipient province; NULL means HQ
+    #: the recipient province; NULL (with no user and no role) means HQ
     province_code: Mapped[str | None] = mapped_column(sa.ForeignKey("province.code"), index=True)
+    #: the recipient account
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    #: the recipient role (accounts.models.Role's value): everyone who has it reads it
+    role: Mapped[str | None] = mapped_column(sa.String(20), index=True)
     kind: Mapped[str] = mapped_column(sa.String(40))
     params: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     #: where the notice leads, as an endpoint name and its arguments
     link_endpoint: Mapped[str] = mapped_column(sa.String(60), default="")
     link_args: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     read_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        sa.CheckConstraint(
+            "(CASE WHEN province_code IS NULL THEN 0 ELSE 1 END) + (CASE WHEN user_id IS NULL THEN 0 ELSE 1 END)"
+            " + (CASE WHEN role IS NULL THEN 0 ELSE 1 END) <= 1",
+            name="one_recipient",
+        ),
+    )

@@ -27,6 +27,16 @@ TEXTS = {
     "summary_extension_granted": _l("HQ extended your summary's deadline to %(date)s."),
     "summary_submitted": _l("%(province)s submitted its summary."),
     "summary_returned": _l("HQ returned your summary for changes: %(comment)s"),
+    "work_submitted": _l("%(unit)s submitted the work %(number)s “%(title)s”."),
+    "work_resubmitted": _l("%(unit)s submitted the work %(number)s “%(title)s” again after changes."),
+    "work_withdrawn": _l("%(unit)s took back the work %(number)s “%(title)s” to change it."),
+    "work_returned": _l(
+        "The works secretariat returned your work “%(title)s” for changes (until %(date)s): %(comment)s"
+    ),
+    "works_extension_granted": _l("The works secretariat extended your unit's deadline for works to %(date)s."),
+    "recommendation_requested": _l("%(unit)s asks for your recommendation of the work “%(title)s”."),
+    "recommendation_given": _l("%(province)s recommended your work “%(title)s”."),
+    "recommendation_declined": _l("%(province)s did not recommend your work “%(title)s”: %(reason)s"),
     "deadline_7": _l("%(label)s: %(days)s days left (%(date)s)."),
     "deadline_1": _l("%(label)s: due tomorrow (%(date)s)."),
     "deadline_0": _l("%(label)s: due today (%(date)s, 23:59 Beijing time)."),
@@ -34,12 +44,28 @@ TEXTS = {
 
 
 def notify(
-    province_code: str | None, kind: str, *, now: datetime, link: tuple[str, dict] = ("", {}), **params
+    province_code: str | None,
+    kind: str,
+    *,
+    now: datetime,
+    link: tuple[str, dict] = ("", {}),
+    user_id: int | None = None,
+    role: str | None = None,
+    **params,
 ) -> Notice:
-    """Leave a notice for a province's staff (or HQ when ``province_code`` is None)."""
+    """Leave a notice for a province's staff, for one account (``user_id``), for everyone
+    of a role (``role``), or for HQ when none of the three is given."""
     assert kind in TEXTS, kind
+    assert (province_code, user_id, role).count(None) >= 2, "a notice has one recipient"
     notice = Notice(
-        province_code=province_code, kind=kind, params=params, created_at=now, link_endpoint=link[0], link_args=link[1]
+        province_code=province_code,
+        user_id=user_id,
+        role=role,
+        kind=kind,
+        params=params,
+        created_at=now,
+        link_endpoint=link[0],
+        link_args=link[1],
     )
     db.session.add(notice)
     return notice

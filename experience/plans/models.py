@@ -87,8 +87,7 @@ class DeadlineExtension(db.Model):
 
     The sender is a province (plans, summaries) or, for works, a submitting unit: two
     nullable columns, exactly one set (a CHECK), rather than a generic (type, id) pair, so
-    that each keeps its foreign key; the works migration adds unit_id's when it creates the
-    unit table. The extension covers all the sender's submissions of that kind (a unit's
+    that each keeps its foreign key. The extension covers all the sender's submissions of that kind (a unit's
     works), and several may be granted in turn: the latest counts.
     """
 
@@ -97,8 +96,8 @@ class DeadlineExtension(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaign.id"))
     province_code: Mapped[str | None] = mapped_column(sa.ForeignKey("province.code"))
-    #: a submitting unit of works (its table comes with works)
-    unit_id: Mapped[int | None]
+    #: a submitting unit of works
+    unit_id: Mapped[int | None] = mapped_column(sa.ForeignKey("submitting_unit.id", ondelete="CASCADE"))
     #: the deadline it moves
     kind: Mapped[DeadlineKind] = enum_column("kind", DeadlineKind)
     new_deadline: Mapped[date]

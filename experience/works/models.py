@@ -11,12 +11,10 @@ Two states, kept apart on purpose:
 
 - ``check_state`` (here): where the checks of the work's files stand (draft, processing,
   ready, failed). The worker moves it; every change of the files moves it back.
-- the submission state (issue 17, not here yet): ``Work`` will take the
-  ``core.submissions.Submission`` mixin, which adds the column ``state``
-  (not_submitted / submitted / returned, plus the work's own "awaiting the sealed form")
-  and the deadline rules. A work may then be submitted only when ``check_state`` is
-  ready and its declarations are current; ``Work.editable`` below gives way to the
-  mixin's. That is why this column is not called ``state``.
+- ``state`` (``core.submissions.Submission``): not submitted / submitted / returned, with
+  the deadline rules. A work may be submitted only when ``check_state`` is ready, its
+  declarations are current and its sealed registration form (a ``FORM_SCAN`` file) was
+  scanned from the form of its current version (``works.submission``).
 """
 
 from __future__ import annotations
@@ -32,6 +30,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from experience.accounts.models import User
 from experience.campaigns.models import Campaign
 from experience.core.models import enum_column
+from experience.core.submissions import Submission
 from experience.extensions import db
 from experience.units.models import Unit
 
@@ -80,6 +79,25 @@ CHECK_STATE_LABELS = {
 }
 
 
+class WorkState(enum.Enum):
+    """Where a work stands with the secretariat (core.submissions)."""
+
+    NOT_SUBMITTED = "not_submitted"
+    SUBMITTED = "submitted"
+    RETURNED = "returned"
+
+    @property
+    def label(self):
+        return WORK_STATE_LABELS[self]
+
+
+WORK_STATE_LABELS = {
+    WorkState.NOT_SUBMITTED: _l("Not submitted"),
+    WorkState.SUBMITTED: _l("Submitted"),
+    WorkState.RETURNED: _l("Returned for changes"),
+}
+
+
 class FileKind(enum.Enum):
     #: the work itself, as the unit uploaded it
     ORIGINAL = "original"
@@ -91,6 +109,9 @@ class FileKind(enum.Enum):
     POSTER = "poster"
     #: an H.264/AAC copy of a video that browsers would not play as it is
     PLAYABLE = "playable"
+    #: the registration form (登记表) printed, sealed and scanned by the unit (PDF or JPG);
+    #: ``form_hash`` says which version of the work it was printed from
+    FORM_SCAN = "form_scan"
 
 
 class FileCheck(enum.Enum):
@@ -99,10 +120,11 @@ class FileCheck(enum.Enum):
     FAILED = "failed"
 
 
-class Work(db.Model):
+class Work(Submission, db.Model):
     """A work and its registration form's fields (附件2)."""
 
     __tablename__ = "work"
+    State = WorkState
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaign.id"))
@@ -123,6 +145,9 @@ class Work(db.Model):
     #: a text work's text: typed in, or read from its uploaded file
     body: Mapped[str] = mapped_column(sa.Text, default="")
     check_state: Mapped[CheckState] = enum_column("check_state", CheckState, default=CheckState.DRAFT)
+    #: 作品编号 such as 2024-ZP-00123: given when the work's registration form is first
+    #: printed (Campaign.works_last_number), never changed or given again
+    number: Mapped[str | None] = mapped_column(sa.String(20), unique=True)
 
     #: The 承诺书 (with the title inserted) and the licence of 附件1 四, accepted together:
     #: who, when, from where, which version of the texts and for which title. An acceptance
@@ -142,6 +167,10 @@ class Work(db.Model):
     files: Mapped[list[WorkFile]] = relationship(
         back_populates="work", cascade="all, delete-orphan", order_by="WorkFile.position, WorkFile.id"
     )
+    #: every request for the recommendation of the province (推荐单位意见), oldest first
+    recommendations: Mapped[list[Recommendation]] = relationship(
+        back_populates="work", cascade="all, delete-orphan", order_by="Recommendation.id"
+    )
 
     __table_args__ = (
         sa.Index("ix_work_campaign_id_category", "campaign_id", "category"),
@@ -153,14 +182,18 @@ class Work(db.Model):
         """The unit's province: whose staff may read the work (and the audit log's filter)."""
         return self.unit.province_code
 
-    @property
-    def editable(self) -> bool:
-        """With its unit. Until submission exists (issue 17) every work is; the
-        Submission mixin's ``editable`` replaces this."""
-        return True
-
     def originals(self) -> list[WorkFile]:
         return [f for f in self.files if f.kind is FileKind.ORIGINAL]
+
+    @property
+    def form_scan(self) -> WorkFile | None:
+        """The sealed registration form the unit uploaded last (only one is kept)."""
+        return next((f for f in self.files if f.kind is FileKind.FORM_SCAN), None)
+
+    @property
+    def recommendation(self) -> Recommendation | None:
+        """The latest request for the province's recommendation, whatever became of it."""
+        return self.recommendations[-1] if self.recommendations else None
 
     def derived(self, source: WorkFile, kind: FileKind) -> WorkFile | None:
         return next((f for f in self.files if f.source_id == source.id and f.kind is kind), None)
@@ -207,6 +240,10 @@ class WorkFile(db.Model):
     check_code: Mapped[str] = mapped_column(sa.String(40), default="")
     check_params: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     checked_at: Mapped[datetime | None]
+    #: a form scan: the short hash of the work's version the scan was accepted for, and
+    #: whether its QR code was read (False: accepted unread, flagged for the secretariat)
+    form_hash: Mapped[str] = mapped_column(sa.String(16), default="")
+    form_read: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime]
 
     work: Mapped[Work] = relationship(back_populates="files")
@@ -222,3 +259,59 @@ class WorkFile(db.Model):
 
 #: the caption's columns, named as media.CAPTION_FIELDS names them
 CAPTION_COLUMNS = ("creator", "taken_at", "place", "description", "key_people", "background")
+
+
+class RecommendationState(enum.Enum):
+    #: asked by the unit, waiting for the province
+    REQUESTED = "requested"
+    #: the province recommends the work (附件2's sentence)
+    RECOMMENDED = "recommended"
+    #: the province declined, with its reason
+    DECLINED = "declined"
+    #: the unit took the request back before an answer
+    WITHDRAWN = "withdrawn"
+
+    @property
+    def label(self):
+        return RECOMMENDATION_STATE_LABELS[self]
+
+
+RECOMMENDATION_STATE_LABELS = {
+    RecommendationState.REQUESTED: _l("Requested"),
+    RecommendationState.RECOMMENDED: _l("Recommended"),
+    RecommendationState.DECLINED: _l("Declined"),
+    RecommendationState.WITHDRAWN: _l("Request withdrawn"),
+}
+
+
+class Recommendation(db.Model):
+    """推荐单位意见: a unit asks the market regulation department of its province to
+    recommend a work; the province's staff recommend it or decline with a reason. Each
+    request is its own row (a declined work may be asked for again); the latest counts."""
+
+    __tablename__ = "work_recommendation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    work_id: Mapped[int] = mapped_column(sa.ForeignKey("work.id", ondelete="CASCADE"), index=True)
+    #: the province asked: the unit's when the request was made
+    province_code: Mapped[str] = mapped_column(sa.ForeignKey("province.code"))
+    state: Mapped[RecommendationState] = enum_column(
+        "state", RecommendationState, default=RecommendationState.REQUESTED
+    )
+    requested_by_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id"))
+    requested_at: Mapped[datetime]
+    decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    decided_at: Mapped[datetime | None]
+    #: a decline's reason
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+    #: which wording of the recommendation was given (the sentence of 附件2, versioned)
+    text_version: Mapped[str] = mapped_column(sa.String(20), default="")
+
+    work: Mapped[Work] = relationship(back_populates="recommendations")
+    requested_by: Mapped[User] = relationship(foreign_keys=[requested_by_id])
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
+
+    __table_args__ = (sa.Index("ix_work_recommendation_province_code_state", "province_code", "state"),)
+
+    def __repr__(self) -> str:
+        return f"<Recommendation {self.id} work {self.work_id} {self.state.value}>"

@@ -176,7 +176,7 @@ def accept_declarations(work: Work, *, version: str, title: str, actor, now: dat
     :param title: the title the page inserted into the commitment
     :raises RuleError: not_editable, declaration_changed, declaration_title_changed.
     """
-    _check_editable(work)
+    _check_editable(work, now)
     if version != DECLARATION_VERSION:
         raise _fail("declaration_changed")
     if title != work.title:
@@ -273,7 +273,7 @@ def update_work(work: Work, *, actor, now: datetime, ip: str = "", **fields) -> 
 
     :raises RuleError: not_editable, category_fixed, or a field's code.
     """
-    _check_editable(work)
+    _check_editable(work, now)
     clean = _clean_fields(work.campaign, now, {**{f: getattr(work, f) for f in FIELDS}, **fields})
     if clean["category"] is not work.category and (work.files or work.body):
         raise _fail("category_fixed", field="category")
@@ -288,15 +288,20 @@ def update_work(work: Work, *, actor, now: datetime, ip: str = "", **fields) -> 
 
 def delete_work(work: Work, *, actor, now: datetime, ip: str = "") -> None:
     """Delete a draft with its files (the stored bytes go once this is committed)."""
-    _check_editable(work)
+    _check_editable(work, now)
     _discard_after_commit(f.storage_key for f in work.files)
     audit.record("work.delete", now=now, actor=actor, target=work, ip=ip, name=work.title, files=len(work.originals()))
     db.session.delete(work)
 
 
-def _check_editable(work: Work) -> None:
-    if not work.editable:
-        raise _fail("not_editable")
+def _check_editable(work: Work, now: datetime) -> None:
+    """The unit may change the work now (works.submission says when: its state and the
+    deadline), or the refusal says why."""
+    from experience.works.submission import edit_refusal  # it builds on this module
+
+    refusal = edit_refusal(work, now)
+    if refusal is not None:
+        raise refusal
 
 
 def _check_category(work: Work, category: WorkCategory) -> None:
@@ -370,7 +375,7 @@ def set_text(work: Work, text: str, *, actor, now: datetime, ip: str = "") -> No
 
     :raises RuleError: not_editable, wrong_category, text_empty, text_too_long.
     """
-    _check_editable(work)
+    _check_editable(work, now)
     _check_category(work, WorkCategory.TEXT)
     clean = texts.check_text(text)
     for old in work.originals():
@@ -407,7 +412,7 @@ def attach_text_file(
     """
 
     def check() -> str:
-        _check_editable(work)
+        _check_editable(work, now)
         _check_category(work, WorkCategory.TEXT)
         if text is not None:
             return text
@@ -446,14 +451,14 @@ def photos(work: Work) -> list[WorkFile]:
     return sorted(work.originals(), key=lambda f: (f.position, f.id))
 
 
-def check_new_photo(work: Work, caption: Mapping, size: int) -> dict[str, str]:
+def check_new_photo(work: Work, caption: Mapping, size: int, *, now: datetime) -> dict[str, str]:
     """What can be judged of a new photo before its bytes are stored: the work, the
     count, the caption and the size. Returns the caption, cleaned.
 
     :raises RuleError: not_editable, wrong_category, photos_too_many, caption_missing,
         caption_too_long, photo_too_small, photo_too_large.
     """
-    _check_editable(work)
+    _check_editable(work, now)
     _check_category(work, WorkCategory.PHOTO)
     media.check_photo_count(len(work.originals()) + 1)
     clean = media.check_caption(caption)
@@ -467,7 +472,7 @@ def attach_photo(work: Work, stored: Stored, caption: Mapping, *, actor, now: da
 
     :raises RuleError: as ``check_new_photo``; the stored file is deleted then.
     """
-    clean = _refusing(stored, lambda: check_new_photo(work, caption, stored.size))
+    clean = _refusing(stored, lambda: check_new_photo(work, caption, stored.size, now=now))
     position = max((f.position for f in work.originals()), default=0) + 1
     f = _new_original(work, stored, now, position=position, **clean)
     _touch(work, now)
@@ -478,7 +483,7 @@ def attach_photo(work: Work, stored: Stored, caption: Mapping, *, actor, now: da
 
 def update_caption(work: Work, photo: WorkFile, caption: Mapping, *, actor, now: datetime, ip: str = "") -> None:
     """:raises RuleError: not_editable, wrong_category, no_such_file, caption_missing, caption_too_long."""
-    _check_editable(work)
+    _check_editable(work, now)
     _check_category(work, WorkCategory.PHOTO)
     _check_own_original(work, photo)
     clean = media.check_caption(caption)
@@ -492,7 +497,7 @@ def update_caption(work: Work, photo: WorkFile, caption: Mapping, *, actor, now:
 
 def move_photo(work: Work, photo: WorkFile, offset: int, *, actor, now: datetime, ip: str = "") -> None:
     """Move a photo ``offset`` places (-1 earlier, +1 later); at an end nothing moves."""
-    _check_editable(work)
+    _check_editable(work, now)
     _check_category(work, WorkCategory.PHOTO)
     _check_own_original(work, photo)
     ordered = photos(work)
@@ -526,7 +531,7 @@ def attach_video(work: Work, stored: Stored, *, actor, now: datetime, ip: str = 
     """
 
     def check() -> None:
-        _check_editable(work)
+        _check_editable(work, now)
         _check_category(work, WorkCategory.VIDEO)
         check_video_size(stored.size)
 
@@ -581,7 +586,7 @@ def remove_file(work: Work, original: WorkFile, *, actor, now: datetime, ip: str
 
     :raises RuleError: not_editable, no_such_file.
     """
-    _check_editable(work)
+    _check_editable(work, now)
     _check_own_original(work, original)
     name = original.filename
     _remove(work, original)

@@ -17,7 +17,7 @@ from experience.core.permissions import can, client_ip, deny, load, require
 from experience.core.web import apply_rule, confirm_page, confirmed
 from experience.extensions import db
 from experience.units.models import Unit
-from experience.works import bp, media, services, texts
+from experience.works import bp, media, services, submission, texts
 from experience.works import jobs as work_jobs
 from experience.works.forms import (
     CaptionForm,
@@ -159,7 +159,7 @@ def view(work_id: int):
 
 def _page(work: Work, **forms):
     """The work's page, with the forms a refused change left filled in (and their errors)."""
-    editing = can(current_user, "edit_work", work) and work.editable
+    editing = can(current_user, "edit_work", work) and submission.can_edit(work, clock.now())
     if editing:
         forms.setdefault("text_form", TextForm(formdata=None, body=work.body))
         forms.setdefault("text_file_form", TextFileForm(formdata=None))
@@ -190,8 +190,9 @@ def _page(work: Work, **forms):
 
 def _editable_work(work_id: int) -> Work:
     work = load(Work, work_id, "edit_work")
-    if not work.editable:
-        flash(str(services.MESSAGES["not_editable"]), "error")
+    refusal = submission.edit_refusal(work, clock.now())
+    if refusal is not None:
+        flash(str(refusal), "error")
         abort(redirect(url_for(_WORK_PAGE, work_id=work.id)))
     return work
 
@@ -272,7 +273,7 @@ def add_photo(work_id: int):
         try:
             if not (upload and upload.filename):
                 raise RuleError("no_file", services.MESSAGES["no_file"])
-            services.check_new_photo(work, caption, services.upload_size(upload))
+            services.check_new_photo(work, caption, services.upload_size(upload), now=clock.now())
             stored = services.receive(upload, "jpg", services.check_photo_size)
         except RuleError as e:
             _caption_error(form, e)

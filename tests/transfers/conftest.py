@@ -4,12 +4,24 @@ tus client speaking the protocol as tus-js-client does."""
 from __future__ import annotations
 
 import base64
+from datetime import timedelta
 
 import pytest
 
+from experience.accounts.models import Role
+from experience.core import clock
+from experience.extensions import db
+from experience.works import submission
+
 from experience.works.models import WorkCategory
 from tests.conftest import PASSWORD
-from tests.works.conftest import h264_video, make_work, other_unit, unit  # noqa: F401  (fixtures)
+from tests.works.conftest import (  # noqa: F401  (fixtures)
+    before_the_deadline,
+    h264_video,
+    make_work,
+    other_unit,
+    unit,
+)
 
 TUS = {"Tus-Resumable": "1.0.0"}
 OCTETS = "application/offset+octet-stream"
@@ -63,6 +75,18 @@ def login(app, username: str):
 @pytest.fixture
 def video_work(make_work):  # noqa: F811
     return make_work(category=WorkCategory.VIDEO)
+
+
+@pytest.fixture
+def open_on_the_real_clock(app, campaign, unit, make_user):  # noqa: F811
+    """A server in its own process runs on the real clock, long after the 2024 campaign's
+    works deadline: the secretariat gives the unit an extension to a month from today."""
+    secretariat = make_user(Role.SECRETARIAT, province=None)
+    today = clock.beijing_today(clock.utcnow())
+    submission.extend_deadline(
+        unit, campaign, today + timedelta(days=30), "test", actor=secretariat, now=clock.utcnow()
+    )
+    db.session.commit()
 
 
 @pytest.fixture

@@ -104,7 +104,9 @@ def _pid_of(log: Path, method: str, n: int) -> str:
     return _pids(log, method)[n - 1]
 
 
-def test_chunks_on_two_worker_processes_make_one_complete_file(app, gunicorn, unit, video_work, h264_video):
+def test_chunks_on_two_worker_processes_make_one_complete_file(
+    app, open_on_the_real_clock, gunicorn, unit, video_work, h264_video
+):
     port, log = gunicorn
     browser = Client(port)
     token = browser.token("/login")

@@ -175,7 +175,7 @@ def test_a_photo_outside_5_to_15_mb_is_refused_before_anything_is_stored(make_wo
     before = keys()
     data = padded_to(random_jpeg((64, 48)), size)
     with pytest.raises(RuleError) as e:
-        services.check_new_photo(work, CAPTION, len(data))
+        services.check_new_photo(work, CAPTION, len(data), now=NOW)
     assert e.value.code == code
     with pytest.raises(RuleError):
         add_photo(work, data)
