@@ -81,8 +81,10 @@ def _demo_work(unit, campaign: Campaign, now: datetime) -> None:
     """One text work of the first demo unit, its commitment and licence accepted: what the
     secretariat and the unit's province see in the works list."""
     account = db.session.scalar(sa.select(User).where(User.unit_id == unit.id))
-    # made ten days before the works deadline, as a unit would have (the demo runs later)
-    now = min(now, clock.end_of_day(campaign.works_deadline) - timedelta(days=10))
+    # made before the works deadline, as a unit would have (the demo runs later): ten days
+    # before it, or on the campaign's first day if that comes later
+    made = clock.end_of_day(campaign.works_deadline) - timedelta(days=10)
+    now = min(now, max(made, clock.from_beijing(datetime(campaign.year, 1, 1))))
     work = works.create_work(
         unit,
         campaign,
