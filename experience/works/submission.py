@@ -80,6 +80,17 @@ Work.messages = {
 }
 
 
+#: 附件2's 推荐单位意见, word for word; a new wording is a new version (a recommendation
+#: keeps the version it gave)
+RECOMMENDATION_VERSION = "2024-1"
+RECOMMENDATION_TEXTS = {
+    "2024-1": _l(
+        "The work meets the requirements of the call for service certification works. Our unit agrees to "
+        "recommend it for the call for service certification works."
+    ),
+}
+
+
 def _fail(code: str, **params) -> RuleError:
     return RuleError(code, MESSAGES[code], **params)
 

@@ -482,3 +482,8 @@ jobs.TITLES[services.CHECK_JOB] = lambda job: (
     url_for(_WORK_PAGE, work_id=job.params["work_id"]),
 )
 jobs.TITLES[services.COPY_JOB] = lambda job: (_("Making a playable copy of a video"), None)
+
+
+# The works' other pages attach themselves to the blueprint: the registration form and its
+# sealed scan, the province's recommendation, the secretariat's desk.
+from experience.works import desk_views, recommendation_views, regform_views  # noqa: E402,F401
