@@ -148,3 +148,31 @@ class DeclarationsForm(FlaskForm):
     commitment = BooleanField(_l("Our unit makes the commitment above for this work."))
     licence = BooleanField(_l("Our unit grants SAMR the exclusive, unlimited and free licence above for this work."))
     accept = SubmitField(_l("Accept"))
+
+
+class SubmitWorkForm(FlaskForm):
+    submit = SubmitField(_l("Submit the work"))
+
+
+class WorkReturnForm(FlaskForm):
+    """The secretariat returns a submitted work: what to change, and until when."""
+
+    comment = TextAreaField(_l("What should the unit change?"), validators=[DataRequired(REQUIRED), Length(max=5000)])
+    reopen_until = DateField(
+        _l("Changes possible until"),
+        validators=[DataRequired(REQUIRED)],
+        description=_l("Until 23:59:59 Beijing time on that day. A work not sent again by then stays returned."),
+    )
+    send_back = SubmitField(_l("Return for changes"))
+
+
+class UnitExtensionForm(FlaskForm):
+    """The secretariat gives the work's unit a later deadline for all its works."""
+
+    new_deadline = DateField(
+        _l("New deadline for this unit"),
+        validators=[DataRequired(REQUIRED)],
+        description=_l("Until 23:59:59 Beijing time on that day, for all the unit's works."),
+    )
+    reason = TextAreaField(_l("Reason"), validators=[Length(max=2000)])
+    extend = SubmitField(_l("Extend the deadline"))

@@ -78,3 +78,9 @@ def visible_works(user, stmt: sa.Select) -> sa.Select:
     if user.role is Role.SUBMITTER and user.unit_id is not None:
         return stmt.where(Work.unit_id == user.unit_id)
     return stmt.where(sa.false())
+
+
+@rule("decide_work")
+def _decide_work(user, work) -> bool:
+    """Returning a submitted work and extending a unit's deadline: the works secretariat."""
+    return user.role is Role.SECRETARIAT

@@ -266,6 +266,14 @@ def can_edit(work: Work, now: datetime) -> bool:
     return edit_refusal(work, now) is None
 
 
+def can_submit(work: Work, now: datetime) -> bool:
+    """Everything is there for ``submit`` to pass now: complete, the sealed form current,
+    within the deadline (or the return's window)."""
+    if work.state is WorkState.SUBMITTED or not complete(work) or not scan_current(work):
+        return False
+    return edit_refusal(work, now) is None
+
+
 def can_reopen(work: Work, now: datetime) -> bool:
     """A submitted work may be taken back for changes before the deadline."""
     return work.state is WorkState.SUBMITTED and not deadline(work).passed(now)

@@ -3,6 +3,8 @@ secretariat's and the provinces' reading; HQ's counts; a work's files, served wi
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -23,10 +25,13 @@ from experience.works.forms import (
     CaptionForm,
     DeclarationsForm,
     PhotoForm,
+    SubmitWorkForm,
     TextFileForm,
     TextForm,
+    UnitExtensionForm,
     VideoForm,
     WorkForm,
+    WorkReturnForm,
 )
 from experience.works.models import CheckState, FileCheck, FileKind, Work, WorkCategory, WorkFile
 from experience.works.permissions import visible_works
@@ -439,6 +444,116 @@ def delete(work_id: int):
     ):
         return redirect(url_for("units.home"))
     return redirect(url_for(_WORK_PAGE, work_id=work_id))
+
+
+# -- Submitting, taking back, returning, extending ------------------------------------------
+
+
+@bp.app_template_global("work_submission")
+def work_submission(work: Work) -> dict:
+    """What the work's submission panel (templates/works/_submission.html) shows its reader."""
+    now = clock.now()
+    deadline = submission.deadline(work)
+    unit = can(current_user, "edit_work", work)
+    secretariat = can(current_user, "decide_work", work)
+    status = submission.status(work)
+    today = clock.beijing_today(now)
+    return {
+        "status": status,
+        "Status": submission.Status,
+        "deadline": deadline,
+        "deadline_passed": deadline.passed(now),
+        "refusal": submission.edit_refusal(work, now) if unit else None,
+        "can_submit": unit and submission.can_submit(work, now),
+        "can_withdraw": unit and submission.can_reopen(work, now),
+        "submit_form": SubmitWorkForm(formdata=None) if unit else None,
+        "return_form": WorkReturnForm(formdata=None, reopen_until=today + timedelta(days=7)) if secretariat else None,
+        "extension_form": UnitExtensionForm(formdata=None, new_deadline=max(deadline.day, today) + timedelta(days=7))
+        if secretariat
+        else None,
+    }
+
+
+@bp.post("/works/<int:work_id>/submit")
+def submit(work_id: int):
+    """The unit submits the work (or sends it again after a return)."""
+    work = load(Work, work_id, "edit_work")
+    if SubmitWorkForm().validate_on_submit():
+        apply_rule(
+            lambda: submission.submit(work, actor=current_user, now=clock.now(), ip=client_ip()),
+            done=_("The work was submitted to the works secretariat."),
+        )
+    return redirect(url_for(_WORK_PAGE, work_id=work.id))
+
+
+@bp.post("/works/<int:work_id>/withdraw")
+def withdraw(work_id: int):
+    """Take a submitted work back to change it, after a page that says what that means."""
+    work = load(Work, work_id, "edit_work")
+    back = url_for(_WORK_PAGE, work_id=work.id)
+    if not confirmed():
+        return confirm_page(
+            _("Take back “%(title)s” to change it?", title=work.title),
+            explain=_(
+                "The work is no longer submitted until you submit it again, before the deadline (%(deadline)s "
+                "23:59:59 Beijing time). If you change anything the registration form shows, print the new form, "
+                "have it sealed and upload its scan before submitting again.",
+                deadline=submission.deadline(work).day.isoformat(),
+            ),
+            button=_("Take back and change"),
+            back=back,
+        )
+    apply_rule(
+        lambda: submission.withdraw(work, actor=current_user, now=clock.now(), ip=client_ip()),
+        done=_("The work was taken back: you can change it now. Remember to submit it again."),
+    )
+    return redirect(back)
+
+
+@bp.post("/works/<int:work_id>/return")
+def send_back(work_id: int):
+    """The secretariat returns a submitted work with what to change and until when."""
+    work = load(Work, work_id, "decide_work")
+    form = WorkReturnForm()
+    if form.validate_on_submit():
+        apply_rule(
+            lambda: submission.send_back(
+                work, form.comment.data, form.reopen_until.data, actor=current_user, now=clock.now(), ip=client_ip()
+            ),
+            done=_("The work was returned to its unit."),
+        )
+    else:
+        _flash_errors(form)
+    return redirect(url_for(_WORK_PAGE, work_id=work.id))
+
+
+@bp.post("/works/<int:work_id>/extension")
+def extend(work_id: int):
+    """The secretariat gives the work's unit a later deadline (for all its works)."""
+    work = load(Work, work_id, "decide_work")
+    form = UnitExtensionForm()
+    if form.validate_on_submit():
+        apply_rule(
+            lambda: submission.extend_deadline(
+                work.unit,
+                work.campaign,
+                form.new_deadline.data,
+                form.reason.data or "",
+                actor=current_user,
+                now=clock.now(),
+                ip=client_ip(),
+            ),
+            done=_("The unit's deadline was extended."),
+        )
+    else:
+        _flash_errors(form)
+    return redirect(url_for(_WORK_PAGE, work_id=work.id))
+
+
+def _flash_errors(form) -> None:
+    for field in form:
+        for error in field.errors:
+            flash(f"{field.label.text}: {error}", "error")
 
 
 # -- A work's files --------------------------------------------------------------------------
