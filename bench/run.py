@@ -98,6 +98,7 @@ from sqlalchemy.pool import NullPool
 from storm import Request, classify_api, classify_page, run_storm
 from uploads import part_uploads
 from works import part_works
+from works_desk import part_works_list, part_works_zip
 
 BIN = Path(sys.executable).parent
 
@@ -970,11 +971,14 @@ PARTS = [
     Part("printouts", part_printouts, "invitation cards and sign-in sheets, 100 and 5,000 guests"),
     Part("works", part_works, "a 3-minute 1080p video checked: brand, durations, last second, poster"),
     Part("uploads", part_uploads, "a 500 MB video through the resumable upload (tus) against a raw write"),
+    Part("works-list", part_works_list, "the works desk's first page with 50, 100 and 5,000 works"),
+    Part("works-zip", part_works_zip, "a 1 GB selection of works streamed as a zip: the worker's memory"),
 ]
 GROUPS = {
     "sqlite": ["checkin", "rating", "sync", "storm"],
     "pg": ["pg-checkin", "pg-rating", "pg-storm"],
     "storms": ["storm", "pg-storm"],
+    "works-desk": ["works-list", "works-zip"],
 }
 
 
@@ -1035,6 +1039,8 @@ GOALS = [
     ("works.upload.throughput_ratio_to_raw_write", ">=", 0.5),
     ("works.upload.rss_growth_mb", "<", 50),
     ("works.upload.sha256_ok", "==", 1),
+    ("works.list_growth_ratio", "<=", 1.5),
+    ("works.zip_rss_growth_mb", "<", 50),
 ]
 
 

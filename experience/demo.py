@@ -7,12 +7,24 @@ Run again on its own demo database, it moves the live event to the current hour.
 
 from __future__ import annotations
 
+import functools
 import io
+import itertools
+import math
+import random
+import struct
+import tempfile
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
+from fractions import Fraction
+from pathlib import Path
 
 import click
+import docx
+import pypdfium2 as pdfium
 import sqlalchemy as sa
 from flask import Flask, current_app
+from PIL import Image, ImageChops, ImageDraw, ImageOps
 from werkzeug.datastructures import FileStorage
 
 from experience.accounts.models import Role, User
@@ -21,7 +33,7 @@ from experience.campaigns.models import Campaign
 from experience.campaigns.services import default_campaign
 from experience.checkin.models import Scan
 from experience.checkin.services import check_in
-from experience.core import clock
+from experience.core import clock, jobs
 from experience.core.pdf import render_pdf
 from experience.core.uploads import store_upload
 from experience.events.models import Event, GuestCategory
@@ -34,8 +46,10 @@ from experience.ratings.models import Display, Rating
 from experience.ratings.services import dimensions, ensure_default_dimensions, submit_rating
 from experience.units.models import UnitType
 from experience.units.services import DECLARATION_VERSION, register_unit
+from experience.works import recommendations, regform, submission
 from experience.works import services as works
-from experience.works.models import WorkCategory
+from experience.works.media import PHOTO_MIN_BYTES
+from experience.works.models import CheckState, WorkCategory
 
 #: the logins the README lists; the demo only ever runs outside production
 DEMO_PASSWORD = "Experience-Week-2024"
@@ -70,38 +84,313 @@ LIVE_GUESTS = (
 )
 
 
+#: the story of the demo's text work (its .docx puts a title above it)
 DEMO_TEXT = (
     "小区门口的公示栏里，多了一张服务认证证书。物业经理说，拿证只是开始：保洁多久一次、报修多久上门、"
     "投诉怎样回复，都写进了服务规范，认证机构每年都来检查。住了十年的张阿姨说，现在电梯坏了，"
     "半小时内就有人来，修好了还会回访。认证让看不见的服务变成了看得见的承诺。"
 )
+#: each photo's caption (附件1 二.(二)): every part filled in, as the rules ask
+DEMO_CAPTIONS = (
+    dict(
+        creator="陈静",
+        place="杭州市西湖游客中心",
+        description="游客在认证服务窗口领取导览图，工作人员讲解服务承诺",
+        key_people="无",
+        background="景区服务认证体验日，游客走进认证后的游客中心",
+    ),
+    dict(
+        creator="陈静",
+        place="杭州市西湖景区断桥",
+        description="持证导游带领体验团沿湖讲解，团员佩戴体验日标识",
+        key_people="导游王芳",
+        background="认证后的导游服务规范：讲解时长、安全提示与投诉处理",
+    ),
+    dict(
+        creator="陈静",
+        place="杭州市西湖景区游船码头",
+        description="游船服务人员为老人和儿童提供登船协助",
+        key_people="无",
+        background="景区服务认证对游船安全与无障碍服务的要求",
+    ),
+)
+#: a photo the demo makes: 12 megapixels as a camera takes them, 5 MB to 15 MB as JPEG
+PHOTO_SIZE = (4000, 3000)
+#: the video the demo makes: 720p, a few seconds (a real work may last 3 minutes)
+VIDEO_SIZE, VIDEO_SECONDS, VIDEO_FPS = (1280, 720), 3, 25
+#: resolution of the demo's "scan" of a sealed form: what a desk scanner's 150 dpi gives
+SCAN_DPI = 150
 
 
-def _demo_work(unit, campaign: Campaign, now: datetime) -> None:
-    """One text work of the first demo unit, its commitment and licence accepted: what the
-    secretariat and the unit's province see in the works list."""
-    account = db.session.scalar(sa.select(User).where(User.unit_id == unit.id))
+def _demo_works(units, users: dict[str, User], campaign: Campaign, now: datetime) -> None:
+    """A work of each category, made by the demo units through the same rules as on their
+    pages (the files are real, and the checks the worker runs pass): Beijing's text, sealed,
+    submitted and waiting for its province's recommendation; Zhejiang's photos (three 5 MB+
+    JPEGs), recommended by its province, submitted and returned by the secretariat with a
+    day to send them again; Guangdong's video, submitted. Their notices reach the units,
+    the provinces and the secretariat as they would."""
     # made before the works deadline, as a unit would have (the demo runs later): ten days
     # before it, or on the campaign's first day if that comes later
     made = clock.end_of_day(campaign.works_deadline) - timedelta(days=10)
-    now = min(now, max(made, clock.from_beijing(datetime(campaign.year, 1, 1))))
-    work = works.create_work(
-        unit,
+    start = min(now, max(made, clock.from_beijing(datetime(campaign.year, 1, 1))))
+    steps = itertools.count()
+
+    def moment() -> datetime:
+        """The next minute of the units' work, never later than now."""
+        return min(now, start + timedelta(minutes=next(steps)))
+
+    completed_on = max(date(campaign.year, 1, 1), clock.beijing_today(start) - timedelta(days=20))
+    beijing, zhejiang, guangdong = units
+
+    text = _new_work(
+        beijing,
         campaign,
-        actor=account,
-        now=now,
-        ip="127.0.0.1",
+        moment(),
         title="看得见的承诺——一个小区的物业服务认证故事",
         category=WorkCategory.TEXT,
-        completed_on=max(date(campaign.year, 1, 1), clock.beijing_today(now) - timedelta(days=20)),
-        contact_name=unit.contact_name,
-        contact_phone=unit.contact_mobile,
+        completed_on=completed_on,
         summary="一位居民眼中的物业服务认证：服务规范、年度监督与看得见的变化。",
     )
-    works.set_text(work, DEMO_TEXT, actor=account, now=now, ip="127.0.0.1")
-    works.accept_declarations(
-        work, version=works.DECLARATION_VERSION, title=work.title, actor=account, now=now, ip="127.0.0.1"
+    upload = _upload(_docx("看得见的承诺", DEMO_TEXT), "看得见的承诺.docx")
+    works.attach_text_file(text, works.receive(upload, "docx", lambda size: None), **_by(beijing, moment()))
+    _seal_and_submit(text, beijing, moment)
+    recommendations.request(text, **_by(beijing, moment()))
+
+    photos = _new_work(
+        zhejiang,
+        campaign,
+        moment(),
+        title="西湖边的认证服务",
+        category=WorkCategory.PHOTO,
+        completed_on=completed_on,
+        summary="组照三幅：景区服务认证后，游客中心、导游讲解和游船码头的服务变化。",
     )
+    taken = completed_on.isoformat()
+    for n, caption in enumerate(DEMO_CAPTIONS, 1):
+        upload = _upload(_photo(n), f"西湖{n}.jpg")
+        stored = works.receive(upload, "jpg", works.check_photo_size)
+        works.attach_photo(photos, stored, {**caption, "taken_at": taken}, **_by(zhejiang, moment()))
+    _run_checks(photos, zhejiang, moment())
+    asked = recommendations.request(photos, **_by(zhejiang, moment()))
+    recommendations.recommend(asked, actor=users["zhejiang"], now=moment(), ip="127.0.0.1")
+    _seal_and_submit(photos, zhejiang, moment)
+    submission.send_back(
+        photos,
+        "第二幅照片的说明请补充导游的单位和证书编号。",
+        clock.beijing_today(now) + timedelta(days=7),
+        actor=users["secretariat"],
+        now=now,
+        ip="127.0.0.1",
+    )
+
+    video = _new_work(
+        guangdong,
+        campaign,
+        moment(),
+        title="一次报修的二十分钟",
+        category=WorkCategory.VIDEO,
+        completed_on=completed_on,
+        summary="纪实短片：认证物业接到报修后二十分钟内上门，按服务规范完成维修与回访。",
+    )
+    stored = works.receive(_upload(_video(), "报修二十分钟.mp4"), "mp4", works.check_video_size)
+    works.attach_video(video, stored, **_by(guangdong, moment()))
+    _run_checks(video, guangdong, moment())
+    _seal_and_submit(video, guangdong, moment)
+
+
+def _by(unit, at: datetime) -> dict:
+    """Who acts, when and from where: the unit's account, on the demo's machine."""
+    return dict(actor=unit.account, now=at, ip="127.0.0.1")
+
+
+def _new_work(unit, campaign: Campaign, at: datetime, **fields):
+    return works.create_work(
+        unit, campaign, contact_name=unit.contact_name, contact_phone=unit.contact_mobile, **_by(unit, at), **fields
+    )
+
+
+def _upload(data: bytes, filename: str) -> FileStorage:
+    """Bytes as a form upload brings them."""
+    return FileStorage(io.BytesIO(data), filename=filename)
+
+
+def _run_checks(work, unit, at: datetime) -> None:
+    """The worker's checks of the files just attached, run here (the demo waits for them as
+    the unit's page does), dated as if the worker had run them at ``at``.
+
+    :raises RuntimeError: if a file of the demo's own making was refused.
+    """
+    job = works.start_checks(work, actor=unit.account, now=at)
+    if job is not None:
+        with _clock_at(at):
+            jobs.run_job.call_local(job.id)
+        db.session.refresh(work)
+    if work.check_state is not CheckState.READY:
+        raise RuntimeError(f"the demo's work “{work.title}” did not pass its checks ({work.check_state.value})")
+
+
+@contextmanager
+def _clock_at(at: datetime):
+    """``clock.now()`` reads ``at`` meanwhile (the worker's code takes its time from it)."""
+    before = current_app.config.get("FROZEN_NOW")
+    current_app.config["FROZEN_NOW"] = at
+    try:
+        yield
+    finally:
+        current_app.config["FROZEN_NOW"] = before
+
+
+def _seal_and_submit(work, unit, moment) -> None:
+    """Accept the commitment and the licence, print the registration form (which gives the
+    work its number), "seal and scan" it, upload the scan and submit: the unit's path."""
+    works.accept_declarations(work, version=works.DECLARATION_VERSION, title=work.title, **_by(unit, moment()))
+    db.session.flush()  # ensure_number reads the work's row again: what changed must be in it
+    regform.ensure_number(work, actor=unit.account, now=moment())
+    pdf = regform.form_pdf(work, full_contact=True, base_url="http://demo.invalid/")
+    stored, codes = regform.receive_scan(_upload(_sealed_scan(pdf), "登记表（盖章）.jpg"))
+    regform.attach_form_scan(work, stored, codes, **_by(unit, moment()))
+    submission.submit(work, **_by(unit, moment()))
+
+
+def _sealed_scan(pdf: bytes) -> bytes:
+    """The form's page as a desk scanner gives it back once sealed: a JPEG at SCAN_DPI with
+    a red seal stamped over the unit's signature."""
+    document = pdfium.PdfDocument(pdf)
+    try:
+        page = document[0]
+        image = page.render(scale=SCAN_DPI / 72).to_pil().convert("RGB")
+        page.close()
+    finally:
+        document.close()
+    # over 作品报送单位名称（加盖公章）, which the form's fixed-height rows keep in one place
+    w, h = image.size
+    x, y, r = w * 0.72, h * 0.57, w * 0.09
+    red = (210, 30, 30)
+    seal = ImageDraw.Draw(image)
+    seal.ellipse([x - r, y - r, x + r, y + r], outline=red, width=max(4, int(r / 12)))
+    star = [
+        (x + k * math.sin(math.pi * i / 5), y - k * math.cos(math.pi * i / 5))
+        for i, k in zip(range(10), [r * 0.4, r * 0.16] * 5, strict=True)
+    ]
+    seal.polygon(star, fill=red)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def _docx(title: str, text: str) -> bytes:
+    """A Word document as the unit's writer saves it: its title, then the text."""
+    document = docx.Document()
+    document.add_heading(title, level=1)
+    document.add_paragraph(text)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+@functools.cache
+def _photo(n: int) -> bytes:
+    """A street scene (sky, buildings, people) with a camera's sensor noise, as a 12 MP JPEG of
+    5 MB to 15 MB; padded with comment segments if the scene came out smaller. (Cached: the
+    tests run the demo several times in one process.)"""
+    rnd = random.Random(n)
+    w, h = PHOTO_SIZE
+    ground = h * 3 // 4
+    sky = (rnd.randint(90, 140), rnd.randint(150, 190), rnd.randint(210, 245))
+    haze = (rnd.randint(150, 200), rnd.randint(130, 170), rnd.randint(90, 130))
+    image = ImageOps.colorize(Image.linear_gradient("L").resize(PHOTO_SIZE), sky, haze)
+    draw = ImageDraw.Draw(image)
+    sun_x, sun_y = rnd.randint(w // 8, w * 7 // 8), rnd.randint(h // 12, h // 4)
+    draw.ellipse([sun_x - 180, sun_y - 180, sun_x + 180, sun_y + 180], fill=(255, 236, 180))
+    x = 0
+    while x < w:
+        bw, bh, grey = rnd.randint(250, 600), rnd.randint(h // 4, h * 3 // 5), rnd.randint(120, 200)
+        draw.rectangle([x, ground - bh, x + bw, ground], fill=(grey, grey - 10, grey - 25))
+        for wy in range(ground - bh + 60, ground - 60, 140):
+            for wx in range(x + 40, x + bw - 60, 120):
+                lit = rnd.random() < 0.4
+                draw.rectangle([wx, wy, wx + 60, wy + 80], fill=(250, 240, 200) if lit else (70, 90, 110))
+        x += bw + rnd.randint(10, 80)
+    draw.rectangle([0, ground, w, h], fill=(110, 110, 105))
+    for _ in range(12):
+        px, py = rnd.randint(100, w - 100), rnd.randint(ground + 200, h - 120)
+        coat = tuple(rnd.randint(30, 220) for _ in range(3))
+        draw.ellipse([px - 35, py - 200, px + 35, py - 130], fill=(230, 190, 160))
+        draw.rounded_rectangle([px - 60, py - 130, px + 60, py + 100], 30, fill=coat)
+    image = ImageChops.add(image, _sensor_noise(), offset=-128)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=92)
+    return _padded(out.getvalue(), PHOTO_MIN_BYTES)
+
+
+@functools.cache
+def _sensor_noise() -> Image.Image:
+    """Grey noise centred on 128 over a photo's whole frame, tiled from one square: making
+    12 megapixels of it costs five times more, and a repeat every 1,000 pixels is not seen."""
+    tile = Image.effect_noise((1000, 1000), 28).convert("RGB")
+    noise = Image.new("RGB", PHOTO_SIZE)
+    for x in range(0, PHOTO_SIZE[0], tile.width):
+        for y in range(0, PHOTO_SIZE[1], tile.height):
+            noise.paste(tile, (x, y))
+    return noise
+
+
+def _padded(jpeg: bytes, at_least: int) -> bytes:
+    """The JPEG grown to ``at_least`` bytes with comment (COM) segments after its start
+    marker: still the same, valid picture."""
+    missing = at_least - len(jpeg)
+    if missing <= 0:
+        return jpeg
+    segments = []
+    while missing > 0:
+        n = min(max(missing - 4, 0), 65533)
+        segments.append(b"\xff\xfe" + struct.pack(">H", n + 2) + b"\x00" * n)
+        missing -= n + 4
+    return jpeg[:2] + b"".join(segments) + jpeg[2:]
+
+
+@functools.cache
+def _video() -> bytes:
+    """A short 720p H.264/AAC MP4 with its index first: a street with a repair van driving
+    by, and a tone. (Cached, as the photos are.)"""
+    import av  # here, not at the top: the web workers import this module, and PyAV brings 18 MB of FFmpeg
+
+    w, h = VIDEO_SIZE
+    street = ImageOps.colorize(Image.linear_gradient("L").resize(VIDEO_SIZE), (110, 170, 230), (170, 150, 110))
+    draw = ImageDraw.Draw(street)
+    draw.rectangle([0, h * 3 // 4, w, h], fill=(100, 100, 96))
+    for i, x in enumerate(range(0, w, 160)):
+        draw.rectangle([x + 10, h // 3 - i % 3 * 40, x + 140, h * 3 // 4], fill=(150 + i % 4 * 15, 140, 125))
+    with tempfile.TemporaryDirectory(prefix="demo-video-") as folder:
+        path = Path(folder) / "demo.mp4"
+        with av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+            picture = out.add_stream("libx264", rate=VIDEO_FPS)
+            picture.width, picture.height, picture.pix_fmt = w, h, "yuv420p"
+            picture.options = {"preset": "veryfast", "crf": "23"}
+            sound = out.add_stream("aac", rate=48000, layout="stereo")
+            for n in range(VIDEO_SECONDS * VIDEO_FPS):
+                frame = street.copy()
+                van = ImageDraw.Draw(frame)
+                x = n * 12 % (w + 300) - 300
+                van.rounded_rectangle([x, h * 3 // 4 - 150, x + 300, h * 3 // 4 - 10], 20, fill=(200, 40, 40))
+                for wheel in (x + 40, x + 200):
+                    van.ellipse([wheel, h * 3 // 4 - 50, wheel + 60, h * 3 // 4 + 10], fill=(30, 30, 30))
+                video_frame = av.VideoFrame.from_image(frame).reformat(format="yuv420p", interpolation="FAST_BILINEAR")
+                video_frame.pts, video_frame.time_base = n, Fraction(1, VIDEO_FPS)
+                out.mux(picture.encode(video_frame))
+            out.mux(picture.encode(None))
+            # two seconds of a 440 Hz tone in stereo (whole periods: it repeats seamlessly), from
+            # which each frame of 1,024 samples is cut
+            second = (int(6000 * math.sin(2 * math.pi * 440 * i / 48000)) for i in range(48000))
+            tone = b"".join(struct.pack("<hh", v, v) for v in second) * 2
+            for done in range(0, VIDEO_SECONDS * 48000, 1024):
+                at = done % 48000 * 4
+                audio_frame = av.AudioFrame(format="s16", layout="stereo", samples=1024)
+                audio_frame.planes[0].update(tone[at : at + 4096])
+                audio_frame.sample_rate, audio_frame.pts, audio_frame.time_base = 48000, done, Fraction(1, 48000)
+                out.mux(sound.encode(audio_frame))
+            out.mux(sound.encode(None))
+        return path.read_bytes()
 
 
 def demo_calendar(today: date) -> dict[str, date]:
@@ -165,7 +454,7 @@ def seed_demo(now: datetime) -> None:
                 ip="127.0.0.1",
             )
         )
-    _demo_work(units[0], campaign, now)
+    _demo_works(units, users, campaign, now)
     base = dict(
         certificate_no="CSC-2024-0001",
         certification_body="中国质量认证中心",

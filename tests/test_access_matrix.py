@@ -29,7 +29,7 @@ from experience.ratings.services import dimensions, submit_rating
 from experience.reports.services import add_own_photo, province_summary
 from experience.transfers import services as transfers
 from experience.works import services as works
-from experience.works import submission
+from experience.works import recommendations, submission
 from experience.works.models import WorkCategory
 from tests.conftest import NOW, PASSWORD
 from tests.plans.test_services import TEXTS
@@ -101,8 +101,9 @@ MATRIX = {
         "/events/{event_a}/attachment",
         only({"hq": 200, "province": 200, "organizer": 200}, 404),
     ),
-    "notices.index": ("GET", "/notices", only({"hq": 200, "province": 200, "province_other": 200}, 403)),
-    "notices.mark_read": ("POST", "/notices/read", only({"hq": 302, "province": 302, "province_other": 302}, 403)),
+    # everyone but the organisers has notices: to their province, account or role, or HQ's
+    "notices.index": ("GET", "/notices", only({"organizer": 403, "organizer_unassigned": 403}, 200)),
+    "notices.mark_read": ("POST", "/notices/read", only({"organizer": 403, "organizer_unassigned": 403}, 302)),
     "plans.edit": ("GET", "/plan", only({"province": 200, "province_other": 200}, 403)),
     "plans.document": ("GET", "/plans/{plan_bj}/document", only({"hq": 200, "province": 200}, 404)),
     "plans.national": ("GET", "/hq/plans", only({"hq": 200}, 403)),
@@ -204,6 +205,50 @@ MATRIX = {
     "works.remove_file": ("POST", "/works/{work_bj}/files/{file_bj}/remove", only({"submitter": 302}, 404)),
     # after the file's routes: a typed text replaces the text's file
     "works.text": ("POST", "/works/{work_bj}/text", only({"submitter": 302}, 404), {"data": {"body": "正文"}}),
+    # the registration form: work_bj is incomplete, so its readers are sent back to its page
+    "works.form_pdf": (
+        "GET",
+        "/works/{work_bj}/form.pdf",
+        only({"submitter": 302, "secretariat": 302, "province": 302}, 404),
+    ),
+    "works.form_scan": ("POST", "/works/{work_bj}/form-scan", only({"submitter": 302}, 404)),
+    # submitting and the secretariat's decisions (refused or asked first, never reached by others)
+    "works.submit": ("POST", "/works/{work_bj}/submit", only({"submitter": 302}, 404)),
+    "works.withdraw": ("POST", "/works/{work_bj}/withdraw", only({"submitter": 200}, 404)),  # asks first
+    "works.send_back": ("POST", "/works/{work_bj}/return", only({"secretariat": 302}, 404)),
+    "works.extend": ("POST", "/works/{work_bj}/extension", only({"secretariat": 302}, 404)),
+    # the secretariat's desk (nothing ticked: the download goes back to the desk)
+    "works.desk": ("GET", "/works/desk", only({"secretariat": 200}, 403)),
+    "works.desk_export": ("GET", "/works/desk/export.xlsx", only({"secretariat": 200}, 403)),
+    "works.desk_download": ("POST", "/works/desk/download", only({"secretariat": 302}, 403)),
+    # the province's recommendation
+    "works.request_recommendation": (
+        "POST",
+        "/works/{work_bj}/recommendation",
+        only({"submitter": 302}, 404),
+    ),
+    "works.withdraw_recommendation": (
+        "POST",
+        "/works/recommendations/{rec_bj}/withdraw",
+        only({"submitter": 302}, 404),
+    ),
+    "works.recommend": (
+        "POST",
+        "/works/recommendations/{rec_bj}/recommend",
+        only({"province": 302}, 404),
+        {"data": {"confirmed": "1"}},
+    ),
+    "works.decline_recommendation": (
+        "POST",
+        "/works/recommendations/{rec_bj}/decline",
+        only({"province": 302}, 404),
+        {"data": {"decline-reason": "不符合要求"}},
+    ),
+    "works.recommendation_requests": (
+        "GET",
+        "/works/recommendations",
+        only({"province": 200, "province_other": 200}, 403),
+    ),
     # Resumable uploads (tus): a script's requests, so no login redirect (401); an upload answers its owner only;
     # only a unit starts one, and only for its own work.
     "transfers.discover": ("OPTIONS", "/transfers/", {"anonymous": 401, **{r: 204 for r in LOGGED_IN}}),
@@ -343,6 +388,7 @@ def world(app, campaign, make_user, make_event, pdf_bytes):
     text = works.receive(FileStorage(io.BytesIO("作品正文".encode()), "正文.txt"), "txt", lambda size: None)
     text_file = works.attach_text_file(work, text, actor=unit_bj.account, now=NOW, text="作品正文")
     ids.update(work_bj=work.id, file_bj=text_file.id)
+    ids["rec_bj"] = recommendations.request(work, actor=unit_bj.account, now=NOW).id
     # the requests run in the week, after the works deadline: the unit has an extension
     submission.extend_deadline(unit_bj, campaign, date(2024, 10, 31), "", actor=users["secretariat"], now=NOW)
     video = works.create_work(

@@ -10,9 +10,13 @@ from experience.demo import LIVE_CERTIFICATE
 from experience.events.models import Event, EventStatus
 from experience.extensions import db
 from experience.guests.models import Guest
+from experience.notices.services import notices_for
 from experience.plans.models import Plan, PlanState
 from experience.ratings.models import Rating
 from experience.units.models import Unit
+from experience.works import submission
+from experience.works.media import MB
+from experience.works.models import CheckState, RecommendationState, Work, WorkCategory, WorkState
 
 
 def test_db_check_finds_nothing_after_upgrade(app):
@@ -100,6 +104,48 @@ def test_demo_fills_an_empty_database_with_an_event_happening_now(app, when):
     zhejiang = db.session.scalar(sa.select(Plan).where(Plan.province_code == "33"))
     assert zhejiang.state is PlanState.SUBMITTED and not zhejiang.late
     assert zhejiang.first_submitted_at <= now
+    _check_demo_works(campaign, now)
+
+
+def _check_demo_works(campaign, now):
+    """A work of each category, made through the rules before the works deadline, its files
+    checked and its sealed form read back; a returned one the unit can change now, a
+    recommendation request waiting in Beijing, a recommendation given in Zhejiang."""
+    works = {w.category: w for w in db.session.scalars(sa.select(Work))}
+    assert set(works) == {WorkCategory.TEXT, WorkCategory.PHOTO, WorkCategory.VIDEO}
+    deadline = clock.end_of_day(campaign.works_deadline)
+    for work in works.values():
+        assert work.check_state is CheckState.READY
+        assert work.created_at <= deadline
+        assert work.first_submitted_at <= deadline
+        assert not work.late
+        assert work.form_scan.form_read  # the QR of the "sealed scan" was read
+        assert submission.scan_current(work)
+
+    text = works[WorkCategory.TEXT]
+    (document,) = text.originals()
+    assert document.filename.endswith(".docx")
+    assert "认证让看不见的服务变成了看得见的承诺" in text.body
+    assert text.state is WorkState.SUBMITTED
+    assert (text.unit.province_code, text.recommendation.province_code) == ("11", "11")
+    assert text.recommendation.state is RecommendationState.REQUESTED
+
+    photos = works[WorkCategory.PHOTO]
+    sizes = [f.size for f in photos.originals()]
+    assert len(sizes) == 3
+    assert all(5 * MB <= size <= 15 * MB for size in sizes)
+    assert photos.recommendation.state is RecommendationState.RECOMMENDED
+    assert photos.state is WorkState.RETURNED
+    assert photos.return_comment
+    assert photos.reopen_until > clock.beijing_today(now)
+    assert submission.can_edit(photos, now)
+    assert "work_returned" in {n.kind for n in notices_for(photos.unit.account)}
+
+    video = works[WorkCategory.VIDEO]
+    (clip,) = video.originals()
+    assert (clip.width, clip.height) == (1280, 720)
+    assert 0 < clip.duration_s <= 180
+    assert video.state is WorkState.SUBMITTED
 
 
 def test_running_the_demo_again_moves_the_live_event_to_now(app):

@@ -50,8 +50,9 @@ def _offer_any_role(user, obj) -> bool:
 
 @rule("read_notices")
 def _read_notices(user, obj) -> bool:
-    """Notices go to HQ and to each province's staff."""
-    return user.role in (Role.HQ, Role.PROVINCE)
+    """Notices go to HQ, to each province's staff, to the works secretariat and to each
+    submitting unit (organisers have none)."""
+    return user.role in (Role.HQ, Role.PROVINCE, Role.SECRETARIAT, Role.SUBMITTER)
 
 
 @rule("list_events")

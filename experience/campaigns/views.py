@@ -10,7 +10,7 @@ from experience.campaigns.signals import home_opened
 from experience.core import clock
 from experience.core.permissions import can, client_ip, require
 from experience.core.web import apply_rule
-from experience.notices.services import notices_for, reminders, scope_of
+from experience.notices.services import notices_for, reminders
 
 
 def campaign_or_404():
@@ -34,7 +34,7 @@ def home():
     home_opened.send(campaign, user=current_user, now=now, page=page)
     page["calendar"] = services.calendar(campaign, now, page["extensions"])
     if can(current_user, "read_notices"):
-        page["notices"] = notices_for(scope_of(current_user), limit=10)
+        page["notices"] = notices_for(current_user, limit=10)
         page["reminders"] = reminders(page["calendar"], page["done"]) if can(current_user, "province_staff") else []
     return render_template("campaigns/home.html", **page)
 

@@ -363,6 +363,7 @@ TARGET_LABELS = {
     "submitting_unit": _l("Submitting unit"),
     "work": _l("Work"),
     "work_file": _l("Work's file"),
+    "work_recommendation": _l("Recommendation request"),
     "campaign": _l("Campaign year"),
     "province": _l("Province"),
     "event": _l("Event"),
@@ -408,6 +409,20 @@ DETAIL_LABELS = {
     "credit_code": _l("Unified social credit code"),
     "declaration_version": _l("Declaration text (version)"),
     "photos": _l("Photos deleted"),
+    "number": _l("Work number"),
+    "numbers": _l("Work numbers"),
+    "form_hash": _l("Form version"),
+    "read": _l("QR code read"),
+    "recommendation": _l("Recommendation request"),
+    "text_version": _l("Text version"),
+    "reopen_until": _l("Changes possible until"),
+    "date": _l("Date"),
+    "bytes": _l("Bytes"),
+    "files": _l("Files"),
+    "scope": _l("Scope"),
+    "works": _l("Works"),
+    "filters": _l("Filters"),
+    "via": _l("Made by"),
 }
 
 #: the words of coded values, by detail key; capabilities add theirs with describe_values

@@ -97,25 +97,36 @@ def reminders(entries, done_kinds: set[str]) -> list[Reminder]:
     return out
 
 
-def scope_of(user) -> str | None:
-    """Whose notices a reader sees: HQ's (None) or their province's."""
-    return None if can(user, "hq") else user.province_code
+def addressed_to(reader) -> sa.ColumnElement[bool]:
+    """The notices ``reader`` receives, as one SQL condition: those to their account, to
+    their role, and those to their province (province staff) or to HQ (HQ: the notices
+    with no recipient named)."""
+    mine = [Notice.user_id == reader.id, Notice.role == reader.role.value]
+    if can(reader, "hq"):
+        mine.append(sa.and_(Notice.province_code.is_(None), Notice.user_id.is_(None), Notice.role.is_(None)))
+    elif can(reader, "province_staff"):
+        mine.append(Notice.province_code == reader.province_code)
+    return sa.or_(*mine)
 
 
-def notices_for(province_code: str | None, limit: int = 20) -> list[Notice]:
-    where = Notice.province_code.is_(None) if province_code is None else Notice.province_code == province_code
+def notices_for(reader, limit: int = 20) -> list[Notice]:
+    """The reader's notices, newest first."""
     return list(
         db.session.scalars(
-            sa.select(Notice).where(where).order_by(Notice.created_at.desc(), Notice.id.desc()).limit(limit)
+            sa.select(Notice)
+            .where(addressed_to(reader))
+            .order_by(Notice.created_at.desc(), Notice.id.desc())
+            .limit(limit)
         )
     )
 
 
-def unread_count(province_code: str | None) -> int:
-    where = Notice.province_code.is_(None) if province_code is None else Notice.province_code == province_code
-    return db.session.scalar(sa.select(sa.func.count()).select_from(Notice).where(where, Notice.read_at.is_(None))) or 0
+def unread_count(reader) -> int:
+    stmt = sa.select(sa.func.count()).select_from(Notice).where(addressed_to(reader), Notice.read_at.is_(None))
+    return db.session.scalar(stmt) or 0
 
 
-def mark_all_read(province_code: str | None, now: datetime) -> None:
-    where = Notice.province_code.is_(None) if province_code is None else Notice.province_code == province_code
-    db.session.execute(sa.update(Notice).where(where, Notice.read_at.is_(None)).values(read_at=now))
+def mark_all_read(reader, now: datetime) -> None:
+    """Mark the reader's notices read. A notice to a province or a role is one row for all
+    its readers, so one reader marking it read marks it for the others too."""
+    db.session.execute(sa.update(Notice).where(addressed_to(reader), Notice.read_at.is_(None)).values(read_at=now))

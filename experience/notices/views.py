@@ -8,10 +8,10 @@ from experience.extensions import db
 from experience.notices import bp, services
 
 
-def _scope() -> str | None:
+def _reader():
     if not can(current_user, "read_notices"):
         abort(403)
-    return services.scope_of(current_user)
+    return current_user
 
 
 @bp.app_context_processor
@@ -19,21 +19,28 @@ def notice_helpers() -> dict:
     """The header's unread count, on every page of a reader of notices."""
     unread = 0
     if has_request_context() and request.endpoint != "static" and can(current_user, "read_notices"):
-        unread = services.unread_count(services.scope_of(current_user))
+        unread = services.unread_count(current_user)
     return {"unread_notices": unread, "notice_text": services.text}
+
+
+@bp.app_template_global()
+def latest_notices(limit: int = 10) -> list:
+    """The reader's latest notices, for a start page's panel (a unit's start page)."""
+    if not can(current_user, "read_notices"):
+        return []
+    return services.notices_for(current_user, limit=limit)
 
 
 @bp.get("/notices")
 def index():
-    """All notices of the user's province (or of HQ)."""
-    scope = _scope()
-    return render_template("notices/index.html", notices=services.notices_for(scope, limit=200))
+    """All notices to the user: to their account, their role, their province (or HQ)."""
+    return render_template("notices/index.html", notices=services.notices_for(_reader(), limit=200))
 
 
 @bp.post("/notices/read")
 @writes
 def mark_read():
-    """Mark every notice as read."""
-    services.mark_all_read(_scope(), clock.now())
+    """Mark every notice of the reader as read."""
+    services.mark_all_read(_reader(), clock.now())
     db.session.commit()
     return redirect(url_for("notices.index"))

@@ -39,7 +39,7 @@ from experience.core.errors import RuleError
 from experience.core.phone import normalize_phone
 from experience.extensions import db
 from experience.units.models import Unit
-from experience.works import media, texts
+from experience.works import deadlines, media, texts
 from experience.works.models import (
     CheckState,
     FileCheck,
@@ -295,11 +295,9 @@ def delete_work(work: Work, *, actor, now: datetime, ip: str = "") -> None:
 
 
 def _check_editable(work: Work, now: datetime) -> None:
-    """The unit may change the work now (works.submission says when: its state and the
+    """The unit may change the work now (works.deadlines says when: its state and the
     deadline), or the refusal says why."""
-    from experience.works.submission import edit_refusal  # it builds on this module
-
-    refusal = edit_refusal(work, now)
+    refusal = deadlines.edit_refusal(work, now)
     if refusal is not None:
         raise refusal
 

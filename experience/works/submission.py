@@ -9,14 +9,10 @@ only when its checks passed, its declarations are current and its scan is curren
 
 The rules of time are the shared state machine's (``core.submissions``) with the unit's
 deadline (the campaign's ``works_deadline``, or a later day the secretariat granted that
-unit). A work can be changed:
-
-- not submitted: until the deadline (after it, drafts stay drafts);
-- submitted: before the deadline, after a warning: it is taken back (``reopen``), and the
-  next submission needs a new sealed form once anything on the form changed; after the
-  deadline it is locked;
-- returned: until the day the return named (``reopen_until``); a returned work not sent
-  again by then stays returned.
+unit); when a work can be changed is ``works.deadlines``'. A submitted work is taken back
+(``withdraw``) before it is changed, and the next submission needs a new sealed form once
+anything on the form changed; a returned work not sent again by its reopen day stays
+returned.
 
 Rules as plain functions; each writes its audit entry and its notice, and the caller
 commits.
@@ -34,29 +30,23 @@ from flask_babel import lazy_gettext as _l
 
 from experience.accounts.models import Role
 from experience.campaigns.models import Campaign
-from experience.core import audit, clock
+from experience.core import audit
 from experience.core.errors import RuleError
-from experience.core.submissions import Deadline, check_extension
+from experience.core.submissions import check_extension
 from experience.extensions import db
 from experience.notices.services import notify
 from experience.plans.models import DeadlineExtension, DeadlineKind
-from experience.plans.services import deadline_for
 from experience.units.models import Unit
 from experience.works import services
+
+# when a work can be changed, and the unit's deadline, are deadlines' (read through here too)
+from experience.works.deadlines import can_edit as can_edit
+from experience.works.deadlines import deadline as deadline
+from experience.works.deadlines import edit_refusal as edit_refusal
+from experience.works.deadlines import unit_deadline
 from experience.works.models import CheckState, FileKind, Work, WorkState
 
 MESSAGES = {
-    "deadline_passed": _l(
-        "The deadline for works was %(deadline)s 23:59:59 Beijing time: the work can no longer be changed or "
-        "submitted. The works secretariat can extend the deadline for your unit."
-    ),
-    "locked_submitted": _l(
-        "The work was submitted and the deadline (%(deadline)s 23:59:59 Beijing time) has passed: it can only be "
-        "changed if the works secretariat returns it."
-    ),
-    "reopen_closed": _l(
-        "The work was returned with changes possible until %(date)s 23:59:59 Beijing time; that time has passed."
-    ),
     "not_ready": _l("The work's files have not all passed their checks yet."),
     "declarations_needed": _l("Please accept the commitment and the licence first."),
     "form_scan_needed": _l(
@@ -72,13 +62,6 @@ MESSAGES = {
     ),
     "reopen_until_required": _l("Please give the last day on which the unit may send the work again."),
 }
-
-#: the wording of the state machine's refusals for works
-Work.messages = {
-    "past_deadline": MESSAGES["deadline_passed"],
-    "reopen_closed": MESSAGES["reopen_closed"],
-}
-
 
 #: 附件2's 推荐单位意见, word for word; a new wording is a new version (a recommendation
 #: keeps the version it gave)
@@ -96,15 +79,6 @@ def _fail(code: str, **params) -> RuleError:
 
 
 # -- The unit's deadline ---------------------------------------------------------------------
-
-
-def deadline(work: Work) -> Deadline:
-    """The deadline of the work's unit: the campaign's, or the later day of an extension."""
-    return deadline_for(work.campaign, DeadlineKind.WORKS, unit_id=work.unit_id)
-
-
-def unit_deadline(unit: Unit, campaign: Campaign) -> Deadline:
-    return deadline_for(campaign, DeadlineKind.WORKS, unit_id=unit.id)
 
 
 def extend_deadline(
@@ -243,27 +217,6 @@ def status(work: Work) -> Status:
     if not complete(work):
         return Status.DRAFT
     return Status.READY if scan_current(work) else Status.AWAITING_FORM
-
-
-def edit_refusal(work: Work, now: datetime) -> RuleError | None:
-    """Why the unit cannot change the work now (None: it can). A submitted work before
-    the deadline must first be taken back (``reopen``): it is refused here too."""
-    if work.state is WorkState.RETURNED:
-        if work.reopen_until is not None and now > clock.end_of_day(work.reopen_until):
-            return _fail("reopen_closed", date=work.reopen_until.isoformat())
-        return None
-    due = deadline(work)
-    if work.state is WorkState.SUBMITTED:
-        if due.passed(now):
-            return _fail("locked_submitted", deadline=due.day.isoformat())
-        return work.wrong_state()
-    if due.passed(now):
-        return _fail("deadline_passed", deadline=due.day.isoformat())
-    return None
-
-
-def can_edit(work: Work, now: datetime) -> bool:
-    return edit_refusal(work, now) is None
 
 
 def can_submit(work: Work, now: datetime) -> bool:

@@ -1,4 +1,5 @@
-"""The notices page and the unread badge, as HQ and each province's staff see them."""
+"""The notices page and the unread badge, as HQ, each province's staff, the secretariat and
+each unit see them."""
 
 import re
 
@@ -10,6 +11,7 @@ from experience.extensions import db
 from experience.notices.models import Notice
 from experience.notices.services import notify
 from tests.conftest import NOW, PASSWORD
+from tests.units.helpers import register_unit
 
 
 @pytest.fixture
@@ -107,9 +109,99 @@ def test_notices_follow_the_readers_language(notices, login_as):
     assert "北京市 submitted its plan." in page(client)
 
 
-@pytest.mark.parametrize("role", [Role.ORGANIZER, Role.SECRETARIAT])
-def test_roles_without_notices_have_no_notices_page(notices, login_as, role):
-    client = login_as(role, "11")
+def test_organisers_have_no_notices_page(notices, login_as):
+    client = login_as(Role.ORGANIZER, "11")
     assert client.get("/notices").status_code == 403
     assert client.post("/notices/read").status_code == 403
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Notice).where(Notice.read_at.is_not(None))) == 0
+
+
+# -- a unit's account and the secretariat's role ----------------------------------------------
+
+
+@pytest.fixture
+def units(app, campaign):
+    """Two units with their accounts (Beijing's, Guangdong's), and a notice to the first."""
+    beijing = register_unit(province_code="11", credit_code="914403001922038216")
+    guangdong = register_unit(province_code="44", credit_code="91440300MA5H0HLK5U", name="柯兴科技（深圳）有限公司")
+    notify(
+        None, "works_extension_granted", user_id=beijing.account.id, now=NOW, link=("units.home", {}), date="2024-09-06"
+    )
+    db.session.commit()
+    return beijing, guangdong
+
+
+EXTENSION = "作品征集秘书处已将贵单位的作品报送截止时间延长至 2024-09-06。"
+
+
+def as_unit(app, unit):
+    client = app.test_client()
+    client.post("/login", data={"username": unit.credit_code, "password": PASSWORD})
+    return client
+
+
+def test_a_unit_reads_the_notice_to_its_account(app, units):
+    html = page(as_unit(app, units[0]))
+    assert f'<a href="/unit">{EXTENSION}</a>' in html
+
+
+def test_a_units_start_page_shows_its_notices_and_the_unread_count(app, units):
+    html = page(as_unit(app, units[0]), "/unit")
+    assert EXTENSION in html
+    assert badge(html) == "1"
+
+
+def test_another_unit_never_sees_it(app, units):
+    client = as_unit(app, units[1])
+    assert EXTENSION not in page(client)
+    html = page(client, "/unit")
+    assert EXTENSION not in html
+    assert "暂无消息。" in html
+    assert badge(html) is None
+
+
+@pytest.mark.parametrize("role", [Role.HQ, Role.SECRETARIAT])
+def test_staff_never_see_a_units_notice(units, login_as, role):
+    assert EXTENSION not in page(login_as(role))
+
+
+def test_a_unit_marking_read_clears_its_badge_only(app, units):
+    client = as_unit(app, units[0])
+    assert client.post("/notices/read").status_code == 302
+    assert badge(page(client, "/unit")) is None
+    notify(None, "works_extension_granted", user_id=units[1].account.id, now=NOW, date="2024-09-06")
+    db.session.commit()
+    assert badge(page(as_unit(app, units[1]), "/unit")) == "1"
+
+
+@pytest.fixture
+def submitted(app, campaign):
+    notify(
+        None,
+        "work_submitted",
+        role="secretariat",
+        now=NOW,
+        unit="华为技术有限公司",
+        number="2024-ZP-00007",
+        title="认证让养老更安心",
+    )
+    db.session.commit()
+
+
+SUBMITTED = "华为技术有限公司 提交了作品 2024-ZP-00007《认证让养老更安心》。"
+
+
+def test_every_secretary_reads_a_notice_to_the_secretariat(submitted, login_as):
+    for _ in range(2):
+        client = login_as(Role.SECRETARIAT)
+        assert SUBMITTED in page(client)
+        home = page(client, "/")
+        assert SUBMITTED in home
+        assert badge(home) == "1"
+
+
+@pytest.mark.parametrize(("role", "province"), [(Role.HQ, None), (Role.PROVINCE, "11")])
+def test_nobody_else_reads_a_notice_to_the_secretariat(submitted, login_as, role, province):
+    html = page(login_as(role, province))
+    assert SUBMITTED not in html
+    assert badge(html) is None
