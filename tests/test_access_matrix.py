@@ -28,8 +28,8 @@ from experience.ratings.models import Display
 from experience.ratings.services import dimensions, submit_rating
 from experience.reports.services import add_own_photo, province_summary
 from experience.transfers import services as transfers
-from experience.works import services as works
 from experience.works import recommendations, submission
+from experience.works import services as works
 from experience.works.models import WorkCategory
 from tests.conftest import NOW, PASSWORD
 from tests.plans.test_services import TEXTS

@@ -12,7 +12,6 @@ from experience.accounts.models import Role
 from experience.core import clock
 from experience.extensions import db
 from experience.works import submission
-
 from experience.works.models import WorkCategory
 from tests.conftest import PASSWORD
 from tests.works.conftest import (  # noqa: F401  (fixtures)

@@ -16,7 +16,6 @@ from experience.notices.models import Notice
 from experience.works import services, submission
 from experience.works.models import FileCheck, FileKind, WorkCategory, WorkFile, WorkState
 from tests.conftest import NOW, PASSWORD
-from tests.works.conftest import work_fields
 
 #: the 2024 campaign's works deadline: Aug 30, until 23:59:59 Beijing time
 LAST_SECOND = clock.from_beijing(datetime(2024, 8, 30, 23, 59, 59))
