@@ -14,6 +14,7 @@ from experience.notices.models import Notice
 from experience.plans import services
 from experience.plans.models import DeadlineExtension, DeadlineKind, PlanState
 from tests.conftest import NOW, event_data
+from tests.units.helpers import register_unit
 
 TEXTS = dict(
     organisation_text="成立领导小组",
@@ -206,11 +207,12 @@ def test_the_latest_of_several_extensions_counts(campaign, hq):
 
 
 def test_a_units_extension_moves_only_that_units_deadline(campaign, hq):
-    # works' submitting units have no table yet: the extension names the unit by id
+    ours = register_unit(province_code="11", credit_code="914403001922038216")
+    theirs = register_unit(province_code="33", credit_code="91440300MA5H0HLK5U", name="柯兴科技（深圳）有限公司")
     db.session.add(
         DeadlineExtension(
             campaign_id=campaign.id,
-            unit_id=7,
+            unit_id=ours.id,
             kind=DeadlineKind.WORKS,
             new_deadline=date(2024, 9, 6),
             granted_by_id=hq.id,
@@ -218,13 +220,14 @@ def test_a_units_extension_moves_only_that_units_deadline(campaign, hq):
         )
     )
     db.session.commit()
-    assert services.deadline_for(campaign, "works", unit_id=7) == Deadline(date(2024, 8, 30), date(2024, 9, 6))
-    assert services.deadline_for(campaign, "works", unit_id=8) == Deadline(date(2024, 8, 30))
+    assert services.deadline_for(campaign, "works", unit_id=ours.id) == Deadline(date(2024, 8, 30), date(2024, 9, 6))
+    assert services.deadline_for(campaign, "works", unit_id=theirs.id) == Deadline(date(2024, 8, 30))
     assert services.national_table(campaign, now=NOW)[0].extension is None
 
 
-@pytest.mark.parametrize("province_code, unit_id", [("11", 7), (None, None)])
-def test_an_extension_has_exactly_one_subject(campaign, hq, province_code, unit_id):
+@pytest.mark.parametrize("province_code, with_unit", [("11", True), (None, False)])
+def test_an_extension_has_exactly_one_subject(campaign, hq, province_code, with_unit):
+    unit_id = register_unit(province_code="11", credit_code="914403001922038216").id if with_unit else None
     with pytest.raises(sa.exc.IntegrityError) as refused, db.engine.begin() as conn:
         conn.execute(
             sa.insert(DeadlineExtension.__table__).values(
