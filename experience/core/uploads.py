@@ -74,7 +74,7 @@ def sniff(data: bytes) -> str | None:
     :raises RuleError: ``too_big_inside``, a zip that would unpack beyond the limits.
     """
     if data.startswith(b"%PDF-"):
-        return "pdf" if _opens_as_pdf(data) else None
+        return "pdf" if opens_as_pdf(data) else None
     if data[:4] == b"PK\x03\x04":
         try:
             names = set(check_zip(data, max_total=DOCX_MAX_TOTAL))
@@ -132,7 +132,7 @@ def _directory_size(data: bytes) -> int | None:
     return size
 
 
-def _opens_as_pdf(data: bytes) -> bool:
+def opens_as_pdf(data: bytes) -> bool:
     """A PDF reader opens it and finds at least one page: markers alone prove nothing
     (an HTML file can carry ``%PDF-`` and ``%%EOF`` in comments)."""
     try:

@@ -89,6 +89,10 @@ MESSAGES = {
         "works, or download the videos in several parts."
     ),
     "nothing_to_download": _l("The works chosen have no files that passed their checks yet."),
+    "file_missing": _l(
+        "%(count)s file(s) of the works chosen are missing from the storage (the first: %(name)s). Nothing was "
+        "downloaded; please tell the system's administrator."
+    ),
 }
 
 
@@ -632,10 +636,15 @@ def _load_for_zip(stmt: sa.Select) -> list[Work]:
 def check_zip(entries: list[ZipEntry]) -> int:
     """The zip's total bytes of files, within ZIP_MAX_BYTES.
 
-    :raises RuleError: nothing_to_download, too_large.
+    :raises RuleError: nothing_to_download, file_missing, too_large.
     """
     if not entries:
         raise _fail("nothing_to_download")
+    # checked before the answer starts: a file found missing halfway would cut the zip short
+    store = storage.current()
+    missing = [e.name for e in entries if e.key is not None and not store.exists(e.key)]
+    if missing:
+        raise _fail("file_missing", name=missing[0], count=len(missing))
     total = sum(e.size for e in entries)
     if total > ZIP_MAX_BYTES:
         gb = 1024**3

@@ -15,7 +15,7 @@ from experience.accounts.models import Role
 from experience.core.files import reader
 from experience.core.permissions import rule
 from experience.units.models import Unit
-from experience.works.models import Work
+from experience.works.models import FileKind, Work
 
 
 def _own(user, work) -> bool:
@@ -66,6 +66,9 @@ def _read_work_file(user, work_file) -> bool:
     """A work's file: whoever may read the work (logged in and active)."""
     if user is None or not getattr(user, "is_authenticated", False) or not user.active:
         return False
+    if work_file.kind is FileKind.FORM_SCAN:
+        # the sealed form shows the contact phone in full: only those who may see it
+        return _view_work(user, work_file.work) and _see_work_contact(user, work_file.work)
     return _view_work(user, work_file.work)
 
 

@@ -18,8 +18,11 @@ seal to something that cannot be submitted.
 
 Reading a scan is bounded: at most ``SCAN_MAX_BYTES``, a JPEG of at most
 ``SCAN_MAX_PIXELS``, a PDF's first ``SCAN_MAX_PAGES`` pages each rendered at
-``SCAN_DPI`` (smaller when a page claims to be huge). PDFium is not thread-safe: this runs
-in the web workers, which are processes.
+``SCAN_DPI`` (smaller when a page claims to be huge). PDFium must never run in two threads
+of a process at once, and the web workers are threaded: a PDF is drawn in a child process
+(``scan_pages.py``) with a timeout and a memory limit; a scan it cannot read in time is
+accepted unread, like a blurred one. Whether an upload is a PDF at all is pypdf's answer,
+as for every other PDF the app takes (``core.uploads``).
 
 Rules as plain functions; the caller commits.
 """
@@ -27,14 +30,15 @@ Rules as plain functions; the caller commits.
 from __future__ import annotations
 
 import io
+import json
 import math
+import subprocess
+import sys
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-import pypdfium2 as pdfium
 import zxingcpp
 from flask import render_template
 from flask_babel import force_locale
@@ -228,7 +232,7 @@ def scan_type(data: bytes, filename: str) -> str:
     :raises RuleError: scan_type, scan_too_many_pixels.
     """
     if data.startswith(b"%PDF-"):
-        if _pdf_pages(data) >= 1:
+        if uploads.opens_as_pdf(data):
             return "pdf"
         found = "pdf_broken"
     elif data.startswith(b"\xff\xd8\xff"):
@@ -242,17 +246,6 @@ def scan_type(data: bytes, filename: str) -> str:
     else:
         found = "image" if _is_image(data) else "other"
     raise _fail("scan_type", name=filename or "?", found=str(FOUND[found]))
-
-
-def _pdf_pages(data: bytes) -> int:
-    try:
-        pdf = pdfium.PdfDocument(data)
-    except pdfium.PdfiumError:
-        return 0
-    try:
-        return len(pdf)
-    finally:
-        pdf.close()
 
 
 def _jpeg_complete(data: bytes) -> bool:
@@ -325,43 +318,37 @@ def read_codes(path: str | Path, content_type: str) -> list[str]:
     :raises RuleError: scan_too_many_pixels; scan_type for a file that is neither.
     """
     if content_type == "application/pdf":
-        images = _pdf_images(path)
-    elif content_type == "image/jpeg":
-        images = iter([_jpeg_image(path)])
-    else:
+        return _pdf_codes(path)
+    if content_type != "image/jpeg":
         raise _fail("scan_type", name=Path(path).name, found=str(FOUND["other"]))
     found: list[str] = []
-    for image in images:
-        for code in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode):
-            if code.text and code.text not in found:
-                found.append(code.text)
+    for code in zxingcpp.read_barcodes(_jpeg_image(path), formats=zxingcpp.BarcodeFormat.QRCode):
+        if code.text and code.text not in found:
+            found.append(code.text)
     return found
 
 
-def _pdf_images(path: str | Path) -> Iterator[Image.Image]:
-    """The PDF's first pages as greyscale pictures, one at a time, at SCAN_DPI or less; a
-    page PDFium cannot draw is passed over (the scan is then accepted unread)."""
+#: the child that draws a PDF's pages (run by its path: it imports nothing of the app)
+_SCAN_PAGES = Path(__file__).with_name("scan_pages.py")
+#: how long a PDF scan may take to read before it is accepted unread
+SCAN_READ_SECONDS = 20
+
+
+def _pdf_codes(path: str | Path) -> list[str]:
+    """The QR codes on a PDF's first pages, read by the child process; none when it
+    fails or takes too long (the scan is then accepted unread and flagged).
+
+    :raises RuleError: scan_type when PDFium cannot open the file.
+    """
+    args = [sys.executable, str(_SCAN_PAGES), str(path), str(SCAN_MAX_PAGES), str(SCAN_DPI), str(READ_MAX_PIXELS)]
     try:
-        pdf = pdfium.PdfDocument(str(path))
-    except pdfium.PdfiumError:
-        raise _fail("scan_type", name=Path(path).name, found=str(FOUND["pdf_broken"])) from None
-    try:
-        for i in range(min(len(pdf), SCAN_MAX_PAGES)):
-            try:
-                page = pdf[i]
-            except pdfium.PdfiumError:
-                continue
-            try:
-                width, height = page.get_size()  # points, 1/72 inch
-                scale = min(SCAN_DPI / 72, math.sqrt(READ_MAX_PIXELS / max(width * height, 1.0)))
-                image = page.render(scale=scale, grayscale=True).to_pil()
-            except pdfium.PdfiumError:
-                continue
-            finally:
-                page.close()
-            yield image
-    finally:
-        pdf.close()
+        done = subprocess.run(args, capture_output=True, timeout=SCAN_READ_SECONDS, check=False)
+        answer = json.loads(done.stdout) if done.returncode == 0 else {}
+    except (subprocess.TimeoutExpired, ValueError):
+        answer = {}
+    if answer.get("broken"):
+        raise _fail("scan_type", name=Path(path).name, found=str(FOUND["pdf_broken"]))
+    return [str(code) for code in answer.get("codes", [])]
 
 
 def _jpeg_image(path: str | Path) -> Image.Image:

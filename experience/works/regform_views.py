@@ -127,7 +127,7 @@ def regform_panel(work: Work) -> Panel:
         scan=scan,
         scan_url=(
             url_for("works.file", file_id=scan.id, v=files.version(scan.storage_key))
-            if scan is not None and scan.storage_key
+            if scan is not None and scan.storage_key and files.may_read_file(current_user, "work_file", scan)
             else None
         ),
         scan_state=regform.scan_state(work),

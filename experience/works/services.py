@@ -47,6 +47,7 @@ from experience.works.models import (
     Work,
     WorkCategory,
     WorkFile,
+    WorkState,
 )
 
 #: 附件2: 作品简介 at most 500 字
@@ -59,6 +60,9 @@ COPY_JOB = "work_playable_copy"
 
 MESSAGES = {
     "not_editable": _l("This work cannot be changed now."),
+    "not_deletable": _l(
+        "The works secretariat has received this work: it cannot be deleted. It can be changed and sent again."
+    ),
     "title_required": _l("Please give the work's title."),
     "title_too_long": _l("The title may have at most %(limit)s characters."),
     "category": _l("Please choose the work's category: text, photo or video."),
@@ -287,7 +291,14 @@ def update_work(work: Work, *, actor, now: datetime, ip: str = "", **fields) -> 
 
 
 def delete_work(work: Work, *, actor, now: datetime, ip: str = "") -> None:
-    """Delete a draft with its files (the stored bytes go once this is committed)."""
+    """Delete a draft with its files (the stored bytes go once this is committed). A work
+    the secretariat has received (submitted, or returned to be sent again) is not a
+    draft: the unit takes it back or changes it, it does not delete it.
+
+    :raises RuleError: not_deletable, or why the work cannot change now.
+    """
+    if work.state is not WorkState.NOT_SUBMITTED:
+        raise _fail("not_deletable")
     _check_editable(work, now)
     _discard_after_commit(f.storage_key for f in work.files)
     audit.record("work.delete", now=now, actor=actor, target=work, ip=ip, name=work.title, files=len(work.originals()))

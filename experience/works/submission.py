@@ -30,7 +30,7 @@ from flask_babel import lazy_gettext as _l
 
 from experience.accounts.models import Role
 from experience.campaigns.models import Campaign
-from experience.core import audit
+from experience.core import audit, clock
 from experience.core.errors import RuleError
 from experience.core.submissions import check_extension
 from experience.extensions import db
@@ -58,7 +58,8 @@ MESSAGES = {
         "sealed and upload the new scan."
     ),
     "withdraw_after_deadline": _l(
-        "After the deadline a submitted work cannot be taken back (it could not be submitted again)."
+        "After the deadline (or the day a return allowed) a submitted work cannot be taken back: it could not be "
+        "submitted again."
     ),
     "reopen_until_required": _l("Please give the last day on which the unit may send the work again."),
 }
@@ -228,8 +229,18 @@ def can_submit(work: Work, now: datetime) -> bool:
 
 
 def can_reopen(work: Work, now: datetime) -> bool:
-    """A submitted work may be taken back for changes before the deadline."""
-    return work.state is WorkState.SUBMITTED and not deadline(work).passed(now)
+    """A submitted work may be taken back for changes while the unit could still change
+    and submit it again: before its deadline, or, sent again after a return, within the
+    return's reopen day (taking it back later would leave it returned for good)."""
+    return work.state is WorkState.SUBMITTED and _withdraw_refusal(work, now) is None
+
+
+def _withdraw_refusal(work: Work, now: datetime) -> RuleError | None:
+    if work.returned_at is not None:
+        if work.reopen_until is not None and now > clock.end_of_day(work.reopen_until):
+            return _fail("withdraw_after_deadline")
+        return None
+    return _fail("withdraw_after_deadline") if deadline(work).passed(now) else None
 
 
 # -- Submitting, taking back, returning --------------------------------------------------------
@@ -284,8 +295,9 @@ def withdraw(work: Work, *, actor, now: datetime, ip: str = "") -> None:
     """
     if work.state is not WorkState.SUBMITTED:
         raise work.wrong_state()
-    if work.returned_at is None and deadline(work).passed(now):
-        raise _fail("withdraw_after_deadline")
+    refusal = _withdraw_refusal(work, now)
+    if refusal is not None:
+        raise refusal
     work.withdraw(now)
     audit.record("work.withdraw", now=now, actor=actor, target=work, ip=ip, number=work.number)
     notify(

@@ -453,3 +453,15 @@ def test_the_desk_and_the_counts_punctuate_chinese_the_chinese_way(app, desk_cli
 
     for url in ("/works/desk", "/works/desk?problem=any&q=%E4%BD%9C%E5%93%81&page=1", "/hq/works"):
         assert ascii_punctuation_in_chinese(desk_client.get(url).get_data(as_text=True)) == []
+
+
+def test_a_stored_file_gone_missing_is_found_before_the_zip_starts(desk_client, make_work):
+    work = make_work(title="缺文件的作品")
+    gone = add_file(work, b"photo bytes", name="gone.jpg")
+    db.session.commit()
+    storage.current().delete(gone.storage_key)
+    r = _download(desk_client, scope="selected", work_id=[str(work.id)])
+    assert r.status_code == 302  # back to the desk with the reason, not a zip cut short
+    page = desk_client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "缺失" in page and "gone.jpg" in page
+    assert db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "works.download")) is None

@@ -275,3 +275,49 @@ def _csrf(client, work) -> str:
 
     page = client.get(f"/works/{work.id}").get_data(as_text=True)
     return re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', page).group(1)
+
+
+# -- What the review found ----------------------------------------------------------------------
+
+
+def test_a_work_sent_again_after_its_reopen_day_cannot_be_taken_back_and_lost(complete_work, unit, secretariat):
+    work = complete_work()
+    seal(work)
+    submission.submit(work, actor=unit.account, now=NOW)
+    submission.send_back(work, "请补充", date(2024, 8, 15), actor=secretariat, now=NOW)
+    submission.submit(work, actor=unit.account, now=_bj(2024, 8, 14, 9, 0))
+    assert submission.can_reopen(work, _bj(2024, 8, 15, 23, 59, 59))
+    later = _bj(2024, 8, 20, 9, 0)  # before the call's deadline, after the return's day
+    assert not submission.can_reopen(work, later)
+    with pytest.raises(RuleError) as e:
+        submission.withdraw(work, actor=unit.account, now=later)
+    assert e.value.code == "withdraw_after_deadline"
+    assert work.state is WorkState.SUBMITTED
+
+
+def test_a_work_the_secretariat_received_cannot_be_deleted(complete_work, unit, secretariat):
+    work = complete_work()
+    seal(work)
+    submission.submit(work, actor=unit.account, now=NOW)
+    submission.send_back(work, "请补充", date(2024, 9, 6), actor=secretariat, now=NOW)
+    assert submission.can_edit(work, NOW)  # a returned work changes ...
+    with pytest.raises(RuleError) as e:  # ... but is not a draft to throw away
+        services.delete_work(work, actor=unit.account, now=NOW)
+    assert e.value.code == "not_deletable"
+
+
+def test_the_sealed_form_shows_the_phone_so_the_province_does_not_get_it(app, complete_work, unit, make_user):
+    from experience.core import uploads
+
+    work = complete_work()
+    scan = seal(work)
+    scan.storage_key = uploads.store_bytes(b"\xff\xd8 sealed form \xff\xd9", "work", "jpg")
+    scan.content_type = "image/jpeg"
+    db.session.commit()
+    staff, secretary = make_user(Role.PROVINCE, "11"), make_user(Role.SECRETARIAT, province=None)
+    for who, status in ((staff.username, 404), (secretary.username, 200), (unit.credit_code, 200)):
+        response = _login(app, who).get(f"/works/files/{scan.id}")
+        assert response.status_code == status, who
+        response.close()  # the file it streams
+    page = _login(app, staff.username).get(f"/works/{work.id}").get_data(as_text=True)
+    assert f"/works/files/{scan.id}" not in page
