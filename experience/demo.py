@@ -122,6 +122,14 @@ VIDEO_SIZE, VIDEO_SECONDS, VIDEO_FPS = (1280, 720), 3, 25
 SCAN_DPI = 150
 
 
+def works_start(campaign: Campaign, now: datetime) -> datetime:
+    """When the demo units began their works: before the works deadline, as a unit would
+    have (the demo runs later), ten days before it, or on the campaign's first day if that
+    comes later; never after now."""
+    made = clock.end_of_day(campaign.works_deadline) - timedelta(days=10)
+    return min(now, max(made, clock.from_beijing(datetime(campaign.year, 1, 1))))
+
+
 def _demo_works(units, users: dict[str, User], campaign: Campaign, now: datetime) -> None:
     """A work of each category, made by the demo units through the same rules as on their
     pages (the files are real, and the checks the worker runs pass): Beijing's text, sealed,
@@ -129,10 +137,7 @@ def _demo_works(units, users: dict[str, User], campaign: Campaign, now: datetime
     JPEGs), recommended by its province, submitted and returned by the secretariat with a
     day to send them again; Guangdong's video, submitted. Their notices reach the units,
     the provinces and the secretariat as they would."""
-    # made before the works deadline, as a unit would have (the demo runs later): ten days
-    # before it, or on the campaign's first day if that comes later
-    made = clock.end_of_day(campaign.works_deadline) - timedelta(days=10)
-    start = min(now, max(made, clock.from_beijing(datetime(campaign.year, 1, 1))))
+    start = works_start(campaign, now)
     steps = itertools.count()
 
     def moment() -> datetime:
@@ -438,6 +443,9 @@ def seed_demo(now: datetime) -> None:
             now=now,
         )
     units = []
+    # registered just before they began their works
+    registered = max(works_start(campaign, now) - timedelta(hours=1), clock.from_beijing(datetime(campaign.year, 1, 1)))
+    registered = min(registered, now)
     for code, name, unit_type, province, contact, mobile in DEMO_UNITS:
         units.append(
             register_unit(
@@ -450,7 +458,7 @@ def seed_demo(now: datetime) -> None:
                 contact_email=None,
                 password=DEMO_PASSWORD,
                 declaration_version=DECLARATION_VERSION,
-                now=now,
+                now=registered,
                 ip="127.0.0.1",
             )
         )
