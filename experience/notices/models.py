@@ -33,7 +33,10 @@ class Notice(db.Model):
     #: where the notice leads, as an endpoint name and its arguments
     link_endpoint: Mapped[str] = mapped_column(sa.String(60), default="")
     link_args: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
-    read_at: Mapped[datetime | None]
+
+    #: when the reader they were loaded for read it: set by notices.services.notices_for
+    #: (each reader has their own read state, in notice_read), never stored here
+    read_at = None
 
     __table_args__ = (
         sa.CheckConstraint(
@@ -42,3 +45,14 @@ class Notice(db.Model):
             name="one_recipient",
         ),
     )
+
+
+class NoticeRead(db.Model):
+    """That one reader read one notice, and when. A notice to a province or a role has
+    several readers; each has their own unread mark."""
+
+    __tablename__ = "notice_read"
+
+    notice_id: Mapped[int] = mapped_column(sa.ForeignKey("notice.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
+    read_at: Mapped[datetime]

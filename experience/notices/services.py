@@ -7,10 +7,11 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.dialects import postgresql, sqlite
 
 from experience.core.permissions import can
 from experience.extensions import db
-from experience.notices.models import Notice
+from experience.notices.models import Notice, NoticeRead
 
 TEXTS = {
     "plan_submitted": _l("%(province)s submitted its plan."),
@@ -110,23 +111,40 @@ def addressed_to(reader) -> sa.ColumnElement[bool]:
 
 
 def notices_for(reader, limit: int = 20) -> list[Notice]:
-    """The reader's notices, newest first."""
-    return list(
-        db.session.scalars(
-            sa.select(Notice)
-            .where(addressed_to(reader))
-            .order_by(Notice.created_at.desc(), Notice.id.desc())
-            .limit(limit)
-        )
-    )
+    """The reader's notices, newest first, each with ``read_at``: when this reader read it."""
+    rows = db.session.execute(
+        sa.select(Notice, NoticeRead.read_at)
+        .outerjoin(NoticeRead, sa.and_(NoticeRead.notice_id == Notice.id, NoticeRead.user_id == reader.id))
+        .where(addressed_to(reader))
+        .order_by(Notice.created_at.desc(), Notice.id.desc())
+        .limit(limit)
+    ).all()
+    for notice, read_at in rows:
+        notice.read_at = read_at
+    return [notice for notice, _ in rows]
+
+
+def _unread(reader) -> sa.ColumnElement[bool]:
+    return ~sa.exists().where(NoticeRead.notice_id == Notice.id, NoticeRead.user_id == reader.id)
 
 
 def unread_count(reader) -> int:
-    stmt = sa.select(sa.func.count()).select_from(Notice).where(addressed_to(reader), Notice.read_at.is_(None))
+    stmt = sa.select(sa.func.count()).select_from(Notice).where(addressed_to(reader), _unread(reader))
     return db.session.scalar(stmt) or 0
 
 
 def mark_all_read(reader, now: datetime) -> None:
-    """Mark the reader's notices read. A notice to a province or a role is one row for all
-    its readers, so one reader marking it read marks it for the others too."""
-    db.session.execute(sa.update(Notice).where(addressed_to(reader), Notice.read_at.is_(None)).values(read_at=now))
+    """Mark the reader's notices read, for this reader only: a colleague who receives the
+    same notice (a province's, a role's) keeps it unread until they read it. Two requests
+    at once (two tabs) mark each notice once."""
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    db.session.execute(
+        dialect.insert(NoticeRead)
+        .from_select(
+            ["notice_id", "user_id", "read_at"],
+            sa.select(Notice.id, sa.literal(reader.id), sa.literal(now, sa.DateTime())).where(
+                addressed_to(reader), _unread(reader)
+            ),
+        )
+        .on_conflict_do_nothing()
+    )

@@ -159,11 +159,10 @@ def test_marking_read_clears_the_readers_unread_count(readers):
 
 
 def test_marking_read_records_when(readers):
-    notice = notify("11")
+    notify("11")
     services.mark_all_read(readers["beijing"], LATER)
     db.session.commit()
-    db.session.refresh(notice)
-    assert notice.read_at == LATER
+    assert [n.read_at for n in services.notices_for(readers["beijing"])] == [LATER]
 
 
 def test_marking_read_leaves_other_provinces_and_hq_unread(readers):
@@ -194,23 +193,31 @@ def test_a_unit_marking_read_leaves_the_other_units_unread(readers):
     assert (services.unread_count(readers["unit"]), services.unread_count(readers["other_unit"])) == (0, 1)
 
 
-def test_a_role_notice_read_by_one_secretary_is_read_for_the_others(readers):
-    # one row per notice: the secretariat shares its notices as a province's staff do
+def test_a_role_notice_read_by_one_secretary_stays_unread_for_the_others(readers):
     notify(None, role=Role.SECRETARIAT.value)
     services.mark_all_read(readers["secretary"], LATER)
     db.session.commit()
-    assert services.unread_count(readers["secretary2"]) == 0
+    assert (services.unread_count(readers["secretary"]), services.unread_count(readers["secretary2"])) == (0, 1)
+    assert [n.read_at for n in services.notices_for(readers["secretary2"])] == [None]
+
+
+def test_two_of_a_provinces_staff_each_have_their_own_unread_mark(readers, make_user):
+    colleague = make_user(Role.PROVINCE, "11")
+    notify("11")
+    services.mark_all_read(readers["beijing"], LATER)
+    services.mark_all_read(readers["beijing"], LATER)  # a second tab: nothing twice
+    db.session.commit()
+    assert (services.unread_count(readers["beijing"]), services.unread_count(colleague)) == (0, 1)
 
 
 def test_marking_read_again_keeps_the_first_read_time(readers):
-    first = notify("11")
+    notify("11")
     services.mark_all_read(readers["beijing"], LATER)
-    second = notify("11", at=LATER)
+    notify("11", at=LATER)
     services.mark_all_read(readers["beijing"], LATER + timedelta(days=1))
     db.session.commit()
-    db.session.refresh(first)
-    db.session.refresh(second)
-    assert (first.read_at, second.read_at) == (LATER, LATER + timedelta(days=1))
+    newest, oldest = services.notices_for(readers["beijing"])
+    assert (oldest.read_at, newest.read_at) == (LATER, LATER + timedelta(days=1))
 
 
 # -- deadline reminders (plans due 2024-08-23) ------------------------------------------------
