@@ -73,7 +73,7 @@ test: system test-venv lint
 	$(BIN)/coverage erase
 	@rm -f .coverage.* test-sqlite.log test-postgresql.log; \
 	for engine in sqlite postgresql; do \
-	  TEST_DB=$$engine COVERAGE_FILE=.coverage.$$engine $(BIN)/pytest -q -p no:cacheprovider --cov --cov-report= \
+	  TEST_DB=$$engine COVERAGE_FILE=.coverage.$$engine $(BIN)/pytest -q -p no:cacheprovider --durations=20 --cov --cov-report= \
 	    >test-$$engine.log 2>&1 & pids="$$pids $$!"; \
 	done; \
 	fail=0; for pid in $$pids; do wait $$pid || fail=1; done; \
@@ -81,6 +81,8 @@ test: system test-venv lint
 	[ $$fail = 0 ] || { echo "make test: a pass failed (logs above)"; exit 1; }
 	$(BIN)/coverage combine -q .coverage.sqlite .coverage.postgresql
 	$(BIN)/coverage report --fail-under=90
+
+# (Each pass lists its 20 slowest tests: the two passes together must stay under 20 minutes.)
 
 # The check-in benchmark (bench/run.py): figures on stdout, never a pass/fail test. Needs
 # wrk, installed like the packages above: only when missing, and only when we may.

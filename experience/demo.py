@@ -114,8 +114,9 @@ DEMO_CAPTIONS = (
         background="景区服务认证对游船安全与无障碍服务的要求",
     ),
 )
-#: a photo the demo makes: 12 megapixels as a camera takes them, 5 MB to 15 MB as JPEG
-PHOTO_SIZE = (4000, 3000)
+#: a photo the demo makes: 4.3 megapixels (a smaller camera's; every demo run decodes and
+#: previews it, tests included), 5 MB to 15 MB as JPEG (padded when the scene is smaller)
+PHOTO_SIZE = (2400, 1800)
 #: the video the demo makes: 720p, a few seconds (a real work may last 3 minutes)
 VIDEO_SIZE, VIDEO_SECONDS, VIDEO_FPS = (1280, 720), 3, 25
 #: resolution of the demo's "scan" of a sealed form: what a desk scanner's 150 dpi gives
