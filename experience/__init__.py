@@ -93,6 +93,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     from experience.ratings import views as ratings
     from experience.reports import cli as _reports_cli  # noqa: F401
     from experience.reports import views as reports
+    from experience.screening import views as screening
     from experience.transfers import views as transfers
     from experience.units import views as units
     from experience.works import transfers as _works_transfers  # noqa: F401  (a video's resumable upload)
@@ -110,6 +111,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
         checkin,
         ratings,
         works,
+        screening,
         reports,
     ):
         app.register_blueprint(module.bp)

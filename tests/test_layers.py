@@ -32,6 +32,7 @@ LAYERS = [
     "checkin",
     "ratings",
     "works",
+    "screening",
     "displays",
     "reports",
 ]

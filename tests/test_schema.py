@@ -27,6 +27,7 @@ from experience.guests.models import CheckInVia
 from experience.plans.models import DeadlineExtension, DeadlineKind, Plan
 from experience.ratings.models import Rating
 from experience.reports.models import ProvinceSummary
+from experience.screening.models import Assignment, BlindCopy, Decision, Entry, Outcome, Round
 from experience.units.models import Unit, UnitType
 from experience.works.models import FileKind, Recommendation, Work, WorkCategory, WorkFile
 
@@ -140,7 +141,21 @@ def one_row_each(app, make_event, make_guest, make_user, campaign, now):
     )
     db.session.add(work)
     db.session.flush()
-    db.session.add(WorkFile(work_id=work.id, kind=FileKind.ORIGINAL, created_at=now))
+    original = WorkFile(work_id=work.id, kind=FileKind.ORIGINAL, created_at=now)
+    db.session.add(original)
+    screening_round = Round(campaign_id=campaign.id, position=1, name="初评", created_at=now)
+    db.session.add(screening_round)
+    db.session.flush()
+    entry = Entry(round_id=screening_round.id, work_id=work.id, entered_at=now)
+    db.session.add_all([entry, BlindCopy(file_id=original.id, created_at=now)])
+    db.session.flush()
+    someone = db.session.scalar(sa.select(User.id))
+    db.session.add_all(
+        [
+            Assignment(entry_id=entry.id, round_id=screening_round.id, expert_id=someone, assigned_at=now),
+            Decision(entry_id=entry.id, pass_no=1, outcome=Outcome.SELECTED, decided_by_id=someone, decided_at=now),
+        ]
+    )
     db.session.add(
         Recommendation(
             work_id=work.id,

@@ -14,6 +14,7 @@ ROLE_LABELS = {
     Role.PROVINCE: _l("Provincial staff"),
     Role.ORGANIZER: _l("Event organiser"),
     Role.SUBMITTER: _l("Submitting unit"),
+    Role.REVIEWER: _l("Expert"),
 }
 
 

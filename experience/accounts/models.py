@@ -32,6 +32,8 @@ class Role(enum.Enum):
     ORGANIZER = "organizer"
     #: a unit that submits works (作品报送单位); it registers itself (experience/units)
     SUBMITTER = "submitter"
+    #: an expert who scores works in screening (评审专家); the secretariat makes the account
+    REVIEWER = "reviewer"
 
 
 #: the roles an administrator gives; a submitting unit's account comes from its own registration

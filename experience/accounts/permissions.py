@@ -35,7 +35,8 @@ def _administer_account(admin, user) -> bool:
     organisers; nobody administers their own account from the list."""
     if user is None or user.id == admin.id:
         return False
-    if user.role is Role.SUBMITTER:  # a unit's account: the secretariat's unit pages (handover, disable)
+    if user.role in (Role.SUBMITTER, Role.REVIEWER):
+        # a unit's account and an expert's are the secretariat's (units' pages, screening's experts)
         return False
     if admin.role is Role.HQ:
         return True
@@ -69,7 +70,7 @@ def administered_users(admin, stmt):
     """Narrow a select of accounts to those ``admin`` administers."""
     if admin.role is Role.HQ:
         # units' accounts are the secretariat's to manage, with the unit (units/views.py)
-        return stmt.where(User.role != Role.SUBMITTER)
+        return stmt.where(User.role.not_in((Role.SUBMITTER, Role.REVIEWER)))
     if admin.role is Role.PROVINCE:
         return stmt.where(User.role == Role.ORGANIZER, User.province_code == admin.province_code)
     return stmt.where(sa.false())

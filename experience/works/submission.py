@@ -26,6 +26,7 @@ import json
 from datetime import date, datetime
 
 import sqlalchemy as sa
+from blinker import Namespace
 from flask_babel import lazy_gettext as _l
 
 from experience.accounts.models import Role
@@ -45,6 +46,11 @@ from experience.works.deadlines import deadline as deadline
 from experience.works.deadlines import edit_refusal as edit_refusal
 from experience.works.deadlines import unit_deadline
 from experience.works.models import CheckState, FileKind, Work, WorkState
+
+#: sent with the work when a returned work is submitted again (kwargs: actor, now), after
+#: its state changed and in the same transaction: screening puts it back in its round
+#: (a capability to the right of works listens; works does not know it)
+resubmitted = Namespace().signal("work-resubmitted")
 
 MESSAGES = {
     "not_ready": _l("The work's files have not all passed their checks yet."),
@@ -284,6 +290,8 @@ def submit(work: Work, *, actor, now: datetime, ip: str = "") -> bool:
         title=work.title,
         unit=work.unit.name,
     )
+    if not first:
+        resubmitted.send(work, actor=actor, now=now)
     return first
 
 

@@ -1,0 +1,3 @@
+"""(being built)"""
+
+from experience.screening import bp  # noqa: F401
