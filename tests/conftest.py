@@ -145,7 +145,8 @@ def database_url(server_url, template_db, tmp_path):
     name = f"t{os.getpid()}_{next(_counter)}"
     admin = sa.create_engine(server_url.format(db="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
-        c.execute(sa.text(f"CREATE DATABASE {name} TEMPLATE {template_db}"))
+        # FILE_COPY (PostgreSQL 15+) copies the template's few files: quicker than WAL-logging each page
+        c.execute(sa.text(f"CREATE DATABASE {name} TEMPLATE {template_db} STRATEGY FILE_COPY"))
     yield server_url.format(db=name)
     with admin.connect() as c:
         c.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
