@@ -24,6 +24,7 @@ import pytest
 import sqlalchemy as sa
 from flask import has_app_context
 from flask.testing import FlaskClient
+from werkzeug.routing.rules import Rule
 
 from experience import create_app
 from experience.accounts.models import Role
@@ -37,6 +38,26 @@ huey.immediate = True
 
 PASSWORD = "Correct-Horse-9"
 ENGINE = os.environ.get("TEST_DB", "sqlite")
+
+
+# Each test makes its own app (create_app), and most of that is Werkzeug compiling a URL
+# builder for each of the ~130 rules, every time the same code from the same rule. The
+# builder is a pure function of what the key holds (it reaches the rule's converters
+# through the rule it is bound to), so the tests compile each once. The app is unchanged.
+_builders: dict = {}
+_compile_builder = Rule._compile_builder
+
+
+def _compile_builder_once(self, append_unknown=True):
+    defaults = repr(sorted((self.defaults or {}).items()))
+    key = (self.rule, self.host, self.subdomain, tuple(self._trace), defaults, append_unknown)
+    builder = _builders.get(key)
+    if builder is None:
+        builder = _builders[key] = _compile_builder(self, append_unknown)
+    return builder
+
+
+Rule._compile_builder = _compile_builder_once
 
 
 def _free_port() -> int:
