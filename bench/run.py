@@ -79,6 +79,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
+from screening import part_screening_assign
 from servers import (
     BENCH,
     ROOT,
@@ -973,12 +974,14 @@ PARTS = [
     Part("uploads", part_uploads, "a 500 MB video through the resumable upload (tus) against a raw write"),
     Part("works-list", part_works_list, "the works desk's first page with 50, 100 and 5,000 works"),
     Part("works-zip", part_works_zip, "a 1 GB selection of works streamed as a zip: the worker's memory"),
+    Part("screening-assign", part_screening_assign, "assigning 200 and 2,000 works to 40 experts, 3 each (in process)"),
 ]
 GROUPS = {
     "sqlite": ["checkin", "rating", "sync", "storm"],
     "pg": ["pg-checkin", "pg-rating", "pg-storm"],
     "storms": ["storm", "pg-storm"],
     "works-desk": ["works-list", "works-zip"],
+    "screening": ["screening-assign"],
 }
 
 
@@ -1041,6 +1044,7 @@ GOALS = [
     ("works.upload.sha256_ok", "==", 1),
     ("works.list_growth_ratio", "<=", 1.5),
     ("works.zip_rss_growth_mb", "<", 50),
+    ("works.assign_growth_ratio", "<=", 12),
 ]
 
 

@@ -44,6 +44,8 @@ from experience.guests.services import add_guest
 from experience.plans.services import plan_for, save_plan, submit_plan
 from experience.ratings.models import Display, Rating
 from experience.ratings.services import dimensions, ensure_default_dimensions, submit_rating
+from experience.screening import blind, rounds, scoring
+from experience.screening import experts as screening_experts
 from experience.units.models import UnitType
 from experience.units.services import DECLARATION_VERSION, register_unit
 from experience.works import recommendations, regform, submission
@@ -399,6 +401,59 @@ def _video() -> bytes:
         return path.read_bytes()
 
 
+#: The demo's experts (user name, name, unit, its credit code or "", province), logging in
+#: with DEMO_PASSWORD. The last one works for a demo unit (北京安居物业, same credit code), so
+#: the assignment never gives them that unit's work: the secretariat sees the conflict.
+DEMO_EXPERTS = (
+    ("expert1", "王立新", "中国质量认证中心", "", "11"),
+    ("expert2", "李文静", "浙江省标准化研究院", "", "33"),
+    ("expert3", "赵明远", "广东省认证认可协会", "", "44"),
+    ("expert4", "周晓东", "北京安居物业管理有限公司", "91110108MA01R2KQ51", "11"),
+)
+#: (expert, scores of the criteria in order, comment) for the works the demo scores: expert1
+#: scores all its works, expert2 its first, low, so that the experts disagree on it
+DEMO_SCORES = {
+    "expert1": ((9, 8, 8, 9, 7), "主题鲜明，认证要素讲得清楚。"),
+    "expert2": ((5, 4, 5, 4, 5), "与服务认证的关联还可以更具体。"),
+}
+
+
+def _demo_screening(users: dict[str, User], campaign: Campaign, now: datetime) -> None:
+    """Four experts, and a blind 初评 open with the submitted works assigned (never to an
+    expert of the work's own unit), its blind copies made, and some scores given: an expert
+    logging in finds works to score, and the secretariat's results show figures. On the
+    works deadline's own day (a demo made on January 1) the round stays being set up:
+    a round opens only after the deadline."""
+    by = dict(actor=users["secretariat"], now=now, ip="127.0.0.1")
+    experts = {}
+    for username, name, unit, code, province in DEMO_EXPERTS:
+        experts[username] = screening_experts.create_expert(
+            username=username,
+            display_name=name,
+            organisation=unit,
+            credit_code=code,
+            province_code=province,
+            categories=(),
+            password=DEMO_PASSWORD,
+            **by,
+        )
+        experts[username].must_change_password = False  # demo logins work at once, as the others do
+    first = rounds.create_round(campaign, experts_per_work=3, blind=True, **by)
+    if rounds.open_refusal(first, now) is not None:
+        return
+    rounds.open_round(first, **by)
+    db.session.commit()  # the blind copies' job is queued when the round's opening commits
+    for job in db.session.scalars(
+        sa.select(jobs.Job).where(jobs.Job.kind == blind.COPY_JOB, jobs.Job.state == jobs.JobState.QUEUED)
+    ):
+        jobs.run_job.call_local(job.id)  # made here, as the demo's file checks are
+    for username, (values, comment) in DEMO_SCORES.items():
+        expert, scores = experts[username], {c.id: v for c, v in zip(first.criteria, values, strict=True)}
+        held = scoring.assignments_of(expert.id, first)
+        for assignment in held if username == "expert1" else held[:1]:
+            scoring.save(assignment, scores, comment, actor=expert, now=now)
+
+
 def demo_calendar(today: date) -> dict[str, date]:
     """The notice's calendar transposed so that ``today`` falls in the experience week:
     plans were due nine days before it (passed), works at its start, summaries 18 days
@@ -464,6 +519,7 @@ def seed_demo(now: datetime) -> None:
             )
         )
     _demo_works(units, users, campaign, now)
+    _demo_screening(users, campaign, now)
     base = dict(
         certificate_no="CSC-2024-0001",
         certification_body="中国质量认证中心",
@@ -640,7 +696,7 @@ def is_demo_database() -> bool:
     names = set(db.session.scalars(sa.select(User.username)))
     return (
         bool(names)
-        and names <= {u[0] for u in DEMO_USERS} | {u[0] for u in DEMO_UNITS}
+        and names <= {u[0] for u in DEMO_USERS} | {u[0] for u in DEMO_UNITS} | {u[0] for u in DEMO_EXPERTS}
         and db.session.scalar(
             sa.select(sa.func.count()).select_from(Event).where(Event.certificate_no == LIVE_CERTIFICATE)
         )
@@ -679,6 +735,9 @@ def register(app: Flask) -> None:
         click.secho(
             "demo ready; log in as "
             + ", ".join(u[0] for u in DEMO_USERS)
-            + f" or as a submitting unit with its credit code ({DEMO_UNITS[0][0]}, …), with password {DEMO_PASSWORD}",
+            + f", as a submitting unit with its credit code ({DEMO_UNITS[0][0]}, …)"
+            + " or as an expert ("
+            + ", ".join(u[0] for u in DEMO_EXPERTS)
+            + f"), with password {DEMO_PASSWORD}",
             fg="green",
         )

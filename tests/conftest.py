@@ -11,11 +11,13 @@ import glob
 import io
 import itertools
 import os
+import queue
 import re
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -156,22 +158,43 @@ def template_db(server_url, tmp_path_factory):
 _counter = itertools.count()
 
 
+@pytest.fixture(scope="session")
+def pg_admin(server_url):
+    """One admin connection pool for the run, and a thread that drops each test's database
+    after the test, while the next one runs (a drop waits on the disk, not on Python)."""
+    if server_url is None:
+        yield None
+        return
+    admin = sa.create_engine(server_url.format(db="postgres"), isolation_level="AUTOCOMMIT")
+    finished: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+
+    def drop_finished():
+        with admin.connect() as c:
+            while (name := finished.get()) is not None:
+                c.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+    dropper = threading.Thread(target=drop_finished, name="drop-test-databases", daemon=True)
+    dropper.start()
+    yield admin, finished
+    finished.put(None)
+    dropper.join(120)
+    admin.dispose()
+
+
 @pytest.fixture
-def database_url(server_url, template_db, tmp_path):
+def database_url(server_url, template_db, pg_admin, tmp_path):
     if server_url is None:
         path = tmp_path / "test.db"
         shutil.copyfile(template_db, path)
         yield f"sqlite:///{path}"
         return
+    admin, finished = pg_admin
     name = f"t{os.getpid()}_{next(_counter)}"
-    admin = sa.create_engine(server_url.format(db="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
         # FILE_COPY (PostgreSQL 15+) copies the template's few files: quicker than WAL-logging each page
         c.execute(sa.text(f"CREATE DATABASE {name} TEMPLATE {template_db} STRATEGY FILE_COPY"))
     yield server_url.format(db=name)
-    with admin.connect() as c:
-        c.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
+    finished.put(name)
 
 
 class FreshContextClient(FlaskClient):

@@ -27,6 +27,8 @@ from experience.plans import services as plans
 from experience.ratings.models import Display
 from experience.ratings.services import dimensions, submit_rating
 from experience.reports.services import add_own_photo, province_summary
+from experience.screening import blind, experts, rounds
+from experience.screening.models import Assignment, Entry, RoundState
 from experience.transfers import services as transfers
 from experience.works import recommendations, submission
 from experience.works import services as works
@@ -45,6 +47,8 @@ ROLES = [
     "organizer_unassigned",
     "submitter",
     "submitter_other",
+    "reviewer",
+    "reviewer_other",
 ]
 LOGGED_IN = ROLES[1:]
 
@@ -58,12 +62,16 @@ def only(allowed: dict, default: int) -> dict:
 #: a submitting unit's account reaches none of the staff pages
 NOT_UNITS = {"submitter": 403, "submitter_other": 403}
 UNITS = ("submitter", "submitter_other")
+#: an expert reaches screening's pages for experts and nothing of the staff's
+NOT_EXPERTS = {"reviewer": 403, "reviewer_other": 403}
 #: a unit lists its own works, the secretariat all, province staff their province's
 WORK_LISTS = only({r: 200 for r in ("secretariat", "province", "province_other", *UNITS)}, 403)
 MANAGE_GET = only({"province": 200, "organizer": 200}, 404)
 MANAGE_POST = only({"province": 302, "organizer": 302}, 404)
 VIEW_GET = only({"hq": 200, "province": 200, "organizer": 200}, 404)
 TUS = {"Tus-Resumable": "1.0.0"}
+SECRETARIAT_ONLY = only({"secretariat": 200}, 403)
+SECRETARIAT_POST = only({"secretariat": 302}, 403)
 
 # endpoint: (method, url template, {role: status}[, request kwargs]). Objects: event A in Beijing (11) with the
 # organiser assigned; event B in Zhejiang (33); plans of both submitted; a Zhejiang organiser; submitting unit
@@ -88,10 +96,14 @@ MATRIX = {
     ),
     "accounts.audit_log": ("GET", "/audit", only({"hq": 200}, 403)),
     # a unit's start page is its own (units.home)
-    "campaigns.home": ("GET", "/", only({"submitter": 302, "submitter_other": 302}, 200)),
+    "campaigns.home": (
+        "GET",
+        "/",
+        only({r: 302 for r in ("submitter", "submitter_other", "reviewer", "reviewer_other")}, 200),
+    ),
     "campaigns.edit": ("GET", "/campaign", only({"hq": 200}, 403)),
-    "events.index": ("GET", "/events", only({"secretariat": 403, **NOT_UNITS}, 200)),
-    "events.new": ("GET", "/events/new", only({"hq": 403, "secretariat": 403, **NOT_UNITS}, 200)),
+    "events.index": ("GET", "/events", only({"secretariat": 403, **NOT_UNITS, **NOT_EXPERTS}, 200)),
+    "events.new": ("GET", "/events/new", only({"hq": 403, "secretariat": 403, **NOT_UNITS, **NOT_EXPERTS}, 200)),
     "events.view": ("GET", "/events/{event_a}", only({"hq": 200, "province": 200, "organizer": 200}, 404)),
     "events.edit": ("GET", "/events/{event_a}/edit", only({"province": 200, "organizer": 200}, 404)),
     "events.cancel": ("POST", "/events/{event_a}/cancel", only({"province": 302, "organizer": 302}, 404)),
@@ -101,9 +113,13 @@ MATRIX = {
         "/events/{event_a}/attachment",
         only({"hq": 200, "province": 200, "organizer": 200}, 404),
     ),
-    # everyone but the organisers has notices: to their province, account or role, or HQ's
-    "notices.index": ("GET", "/notices", only({"organizer": 403, "organizer_unassigned": 403}, 200)),
-    "notices.mark_read": ("POST", "/notices/read", only({"organizer": 403, "organizer_unassigned": 403}, 302)),
+    # everyone but the organisers and the experts has notices: to their province, account or role, or HQ's
+    "notices.index": ("GET", "/notices", only({"organizer": 403, "organizer_unassigned": 403, **NOT_EXPERTS}, 200)),
+    "notices.mark_read": (
+        "POST",
+        "/notices/read",
+        only({"organizer": 403, "organizer_unassigned": 403, **NOT_EXPERTS}, 302),
+    ),
     "plans.edit": ("GET", "/plan", only({"province": 200, "province_other": 200}, 403)),
     "plans.document": ("GET", "/plans/{plan_bj}/document", only({"hq": 200, "province": 200}, 404)),
     "plans.national": ("GET", "/hq/plans", only({"hq": 200}, 403)),
@@ -276,6 +292,38 @@ MATRIX = {
         {**only({"submitter": 204}, 404), "anonymous": 401},
         {"headers": TUS},
     ),
+    # Screening: the secretariat runs it; an expert reaches only the works of their own active assignments
+    # (assigned_a is the reviewer's, assigned_b and assigned_c the other expert's).
+    "screening.index": ("GET", "/screening", SECRETARIAT_ONLY),
+    "screening.new_round": ("GET", "/screening/rounds/new", SECRETARIAT_ONLY),
+    "screening.round": ("GET", "/screening/rounds/{round_1}", SECRETARIAT_ONLY),
+    # the world's rounds are open before the works deadline: refused with a message
+    "screening.open_round": ("POST", "/screening/rounds/{round_2}/open", SECRETARIAT_POST),
+    "screening.close_round": ("POST", "/screening/rounds/{round_2}/close", SECRETARIAT_ONLY),  # asks first
+    "screening.reopen_round": ("POST", "/screening/rounds/{round_2}/reopen", SECRETARIAT_POST),
+    "screening.experts": ("GET", "/screening/experts", SECRETARIAT_ONLY),
+    "screening.new_expert": ("GET", "/screening/experts/new", SECRETARIAT_ONLY),
+    "screening.expert": ("GET", "/screening/experts/{expert_a}", SECRETARIAT_ONLY),
+    "screening.reset_expert_password": (
+        "POST",
+        "/screening/experts/{expert_a}/password",
+        only({"secretariat": 200}, 403),
+    ),
+    "screening.assignments": ("GET", "/screening/rounds/{round_1}/assignments", SECRETARIAT_ONLY),
+    "screening.assign_now": ("POST", "/screening/rounds/{round_1}/assign", SECRETARIAT_POST),
+    "screening.add_expert": ("POST", "/screening/entries/{entry_a}/experts", SECRETARIAT_POST),
+    "screening.remove_expert": ("POST", "/screening/assignments/{assigned_b}/remove", SECRETARIAT_POST),
+    "screening.results": ("GET", "/screening/rounds/{round_1}/results", SECRETARIAT_ONLY),
+    "screening.entry": ("GET", "/screening/entries/{entry_a}", SECRETARIAT_ONLY),
+    "screening.decide": ("POST", "/screening/entries/{entry_a}/decision", SECRETARIAT_POST),
+    "screening.apply": ("GET", "/screening/rounds/{round_1}/apply", SECRETARIAT_ONLY),
+    "screening.scores_xlsx": ("GET", "/screening/rounds/{round_1}/scores.xlsx", SECRETARIAT_ONLY),
+    "screening.results_pdf": ("GET", "/screening/rounds/{round_1}/results.pdf", SECRETARIAT_ONLY),
+    "screening.retry_copies": ("POST", "/screening/rounds/{round_1}/copies", SECRETARIAT_POST),
+    "screening.review": ("GET", "/review", only({"reviewer": 200, "reviewer_other": 200}, 403)),
+    "screening.review_work": ("GET", "/review/{assigned_a}", only({"reviewer": 200}, 404)),
+    "screening.review_file": ("GET", "/review/{assigned_a}/files/{copy_a}", only({"reviewer": 200}, 404)),
+    "screening.review_conflict": ("GET", "/review/{assigned_a}/conflict", only({"reviewer": 200}, 404)),
     "accounts.logout": ("POST", "/logout", {r: 302 for r in ROLES}),  # last: it ends the session
 }
 
@@ -413,12 +461,56 @@ def world(app, campaign, make_user, make_event, pdf_bytes):
     )
     target = base64.b64encode(str(video.id).encode()).decode()
     ids.update(upload_bj=upload.id, video_meta=f"purpose {base64.b64encode(b'work-video').decode()},target {target}")
+    ids.update(_screening(campaign, users, work, video))
     job = jobs.start("invitations", owner=users["province"], now=NOW, event_id=event_a.id)
     db.session.commit()
     jobs.enqueue(job)
     ids["job"] = job.id
     db.session.commit()
     return users, ids
+
+
+def _screening(campaign, users, work, video) -> dict:
+    """Two experts from Guangdong (no conflict with the Beijing unit); round 1 open with the
+    reviewer assigned the text work (``assigned_a``) and the other expert the video
+    (``assigned_b``); round 2 open with the other expert on the text work (``assigned_c``):
+    for the reviewer an unassigned work and another round."""
+    for role, name in (("reviewer", "expert_a"), ("reviewer_other", "expert_b")):
+        users[role] = experts.create_expert(
+            username=name,
+            display_name=name,
+            organisation="广东省标准化研究院",
+            credit_code=None,
+            province_code="44",
+            password=PASSWORD,
+            actor=users["secretariat"],
+            now=NOW,
+        )
+        users[role].must_change_password = False
+    first = rounds.create_round(campaign, actor=users["secretariat"], now=NOW)
+    second = rounds.create_round(campaign, actor=users["secretariat"], now=NOW)
+    first.state = second.state = RoundState.OPEN  # opened as if after the deadline (open_round would refuse now)
+    db.session.flush()
+    ids = {"round_1": first.id, "round_2": second.id, "expert_a": users["reviewer"].id}
+    for key, round_, shown, expert in (
+        ("a", first, work, "reviewer"),
+        ("b", first, video, "reviewer_other"),
+        ("c", second, work, "reviewer_other"),
+    ):
+        entry = db.session.scalar(sa.select(Entry).filter_by(round_id=round_.id, work_id=shown.id))
+        if entry is None:
+            entry = Entry(round_id=round_.id, work_id=shown.id, entered_at=NOW)
+            db.session.add(entry)
+            db.session.flush()
+        assignment = Assignment(entry_id=entry.id, round_id=round_.id, expert_id=users[expert].id, assigned_at=NOW)
+        db.session.add(assignment)
+        db.session.flush()
+        ids[f"entry_{key}"], ids[f"assigned_{key}"] = entry.id, assignment.id
+    blind.request_copies(first, now=NOW, actor=users["secretariat"])
+    db.session.commit()  # the copies' job runs on commit (immediate in the tests)
+    copy = blind.copies_for(work)[0]
+    ids["copy_a"] = copy.id
+    return ids
 
 
 def _jpeg() -> bytes:
@@ -476,6 +568,32 @@ def test_role_walks_every_route(app, world, role):
             )
         ):
             assert "/login" in r.headers["Location"]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_an_expert_reaches_only_the_works_assigned_to_them(app, world):
+    """The reviewer: their work in round 1; the other expert's work in round 1 and the same
+    work in round 2 (assigned to the other expert there) do not exist for them; the reverse
+    for the other expert."""
+    users, ids = world
+    owners = {"a": "reviewer", "b": "reviewer_other", "c": "reviewer_other"}
+    wrong = []
+    for role in ("reviewer", "reviewer_other"):
+        client = app.test_client()
+        assert client.post("/login", data={"username": users[role].username, "password": PASSWORD}).status_code == 302
+        for key, owner in owners.items():
+            for suffix in ("", "/conflict"):
+                before = _denials()
+                r = client.get(f"/review/{ids[f'assigned_{key}']}{suffix}")
+                expected = 200 if owner == role else 404
+                if r.status_code != expected:
+                    wrong.append(f"{role} /review/assigned_{key}{suffix}: {r.status_code}, expected {expected}")
+                if expected == 404 and _denials() != before + 1:
+                    wrong.append(f"{role} /review/assigned_{key}{suffix}: refusal not audit-logged")
+        listed = client.get("/review").get_data(as_text=True)
+        for key, owner in owners.items():
+            if (f"/review/{ids[f'assigned_{key}']}" in listed) != (owner == role):
+                wrong.append(f"{role}'s list and assigned_{key}")
     assert not wrong, "\n".join(wrong)
 
 

@@ -88,7 +88,7 @@ def test_demo_fills_an_empty_database_with_an_event_happening_now(app, when):
     app.config["FROZEN_NOW"] = now = _bj(*when)
     result = app.test_cli_runner().invoke(args=["demo"])
     assert result.exit_code == 0, result.output
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 5 + 3  # staff, units
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 5 + 3 + 4  # staff, units, experts
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Unit)) == 3
     campaign = db.session.scalar(sa.select(Campaign))
     assert campaign.year == when[0]
@@ -167,7 +167,7 @@ def test_running_the_demo_again_moves_the_live_event_to_now(app):
     assert moved.keys() == first.keys()
     assert all(moved[n] - first[n] == timedelta(days=8, hours=5) for n in first)  # arrival times move with it
     assert db.session.scalar(sa.select(Campaign.week_end)) == date(2026, 12, 9)
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 5 + 3  # nothing added
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 5 + 3 + 4  # nothing added
 
 
 def test_the_demo_never_moves_an_event_in_a_database_with_real_accounts(app, make_user):

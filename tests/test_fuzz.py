@@ -34,7 +34,7 @@ ATTACKS = [
 
 def _role_for(expected: dict) -> str:
     """A role the matrix lets in (its answer is not a refusal), anonymous for public routes."""
-    for role in ("province", "hq", "organizer", "province_other", "secretariat"):
+    for role in ("province", "hq", "organizer", "province_other", "secretariat", "reviewer"):
         if expected[role] not in (401, 403, 404):
             return role
     return "anonymous"  # nobody logged in gets further: the public routes

@@ -26,6 +26,8 @@ def home():
     capabilities above fill in their panels (campaigns.signals.home_opened)."""
     if can(current_user, "submitter"):
         return redirect(url_for("units.home"))  # a unit's start page is its own
+    if can(current_user, "review_works"):
+        return redirect(url_for("screening.review"))  # an expert's is the works to score
     campaign = services.current_campaign()
     if campaign is None:
         return render_template("campaigns/home.html", campaign=None)

@@ -38,6 +38,13 @@ TEXTS = {
     "recommendation_requested": _l("%(unit)s asks for your recommendation of the work “%(title)s”."),
     "recommendation_given": _l("%(province)s recommended your work “%(title)s”."),
     "recommendation_declined": _l("%(province)s did not recommend your work “%(title)s”: %(reason)s"),
+    "screening_advanced": _l(
+        "Your work %(number)s “%(title)s” goes on to the next round of the screening (%(round)s)."
+    ),
+    "screening_selected": _l("Your work %(number)s “%(title)s” was selected in the screening of works (%(round)s)."),
+    "screening_not_selected": _l(
+        "Your work %(number)s “%(title)s” was not selected in the screening of works (%(round)s)."
+    ),
     "deadline_7": _l("%(label)s: %(days)s days left (%(date)s)."),
     "deadline_1": _l("%(label)s: due tomorrow (%(date)s)."),
     "deadline_0": _l("%(label)s: due today (%(date)s, 23:59 Beijing time)."),

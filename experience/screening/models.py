@@ -231,6 +231,8 @@ class Assignment(db.Model):
     __table_args__ = (
         sa.Index("ix_screening_assignment_expert_id_round_id", "expert_id", "round_id"),
         sa.Index("ix_screening_assignment_entry_id_pass_no", "entry_id", "pass_no"),
+        # the round's pages (loads, progress, results) read its assignments by state
+        sa.Index("ix_screening_assignment_round_id_state", "round_id", "state"),
         sa.CheckConstraint("state <> 'active' OR ended_at IS NULL", name="active_not_ended"),
     )
 

@@ -211,6 +211,7 @@ def upgrade():
     with op.batch_alter_table("screening_assignment", schema=None) as batch_op:
         batch_op.create_index("ix_screening_assignment_entry_id_pass_no", ["entry_id", "pass_no"], unique=False)
         batch_op.create_index("ix_screening_assignment_expert_id_round_id", ["expert_id", "round_id"], unique=False)
+        batch_op.create_index("ix_screening_assignment_round_id_state", ["round_id", "state"], unique=False)
 
     op.create_table(
         "screening_blind_copy",
@@ -311,6 +312,7 @@ def downgrade():
     op.drop_table("screening_decision")
     op.drop_table("screening_blind_copy")
     with op.batch_alter_table("screening_assignment", schema=None) as batch_op:
+        batch_op.drop_index("ix_screening_assignment_round_id_state")
         batch_op.drop_index("ix_screening_assignment_expert_id_round_id")
         batch_op.drop_index("ix_screening_assignment_entry_id_pass_no")
 
