@@ -90,6 +90,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     from experience.guests import views as guests
     from experience.notices import views as notices
     from experience.plans import views as plans
+    from experience.platform import views as platform
     from experience.ratings import views as ratings
     from experience.reports import cli as _reports_cli  # noqa: F401
     from experience.reports import views as reports
@@ -112,6 +113,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
         ratings,
         works,
         screening,
+        platform,
         reports,
     ):
         app.register_blueprint(module.bp)

@@ -33,6 +33,7 @@ LAYERS = [
     "ratings",
     "works",
     "screening",
+    "platform",
     "displays",
     "reports",
 ]

@@ -27,7 +27,16 @@ from experience.guests.models import CheckInVia
 from experience.plans.models import DeadlineExtension, DeadlineKind, Plan
 from experience.ratings.models import Rating
 from experience.reports.models import ProvinceSummary
-from experience.screening.models import Assignment, BlindCopy, Decision, Entry, Outcome, Round
+from experience.screening.models import (
+    Assignment,
+    BlindCopy,
+    Decision,
+    Entry,
+    Fingerprint,
+    FingerprintKind,
+    Outcome,
+    Round,
+)
 from experience.units.models import Unit, UnitType
 from experience.works.models import FileKind, Recommendation, Work, WorkCategory, WorkFile
 
@@ -147,7 +156,15 @@ def one_row_each(app, make_event, make_guest, make_user, campaign, now):
     db.session.add(screening_round)
     db.session.flush()
     entry = Entry(round_id=screening_round.id, work_id=work.id, entered_at=now)
-    db.session.add_all([entry, BlindCopy(file_id=original.id, created_at=now)])
+    fingerprint = Fingerprint(
+        file_id=original.id,
+        work_id=work.id,
+        campaign_id=campaign.id,
+        kind=FingerprintKind.IMAGE,
+        value="0" * 16,
+        created_at=now,
+    )
+    db.session.add_all([entry, BlindCopy(file_id=original.id, created_at=now), fingerprint])
     db.session.flush()
     someone = db.session.scalar(sa.select(User.id))
     db.session.add_all(

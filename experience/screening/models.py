@@ -346,3 +346,97 @@ class BlindCopy(db.Model):
     error: Mapped[str] = mapped_column(sa.String(200), default="")
     created_at: Mapped[datetime]
     made_at: Mapped[datetime | None]
+
+
+# -- Pre-screen, 公示 and withdrawals (issue 19) ---------------------------------------------
+
+
+class FingerprintKind(enum.Enum):
+    #: a photo's perceptual hash (64 bits)
+    IMAGE = "image"
+    #: one key frame of a video, hashed the same way
+    FRAME = "frame"
+
+
+class Fingerprint(db.Model):
+    """What near-duplicate search compares: a 64-bit perceptual hash of a photo, or of one
+    of a video's key frames (``position`` orders them). The exact copy is found by the
+    file's own SHA-256 (``WorkFile.sha256``)."""
+
+    __tablename__ = "screening_fingerprint"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    file_id: Mapped[int] = mapped_column(sa.ForeignKey("work_file.id", ondelete="CASCADE"), index=True)
+    #: the file's work and campaign, kept here so that a campaign's hashes are one indexed read
+    work_id: Mapped[int] = mapped_column(sa.ForeignKey("work.id", ondelete="CASCADE"), index=True)
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaign.id"))
+    kind: Mapped[FingerprintKind] = enum_column("kind", FingerprintKind)
+    position: Mapped[int] = mapped_column(default=0)
+    #: 16 hex digits
+    value: Mapped[str] = mapped_column(sa.String(16))
+    created_at: Mapped[datetime]
+
+    __table_args__ = (sa.Index("ix_screening_fingerprint_campaign_id_kind", "campaign_id", "kind"),)
+
+
+class Publication(db.Model):
+    """公示: the campaign's list of selected works, public from the first to the last of
+    its Beijing dates; objections come in during it; after it the selection is final."""
+
+    __tablename__ = "screening_publication"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(sa.ForeignKey("campaign.id"), unique=True)
+    #: the first and last day of the period (Beijing dates, both included)
+    starts_on: Mapped[date]
+    ends_on: Mapped[date]
+    published_by_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id"))
+    published_at: Mapped[datetime]
+
+    campaign: Mapped[Campaign] = relationship()
+
+    __table_args__ = (sa.CheckConstraint("ends_on >= starts_on", name="ends_after_start"),)
+
+
+class Objection(db.Model):
+    """An objection (异议) to a published work, from anyone, during the 公示; only the
+    secretariat reads it, and answers it."""
+
+    __tablename__ = "screening_objection"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    publication_id: Mapped[int] = mapped_column(sa.ForeignKey("screening_publication.id", ondelete="CASCADE"))
+    work_id: Mapped[int] = mapped_column(sa.ForeignKey("work.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(60))
+    #: normalised by core.phone
+    phone: Mapped[str] = mapped_column(sa.String(30))
+    reason: Mapped[str] = mapped_column(sa.Text)
+    #: which wording of the personal-information notice the objector accepted
+    notice_version: Mapped[str] = mapped_column(sa.String(20))
+    ip: Mapped[str] = mapped_column(sa.String(64), default="")
+    created_at: Mapped[datetime]
+    answer: Mapped[str] = mapped_column(sa.Text, default="")
+    answered_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    answered_at: Mapped[datetime | None]
+
+    work: Mapped[Work] = relationship()
+
+    __table_args__ = (
+        sa.Index("ix_screening_objection_publication_id_answered_at", "publication_id", "answered_at"),
+        sa.CheckConstraint("(answered_at IS NULL) = (answered_by_id IS NULL)", name="answered_by_whom"),
+    )
+
+
+class Withdrawal(db.Model):
+    """A selected work withdrawn for a cause after publication: it leaves the platform and
+    the display screens at once."""
+
+    __tablename__ = "screening_withdrawal"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    work_id: Mapped[int] = mapped_column(sa.ForeignKey("work.id", ondelete="CASCADE"), unique=True)
+    reason: Mapped[str] = mapped_column(sa.Text)
+    withdrawn_by_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id"))
+    withdrawn_at: Mapped[datetime]
+
+    work: Mapped[Work] = relationship()

@@ -47,6 +47,9 @@ from experience.works.deadlines import edit_refusal as edit_refusal
 from experience.works.deadlines import unit_deadline
 from experience.works.models import CheckState, FileKind, Work, WorkState
 
+#: sent with the work on every submission, first or again (kwargs: actor, now, first), in the
+#: same transaction: screening's pre-screen fingerprints its files
+submitted = Namespace().signal("work-submitted")
 #: sent with the work when a returned work is submitted again (kwargs: actor, now), after
 #: its state changed and in the same transaction: screening puts it back in its round
 #: (a capability to the right of works listens; works does not know it)
@@ -290,6 +293,7 @@ def submit(work: Work, *, actor, now: datetime, ip: str = "") -> bool:
         title=work.title,
         unit=work.unit.name,
     )
+    submitted.send(work, actor=actor, now=now, first=first)
     if not first:
         resubmitted.send(work, actor=actor, now=now)
     return first

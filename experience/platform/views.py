@@ -1,0 +1,3 @@
+"""(being built)"""
+
+from experience.platform import bp as bp
