@@ -53,7 +53,7 @@ from experience.accounts.models import Role, User
 from experience.core import audit
 from experience.core.errors import RuleError
 from experience.extensions import db
-from experience.screening.models import Assignment, AssignmentState, Entry, Expert, Round, RoundState
+from experience.screening.models import Assignment, AssignmentState, Decision, Entry, Expert, Round, RoundState
 from experience.units import credit_code as credit_codes
 from experience.units.models import Unit
 from experience.works.models import Recommendation, RecommendationState, Work
@@ -182,6 +182,13 @@ def conflict_reason(expert: Expert, work: Work, round_: Round) -> str | None:
     return _reason(_expert_facts(expert, expert.user), facts, round_.exclude_same_province, round_.by_category)
 
 
+def _decided(entry) -> sa.ColumnElement[bool]:
+    """The entry's current pass has an applied decision: its experts are no longer wanted."""
+    return sa.exists().where(
+        Decision.entry_id == entry.id, Decision.pass_no == entry.pass_no, Decision.applied_at.is_not(None)
+    )
+
+
 def active_experts(round_: Round | None = None) -> list[Expert]:
     """The experts who may be assigned: reviewer accounts that are active, by id. (Every
     round draws on the same experts; ``round_`` is accepted for the callers that have one.)"""
@@ -237,7 +244,8 @@ class Pool:
             )
             .join(Work, Work.id == Entry.work_id)
             .join(Unit, Unit.id == Work.unit_id)
-            .where(Entry.round_id == round_.id)
+            # a work decided for good on its current pass needs no more experts
+            .where(Entry.round_id == round_.id, ~_decided(Entry))
         )
         if only is not None:
             entries = entries.where(Entry.id.in_(only))
@@ -292,7 +300,9 @@ class Pool:
     def eligible(self, entry_id: int, *, by_hand: bool = False) -> list[int]:
         """The experts who may be added to the entry now: not assigned to it already, no
         conflict of any kind; ``by_hand`` admits those the secretariat removed before."""
-        place = self.places[entry_id]
+        place = self.places.get(entry_id)
+        if place is None:  # decided for good on its current pass: nobody is added any more
+            return []
         barred = place.declared if by_hand else place.barred
         facts, rules = place.facts, self.rules
         return [
@@ -404,7 +414,8 @@ class AssignResult:
     unfilled: list[tuple[Entry, int]]
 
 
-def _lock(round_: Round) -> None:
+def lock(round_: Round) -> None:
+    """Hold the round's row until the transaction ends: changes to its assignments queue."""
     db.session.execute(sa.select(Round.id).where(Round.id == round_.id).with_for_update())
 
 
@@ -416,14 +427,17 @@ def _entries(ids: Iterable[int]) -> dict[int, Entry]:
     return {e.id: e for e in db.session.scalars(stmt)}
 
 
-def assign(round_: Round, *, now: datetime, actor=None, ip: str = "") -> AssignResult:
+def assign(
+    round_: Round, *, now: datetime, actor=None, ip: str = "", entry_ids: Iterable[int] | None = None
+) -> AssignResult:
     """Fill every entry's current pass up to ``experts_per_work`` with eligible active
     experts, loads balanced over the round. Running it again adds nothing unless something
     changed (an expert added, a conflict declared, an entry re-entered). Any state of the
     round: opening it and a work's re-entry call it; the secretariat's button is
-    ``assign_now``."""
-    _lock(round_)
-    pool = Pool(round_)
+    ``assign_now``. ``entry_ids``: fill only these entries (a re-entry), loads still counted
+    over the whole round."""
+    lock(round_)
+    pool = Pool(round_, entry_ids)
     rows, short = pool.fill(now=now)
     if rows:
         db.session.execute(sa.insert(Assignment.__table__), rows)
@@ -462,7 +476,7 @@ def unfilled(round_: Round) -> list[tuple[Entry, int]]:
             Assignment,
             sa.and_(Assignment.entry_id == Entry.id, Assignment.pass_no == Entry.pass_no, Assignment.state == ACTIVE),
         )
-        .where(Entry.round_id == round_.id)
+        .where(Entry.round_id == round_.id, ~_decided(Entry))
         .group_by(Entry.id, Work.number)
         .having(count < round_.experts_per_work)
         .order_by(Work.number, Entry.id)
@@ -519,7 +533,7 @@ def declare_conflict(assignment: Assignment, reason: str, *, actor, now: datetim
     text = _reason_text(reason, "conflict_reason_required")
     round_ = assignment.round
     _open(round_)
-    _lock(round_)
+    lock(round_)
     _end(assignment, AssignmentState.CONFLICT, text, now)
     entry = assignment.entry
     pool = Pool(round_, [entry.id])
@@ -552,7 +566,7 @@ def add_by_hand(entry: Entry, expert_user: User, *, actor, now: datetime, ip: st
     """
     round_ = entry.round
     _open(round_)
-    _lock(round_)
+    lock(round_)
     pool = Pool(round_, [entry.id])
     if expert_user is None or expert_user.id not in pool.experts:
         raise _fail("not_an_expert")
@@ -600,7 +614,7 @@ def remove_by_hand(assignment: Assignment, reason: str, *, actor, now: datetime,
     text = _reason_text(reason, "remove_reason_required")
     round_ = assignment.round
     _open(round_)
-    _lock(round_)
+    lock(round_)
     _end(assignment, AssignmentState.REMOVED, text, now)
     work = assignment.entry.work
     audit.record(
@@ -614,6 +628,33 @@ def remove_by_hand(assignment: Assignment, reason: str, *, actor, now: datetime,
         round=round_.id,
         number=work.number,
     )
+
+
+def release(expert_user: User, *, reason: str, now: datetime) -> int:
+    """An expert made inactive: their unscored assignments in open rounds end (REMOVED,
+    with ``reason``) and each round gives those works to other experts. Scored ones stay:
+    the scores were given. Returns how many were released."""
+    held = list(
+        db.session.scalars(
+            sa.select(Assignment)
+            .join(Round, Round.id == Assignment.round_id)
+            .where(
+                Assignment.expert_id == expert_user.id,
+                Assignment.state == ACTIVE,
+                Assignment.scored_at.is_(None),
+                Round.state == RoundState.OPEN,
+            )
+        )
+    )
+    for round_id in sorted({a.round_id for a in held}):
+        round_ = db.session.get(Round, round_id)
+        lock(round_)
+        mine = [a for a in held if a.round_id == round_id]
+        for a in mine:
+            _end(a, AssignmentState.REMOVED, reason, now)
+        db.session.flush()
+        assign(round_, now=now, entry_ids=[a.entry_id for a in mine])
+    return len(held)
 
 
 # the details' names in the audit log (core knows no capability's keys)

@@ -166,7 +166,8 @@ def assignments(round_id: int):
         db.session.scalars(sa.select(User).where(User.id.in_(set(pool.experts) | set(holding)))),
         key=lambda u: (not u.active, u.organisation, u.display_name or u.username),
     )
-    progress = {u.id: scoring.progress(round_, u.id) for u in experts}
+    counted = scoring.progress_by_expert(round_)
+    progress = {u.id: counted.get(u.id, (0, 0)) for u in experts}
     provinces = dict(db.session.execute(sa.select(Province.code, Province.name)).all())
 
     def options(entry_id: int) -> list[User]:

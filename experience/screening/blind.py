@@ -34,6 +34,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import struct
 import tempfile
 import zipfile
@@ -134,7 +135,7 @@ def copies_for(work: Work) -> list[BlindCopy]:
 # -- Asking for copies ---------------------------------------------------------------------
 
 
-def request_copies(round_: Round, *, now: datetime, actor=None) -> None:
+def request_copies(round_: Round, *, now: datetime, actor=None, work_ids: list[int] | None = None) -> None:
     """Make sure every file the experts of ``round_`` need has a copy: add the missing
     ``BlindCopy`` rows (pending), put failed ones back to pending (opening a round again is
     the way to try again), and record the job that makes them, started once the caller
@@ -142,13 +143,17 @@ def request_copies(round_: Round, *, now: datetime, actor=None) -> None:
 
     :param actor: who the job belongs to (its page); by default a secretary of the works
         secretariat (a re-entry happens on the unit's click, the job is the secretariat's).
+    :param work_ids: only these works of the round (a re-entry: the one work sent again)
     """
-    works = db.session.scalars(
+    stmt = (
         sa.select(Work)
         .join(Entry, Entry.work_id == Work.id)
         .where(Entry.round_id == round_.id)
         .options(selectinload(Work.files))
-    ).all()
+    )
+    if work_ids is not None:
+        stmt = stmt.where(Work.id.in_(work_ids))
+    works = db.session.scalars(stmt).all()
     wanted = [f for work in works for f in needed_files(work)]
     if not wanted:
         return
@@ -238,22 +243,20 @@ def make_copies(job: jobs.Job, progress) -> tuple[bytes, str]:
     copy) is still being made waits: the job looks again later, at most WAIT_TIMES times."""
     round_id, waited = job.params["round_id"], int(job.params.get("waited", 0))
     last_attempt = job.attempts > jobs.RETRIES
-    ids = db.session.scalars(
-        sa.select(BlindCopy.id)
-        .join(WorkFile, WorkFile.id == BlindCopy.file_id)
-        .join(Entry, Entry.work_id == WorkFile.work_id)
-        .where(Entry.round_id == round_id, BlindCopy.state == CopyState.PENDING)
-        .order_by(BlindCopy.id)
-    ).all()
-    db.session.commit()  # no transaction stays open while files are copied
     results: dict[str, int] = {"ready": 0, "failed": 0, "waiting": 0, "gone": 0}
     waiting: list[int] = []
-    for n, copy_id in enumerate(ids, 1):
-        outcome = _make_copy(copy_id, last_attempt=last_attempt)
-        results[outcome] += 1
-        if outcome == "waiting":
-            waiting.append(copy_id)
-        progress(n, len(ids))
+    tried: set[int] = set()
+    # Copies requested while this job runs (a work sent again) are taken too: the job looks
+    # for pending copies again until none is left that it has not tried.
+    while ids := [i for i in _pending_copies(round_id) if i not in tried]:
+        db.session.commit()  # no transaction stays open while files are copied
+        for n, copy_id in enumerate(ids, 1):
+            tried.add(copy_id)
+            outcome = _make_copy(copy_id, last_attempt=last_attempt)
+            results[outcome] += 1
+            if outcome == "waiting":
+                waiting.append(copy_id)
+            progress(n, len(ids))
     if waiting:
         if waited + 1 >= WAIT_TIMES:
             for copy_id in waiting:
@@ -264,6 +267,18 @@ def make_copies(job: jobs.Job, progress) -> tuple[bytes, str]:
             db.session.commit()
             _enqueue(later.id, WAIT_SECONDS)
     return json.dumps({"round": round_id, **results}).encode(), "blind-copies.json"
+
+
+def _pending_copies(round_id: int) -> list[int]:
+    return list(
+        db.session.scalars(
+            sa.select(BlindCopy.id)
+            .join(WorkFile, WorkFile.id == BlindCopy.file_id)
+            .join(Entry, Entry.work_id == WorkFile.work_id)
+            .where(Entry.round_id == round_id, BlindCopy.state == CopyState.PENDING)
+            .order_by(BlindCopy.id)
+        )
+    )
 
 
 def _make_copy(copy_id: int, *, last_attempt: bool) -> str:
@@ -496,16 +511,7 @@ def strip_docx(data: bytes) -> bytes:
                 name = info.filename
                 if name == _CUSTOM:
                     continue
-                if name == _CORE:
-                    content = _EMPTY_CORE
-                elif name == _APP:
-                    content = _EMPTY_APP
-                elif name == _RELS and _CUSTOM in names:
-                    content = _without(src.read(name), f"{{{_REL_NS}}}Relationship", "Target", _CUSTOM)
-                elif name == _TYPES and _CUSTOM in names:
-                    content = _without(src.read(name), f"{{{_TYPES_NS}}}Override", "PartName", "/" + _CUSTOM)
-                else:
-                    content = src.read(name)
+                content = _docx_part(name, src.read(name), has_custom=_CUSTOM in names)
                 # a fresh entry: no comment, no extra fields (owners, times), a neutral date
                 entry = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
                 stored = info.compress_type == zipfile.ZIP_STORED
@@ -516,6 +522,49 @@ def strip_docx(data: bytes) -> bytes:
         # a zip too big inside, a damaged directory, a part that will not parse
         raise CopyError("not_docx") from e
     return out.getvalue()
+
+
+def _docx_part(name: str, data: bytes, *, has_custom: bool) -> bytes:
+    """One part of the .docx as the expert's copy has it."""
+    if name == _CORE:
+        return _EMPTY_CORE
+    if name == _APP:
+        return _EMPTY_APP
+    if name == _RELS and has_custom:
+        return _without(data, f"{{{_REL_NS}}}Relationship", "Target", _CUSTOM)
+    if name == _TYPES and has_custom:
+        return _without(data, f"{{{_TYPES_NS}}}Override", "PartName", "/" + _CUSTOM)
+    if name.startswith("word/") and name.endswith((".xml", ".rels")):
+        return _anonymous_word_part(name, data)
+    if name.startswith("word/media/") and name.lower().endswith((".jpg", ".jpeg")):
+        return _stripped_media(data)
+    return data
+
+
+#: who wrote what, inside the document's parts: comments' and tracked changes' authors
+#: (w:author, w:initials), the people of people.xml (w15:author, w15:userId, w15:providerId)
+_PEOPLE = re.compile(rb'(\s[\w]+:(?:author|initials|userId|providerId))="[^"]*"')
+#: a relationship to a file outside the package (the template it was made from, with its path)
+_EXTERNAL_TARGET = re.compile(rb'Target="[^"]*"(?=[^>]*TargetMode="External")')
+
+
+def _anonymous_word_part(name: str, xml: bytes) -> bytes:
+    """A part of the document with the names of the people who wrote or changed it
+    emptied, and (in the settings' relationships) the attached template's path gone; the
+    text itself is the unit's work and stays."""
+    xml = _PEOPLE.sub(rb'\1=""', xml)
+    if name == "word/_rels/settings.xml.rels":
+        xml = _EXTERNAL_TARGET.sub(b'Target="Normal.dotm"', xml)
+    return xml
+
+
+def _stripped_media(data: bytes) -> bytes:
+    """A picture inside the document, without its EXIF (the camera's owner…); as it was if
+    it is not a JPEG that reads."""
+    try:
+        return strip_jpeg(data)
+    except (CopyError, ValueError, IndexError):
+        return data
 
 
 def _without(xml: bytes, tag: str, attribute: str, value: str) -> bytes:
@@ -542,7 +591,12 @@ def strip_mp4(source: str | os.PathLike, target: str | os.PathLike) -> None:
     """
     try:
         with av.open(os.fspath(source)) as src:
-            streams = [s for s in src.streams if s.type in ("video", "audio")]
+            # a cover picture is a "video" stream too (with its own JPEG and EXIF): left out
+            streams = [
+                s
+                for s in src.streams
+                if s.type in ("video", "audio") and not (s.disposition & av.stream.Disposition.attached_pic)
+            ]
             if not any(s.type == "video" for s in streams):
                 raise CopyError("not_mp4")
             with av.open(os.fspath(target), "w", format="mp4", options={"movflags": "+faststart"}) as out:

@@ -67,6 +67,7 @@ MESSAGES = {
     "nothing_pending": _l("There are no pending decisions to apply."),
     "decisions_changed": _l("The decisions changed since you looked: please check the list again before applying."),
     "apply_failed": _l("The work %(number)s could not be returned: %(error)s"),
+    "later_round_open": _l("A later round has opened: the decisions of this round can no longer change."),
 }
 
 #: the unit's notice when a decision on its work is applied (a return: the collection's
@@ -109,12 +110,11 @@ def decide(
         again (ignored for the other outcomes).
     :param pass_no: the pass the deciding page showed; refused when the work re-entered
         since.
-    :raises RuleError: round_draft, pass_changed, already_applied, reason_required,
+    :raises RuleError: round_draft, later_round_open, pass_changed, already_applied, reason_required,
         reason_too_long, reopen_until_required, reopen_past, not_submitted,
         decided_meanwhile.
     """
-    if entry.round.state is RoundState.DRAFT:
-        raise _fail("round_draft")
+    _check_may_decide(entry.round)
     if pass_no is not None and pass_no != entry.pass_no:
         raise _fail("pass_changed")
     reason = (reason or "").strip()
@@ -137,7 +137,17 @@ def decide(
         except IntegrityError:  # another secretary's first decision on this pass came first
             raise _fail("decided_meanwhile") from None
     else:
-        _fill(decision, outcome, reason, reopen_until, actor, now)
+        # only while still pending, as the database sees it: an apply committed since this
+        # request read the decision leaves it alone
+        changed = db.session.execute(
+            sa.update(Decision)
+            .where(Decision.id == decision.id, Decision.applied_at.is_(None))
+            .values(outcome=outcome, reason=reason, reopen_until=reopen_until, decided_by_id=actor.id, decided_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if changed != 1:
+            raise _fail("already_applied")
+        db.session.refresh(decision)
     audit.record(
         "screening.decide",
         now=now,
@@ -151,6 +161,27 @@ def decide(
         reopen_until=reopen_until.isoformat() if reopen_until else None,
     )
     return decision
+
+
+def _check_may_decide(round_: Round) -> None:
+    """Decisions are made once a round has opened, and stay open to change (pending) or to
+    apply until a later round opens: that round has taken the works as they stood.
+
+    :raises RuleError: round_draft, later_round_open.
+    """
+    if round_.state is RoundState.DRAFT:
+        raise _fail("round_draft")
+    later = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Round)
+        .where(
+            Round.campaign_id == round_.campaign_id,
+            Round.position > round_.position,
+            Round.state != RoundState.DRAFT,
+        )
+    )
+    if later:
+        raise _fail("later_round_open")
 
 
 def _check_return(entry: Entry, reason: str, reopen_until: date | None, now: datetime) -> None:
@@ -175,8 +206,9 @@ def undecide(entry: Entry, *, actor, now: datetime, ip: str = "", pass_no: int |
     """Take back the pending decision on the entry's current pass (none is then pending).
 
     :returns: whether there was one
-    :raises RuleError: pass_changed, already_applied.
+    :raises RuleError: round_draft, later_round_open, pass_changed, already_applied.
     """
+    _check_may_decide(entry.round)
     if pass_no is not None and pass_no != entry.pass_no:
         raise _fail("pass_changed")
     decision = current_decision(entry)
@@ -184,7 +216,14 @@ def undecide(entry: Entry, *, actor, now: datetime, ip: str = "", pass_no: int |
         return False
     if not decision.pending:
         raise _fail("already_applied")
-    db.session.delete(decision)
+    deleted = db.session.execute(
+        sa.delete(Decision)
+        .where(Decision.id == decision.id, Decision.applied_at.is_(None))
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if deleted != 1:  # applied meanwhile
+        raise _fail("already_applied")
+    db.session.expunge(decision)
     audit.record(
         "screening.decide",
         now=now,
@@ -278,10 +317,10 @@ def apply_pending(
     :param expected: the ids of the decisions the preview showed
     :param digest: the preview's digest, if it had one: also refuses a decision changed in place
     :returns: how many decisions were applied
-    :raises RuleError: round_draft, nothing_pending, decisions_changed, apply_failed.
+    :raises RuleError: round_draft, later_round_open, nothing_pending, decisions_changed,
+        apply_failed.
     """
-    if round_.state is RoundState.DRAFT:
-        raise _fail("round_draft")
+    _check_may_decide(round_)
     decisions = _pending(round_, lock=True)
     if not decisions and not expected:
         raise _fail("nothing_pending")
@@ -365,30 +404,37 @@ def selected_works(campaign: Campaign) -> list[Work]:
     return works
 
 
-# -- A returned work sent again ------------------------------------------------------------------
+# -- A work sent again ----------------------------------------------------------------------------
 
 
-def returned_entries(work: Work) -> list[Entry]:
-    """The work's entries whose current pass ended in an applied 退回修改."""
-    return list(
-        db.session.scalars(
-            sa.select(Entry)
-            .join(Decision, sa.and_(Decision.entry_id == Entry.id, Decision.pass_no == Entry.pass_no))
-            .where(
-                Entry.work_id == work.id,
-                Decision.outcome == Outcome.RETURN,
-                Decision.applied_at.is_not(None),
-            )
-        )
+def reentering_entry(work: Work) -> Entry | None:
+    """The entry a work sent again goes back to: its latest round's, once that round has
+    opened, unless the secretariat already applied a final word on its current pass there
+    (入选, 未入选, 进入下一轮: a return is not final, it is why the work comes back)."""
+    entry = db.session.scalar(
+        sa.select(Entry)
+        .join(Round, Round.id == Entry.round_id)
+        .where(Entry.work_id == work.id, Round.state != RoundState.DRAFT)
+        .order_by(Round.position.desc())
+        .limit(1)
     )
+    if entry is None:
+        return None
+    decision = current_decision(entry)
+    if decision is not None and not decision.pending and decision.outcome is not Outcome.RETURN:
+        return None
+    return entry
 
 
 def reenter(entry: Entry, *, now: datetime) -> None:
-    """The entry's work came back after 退回修改: its next pass in the same round. The
-    pass's assignments become history with their scores; the same experts score again
-    where they still may, the automatic assignment fills up the rest, and the new files
-    get their blind copies."""
+    """The entry's work came back, changed (after 退回修改, or taken back and sent again):
+    its next pass in the same round. Every score given so far was on another version, so
+    the pass's assignments become history with their scores and a pending decision on it
+    no longer counts; the same experts score again where they still may, the automatic
+    assignment fills this entry's other places, and its files get their blind copies. Only
+    this entry is touched (a unit's click does not rework the round)."""
     round_ = entry.round
+    assignment.lock(round_)
     old = list(
         db.session.scalars(
             sa.select(Assignment).where(
@@ -401,6 +447,7 @@ def reenter(entry: Entry, *, now: datetime) -> None:
     entry.pass_no += 1
     for a in old:
         a.state, a.ended_at = AssignmentState.SUPERSEDED, now
+    db.session.flush()
     eligible = {e.user_id: e for e in assignment.active_experts(round_)}
     experts = db.session.scalars(sa.select(Expert).where(Expert.user_id.in_([a.expert_id for a in old])))
     for expert in experts:
@@ -417,11 +464,12 @@ def reenter(entry: Entry, *, now: datetime) -> None:
                 )
             )
     db.session.flush()
-    assignment.assign(round_, now=now)
-    blind.request_copies(round_, now=now)
+    assignment.assign(round_, now=now, entry_ids=[entry.id])
+    blind.request_copies(round_, now=now, work_ids=[entry.work_id])
 
 
 @submission.resubmitted.connect
 def _reenter(work: Work, *, actor=None, now: datetime, **_) -> None:
-    for entry in returned_entries(work):
+    entry = reentering_entry(work)
+    if entry is not None:
         reenter(entry, now=now)

@@ -17,6 +17,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import selectinload
 
 from experience.accounts.models import Province, Role, User
 from experience.accounts.services import MESSAGES as ACCOUNT_MESSAGES
@@ -25,6 +26,7 @@ from experience.campaigns.models import Campaign
 from experience.core import audit
 from experience.core.errors import RuleError
 from experience.extensions import db
+from experience.screening import assignment
 from experience.screening.models import Assignment, AssignmentState, Entry, Expert, Round, RoundState
 from experience.units import credit_code as codes
 from experience.works.models import WorkCategory
@@ -34,6 +36,7 @@ NAME_MAX, ORGANISATION_MAX = 60, 120
 _USERNAME = re.compile(r"[A-Za-z0-9._-]{3,40}")
 
 MESSAGES = {
+    "released_inactive": _l("The expert's account was made inactive: the work went to another expert."),
     "name_required": _l("Please give the expert's name."),
     "name_too_long": _l("The name may have at most 60 characters."),
     "organisation_required": _l(
@@ -182,7 +185,8 @@ def update_expert(
 
     Assignments already made stay: the secretariat sees the expert's unit on the
     assignment pages and removes an assignment by hand where the change makes one wrong.
-    An expert made inactive is logged out at once and gets no new assignments.
+    An expert made inactive is logged out at once and gets no new assignments; the works
+    they had not scored yet in an open round go to other experts (``assignment.release``).
 
     :raises RuleError: as ``create_expert`` for the fields given; not_an_expert.
     """
@@ -202,6 +206,7 @@ def update_expert(
         setattr(user, k, v)
     if "active" in changed and not user.active:
         user.end_sessions()  # out at once, not at the next login
+        assignment.release(user, reason=str(MESSAGES["released_inactive"]), now=now)
     for k, v in own.items():
         setattr(expert, k, v)
     db.session.flush()
@@ -224,6 +229,7 @@ def experts() -> list[tuple[User, Expert]]:
         .join(Expert, Expert.user_id == User.id)
         .where(User.role == Role.REVIEWER)
         .order_by(User.active.desc(), User.display_name, User.id)
+        .options(selectinload(User.province))  # the list names each expert's province
     )
     return [(u, e) for u, e in rows]
 

@@ -233,6 +233,16 @@ class Assignment(db.Model):
         sa.Index("ix_screening_assignment_entry_id_pass_no", "entry_id", "pass_no"),
         # the round's pages (loads, progress, results) read its assignments by state
         sa.Index("ix_screening_assignment_round_id_state", "round_id", "state"),
+        # one active place per expert on a pass, whatever path adds it
+        sa.Index(
+            "uq_screening_assignment_active",
+            "entry_id",
+            "pass_no",
+            "expert_id",
+            unique=True,
+            sqlite_where=sa.text("state = 'active'"),
+            postgresql_where=sa.text("state = 'active'"),
+        ),
         sa.CheckConstraint("state <> 'active' OR ended_at IS NULL", name="active_not_ended"),
     )
 

@@ -211,12 +211,16 @@ def scores_xlsx(round_id: int):
     round_ = _round_or_404(round_id)
     rows = results.score_row_count(round_)
     if rows <= results.EXPORT_SYNC_MAX:
-        data = results.scores_xlsx(round_)
         results.record_export(
             round_, "scores", actor=current_user, now=clock.now(), ip=client_ip(), rows=rows, via="request"
         )
         db.session.commit()
-        return download(data, results.export_name(round_, "xlsx"))
+        # the audit entry is written: the workbook is built without holding SQLite's write lock
+        with read_phase():
+            round_ = db.session.get(Round, round_id)
+            data = results.scores_xlsx(round_)
+            name = results.export_name(round_, "xlsx")
+        return download(data, name)
     params = dict(round_id=round_.id)
     if jobs.pending(results.SCORES_JOB, owner=current_user, **params) is None:  # a reload starts no second one
         results.record_export(

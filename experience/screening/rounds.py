@@ -65,6 +65,10 @@ MESSAGES = {
         "take their works back. Open the round after the deadline."
     ),
     "previous_not_closed": _l("The previous round (%(name)s) must be closed before this one opens."),
+    "previous_awaits_returns": _l(
+        "The previous round (%(name)s) still waits for works returned for revision: until their last day has "
+        "passed, or they came back and were decided on again, this round cannot open."
+    ),
     "previous_pending": _l(
         "The previous round (%(name)s) still has decisions that have not been applied: apply them first, so that "
         "the works it advanced are known."
@@ -239,6 +243,10 @@ def update_round(round_: Round, *, actor, now: datetime, ip: str = "", criteria=
     :raises RuleError: locked_after_open, name_*, scale_range, experts_range,
         disagreement_range, first_round_all, and the criteria's codes (``clean_criteria``).
     """
+    # the round's state as it stands once we hold its row: a round opened by another
+    # secretary since this form was shown keeps its settings (a save waits for the open)
+    assignment.lock(round_)
+    db.session.refresh(round_, ["state"])
     clean = _clean_settings(round_.position, settings)
     changed = [k for k, v in clean.items() if getattr(round_, k) != v]
     specs = None if criteria is None else clean_criteria(criteria)
@@ -380,6 +388,10 @@ def open_refusal(round_: Round, now: datetime) -> RuleError | None:
     previous = previous_round(round_)
     if previous is not None and previous.state is not RoundState.CLOSED:
         return _fail("previous_not_closed", name=previous.name)
+    if previous is not None and _awaited(previous, now):
+        # once this round opens the previous one's decisions are final (decisions.py): a
+        # work returned for revision there would come back to a round nobody can score
+        return _fail("previous_awaits_returns", name=previous.name)
     if round_.entry_rule is EntryRule.ADVANCED:
         pending = db.session.scalar(
             sa.select(sa.func.count())
@@ -390,6 +402,36 @@ def open_refusal(round_: Round, now: datetime) -> RuleError | None:
         if pending:
             return _fail("previous_pending", name=previous.name)
     return None
+
+
+def _awaited(previous: Round, now: datetime) -> int:
+    """How many works the previous round still waits for: returned for revision (applied)
+    and still within their day to come back, or come back and not decided on again."""
+    returned = (
+        sa.select(sa.func.count())
+        .select_from(Decision)
+        .join(Entry, sa.and_(Entry.id == Decision.entry_id, Entry.pass_no == Decision.pass_no))
+        .join(Work, Work.id == Entry.work_id)
+        .where(
+            Entry.round_id == previous.id,
+            Decision.outcome == Outcome.RETURN,
+            Decision.applied_at.is_not(None),
+            Work.state == WorkState.RETURNED,
+            Decision.reopen_until >= clock.beijing_today(now),
+        )
+    )
+    undecided_again = (
+        sa.select(sa.func.count())
+        .select_from(Entry)
+        .where(
+            Entry.round_id == previous.id,
+            Entry.pass_no > 1,
+            ~sa.exists().where(
+                Decision.entry_id == Entry.id, Decision.pass_no == Entry.pass_no, Decision.applied_at.is_not(None)
+            ),
+        )
+    )
+    return (db.session.scalar(returned) or 0) + (db.session.scalar(undecided_again) or 0)
 
 
 def open_round(round_: Round, *, actor, now: datetime, ip: str = "") -> OpenResult:

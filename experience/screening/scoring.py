@@ -22,6 +22,7 @@ from experience.screening.models import (
     Assignment,
     AssignmentState,
     CriterionScore,
+    Decision,
     Entry,
     Round,
     RoundState,
@@ -37,6 +38,7 @@ MESSAGES = {
     "out_of_range": _l("Scores are whole numbers from 0 to %(max)s."),
     "unknown_criterion": _l("The scores sent do not match this round's criteria. Please reload the page."),
     "comment_too_long": _l("The comment has %(count)s characters; at most %(max)s are possible."),
+    "decided": _l("The secretariat has decided on this work: its scores can no longer change."),
     "work_taken_back": _l(
         "The unit has taken this work back to change it: nothing was saved. It comes back to you when the unit "
         "sends it again."
@@ -125,6 +127,13 @@ def _claim(assignment: Assignment, comment: str, scored_at: datetime | None) -> 
             Assignment.id == assignment.id,
             Assignment.state == AssignmentState.ACTIVE,
             sa.exists().where(Round.id == Assignment.round_id, Round.state == RoundState.OPEN),
+            # a decision applied on this pass is final: a round opened again for a work sent
+            # back leaves the scores of the works decided alone
+            ~sa.exists().where(
+                Decision.entry_id == Assignment.entry_id,
+                Decision.pass_no == Assignment.pass_no,
+                Decision.applied_at.is_not(None),
+            ),
         )
         .values(comment=comment, scored_at=scored_at)
         .execution_options(synchronize_session=False)
@@ -133,7 +142,9 @@ def _claim(assignment: Assignment, comment: str, scored_at: datetime | None) -> 
         db.session.refresh(assignment)
         if assignment.state is not AssignmentState.ACTIVE:
             raise _fail("assignment_ended")
-        raise _fail("round_not_open")
+        if assignment.round.state is not RoundState.OPEN:
+            raise _fail("round_not_open")
+        raise _fail("decided")
 
 
 def scores_of(assignment: Assignment) -> dict[int, int]:
@@ -175,6 +186,16 @@ def progress(round_: Round, expert_id: int | None = None) -> tuple[int, int]:
         stmt = stmt.where(Assignment.expert_id == expert_id)
     scored, total = db.session.execute(stmt).one()
     return int(scored), int(total)
+
+
+def progress_by_expert(round_: Round) -> dict[int, tuple[int, int]]:
+    """``progress`` of every expert of the round, in one query: expert id → (scored, total)."""
+    stmt = _current(
+        sa.select(Assignment.expert_id, sa.func.count(Assignment.scored_at), sa.func.count(Assignment.id)).where(
+            Assignment.round_id == round_.id
+        )
+    ).group_by(Assignment.expert_id)
+    return {expert_id: (int(scored), int(total)) for expert_id, scored, total in db.session.execute(stmt)}
 
 
 def rounds_of(expert_id: int) -> list[Round]:

@@ -212,6 +212,13 @@ def upgrade():
         batch_op.create_index("ix_screening_assignment_entry_id_pass_no", ["entry_id", "pass_no"], unique=False)
         batch_op.create_index("ix_screening_assignment_expert_id_round_id", ["expert_id", "round_id"], unique=False)
         batch_op.create_index("ix_screening_assignment_round_id_state", ["round_id", "state"], unique=False)
+        batch_op.create_index(
+            "uq_screening_assignment_active",
+            ["entry_id", "pass_no", "expert_id"],
+            unique=True,
+            sqlite_where=sa.text("state = 'active'"),
+            postgresql_where=sa.text("state = 'active'"),
+        )
 
     op.create_table(
         "screening_blind_copy",
@@ -312,6 +319,7 @@ def downgrade():
     op.drop_table("screening_decision")
     op.drop_table("screening_blind_copy")
     with op.batch_alter_table("screening_assignment", schema=None) as batch_op:
+        batch_op.drop_index("uq_screening_assignment_active")
         batch_op.drop_index("ix_screening_assignment_round_id_state")
         batch_op.drop_index("ix_screening_assignment_expert_id_round_id")
         batch_op.drop_index("ix_screening_assignment_entry_id_pass_no")

@@ -14,7 +14,7 @@ from experience.accounts.models import Role
 from experience.core.audit import AuditEntry
 from experience.core.errors import RuleError
 from experience.extensions import db
-from experience.screening import assignment, rounds, scoring
+from experience.screening import assignment, experts, rounds, scoring
 from experience.screening.models import Assignment, AssignmentState, Entry, Expert, Round, RoundState
 from experience.units.models import Unit, UnitType
 from experience.works import recommendations
@@ -391,6 +391,30 @@ def test_a_disabled_expert_is_not_assigned(works_of, make_expert, screening_roun
     assert experts_of(round_, works[0]) == {"exa"}
     assert [n for _, n in result.unfilled] == [1]
     assert [e.user.username for e in assignment.active_experts()] == ["exa"]
+
+
+def test_an_expert_made_inactive_hands_over_the_works_not_scored_yet(
+    works_of, make_expert, screening_round, secretariat
+):
+    first, second = works_of(2)
+    make_expert("exa")
+    ill = make_expert("ill")
+    round_ = open_with(screening_round(experts_per_work=2), [first, second])
+    assignment.assign(round_, now=AFTER)
+    db.session.commit()
+    scored = db.session.scalar(
+        sa.select(Assignment).where(Assignment.expert_id == ill.id, Assignment.entry_id == entry_of(round_, first).id)
+    )
+    scoring.save(scored, {c.id: 5 for c in round_.criteria}, "", actor=ill, now=AFTER)
+    make_expert("spare")
+    db.session.commit()
+
+    experts.update_expert(ill, actor=secretariat, now=AFTER, active=False)
+    db.session.commit()
+
+    assert experts_of(round_, first) == {"exa", "ill"}  # scored: the scores were given
+    assert experts_of(round_, second) == {"exa", "spare"}
+    assert not assignment.unfilled(round_)
 
 
 # -- Too few experts -----------------------------------------------------------------------------

@@ -517,6 +517,37 @@ def test_a_docx_loses_its_properties_and_keeps_every_other_part_byte_for_byte():
     assert document.core_properties.author == ""
 
 
+def test_a_docx_loses_the_authors_of_its_changes_and_its_templates_path():
+    """Tracked changes and comments carry their author's name; the attached template's
+    relationship carries a path (C:\\Users\\<someone at the unit>…)."""
+    source = zipfile.ZipFile(io.BytesIO(planted_docx()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            if info.filename == "word/document.xml":
+                data = data.replace(
+                    b"<w:p>",
+                    f'<w:p><w:ins w:id="9" w:author="{UNIT_NAME}" w:initials="KL" w:date="2024-06-01T00:00:00Z">'
+                    "<w:r><w:t>新增</w:t></w:r></w:ins>".encode(),
+                    1,
+                )
+            dst.writestr(info, data)
+        dst.writestr(
+            "word/_rels/settings.xml.rels",
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
+            f'attachedTemplate" Target="file:///C:/Users/{CREDIT_CODE}/模板.dotm" TargetMode="External"/>'
+            "</Relationships>",
+        )
+    copy = zipfile.ZipFile(io.BytesIO(blind.strip_docx(out.getvalue())))
+    for name in copy.namelist():
+        for text, _enc, needle in NEEDLES:
+            assert needle not in copy.read(name), (name, text)
+    assert "新增" in copy.read("word/document.xml").decode()  # the text stays
+
+
 def test_what_is_not_a_docx_is_refused():
     with pytest.raises(blind.CopyError) as e:
         blind.strip_docx(b"PK\x03\x04 not really")

@@ -283,7 +283,7 @@ def test_a_returned_work_sent_again_re_enters_with_its_history_kept(app, submitt
     page = _login(app, secretariat.username).get(f"/screening/entries/{entry.id}").get_data(as_text=True)
     assert "历史：第 1 版" in page and "请补充作品的拍摄背景" in page and "当前版本" in page
 
-    # taken back and sent again within the window: still the second pass
+    # taken back and sent again within the window: changed meanwhile, so a third pass
     submission.withdraw(work, actor=unit.account, now=sent_again)
     taken_back = again[0]
     with pytest.raises(RuleError) as refused:  # nobody scores a work its unit is changing
@@ -292,8 +292,10 @@ def test_a_returned_work_sent_again_re_enters_with_its_history_kept(app, submitt
     submission.submit(work, actor=unit.account, now=sent_again)
     db.session.commit()
     db.session.expire_all()
-    assert entry_of(round_, work).pass_no == 2
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(Assignment).where(Assignment.pass_no == 2)) == 2
+    assert entry_of(round_, work).pass_no == 3
+    second = db.session.scalars(sa.select(Assignment.state).where(Assignment.pass_no == 2)).all()
+    assert second == [AssignmentState.SUPERSEDED] * 2
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Assignment).where(Assignment.pass_no == 3)) == 2
 
 
 def test_an_expert_no_longer_eligible_is_replaced_on_re_entry(
@@ -322,10 +324,31 @@ def test_an_expert_no_longer_eligible_is_replaced_on_re_entry(
     assert sorted(active) == sorted([e1.id, spare.id])
 
 
-def test_a_work_returned_elsewhere_does_not_re_enter(submitted_work, round_with, secretariat, unit):
-    """A return by the works desk (not a screening decision) leaves the round alone."""
+def test_a_work_returned_by_the_desk_while_in_a_round_is_scored_again(submitted_work, round_with, secretariat, unit):
+    """A return by the works desk (not a screening decision) changes the work all the same:
+    sent again, it is a new pass, its earlier scores history."""
     work = submitted_work()
     round_, _ = round_with([work])
+    first = {a.id for a in db.session.scalars(sa.select(Assignment).where(Assignment.round_id == round_.id))}
+    submission.send_back(work, "请补充", REOPEN, actor=secretariat, now=AFTER)
+    db.session.commit()
+    sent_again = clock.from_beijing(datetime(2024, 9, 5, 9, 0))
+    services.update_work(work, actor=unit.account, now=sent_again, summary="改过了。")
+    _seal(work)
+    submission.submit(work, actor=unit.account, now=sent_again)
+    db.session.commit()
+    assert entry_of(round_, work).pass_no == 2
+    states = db.session.scalars(sa.select(Assignment.state).where(Assignment.id.in_(first))).all()
+    assert set(states) == {AssignmentState.SUPERSEDED}
+
+
+def test_a_work_decided_for_good_does_not_re_enter(submitted_work, round_with, secretariat, unit):
+    """入选 applied is final: a later return by the desk and a new submission leave the round alone."""
+    work = submitted_work()
+    round_, _ = round_with([work])
+    decide(entry_of(round_, work), Outcome.SELECTED, secretariat)
+    apply_all(round_, secretariat)
+    work = db.session.get(type(work), work.id)
     submission.send_back(work, "请补充", REOPEN, actor=secretariat, now=AFTER)
     db.session.commit()
     sent_again = clock.from_beijing(datetime(2024, 9, 5, 9, 0))
@@ -334,6 +357,56 @@ def test_a_work_returned_elsewhere_does_not_re_enter(submitted_work, round_with,
     submission.submit(work, actor=unit.account, now=sent_again)
     db.session.commit()
     assert entry_of(round_, work).pass_no == 1
+
+
+def test_the_next_round_waits_for_a_return_and_then_the_decisions_are_final(
+    submitted_work, round_with, screening_round, secretariat, unit
+):
+    """A work returned in 初评 holds 终评 back until it came back and was decided on again
+    (or its day passed); once 终评 opens, 初评's decisions no longer change, and a score on a
+    work decided for good does not change either when 初评 opens again."""
+    kept, returned = submitted_work(), submitted_work(title="社区食堂的认证之路")
+    first, (expert, _) = round_with([kept, returned])
+    decide(entry_of(first, kept), Outcome.ADVANCE, secretariat)
+    decide(entry_of(first, returned), Outcome.RETURN, secretariat, "请补充", REOPEN)
+    apply_all(first, secretariat)
+    rounds.close_round(first, actor=secretariat, now=AFTER)
+    db.session.commit()
+    second = screening_round()
+    with pytest.raises(RuleError) as refused:
+        rounds.open_round(second, actor=secretariat, now=AFTER)
+    assert refused.value.code == "previous_awaits_returns"
+    db.session.rollback()
+
+    # the work comes back: 初评 opens again to score it; the advanced one keeps its scores
+    sent_again = clock.from_beijing(datetime(2024, 9, 5, 9, 0))
+    returned = db.session.get(type(returned), returned.id)
+    services.update_work(returned, actor=unit.account, now=sent_again, summary="补充了。")
+    _seal(returned)
+    submission.submit(returned, actor=unit.account, now=sent_again)
+    db.session.commit()
+    rounds.reopen_round(first, actor=secretariat, now=sent_again)
+    db.session.commit()
+    decided = db.session.scalar(
+        sa.select(Assignment).where(Assignment.entry_id == entry_of(first, kept).id, Assignment.expert_id == expert.id)
+    )
+    with pytest.raises(RuleError) as refused:
+        scoring.save(decided, {c.id: 1 for c in first.criteria}, "", actor=expert, now=sent_again)
+    assert refused.value.code == "decided"
+    db.session.rollback()
+    for a in db.session.scalars(
+        sa.select(Assignment).where(Assignment.entry_id == entry_of(first, returned).id, Assignment.pass_no == 2)
+    ):
+        scoring.save(a, {c.id: 8 for c in first.criteria}, "", actor=a.expert, now=sent_again)
+    decide(entry_of(first, returned), Outcome.ADVANCE, secretariat, now=sent_again)
+    apply_all(first, secretariat, now=sent_again)
+    rounds.close_round(first, actor=secretariat, now=sent_again)
+    rounds.open_round(second, actor=secretariat, now=sent_again)
+    db.session.commit()
+    assert {w.id for w in rounds.entered_works(second)} == {kept.id, returned.id}
+    with pytest.raises(RuleError) as refused:
+        decisions.decide(entry_of(first, kept), Outcome.NOT_SELECTED, "", None, actor=secretariat, now=sent_again)
+    assert refused.value.code == "later_round_open"
 
 
 # -- The pages --------------------------------------------------------------------------------------
