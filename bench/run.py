@@ -79,6 +79,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
+from dedupe import part_works_dedupe
 from screening import part_screening_assign
 from servers import (
     BENCH,
@@ -100,6 +101,7 @@ from storm import Request, classify_api, classify_page, run_storm
 from uploads import part_uploads
 from works import part_works
 from works_desk import part_works_list, part_works_zip
+from works_platform import part_works_platform
 
 BIN = Path(sys.executable).parent
 
@@ -975,13 +977,16 @@ PARTS = [
     Part("works-list", part_works_list, "the works desk's first page with 50, 100 and 5,000 works"),
     Part("works-zip", part_works_zip, "a 1 GB selection of works streamed as a zip: the worker's memory"),
     Part("screening-assign", part_screening_assign, "assigning 200 and 2,000 works to 40 experts, 3 each (in process)"),
+    Part("works-dedupe", part_works_dedupe, "the duplicate search over 200 and 2,000 photos' hashes (in process)"),
+    Part("works-platform", part_works_platform, "the public works list with 20 and 500 selected works (in process)"),
 ]
 GROUPS = {
     "sqlite": ["checkin", "rating", "sync", "storm"],
     "pg": ["pg-checkin", "pg-rating", "pg-storm"],
     "storms": ["storm", "pg-storm"],
     "works-desk": ["works-list", "works-zip"],
-    "screening": ["screening-assign"],
+    "screening": ["screening-assign", "works-dedupe"],
+    "platform": ["works-platform"],
 }
 
 
@@ -1045,6 +1050,8 @@ GOALS = [
     ("works.list_growth_ratio", "<=", 1.5),
     ("works.zip_rss_growth_mb", "<", 50),
     ("works.assign_growth_ratio", "<=", 12),
+    ("works.platform_growth_ratio", "<=", 1.5),
+    ("works.dedupe_growth_ratio", "<=", 20),
 ]
 
 

@@ -44,8 +44,9 @@ from experience.guests.services import add_guest
 from experience.plans.services import plan_for, save_plan, submit_plan
 from experience.ratings.models import Display, Rating
 from experience.ratings.services import dimensions, ensure_default_dimensions, submit_rating
-from experience.screening import blind, rounds, scoring
+from experience.screening import blind, decisions, publication, rounds, scoring
 from experience.screening import experts as screening_experts
+from experience.screening.models import Entry, Outcome, RoundState
 from experience.units.models import UnitType
 from experience.units.services import DECLARATION_VERSION, register_unit
 from experience.works import recommendations, regform, submission
@@ -454,6 +455,31 @@ def _demo_screening(users: dict[str, User], campaign: Campaign, now: datetime) -
             scoring.save(assignment, scores, comment, actor=expert, now=now)
 
 
+def _demo_publication(users: dict[str, User], campaign: Campaign, now: datetime) -> None:
+    """Guangdong's video selected in the 初评 and the selection in its 公示 from today for 7
+    days, with one objection from the public waiting for the secretariat's answer: the
+    public platform shows a work, and the secretariat's 公示 page has something to answer.
+    Skipped when the round could not open (a demo made on the works deadline's day)."""
+    first = rounds.rounds_of(campaign)[0]
+    if first.state is RoundState.DRAFT:
+        return
+    by = dict(actor=users["secretariat"], now=now, ip="127.0.0.1")
+    entries = db.session.scalars(sa.select(Entry).where(Entry.round_id == first.id))
+    entry = next(e for e in entries if e.work.category is WorkCategory.VIDEO)
+    decisions.decide(entry, Outcome.SELECTED, "", None, **by)
+    decisions.apply_pending(first, expected=decisions.preview(first).ids, **by)
+    publication.publish(campaign, clock.beijing_today(now), publication.DEFAULT_DAYS, **by)
+    publication.object(
+        entry.work,
+        name="李女士",
+        phone="13800138000",
+        reason="片中维修师傅的工牌与认证机构的证书信息似乎对不上，请核实拍摄单位是否为获证物业。",
+        consent=True,
+        ip="127.0.0.1",
+        now=now,
+    )
+
+
 def demo_calendar(today: date) -> dict[str, date]:
     """The notice's calendar transposed so that ``today`` falls in the experience week:
     plans were due nine days before it (passed), works at its start, summaries 18 days
@@ -520,6 +546,7 @@ def seed_demo(now: datetime) -> None:
         )
     _demo_works(units, users, campaign, now)
     _demo_screening(users, campaign, now)
+    _demo_publication(users, campaign, now)
     base = dict(
         certificate_no="CSC-2024-0001",
         certification_body="中国质量认证中心",

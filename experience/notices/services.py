@@ -45,6 +45,10 @@ TEXTS = {
     "screening_not_selected": _l(
         "Your work %(number)s “%(title)s” was not selected in the screening of works (%(round)s)."
     ),
+    "objection_received": _l("An objection to the published work %(number)s “%(title)s” came in."),
+    "screening_withdrawn": _l(
+        "The works secretariat withdrew your selected work %(number)s “%(title)s” from the published list: %(reason)s"
+    ),
     "deadline_7": _l("%(label)s: %(days)s days left (%(date)s)."),
     "deadline_1": _l("%(label)s: due tomorrow (%(date)s)."),
     "deadline_0": _l("%(label)s: due today (%(date)s, 23:59 Beijing time)."),

@@ -3,6 +3,8 @@
 from experience.screening import (  # noqa: F401
     assignment_views,
     expert_views,
+    prescreen_views,
+    publication_views,
     results_views,
     round_views,
     scoring_views,
