@@ -32,10 +32,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import random
 import statistics
-import subprocess
 import sys
 import time
 from datetime import date, datetime
@@ -209,23 +207,9 @@ def measure(db_path: Path, photos: int) -> dict:
 
 def part_works_dedupe(ctx) -> dict:
     """For bench/run.py: the duplicate search over 200 and over 2,000 photos in a fresh process."""
-    from servers import BenchBroken, log
+    from servers import figures_from_fresh_process
 
-    env = {k: v for k, v in os.environ.items() if k not in ("TEST_DB", "DATABASE_URL", "FLASK_DEBUG", "FROZEN_NOW")}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    done = subprocess.run(
-        [sys.executable, str(Path(__file__)), "--dir", str(ctx.tmp)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    if done.returncode != 0:
-        raise BenchBroken(f"dedupe bench failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
-    log(f"dedupe: {figures}")
-    return {k: (v[0], v[1]) for k, v in figures.items()}
+    return figures_from_fresh_process(__file__, ["--dir", str(ctx.tmp)], "dedupe")
 
 
 def main() -> None:

@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 from datetime import date, datetime
@@ -255,23 +253,9 @@ def measure(db_path: Path, works: int) -> dict:
 
 def part_screening_assign(ctx) -> dict:
     """For bench/run.py: the assignment of 200 and of 2,000 works in a fresh process."""
-    from servers import BenchBroken, log
+    from servers import figures_from_fresh_process
 
-    env = {k: v for k, v in os.environ.items() if k not in ("TEST_DB", "DATABASE_URL", "FLASK_DEBUG", "FROZEN_NOW")}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    done = subprocess.run(
-        [sys.executable, str(Path(__file__)), "--dir", str(ctx.tmp)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    if done.returncode != 0:
-        raise BenchBroken(f"screening bench failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
-    log(f"screening: {figures}")
-    return {k: (v[0], v[1]) for k, v in figures.items()}
+    return figures_from_fresh_process(__file__, ["--dir", str(ctx.tmp)], "screening")
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import resource
 import runpy
@@ -42,6 +43,28 @@ class BenchBroken(RuntimeError):
 
 def log(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def figures_from_fresh_process(script: str | Path, args: list[str], what: str, *, timeout: int = 1800) -> dict:
+    """Run a bench script in a fresh Python process (nothing loaded or warmed by the run
+    so far, as the worker or a new web worker would be) and take the figures it prints as
+    its last line: ``{"name": [value, "unit"], ...}``."""
+    keep_out = ("TEST_DB", "DATABASE_URL", "FLASK_DEBUG", "FROZEN_NOW")
+    env = {k: v for k, v in os.environ.items() if k not in keep_out}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    done = subprocess.run(
+        [sys.executable, str(script), *args],
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if done.returncode != 0:
+        raise BenchBroken(f"{what} bench failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    log(f"{what}: {figures}")
+    return {k: (v[0], v[1]) for k, v in figures.items()}
 
 
 def free_port() -> int:

@@ -20,11 +20,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import random
 import statistics
 import struct
-import subprocess
 import sys
 import time
 from fractions import Fraction
@@ -144,23 +142,9 @@ def measure(path: Path) -> dict:
 def part_works(ctx) -> dict:
     """For bench/run.py: the video check in a fresh process (as in the worker), on the video
     made once per bench run in its temp dir."""
-    from servers import BenchBroken, log
+    from servers import figures_from_fresh_process
 
-    env = {k: v for k, v in os.environ.items() if k not in ("TEST_DB", "DATABASE_URL", "FLASK_DEBUG")}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    done = subprocess.run(
-        [sys.executable, str(Path(__file__)), "--video", str(ctx.tmp / "works-3min-1080p.mp4")],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    if done.returncode != 0:
-        raise BenchBroken(f"works bench failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
-    log(f"works: {figures}")
-    return {k: (v[0], v[1]) for k, v in figures.items()}
+    return figures_from_fresh_process(__file__, ["--video", str(ctx.tmp / "works-3min-1080p.mp4")], "works")
 
 
 def main() -> None:

@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 from datetime import date, datetime, timedelta
@@ -254,23 +252,9 @@ def measure(directory: Path) -> dict:
 
 def part_works_platform(ctx) -> dict:
     """For bench/run.py: the public list with 20 and 500 selected works, in a fresh process."""
-    from servers import BenchBroken, log
+    from servers import figures_from_fresh_process
 
-    env = {k: v for k, v in os.environ.items() if k not in ("TEST_DB", "DATABASE_URL", "FLASK_DEBUG", "FROZEN_NOW")}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    done = subprocess.run(
-        [sys.executable, str(Path(__file__)), "--dir", str(ctx.tmp)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
-    if done.returncode != 0:
-        raise BenchBroken(f"platform bench failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
-    log(f"works-platform: {figures}")
-    return {k: (v[0], v[1]) for k, v in figures.items()}
+    return figures_from_fresh_process(__file__, ["--dir", str(ctx.tmp)], "works-platform", timeout=1200)
 
 
 def main() -> None:

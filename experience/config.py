@@ -50,6 +50,9 @@ class Config:
     UPLOAD_DIR = os.environ.get("UPLOAD_DIR", "")  # default: instance/uploads
     #: where stored files live (core/storage.py): file:///path or memory://; default UPLOAD_DIR
     STORAGE_URI = os.environ.get("STORAGE_URI", "")
+    #: each submitted photo or video work is fingerprinted by the worker for look-alike
+    #: search (screening.duplicates)
+    SCREENING_FINGERPRINTS = True
     #: when set (e.g. /_stored/), files are answered with X-Accel-Redirect to this nginx
     #: internal location plus the key, and nginx sends the bytes (core/files.py)
     STORAGE_X_ACCEL_PREFIX = os.environ.get("STORAGE_X_ACCEL_PREFIX", "")
@@ -141,6 +144,9 @@ def secret_key_problem(key: str) -> str | None:
 
 class TestConfig(Config):
     TESTING = True
+    # tests/screening/test_duplicates.py turns it on; elsewhere each photo or video work a
+    # test submits would be decoded once more for nothing (jobs run inside the test)
+    SCREENING_FINGERPRINTS = False
     SECRET_KEY = "test-secret"
     PUBLIC_BASE_URL = "http://testserver"
     RATELIMIT_STORAGE_URI = "memory://"

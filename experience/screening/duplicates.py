@@ -445,7 +445,7 @@ _AFTER_COMMIT = "screening.fingerprints_after_commit"
 def _on_submitted(work: Work, *, actor: User, now: datetime, first: bool, **_) -> None:
     """Every submission (the files may have changed since the last): the work's
     fingerprints are made again, once the submission is committed."""
-    if work.category is WorkCategory.TEXT:
+    if work.category is WorkCategory.TEXT or not current_app.config["SCREENING_FINGERPRINTS"]:
         return
     job = jobs.start(FINGERPRINT_JOB, owner=actor, now=now, work_id=work.id)
     db.session.info.setdefault(_AFTER_COMMIT, []).append(job.id)

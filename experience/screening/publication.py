@@ -16,16 +16,17 @@ Rules as plain functions; each writes its audit entry, and the caller commits.
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from huey import crontab
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from experience.accounts.models import Role
 from experience.campaigns.models import Campaign
-from experience.core import audit, clock
+from experience.core import audit, clock, jobs
 from experience.core.errors import RuleError
 from experience.core.phone import normalize_phone
 from experience.extensions import db
@@ -393,3 +394,32 @@ def withdraw_selected(work: Work, reason: str, *, actor, now: datetime, ip: str 
         "screening.withdraw_selected", now=now, actor=actor, target=work, ip=ip, number=work.number, reason=reason
     )
     return withdrawal
+
+
+# -- Keeping objections no longer than the notice says ------------------------------------------
+
+#: the personal-information notice tells objectors their name, phone and reason are kept
+#: for one year after the period ends
+KEEP_OBJECTIONS_DAYS = 365
+
+
+def purge_objections(now: datetime) -> int:
+    """Delete the objections (name, phone, reason, address, answer) of every publication
+    whose period ended more than a year ago (Beijing dates); returns how many went. The
+    audit log keeps that an objection came, never who sent it."""
+    cutoff = clock.beijing_today(now) - timedelta(days=KEEP_OBJECTIONS_DAYS)
+    old = sa.select(Publication.id).where(Publication.ends_on < cutoff)
+    gone = db.session.execute(
+        sa.delete(Objection).where(Objection.publication_id.in_(old)).execution_options(synchronize_session=False)
+    ).rowcount
+    if gone:
+        audit.record("screening.objections_purge", now=now, actor=None, actor_name="system", count=gone)
+    return gone
+
+
+@jobs.huey.periodic_task(crontab(hour="3", minute="17"), priority=jobs.LIGHT)
+@jobs._in_app  # as transfers.jobs: core offers nothing public for a capability's periodic task yet
+def purge_old_objections() -> None:
+    """Every night (03:17 server time)."""
+    purge_objections(clock.now())
+    db.session.commit()

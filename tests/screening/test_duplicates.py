@@ -26,6 +26,12 @@ from tests.works.conftest import CAPTION, stored
 from tests.works.media_files import MB, make_video, padded_to
 
 
+@pytest.fixture(autouse=True)
+def fingerprints_on(app):
+    """As deployed: every submission is fingerprinted (the other tests skip it)."""
+    app.config["SCREENING_FINGERPRINTS"] = True
+
+
 def scene(seed: int, size=(1200, 900)) -> Image.Image:
     """A street photo's layout (sky, horizon, buildings, a few shapes, a caption), its
     colours, buildings and shapes drawn from ``seed``: two seeds are two photos of a

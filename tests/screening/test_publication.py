@@ -5,7 +5,7 @@ secretariat only), the secretariat's answers, and a selected work withdrawn for 
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -230,6 +230,21 @@ def test_an_objection_is_kept_and_the_secretariat_told(published, secretariat):
     # HQ reads the log: the objector's name and phone stay out of it
     assert "13812345678" not in str(entry.detail)
     assert "张" not in str(entry.detail)
+
+
+def test_objections_go_a_year_after_the_period_as_the_notice_says(published, secretariat):
+    publication.object(published, **_args(), ip="203.0.113.9", now=AFTER)
+    db.session.commit()
+    ends = db.session.scalar(sa.select(Publication.ends_on))
+    kept_until = ends + timedelta(days=publication.KEEP_OBJECTIONS_DAYS)
+    assert publication.purge_objections(bj(kept_until.year, kept_until.month, kept_until.day, 23, 59)) == 0
+    assert len(objections()) == 1
+    gone_on = kept_until + timedelta(days=1)
+    assert publication.purge_objections(bj(gone_on.year, gone_on.month, gone_on.day, 0, 30)) == 1
+    db.session.commit()
+    assert objections() == []
+    entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "screening.objections_purge"))
+    assert entry.detail["count"] == 1
 
 
 @pytest.mark.parametrize(
