@@ -56,34 +56,17 @@ def seed(db, photos: int) -> tuple[int, int]:
     """The campaign and ``photos`` submitted photo works; returns (campaign id, planted pairs)."""
     import sqlalchemy as sa
 
-    from experience.accounts.models import Province
     from experience.campaigns.services import default_campaign
     from experience.screening.models import Fingerprint, FingerprintKind
-    from experience.units.models import Unit, UnitType
     from experience.works.models import CheckState, FileCheck, FileKind, Work, WorkCategory, WorkFile, WorkState
 
     r = random.Random(photos)
     campaign = default_campaign(2024)
     db.session.add(campaign)
     db.session.flush()
-    provinces = db.session.scalars(sa.select(Province.code).order_by(Province.code)).all()
-    units = [
-        dict(
-            name=f"基准测试报送单位{n:04d}有限公司",
-            credit_code=f"91DEDUP{n:011d}",
-            unit_type=list(UnitType)[n % len(UnitType)],
-            province_code=provinces[n % len(provinces)],
-            contact_name="王小明",
-            contact_mobile="13812345678",
-            declaration_version="bench",
-            declaration_accepted_at=NOW,
-            created_at=NOW,
-        )
-        for n in range(-(-photos // 10))
-    ]
-    unit_ids = (
-        db.session.execute(sa.insert(Unit).returning(Unit.id, sort_by_parameter_order=True), units).scalars().all()
-    )
+    from servers import insert_units
+
+    unit_ids = insert_units(-(-photos // 10), code_prefix="91DEDUP", now=NOW)
     work_ids = (
         db.session.execute(
             sa.insert(Work).returning(Work.id, sort_by_parameter_order=True),

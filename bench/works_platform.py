@@ -48,10 +48,9 @@ def seed(db, selected: int) -> None:
     """A campaign in its 公示 with ``selected`` selected works and as many not selected."""
     import sqlalchemy as sa
 
-    from experience.accounts.models import Province, Role, User
+    from experience.accounts.models import Role, User
     from experience.campaigns.services import default_campaign
     from experience.screening.models import Decision, Entry, Outcome, Publication, Round, RoundState, Withdrawal
-    from experience.units.models import Unit, UnitType
     from experience.works.models import CheckState, FileCheck, FileKind, Work, WorkCategory, WorkFile, WorkState
 
     campaign = default_campaign(2024)
@@ -69,25 +68,10 @@ def seed(db, selected: int) -> None:
             created_at=NOW,
         ),
     ).scalar_one()
-    provinces = db.session.scalars(sa.select(Province.code).order_by(Province.code)).all()
     total = 2 * selected
-    units = [
-        dict(
-            name=f"基准测试报送单位{n:04d}有限公司",
-            credit_code=f"91BENCH{n:011d}",
-            unit_type=list(UnitType)[n % len(UnitType)],
-            province_code=provinces[n % len(provinces)],
-            contact_name="王小明",
-            contact_mobile="13812345678",
-            declaration_version="bench",
-            declaration_accepted_at=NOW,
-            created_at=NOW,
-        )
-        for n in range(-(-total // WORKS_PER_UNIT))
-    ]
-    unit_ids = (
-        db.session.execute(sa.insert(Unit).returning(Unit.id, sort_by_parameter_order=True), units).scalars().all()
-    )
+    from servers import insert_units
+
+    unit_ids = insert_units(-(-total // WORKS_PER_UNIT), code_prefix="91BENCH", now=NOW)
     categories = list(WorkCategory)
     work_rows = [
         dict(
