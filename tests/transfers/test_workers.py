@@ -4,6 +4,9 @@ process, so it completes whichever worker each chunk reaches.
 gunicorn runs the app with 2 sync workers on a free port, on the test's database and
 store; each chunk goes on a fresh connection, and gunicorn's access log names the
 process that answered it (``%(p)s``), so the app needs no test-only code to tell.
+Which sync worker accepts a connection is the kernel's choice (on a busy machine one
+worker can take all 40), so the test steers them: a request left half-sent keeps one
+worker reading it, and the chunk goes to the other.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ import hashlib
 import http.client
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -86,6 +91,22 @@ def gunicorn(app, database_url, tmp_path):
         proc.wait(10)
 
 
+class HeldWorker:
+    """A GET whose headers are not yet finished: the sync worker that accepted it waits
+    on it until ``release`` sends the rest, and cannot take another connection."""
+
+    def __init__(self, port: int):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n")
+        time.sleep(0.05)  # the free worker accepts it before anything else is sent
+
+    def release(self) -> None:
+        self.sock.sendall(b"Connection: close\r\n\r\n")
+        while self.sock.recv(4096):
+            pass
+        self.sock.close()
+
+
 def _up(port: int) -> bool:
     try:
         return Client(port).request("GET", "/healthz")[0].status == 200
@@ -129,11 +150,16 @@ def test_chunks_on_two_worker_processes_make_one_complete_file(
     url = r.headers["Location"]
     chunk = len(h264_video) // 40 + 1
     pids = []
+    held = HeldWorker(port)
     for at in range(0, len(h264_video), chunk):
+        # hold the worker that just answered, free the other: chunks alternate
+        held, previous = HeldWorker(port), held
+        previous.release()
         headers = dict(tus, **{"Upload-Offset": str(at), "Content-Type": "application/offset+octet-stream"})
         r, body = browser.request("PATCH", url, h264_video[at : at + chunk], headers)
         assert r.status == 204, body
         pids.append(_pid_of(log, "PATCH", len(pids) + 1))
+    held.release()
     assert len(set(pids)) == 2, pids
     r, _ = browser.request("HEAD", url, headers=tus)
     assert r.headers["Upload-Offset"] == str(len(h264_video))
