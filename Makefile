@@ -62,12 +62,10 @@ run: db
 	$(BIN)/gunicorn wsgi:app   # settings: gunicorn.conf.py
 
 # ruff first (a finding fails the run), then the whole suite on SQLite and on a throwaway
-# PostgreSQL side by side, the SQLite pass in two: the browser walk-throughs and the
-# 5,000-card printout through a real worker spend most of their time waiting on another
-# process (Chromium, the worker), so they run beside the rest instead of after it. Each
-# pass is one Python process with its own log and coverage file; the logs print when all
-# have finished, coverage combines.
-HEAVY_TESTS := tests/browser tests/guests/test_printouts.py
+# PostgreSQL side by side, each pass spread over two processes by pytest-xdist (each
+# process with its own PostgreSQL server): the two cores stay busy until the end instead
+# of one long pass finishing alone. Each pass has its own log and coverage file; the logs
+# print when both have finished, coverage combines.
 lint: test-venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -76,15 +74,14 @@ test: system test-venv lint
 	$(BIN)/coverage erase
 	@rm -f .coverage.* test-*.log; \
 	run() { name=$$1; engine=$$2; shift 2; \
-	  TEST_DB=$$engine COVERAGE_FILE=.coverage.$$name $(BIN)/pytest -q -p no:cacheprovider --durations=20 --cov \
+	  TEST_DB=$$engine COVERAGE_FILE=.coverage.$$name $(BIN)/pytest -q -p no:cacheprovider -n 2 --durations=20 --cov \
 	    --cov-report= "$$@" >test-$$name.log 2>&1 & pids="$$pids $$!"; }; \
-	run sqlite sqlite $(addprefix --ignore=,$(HEAVY_TESTS)); \
-	run sqlite-waiting sqlite $(HEAVY_TESTS); \
+	run sqlite sqlite; \
 	run postgresql postgresql; \
 	fail=0; for pid in $$pids; do wait $$pid || fail=1; done; \
-	for name in sqlite sqlite-waiting postgresql; do echo "== $$name"; cat test-$$name.log; done; \
+	for name in sqlite postgresql; do echo "== $$name"; cat test-$$name.log; done; \
 	[ $$fail = 0 ] || { echo "make test: a pass failed (logs above)"; exit 1; }
-	$(BIN)/coverage combine -q .coverage.sqlite .coverage.sqlite-waiting .coverage.postgresql
+	$(BIN)/coverage combine -q .coverage.sqlite .coverage.postgresql
 	$(BIN)/coverage report --fail-under=90
 
 # (Each pass lists its 20 slowest tests: the two passes together must stay under 20 minutes.)
