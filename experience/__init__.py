@@ -86,6 +86,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     from experience.accounts import views as accounts
     from experience.campaigns import views as campaigns
     from experience.checkin import views as checkin
+    from experience.displays import views as displays
     from experience.events import views as events
     from experience.guests import views as guests
     from experience.notices import views as notices
@@ -114,6 +115,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
         works,
         screening,
         platform,
+        displays,
         reports,
     ):
         app.register_blueprint(module.bp)

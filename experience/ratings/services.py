@@ -20,6 +20,7 @@ from experience.events.models import Event, GuestCategory
 from experience.extensions import db
 from experience.guests.models import Guest
 from experience.ratings.models import DEFAULT_DIMENSIONS, Dimension, Display, Rating, Score
+from experience.ratings.signals import rating_moderated
 
 COMMENT_MAX = 500
 #: the longest question and explanation (the columns' lengths)
@@ -313,6 +314,7 @@ def set_approval(rating: Rating, what: str, approved: bool, *, actor, now: datet
         province_code=rating.guest.event.province_code,
         item=what,
     )
+    rating_moderated.send(rating, what=what, approved=approved, now=now)
 
 
 def record_export(event: Event, *, rows: int, actor, now: datetime, ip: str = "") -> None:

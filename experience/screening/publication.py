@@ -33,6 +33,7 @@ from experience.extensions import db
 from experience.notices.services import notify
 from experience.screening import decisions
 from experience.screening.models import Objection, Publication, Withdrawal
+from experience.screening.signals import work_withdrawn
 from experience.works.models import Work
 
 DEFAULT_DAYS = 7
@@ -393,6 +394,7 @@ def withdraw_selected(work: Work, reason: str, *, actor, now: datetime, ip: str 
     audit.record(
         "screening.withdraw_selected", now=now, actor=actor, target=work, ip=ip, number=work.number, reason=reason
     )
+    work_withdrawn.send(work, now=now)
     return withdrawal
 
 

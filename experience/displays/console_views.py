@@ -1,0 +1,1 @@
+"""The organiser's console (phone-first): screens, playlists, commands."""

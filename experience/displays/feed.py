@@ -1,0 +1,296 @@
+"""What a screen receives: the protocol of ``/s/<token>/…``.
+
+Polling, not server-sent events. The app runs on gunicorn gthread workers (4 × 16
+threads by default): an event stream holds a thread for as long as the screen is up, so
+64 screens would take every thread and check-in would stop. A poll holds a thread for a
+millisecond or two. A screen polls ``sync`` every SYNC_SECONDS with the version it has
+(``If-None-Match``); the answer is ``304`` with no body until something changed, then the
+display state (the commands) and the versions. One indexed query per poll, and a write
+only every HEARTBEAT_WRITE_SECONDS (or when what it shows changed). Commands therefore
+reach every screen within SYNC_SECONDS plus a round trip, whichever app server took them,
+because the state lives in the database.
+
+Safe by design, on the screen's side (static/displays/screen.js): a screen shows live
+scenes (check-in counts, comments, ratings) only while its last successful sync is
+younger than STALE_SECONDS. A screen whose poll loop died, or whose network dropped,
+falls back to the welcome and the works by itself; a blank or a hidden comment can
+therefore never stay up on a screen that stopped listening.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import url_for
+from flask_babel import gettext as _
+from sqlalchemy.orm import selectinload
+
+from experience.core.web import beijing
+from experience.displays import screens
+from experience.displays.models import DisplayState, Scene, Screen, ScreenItem
+from experience.events.models import CATEGORY_LABELS, Event, EventStatus, GuestCategory
+from experience.extensions import db
+from experience.guests.models import Guest
+from experience.platform.services import ShownPhoto, ShownWork
+from experience.ratings.models import Display, Rating
+from experience.ratings.services import public_name, stats
+
+#: how often a screen asks for news: a command shows within this plus a round trip
+SYNC_SECONDS = 1.5
+#: a screen that has not synced for this long shows safe content only (about five polls)
+STALE_SECONDS = 8
+#: a screen's heartbeat is written at most this often while what it shows is unchanged
+HEARTBEAT_WRITE_SECONDS = 10
+#: the console calls a screen "not responding" when unheard of for this long
+ALIVE_SECONDS = 25
+#: how often a screen fetches the live figures while it shows (or is about to show) them
+LIVE_SECONDS = 5
+#: the live figures are computed at most this often per event and version, per process
+LIVE_CACHE_SECONDS = 3
+#: the comments a wall shows at most: the latest approved
+COMMENTS_MAX = 30
+SHOWN_MAX = 60
+AGENT_MAX = 200
+
+
+def sync(token: str, now: datetime, *, shown: str = "", shown_version: int | None = None, agent: str = ""):
+    """One poll of a screen: its heartbeat, and the display state it must follow.
+
+    Returns None when the link is unknown, revoked or expired (the screen then clears
+    itself), else ``(version, answer)``: the view answers 304 when the screen already has
+    ``version``.
+    """
+    row = db.session.execute(
+        sa.select(
+            Screen.id,
+            Screen.event_id,
+            Screen.revoked_at,
+            Screen.seen_at,
+            Screen.shown,
+            Screen.shown_version,
+            Screen.agent,
+            Event.ends_at,
+            Event.status,
+            DisplayState,
+        )
+        .join(Event, Event.id == Screen.event_id)
+        .join(DisplayState, DisplayState.event_id == Screen.event_id)
+        .where(Screen.token == token)
+    ).one_or_none()
+    if row is None or row.revoked_at is not None or row.status is EventStatus.CANCELLED:
+        return None
+    if now > row.ends_at + timedelta(hours=screens.LINK_HOURS_AFTER_END):
+        return None
+    shown, agent = shown[:SHOWN_MAX], agent[:AGENT_MAX]
+    if (
+        row.seen_at is None
+        or now - row.seen_at >= timedelta(seconds=HEARTBEAT_WRITE_SECONDS)
+        or (shown, shown_version) != (row.shown, row.shown_version)
+        or (agent and agent != row.agent)
+    ):
+        values = {"seen_at": now, "shown": shown, "shown_version": shown_version}
+        if agent:
+            values["agent"] = agent
+        db.session.execute(sa.update(Screen).where(Screen.id == row.id).values(**values))
+    state: DisplayState = row.DisplayState
+    return state.version, {
+        "v": state.version,
+        "cv": state.content_version,
+        "paused": state.paused,
+        "blank": state.blank,
+        "pinned": state.pinned,
+        "hidden": list(state.hidden or []),
+        "goto": {"seq": state.goto_seq, "scene": state.goto_scene},
+        "next": state.next_seq,
+        "sync_ms": int(SYNC_SECONDS * 1000),
+        "stale_ms": STALE_SECONDS * 1000,
+        "live_ms": LIVE_SECONDS * 1000,
+    }
+
+
+def screen_for(token: str, now: datetime) -> Screen | None:
+    """The screen of an active link, else None (unknown, revoked, expired)."""
+    screen = db.session.scalar(sa.select(Screen).where(Screen.token == token))
+    if screen is None or screens.link_state(screen, now) != "active":
+        return None
+    return screen
+
+
+def content(screen: Screen, now: datetime) -> dict[str, Any]:
+    """What the screen plays: the welcome, its scenes in order with their seconds, and
+    its playlist with display-ready media. Items no longer available (a withdrawn work,
+    a photo whose approval was withdrawn) are left out."""
+    event = screen.event
+    state = db.session.get(DisplayState, event.id)
+    can_show = screens.available(event, now)
+    items = []
+    for item in screen.items:
+        if item.work_id is not None and item.work_id in can_show.works:
+            items.append(_work(can_show.works[item.work_id]))
+        elif item.rating_id is not None and item.rating_id in can_show.photos:
+            photo = can_show.photos[item.rating_id]
+            items.append(
+                {
+                    "key": photo.key,
+                    "kind": "guest_photo",
+                    "url": url_for("displays.guest_photo", token=screen.token, rating_id=photo.rating_id),
+                    "caption": photo.caption,
+                }
+            )
+    return {
+        "cv": state.content_version if state else 0,
+        "screen": screen.name,
+        "event": {
+            "title": event.title,
+            "service": event.service_name,
+            "certified_org": event.certified_org,
+            "host_unit": event.host_unit,
+            "time": f"{beijing(event.starts_at)} – {beijing(event.ends_at, 'HH:mm')}",
+            "venue": f"{event.city} {event.venue_name}".strip(),
+        },
+        "scenes": [
+            {"scene": scene.value, "label": str(scene.label), "seconds": conf["seconds"], "live": scene.is_live}
+            for scene in Scene
+            if (conf := screen.scenes.get(scene.value, {})).get("on")
+        ],
+        "items": items,
+    }
+
+
+def _caption(photo: ShownPhoto) -> str:
+    c = photo.caption
+    parts = [c.get("description") or ""]
+    if c.get("place"):
+        parts.append(_("Place: %(place)s", place=c["place"]))
+    if c.get("creator"):
+        parts.append(_("By %(creator)s", creator=c["creator"]))
+    return " · ".join(p for p in parts if p)
+
+
+def _work(work: ShownWork) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "key": f"work:{work.id}",
+        "title": work.title,
+        "unit": work.unit_name,
+        "category": str(work.category.label),
+        "number": work.number,
+    }
+    if work.video is not None:
+        answer.update(
+            kind="video",
+            url=work.video.file.url,
+            poster=work.video.poster.url if work.video.poster else None,
+            duration=work.video.duration_s,
+        )
+    elif work.photos:
+        answer.update(kind="photos", photos=[{"url": p.screen.url, "caption": _caption(p)} for p in work.photos])
+    else:
+        answer.update(kind="text", summary=work.summary, body=work.body)
+    return answer
+
+
+def guest_photo_key(screen: Screen, rating_id: int) -> str | None:
+    """The storage key of a guest photo this screen may show: on its playlist, of its
+    event, approved, with consent. None otherwise."""
+    return db.session.scalar(
+        sa.select(Rating.photo_web_key)
+        .join(ScreenItem, ScreenItem.rating_id == Rating.id)
+        .where(
+            ScreenItem.screen_id == screen.id,
+            Rating.id == rating_id,
+            Rating.event_id == screen.event_id,
+            Rating.photo_approved_at.is_not(None),
+            Rating.photo_consent.is_(True),
+        )
+    )
+
+
+# -- Live figures ----------------------------------------------------------------------------
+
+_live_cache: dict[tuple[int, int], tuple[float, dict[str, Any]]] = {}
+_live_lock = threading.Lock()
+
+
+def live(screen: Screen) -> dict[str, Any]:
+    """Check-in counts by guest category against the expected, the approved comments
+    (as each guest chose to be named; hidden ones left out) and the ratings' averages.
+    Counts only: never a guest's name or phone unless the guest chose to sign a comment.
+
+    Computed at most every LIVE_CACHE_SECONDS per event in each process, keyed by the
+    display version too: a hidden comment or a withdrawn approval changes the version, so
+    no screen is served the old figures after it.
+    """
+    state = db.session.get(DisplayState, screen.event_id)
+    key = (screen.event_id, state.version if state else 0)
+    at = time.monotonic()
+    with _live_lock:
+        hit = _live_cache.get(key)
+        if hit and at - hit[0] < LIVE_CACHE_SECONDS:
+            return hit[1]
+    figures = _live(screen.event, set(state.hidden or []) if state else set())
+    with _live_lock:
+        for old in [k for k, (t, _) in _live_cache.items() if at - t >= LIVE_CACHE_SECONDS]:
+            del _live_cache[old]
+        _live_cache[key] = (at, figures)
+    return figures
+
+
+def _live(event: Event, hidden: set[str]) -> dict[str, Any]:
+    by_category = dict(
+        db.session.execute(
+            sa.select(Guest.category, sa.func.count())
+            .where(Guest.event_id == event.id, Guest.checked_in_at.is_not(None))
+            .group_by(Guest.category)
+        ).all()
+    )
+    expected = event.expected_guests or {}
+    categories = [
+        {
+            "label": str(CATEGORY_LABELS[c]),
+            "checked_in": by_category.get(c, 0),
+            "expected": int(expected.get(c.value) or 0),
+        }
+        for c in GuestCategory
+        if by_category.get(c) or expected.get(c.value)
+    ]
+    comments = [
+        {"key": f"comment:{r.id}", "text": r.comment, "name": public_name(r)}
+        for r in db.session.scalars(
+            sa.select(Rating)
+            .options(selectinload(Rating.guest))
+            .where(
+                Rating.event_id == event.id,
+                Rating.comment_approved_at.is_not(None),
+                Rating.comment != "",
+                Rating.display != Display.NONE,
+            )
+            .order_by(Rating.comment_approved_at.desc())
+            .limit(COMMENTS_MAX + len(hidden))
+        )
+        if f"comment:{r.id}" not in hidden
+    ][:COMMENTS_MAX]
+    figures = stats(event)
+    return {
+        "checked_in": sum(by_category.values()),
+        "expected": event.expected_total,
+        "categories": categories,
+        "comments": comments,
+        "responses": figures.ratings,
+        "ratings": [
+            {
+                "name": d.dimension.name,
+                "average": round(d.average, 2) if d.average is not None else None,
+                "count": d.count,
+            }
+            for d in figures.dimensions
+        ],
+    }
+
+
+def alive(screen: Screen, now: datetime) -> bool:
+    """What the console shows: whether the screen was heard from lately."""
+    return screen.seen_at is not None and now - screen.seen_at < timedelta(seconds=ALIVE_SECONDS)

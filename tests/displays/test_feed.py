@@ -1,0 +1,71 @@
+"""What a screen receives: its heartbeat, the state it follows, the live figures."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from experience.displays import control, feed
+from experience.displays.models import Screen
+from experience.events.models import GuestCategory
+from experience.extensions import db
+from experience.ratings.models import Display
+from tests.displays.conftest import DURING
+
+
+def seen(screen):
+    db.session.expire_all()
+    s = db.session.get(Screen, screen.id)
+    return s.seen_at, s.shown
+
+
+def test_a_sync_answers_the_state_and_writes_the_heartbeat_only_now_and_then(event, screen, staff):
+    version, answer = feed.sync(screen.token, DURING, shown="welcome", shown_version=1, agent="Chrome")
+    db.session.commit()
+    assert answer["v"] == version and answer["blank"] is False and answer["sync_ms"] == 1500
+    assert seen(screen) == (DURING, "welcome")
+    later = DURING + timedelta(seconds=feed.HEARTBEAT_WRITE_SECONDS - 1)
+    feed.sync(screen.token, later, shown="welcome", shown_version=1)
+    db.session.commit()
+    assert seen(screen) == (DURING, "welcome")  # nothing new to say: no write
+    feed.sync(screen.token, later, shown="works/work:3", shown_version=1)
+    db.session.commit()
+    assert seen(screen) == (later, "works/work:3")  # what it shows changed: written at once
+    latest = later + timedelta(seconds=feed.HEARTBEAT_WRITE_SECONDS)
+    feed.sync(screen.token, latest, shown="works/work:3", shown_version=1)
+    db.session.commit()
+    assert seen(screen)[0] == latest
+    assert feed.alive(db.session.get(Screen, screen.id), latest + timedelta(seconds=feed.ALIVE_SECONDS - 1))
+    assert not feed.alive(db.session.get(Screen, screen.id), latest + timedelta(seconds=feed.ALIVE_SECONDS))
+
+
+def test_a_command_changes_the_version_a_screen_sees(event, screen, staff):
+    version, _ = feed.sync(screen.token, DURING)
+    control.command(event, "blank", actor=staff, now=DURING)
+    db.session.commit()
+    new, answer = feed.sync(screen.token, DURING)
+    assert new > version and answer["blank"] is True
+    assert feed.sync("not-a-token", DURING) is None
+
+
+def test_live_counts_by_category_and_only_approved_unhidden_comments(event, screen, staff, make_guest, rate):
+    for _ in range(3):
+        make_guest(event).checked_in_at = DURING
+    make_guest(event, category=GuestCategory.MEDIA)  # invited, not there yet
+    db.session.commit()
+    named = rate(event, "非常专业", display=Display.NAME, name="李四", phone="13912345678")
+    by_category = rate(event, "第一次了解服务认证")
+    rate(event, "还没审核", approved=False)
+    rate(event, "不愿公开", display=Display.NONE)
+    hidden = rate(event, "被隐藏")
+    control.command(event, "hide", item=f"comment:{hidden.id}", actor=staff, now=DURING)
+    db.session.commit()
+    live = feed.live(screen)
+    assert live["checked_in"] == 8 and live["expected"] == 12  # 3 + the 5 raters; 10 consumers + 2 media
+    assert [(c["checked_in"], c["expected"]) for c in live["categories"]] == [(8, 10), (0, 2)]  # consumers, media
+    assert {c["text"] for c in live["comments"]} == {"第一次了解服务认证", "非常专业"}
+    names = {c["text"]: c["name"] for c in live["comments"]}
+    assert names["非常专业"] == "李四"
+    assert "李四" not in names["第一次了解服务认证"]
+    assert "13912345678" not in str(live) and "8765" not in str(live)
+    assert f"comment:{named.id}" in {c["key"] for c in live["comments"]}
+    assert f"comment:{by_category.id}" in {c["key"] for c in live["comments"]}
