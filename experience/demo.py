@@ -36,6 +36,7 @@ from experience.checkin.services import check_in
 from experience.core import clock, jobs
 from experience.core.pdf import render_pdf
 from experience.core.uploads import store_upload
+from experience.displays import screens
 from experience.events.models import Event, GuestCategory
 from experience.events.services import cancel_event, create_event
 from experience.extensions import db
@@ -43,7 +44,7 @@ from experience.guests.models import CheckInVia, Guest
 from experience.guests.services import add_guest
 from experience.plans.services import plan_for, save_plan, submit_plan
 from experience.ratings.models import Display, Rating
-from experience.ratings.services import dimensions, ensure_default_dimensions, submit_rating
+from experience.ratings.services import dimensions, ensure_default_dimensions, set_approval, submit_rating
 from experience.screening import blind, decisions, publication, rounds, scoring
 from experience.screening import experts as screening_experts
 from experience.screening.models import Entry, Outcome, RoundState
@@ -639,6 +640,7 @@ def seed_demo(now: datetime) -> None:
     )
     cancel_event(cancelled, "场地检修，改期另行安排", actor=users["zhejiang"], now=now)
     _live_guests(created[1], users["organizer"], now)
+    _demo_screen(created[1], users["organizer"], now)
 
     # Zhejiang sent its plan on time: HQ can return it, and a returned plan can always
     # come back. Beijing has not sent one, and the deadline has passed.
@@ -687,6 +689,17 @@ def _live_guests(event: Event, organizer: User, now: datetime) -> None:
                 display=Display.CATEGORY,
                 now=now,
             )
+
+
+def _demo_screen(event: Event, organizer: User, now: datetime) -> None:
+    """Today's event has a main screen with every scene filled: the welcome, the live
+    check-in, the selected work in its 公示, the guests' comments (approved by the
+    organiser, 先审后发) and their ratings."""
+    for rating in db.session.scalars(sa.select(Rating).where(Rating.event_id == event.id, Rating.comment != "")):
+        set_approval(rating, "comment", True, actor=organizer, now=now, ip="127.0.0.1")
+    screen = screens.create_screen(event, "主屏", actor=organizer, now=now, ip="127.0.0.1")
+    keys = [f"work:{w}" for w in screens.available(event, now).works]
+    screens.add_items(screen, keys, actor=organizer, now=now, ip="127.0.0.1")
 
 
 def move_live_event(now: datetime) -> str:

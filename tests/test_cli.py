@@ -7,11 +7,14 @@ from experience.accounts.models import Role, User
 from experience.campaigns.models import Campaign
 from experience.core import clock
 from experience.demo import LIVE_CERTIFICATE
+from experience.displays import feed, screens
+from experience.displays.models import Scene
 from experience.events.models import Event, EventStatus
 from experience.extensions import db
 from experience.guests.models import Guest
 from experience.notices.services import notices_for
 from experience.plans.models import Plan, PlanState
+from experience.platform.services import works_for_events
 from experience.ratings.models import Rating
 from experience.units.models import Unit
 from experience.works import submission
@@ -105,6 +108,18 @@ def test_demo_fills_an_empty_database_with_an_event_happening_now(app, when):
     assert zhejiang.state is PlanState.SUBMITTED and not zhejiang.late
     assert zhejiang.first_submitted_at <= now
     _check_demo_works(campaign, now)
+    _check_demo_screen(live, now)
+
+
+def _check_demo_screen(event, now):
+    """Today's event has a screen with every scene filled: check-ins, approved comments,
+    ratings, and the works in 公示 (the selected video, once the demo's round has opened)."""
+    (screen,) = screens.screens_of(event)
+    content = feed.content(screen, now)
+    assert [s["scene"] for s in content["scenes"]] == [s.value for s in Scene]
+    assert len(content["items"]) == len(works_for_events(event.campaign, now))
+    live = feed.live(screen)
+    assert live["checked_in"] > 0 and live["comments"] and live["responses"] >= 2
 
 
 def _check_demo_works(campaign, now):
