@@ -80,6 +80,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from dedupe import part_works_dedupe
+from display import part_display
 from screening import part_screening_assign
 from servers import (
     BENCH,
@@ -979,6 +980,12 @@ PARTS = [
     Part("screening-assign", part_screening_assign, "assigning 200 and 2,000 works to 40 experts, 3 each (in process)"),
     Part("works-dedupe", part_works_dedupe, "the duplicate search over 200 and 2,000 photos' hashes (in process)"),
     Part("works-platform", part_works_platform, "the public works list with 20 and 500 selected works (in process)"),
+    Part(
+        "display",
+        lambda ctx: part_display(ctx, sys.modules[__name__]),
+        "200 screens polling: blank latency, check-in API with and without them, memory (bench/display.py)",
+        ladders=lambda a: [[8], [8]],
+    ),
 ]
 GROUPS = {
     "sqlite": ["checkin", "rating", "sync", "storm"],
@@ -987,6 +994,7 @@ GROUPS = {
     "works-desk": ["works-list", "works-zip"],
     "screening": ["screening-assign", "works-dedupe"],
     "platform": ["works-platform"],
+    "display": ["display"],
 }
 
 
@@ -1052,6 +1060,8 @@ GOALS = [
     ("works.assign_growth_ratio", "<=", 12),
     ("works.platform_growth_ratio", "<=", 1.5),
     ("works.dedupe_growth_ratio", "<=", 20),
+    ("display.blank_latency_ms_p95", "<", 2000),
+    ("display.checkin_ratio_with_200_screens", ">=", 0.8),
 ]
 
 

@@ -47,9 +47,6 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
         app.config["RATELIMIT_STORAGE_URI"] = f"sqlitefile://{Path(app.instance_path) / 'ratelimits.db'}"
     if not app.config["UPLOAD_DIR"]:
         app.config["UPLOAD_DIR"] = str(Path(app.instance_path) / "uploads")
-    if app.config["TRUSTED_PROXIES"]:
-        n = app.config["TRUSTED_PROXIES"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
     db.init_app(app)
     with app.app_context():
@@ -119,6 +116,14 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
         reports,
     ):
         app.register_blueprint(module.bp)
+
+    # the screens' poll, answered before Flask's request machinery (displays/fastpath.py)
+    from experience.displays.fastpath import ScreenPolls
+
+    app.wsgi_app = ScreenPolls(app, app.wsgi_app)
+    if app.config["TRUSTED_PROXIES"]:  # outermost: the client's address is set for everything inside
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
     from experience import demo
 

@@ -346,6 +346,39 @@ def pdf_bytes():
     return out.getvalue()
 
 
+#: the longest tests (a real worker, Chromium, every route for every role), started first:
+#: each pass runs in two processes (pytest-xdist), and a long test picked up at the end
+#: would leave one process working alone
+SLOW_FIRST = (
+    "tests/guests/test_printouts.py::test_5000",
+    "tests/browser/",
+    "tests/test_access_matrix.py",
+    "tests/test_fuzz.py",
+    "tests/test_chinese_text.py",
+    "tests/test_cli.py",
+    "tests/works/test_regform.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        return next((n for n, prefix in enumerate(SLOW_FIRST) if item.nodeid.startswith(prefix)), len(SLOW_FIRST))
+
+    items.sort(key=rank)  # stable: the rest keep their order
+
+
+def stop_process(proc, grace: float = 30) -> None:
+    """Stop a server or worker the test started: SIGTERM, and SIGKILL if it has not gone
+    within ``grace`` seconds (on a loaded machine gunicorn's graceful stop can take a while;
+    a teardown must not fail the test for that)."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
 def wait_for(predicate, timeout=5.0):
     end = time.monotonic() + timeout
     while time.monotonic() < end:

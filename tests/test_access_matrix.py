@@ -19,6 +19,7 @@ from experience.core.audit import AuditEntry, unwritten_refusal_counts
 from experience.core.clock import now as clock_now
 from experience.core.images import clean_photo
 from experience.core.uploads import store_bytes, store_upload
+from experience.displays import screens
 from experience.events.models import GuestCategory
 from experience.extensions import db
 from experience.guests.models import CheckInVia
@@ -72,7 +73,7 @@ VIEW_GET = only({"hq": 200, "province": 200, "organizer": 200}, 404)
 TUS = {"Tus-Resumable": "1.0.0"}
 SECRETARIAT_ONLY = only({"secretariat": 200}, 403)
 #: public pages whose 404 is "not public (yet)", the same for everyone: no refusal to log
-PUBLIC_NOT_FOUND = {"platform.file"}
+PUBLIC_NOT_FOUND = {"platform.file", "displays.guest_photo"}
 SECRETARIAT_POST = only({"secretariat": 302}, 403)
 
 # endpoint: (method, url template, {role: status}[, request kwargs]). Objects: event A in Beijing (11) with the
@@ -303,6 +304,18 @@ MATRIX = {
     "screening.objection_form": ("GET", "/gongshi/works/{work_video}/objection", {r: 200 for r in ROLES}),
     "screening.objection_thanks": ("GET", "/gongshi/works/{work_video}/objection/thanks", {r: 200 for r in ROLES}),
     "screening.duplicates": ("GET", "/screening/duplicates", SECRETARIAT_ONLY),
+    # Event display screens: the console is the event's managers'; a screen opens by its secret link
+    "displays.console": ("GET", "/events/{event_a}/screens", MANAGE_GET),
+    "displays.console_status": ("GET", "/events/{event_a}/screens/status", MANAGE_GET),
+    "displays.command": ("POST", "/events/{event_a}/screens/command", MANAGE_POST, {"data": {"name": "next"}}),
+    "displays.screen_edit": ("GET", "/events/{event_a}/screens/{screen_a}", MANAGE_GET),
+    # the token is a screen's only credential: the same answer whoever is logged in
+    "displays.screen": ("GET", "/s/{screen_token}", {r: 200 for r in ROLES}),
+    "displays.sync": ("GET", "/s/{screen_token}/sync", {r: 200 for r in ROLES}),
+    "displays.content": ("GET", "/s/{screen_token}/content", {r: 200 for r in ROLES}),
+    "displays.live": ("GET", "/s/{screen_token}/live", {r: 200 for r in ROLES}),
+    # a rating without an approved photo on the screen's playlist: not found, for everyone
+    "displays.guest_photo": ("GET", "/s/{screen_token}/photos/{rating_d}", {r: 404 for r in ROLES}),
     # The public platform: the selection from the start of its 公示, for everyone, no login (a text work: no files)
     "platform.index": ("GET", "/showcase", {r: 200 for r in ROLES}),
     "platform.work": ("GET", "/showcase/{work_video}", {r: 200 for r in ROLES}),
@@ -366,7 +379,10 @@ def world(app, campaign, make_user, make_event, pdf_bytes):
         "attachment",
     )
     event_b = make_event("33", actor=users["province_other"])
+    screen_a = screens.create_screen(event_a, "主屏", actor=users["province"], now=NOW)
     ids = {
+        "screen_a": screen_a.id,
+        "screen_token": screen_a.token,
         "event_a": event_a.id,
         "event_b": event_b.id,
         "zj_org": zj_org.id,

@@ -5,6 +5,7 @@ An ASCII colon, comma or bracket beside a Chinese character ("孙丽: 签到成�
 (：，（）) are the norm. Clock times (09:30) and English words are left alone.
 """
 
+import os
 import re
 from html.parser import HTMLParser
 
@@ -12,6 +13,10 @@ import pytest
 
 from tests.conftest import PASSWORD
 from tests.test_access_matrix import MATRIX, ROLES, world  # noqa: F401  (the fixture)
+
+#: a page's punctuation does not depend on the engine under it (every view runs on both in
+#: the access matrix and the fuzz test)
+pytestmark = pytest.mark.skipif(os.environ.get("TEST_DB") == "postgresql", reason="text checked on the SQLite pass")
 
 CJK = r"[\u3400-\u9fff\uf900-\ufaff]"
 ASCII_BESIDE_CJK = re.compile(rf"{CJK} ?[:(),]|[:(),] ?{CJK}")

@@ -33,9 +33,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import g, make_response, request
+from flask import current_app, g, make_response, request
 from flask_babel import ngettext
 from flask_limiter.util import get_remote_address
+from limits import parse as parse_limit
 from limits.storage import Storage
 
 from experience.core.errors import render_error
@@ -192,6 +193,18 @@ def lookup_failed() -> None:
     """Spend one of this address's failure budget: the code or token looked up is unknown.
     (A withdrawn code or a revoked token is known: it spends nothing.)"""
     g.failed_lookup = True
+
+
+def budget_spent(kind: str, address: str) -> bool:
+    """Whether ``address`` has spent its failure budget of ``kind``: the check
+    ``failure_budget`` makes before its view, for a caller outside Flask's request flow
+    (displays.fastpath). True too when the limits store cannot be read: the caller then
+    leaves the request to the view, which decides as everywhere else."""
+    prefix = [current_app.config["RATELIMIT_KEY_PREFIX"]] if current_app.config.get("RATELIMIT_KEY_PREFIX") else []
+    try:
+        return not limiter.limiter.test(parse_limit(FAILURE_BUDGET), *prefix, address, "fail:" + kind)
+    except limiter.storage.base_exceptions:
+        return True
 
 
 def failure_budget(kind: str, answer: Callable[[int], object] | None = None):

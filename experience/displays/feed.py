@@ -57,30 +57,53 @@ SHOWN_MAX = 60
 AGENT_MAX = 200
 
 
+#: built once: 200 screens poll every 1.5 s, and building a select costs more than running it
+_SYNC_ROW = (
+    sa.select(
+        Screen.id,
+        Screen.revoked_at,
+        Screen.seen_at,
+        Screen.shown,
+        Screen.shown_version,
+        Screen.agent,
+        Event.ends_at,
+        Event.status,
+        DisplayState.version,
+        DisplayState.content_version,
+        DisplayState.paused,
+        DisplayState.blank,
+        DisplayState.pinned,
+        DisplayState.hidden,
+        DisplayState.goto_seq,
+        DisplayState.goto_scene,
+        DisplayState.next_seq,
+    )
+    .join(Event, Event.id == Screen.event_id)
+    .join(DisplayState, DisplayState.event_id == Screen.event_id)
+    .where(Screen.token == sa.bindparam("token"))
+)
+_HEARTBEAT = (
+    sa.update(Screen)
+    .where(Screen.id == sa.bindparam("b_id"))
+    .values(
+        seen_at=sa.bindparam("b_seen"),
+        shown=sa.bindparam("b_shown"),
+        shown_version=sa.bindparam("b_sv"),
+        agent=sa.bindparam("b_agent"),
+    )
+)
+
+
 def sync(token: str, now: datetime, *, shown: str = "", shown_version: int | None = None, agent: str = ""):
     """One poll of a screen: its heartbeat, and the display state it must follow.
 
     Returns None when the link is unknown, revoked or expired (the screen then clears
     itself), else ``(version, answer)``: the view answers 304 when the screen already has
-    ``version``.
+    ``version``. A heartbeat, when due, is written in a transaction of its own (the read's
+    is ended first: on SQLite a reader cannot become a writer once another writer has
+    committed): so a poll ends the caller's transaction; the caller commits the heartbeat.
     """
-    row = db.session.execute(
-        sa.select(
-            Screen.id,
-            Screen.event_id,
-            Screen.revoked_at,
-            Screen.seen_at,
-            Screen.shown,
-            Screen.shown_version,
-            Screen.agent,
-            Event.ends_at,
-            Event.status,
-            DisplayState,
-        )
-        .join(Event, Event.id == Screen.event_id)
-        .join(DisplayState, DisplayState.event_id == Screen.event_id)
-        .where(Screen.token == token)
-    ).one_or_none()
+    row = db.session.execute(_SYNC_ROW, {"token": token}).one_or_none()
     if row is None or row.revoked_at is not None or row.status is EventStatus.CANCELLED:
         return None
     if now > row.ends_at + timedelta(hours=screens.LINK_HOURS_AFTER_END):
@@ -92,20 +115,20 @@ def sync(token: str, now: datetime, *, shown: str = "", shown_version: int | Non
         or (shown, shown_version) != (row.shown, row.shown_version)
         or (agent and agent != row.agent)
     ):
-        values = {"seen_at": now, "shown": shown, "shown_version": shown_version}
-        if agent:
-            values["agent"] = agent
-        db.session.execute(sa.update(Screen).where(Screen.id == row.id).values(**values))
-    state: DisplayState = row.DisplayState
-    return state.version, {
-        "v": state.version,
-        "cv": state.content_version,
-        "paused": state.paused,
-        "blank": state.blank,
-        "pinned": state.pinned,
-        "hidden": list(state.hidden or []),
-        "goto": {"seq": state.goto_seq, "scene": state.goto_scene},
-        "next": state.next_seq,
+        db.session.rollback()
+        db.session.execute(
+            _HEARTBEAT,
+            {"b_id": row.id, "b_seen": now, "b_shown": shown, "b_sv": shown_version, "b_agent": agent or row.agent},
+        )
+    return row.version, {
+        "v": row.version,
+        "cv": row.content_version,
+        "paused": row.paused,
+        "blank": row.blank,
+        "pinned": row.pinned,
+        "hidden": list(row.hidden or []),
+        "goto": {"seq": row.goto_seq, "scene": row.goto_scene},
+        "next": row.next_seq,
         "sync_ms": int(SYNC_SECONDS * 1000),
         "stale_ms": STALE_SECONDS * 1000,
         "live_ms": LIVE_SECONDS * 1000,
@@ -211,7 +234,7 @@ def guest_photo_key(screen: Screen, rating_id: int) -> str | None:
 
 # -- Live figures ----------------------------------------------------------------------------
 
-_live_cache: dict[tuple[int, int], tuple[float, dict[str, Any]]] = {}
+_live_cache: dict[tuple[str, int, int], tuple[float, dict[str, Any]]] = {}
 _live_lock = threading.Lock()
 
 
@@ -225,7 +248,8 @@ def live(screen: Screen) -> dict[str, Any]:
     no screen is served the old figures after it.
     """
     state = db.session.get(DisplayState, screen.event_id)
-    key = (screen.event_id, state.version if state else 0)
+    # the database too: one process may serve several (the tests do)
+    key = (str(db.engine.url), screen.event_id, state.version if state else 0)
     at = time.monotonic()
     with _live_lock:
         hit = _live_cache.get(key)

@@ -1,1 +1,155 @@
-"""What a screen opens with its secret link, and the protocol it speaks (feed.py)."""
+"""What a screen opens with its secret link, and the protocol it speaks (feed.py).
+
+No login, no session, no cookie: the token in the path is the screen's only credential.
+A token that matches no screen spends the address's failure budget (shared with the
+scanner tokens, core.ratelimit), so guessing stays bounded; a known token costs no
+limiter write at all, which matters on ``sync``: 200 screens poll it every 1.5 s.
+
+No ``@limiter.exempt`` on these routes: the app has no default limits to escape, and in
+Flask-Limiter 4 exempting a route drops its decorated limits too, the failure budget
+among them (the budget would then never refuse a guesser).
+"""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+from flask import Response, abort, current_app, jsonify, render_template, request, url_for
+
+from experience.core import clock, files, uploads
+from experience.core.ratelimit import failure_budget, lookup_failed
+from experience.core.web import public, small_int
+from experience.displays import bp, feed
+from experience.displays.models import Screen
+from experience.extensions import db
+
+#: what core.tokens.new_code makes: anything else is refused without a query
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,32}")
+
+
+def _json_429(minutes: int):
+    return Response(
+        f'{{"error": "too_many_requests", "retry_in_minutes": {minutes}}}',
+        status=429,
+        mimetype="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _screen_budget():
+    """The failure budget for the screen's JSON routes: a 429 in JSON, not a page."""
+    return failure_budget("token", answer=_json_429)
+
+
+def _known(token: str) -> bool:
+    """Whether the token names a screen (a revoked or expired one too). Only asked after a
+    refusal, so a live screen never pays for it."""
+    if not _TOKEN.fullmatch(token):
+        return False
+    return db.session.scalar(sa.select(Screen.id).where(Screen.token == token)) is not None
+
+
+def _dead(token: str) -> None:
+    """Record a refused token: an unknown one spends the budget, a revoked one was real."""
+    if not _known(token):
+        lookup_failed()
+
+
+def _gone_json(token: str):
+    _dead(token)
+    return Response('{"gone": true}', status=410, mimetype="application/json", headers={"Cache-Control": "no-store"})
+
+
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _active(token: str) -> Screen | None:
+    return feed.screen_for(token, clock.now()) if _TOKEN.fullmatch(token) else None
+
+
+@bp.get("/s/<token>")
+@public
+@failure_budget("token")
+def screen(token: str):
+    """The page a venue PC opens: an empty stage; screen.js fills it from the feed."""
+    if _active(token) is None:
+        known = _known(token)
+        if not known:
+            lookup_failed()
+        # nothing of the event: a dead link says only that it no longer works
+        return _no_store(Response(render_template("displays/gone.html"), status=410 if known else 404))
+    page = render_template(
+        "displays/screen.html",
+        urls={
+            "sync": url_for("displays.sync", token=token),
+            "content": url_for("displays.content", token=token),
+            "live": url_for("displays.live", token=token),
+        },
+    )
+    return _no_store(Response(page, mimetype="text/html"))
+
+
+@bp.get("/s/<token>/sync")
+@public
+@_screen_budget()
+def sync(token: str):
+    """The poll: the screen's heartbeat, and 304 until the display state changes. A live
+    screen's poll is answered before Flask by displays.fastpath with the same rule; this
+    view answers the rest (dead links, a spent budget) and the tests' direct calls."""
+    if not _TOKEN.fullmatch(token):
+        return _gone_json(token)
+    shown = request.args.get("shown", "")
+    shown_version = small_int(request.args.get("sv"))
+    agent = request.headers.get("User-Agent", "")
+    # feed.sync writes a due heartbeat in a transaction of its own (SQLite: a reader
+    # cannot become a writer once another writer committed after it began)
+    answer = feed.sync(token, clock.now(), shown=shown, shown_version=shown_version, agent=agent)
+    db.session.commit()
+    if answer is None:
+        return _gone_json(token)
+    version, state = answer
+    etag = f'"{version}"'
+    headers = {"ETag": etag, "Cache-Control": "no-store"}
+    if etag in request.headers.get("If-None-Match", ""):
+        return Response(status=304, headers=headers)
+    return Response(current_app.json.dumps(state), mimetype="application/json", headers=headers)
+
+
+@bp.get("/s/<token>/content")
+@public
+@_screen_budget()
+def content(token: str):
+    """What the screen plays: the welcome, its scenes and its playlist."""
+    screen = _active(token)
+    if screen is None:
+        return _gone_json(token)
+    return _no_store(jsonify(feed.content(screen, clock.now())))
+
+
+@bp.get("/s/<token>/live")
+@public
+@_screen_budget()
+def live(token: str):
+    """The live figures: check-in counts, approved comments, ratings' averages."""
+    screen = _active(token)
+    if screen is None:
+        return _gone_json(token)
+    return _no_store(jsonify(feed.live(screen)))
+
+
+@bp.get("/s/<token>/photos/<int:rating_id>")
+@public
+@failure_budget("token")
+def guest_photo(token: str, rating_id: int):
+    """A guest's approved photo on this screen's playlist; 404 for anything else."""
+    screen = _active(token)
+    if screen is None:
+        _dead(token)
+        abort(404)
+    key = feed.guest_photo_key(screen, rating_id)
+    if key is None:
+        abort(404)
+    return files.serve(key, mimetype=uploads.mimetype_of(key))

@@ -24,7 +24,7 @@ from experience.extensions import db
 from experience.guests import services as guests
 from experience.guests.models import Guest
 from tests.checkin.test_views import SERVE
-from tests.conftest import _free_port, wait_for
+from tests.conftest import _free_port, stop_process, wait_for
 
 BUDGET = int(FAILURE_BUDGET.split()[0])
 GUESSER, VENUE, ELSEWHERE = "203.0.113.7", "198.51.100.1", "192.0.2.44"
@@ -247,8 +247,7 @@ def test_the_budget_is_shared_by_two_workers(app, event, make_guest, tmp_path, d
         statuses = [get(ports[i % 2], f"/c/{unknown_code()}") for i in range(BUDGET + 6)]
     finally:
         for w in workers:
-            w.terminate()
-            w.wait(10)
+            stop_process(w)
     # core.ratelimit: a worker writes a key's hits from its second one on, so each worker may
     # accept one failure beyond the budget that the other has not seen yet, never more
     refused = statuses.index(429)

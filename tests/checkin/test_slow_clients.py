@@ -17,7 +17,7 @@ from experience.accounts.models import Role
 from experience.checkin import services
 from experience.core import clock
 from experience.extensions import db
-from tests.conftest import _free_port, wait_for
+from tests.conftest import _free_port, stop_process, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,8 +81,7 @@ def test_six_trickling_uploads_do_not_hold_up_a_check_in(app, database_url, make
     finally:
         for s in slow:
             s.close()
-        server.terminate()
-        server.wait(10)
+        stop_process(server)
 
 
 def _up(port: int) -> bool:

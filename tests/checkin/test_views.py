@@ -18,7 +18,7 @@ from experience.events.models import GuestCategory
 from experience.extensions import db
 from experience.guests import services as guests
 from experience.guests.models import CheckInVia, Guest
-from tests.conftest import PASSWORD, _free_port, wait_for
+from tests.conftest import PASSWORD, _free_port, stop_process, wait_for
 
 
 @pytest.fixture
@@ -378,8 +378,7 @@ def test_per_code_rate_limit_is_shared_by_two_workers(app, event, make_guest, tm
         statuses = [post(ports[i % 2]) for i in range(24)]
     finally:
         for w in workers:
-            w.terminate()
-            w.wait(10)
+            stop_process(w)
     # 20 per minute per code in all: each worker alone would allow 20 and never say 429
     assert statuses.count(429) >= 5, statuses
     assert 429 in statuses[::2] and 429 in statuses[1::2]

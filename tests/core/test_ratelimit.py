@@ -20,7 +20,7 @@ import pytest
 from experience.config import ROOT
 from experience.core.ratelimit import SQLiteFileStorage
 from experience.extensions import db
-from tests.conftest import _free_port, wait_for
+from tests.conftest import _free_port, stop_process, wait_for
 
 SERVE = """
 import sys
@@ -55,8 +55,7 @@ def two_instances(tmp_path, database_url, storage_uri):
         yield ports
     finally:
         for proc in procs:
-            proc.terminate()
-            proc.wait(10)
+            stop_process(proc)
 
 
 def _status(port, method, path, data=None):
@@ -106,8 +105,7 @@ def redis_url(tmp_path):
         assert wait_for(lambda: _pings(client), 10)
         yield f"redis://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop_process(proc)
 
 
 def _pings(client) -> bool:

@@ -58,7 +58,12 @@ def test_the_playlist_holds_selected_works_in_the_organisers_order(event, screen
 
 
 def test_a_withdrawn_work_leaves_every_playlist_at_the_next_sync(
-    event, make_screen, staff, works, secretariat, make_event  # noqa: F811
+    event,
+    make_screen,
+    staff,
+    works,
+    secretariat,  # noqa: F811
+    make_event,
 ):
     text, photo, _ = works
     other_event = make_event("11", actor=staff, title="另一场", starts_at=event.starts_at, ends_at=event.ends_at)

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from experience.config import ROOT
 from experience.extensions import db
 from experience.works.models import FileKind, WorkFile
-from tests.conftest import PASSWORD, _free_port, wait_for
+from tests.conftest import PASSWORD, _free_port, stop_process, wait_for
 from tests.transfers.conftest import metadata
 
 
@@ -87,8 +87,7 @@ def gunicorn(app, database_url, tmp_path):
         assert wait_for(lambda: _up(port), 30), (tmp_path / "gunicorn.log").read_text()
         yield port, log
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop_process(proc)
 
 
 class HeldWorker:

@@ -1,0 +1,643 @@
+/* The event screen player (现场大屏): plain JS, no framework, no build step.
+ *
+ * Two loops that do not trust each other:
+ * - the poll loop asks /sync every sync_ms with the version it has (If-None-Match) and
+ *   only records what the server said (the display state, the time of the last success);
+ * - the renderer's tick (every 250 ms, so at least every second) decides what may be on
+ *   the stage *now*: live scenes (check-in counts, comments, ratings, a pinned comment)
+ *   only while the last successful sync is younger than stale_ms. If the poll loop dies
+ *   or the network drops, the tick alone takes the live scene down and shows the welcome
+ *   or the works: a screen that stopped listening fails safe by itself.
+ *
+ * The page exposes a small read-only state for tests and the console on <body>:
+ * data-scene, data-item, data-fresh ("1"/"0"), data-blank ("1"/"0").
+ */
+(function () {
+  "use strict";
+
+  var body = document.body;
+  var stage = document.getElementById("stage");
+  var T = JSON.parse(document.getElementById("screen-text").textContent);
+  var URLS = { sync: body.dataset.syncUrl, content: body.dataset.contentUrl, live: body.dataset.liveUrl };
+  var LIVE_SCENES = { checkin: true, comments: true, ratings: true };
+  var STAGE_W = 1920;
+  var STAGE_H = 1080;
+  // a text work's page: about eight lines of 34 large characters
+  var TEXT_PAGE_CHARS = 260;
+  var COMMENTS_PER_SLIDE = 6;
+  var REQUEST_TIMEOUT_MS = 5000;
+
+  // What the server said. Safe defaults until the first sync: nothing live.
+  var timing = { sync_ms: 1500, stale_ms: 8000, live_ms: 5000 };
+  var state = null;
+  var etag = null;
+  var lastSyncOk = 0; // performance.now() of the last sync answered 200 or 304
+  var content = null;
+  var live = null;
+  var liveAt = -Infinity;
+  var liveLoading = false;
+  var contentLoading = false;
+  var contentTriedAt = -Infinity;
+  var gone = false;
+  // commands seen so far: a screen that (re)starts must not replay old ones
+  var seenNext = null;
+  var seenGotoSeq = null;
+
+  // What is on the stage.
+  var current = null; // {scene, key, slides, index, endsAt, page}
+  var sceneIndex = -1;
+  var timers = [];
+
+  function t(name, values) {
+    var text = T[name] || "";
+    Object.keys(values || {}).forEach(function (k) {
+      text = text.split("{" + k + "}").join(String(values[k]));
+    });
+    return text;
+  }
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function fresh() {
+    return lastSyncOk > 0 && performance.now() - lastSyncOk < timing.stale_ms;
+  }
+
+  function hidden(key) {
+    return !!(key && state && state.hidden && state.hidden.indexOf(key) !== -1);
+  }
+
+  // -- The stage: 1920×1080, scaled uniformly to any window ------------------------------
+
+  function fit() {
+    var scale = Math.min(window.innerWidth / STAGE_W, window.innerHeight / STAGE_H);
+    stage.style.transform = "translate(" + (window.innerWidth - STAGE_W * scale) / 2 + "px, " +
+      (window.innerHeight - STAGE_H * scale) / 2 + "px) scale(" + scale + ")";
+  }
+
+  // -- Talking to the server ------------------------------------------------------------
+
+  function request(url, headers) {
+    var controller = new AbortController();
+    var timer = setTimeout(function () { controller.abort(); }, REQUEST_TIMEOUT_MS);
+    // no-store: the browser cache must never answer for the server (a stale 200 would
+    // look like a fresh link) and must pass our own 304 through
+    return fetch(url, { headers: headers || {}, cache: "no-store", credentials: "omit", signal: controller.signal })
+      .finally(function () { clearTimeout(timer); });
+  }
+
+  function shownNow() {
+    if (!current) return "";
+    return current.scene + (current.key ? "/" + current.key : "");
+  }
+
+  function poll() {
+    if (gone) return;
+    var query = "?shown=" + encodeURIComponent(shownNow()) + "&sv=" + (content ? content.cv : "");
+    request(URLS.sync + query, etag ? { "If-None-Match": etag } : {})
+      .then(function (response) {
+        if (response.status === 410) return goGone();
+        if (response.status === 304) {
+          lastSyncOk = performance.now();
+          return;
+        }
+        if (!response.ok) return;
+        return response.json().then(function (answer) {
+          etag = response.headers.get("ETag");
+          lastSyncOk = performance.now();
+          applyState(answer);
+        });
+      })
+      .catch(function () { /* a failed poll only ages the last success: the tick decides */ })
+      .finally(function () {
+        if (!gone) timers.push(setTimeout(poll, timing.sync_ms));
+      });
+  }
+
+  function applyState(answer) {
+    var first = state === null;
+    var before = state;
+    state = answer;
+    timing = { sync_ms: answer.sync_ms, stale_ms: answer.stale_ms, live_ms: answer.live_ms };
+    if (first) {
+      seenNext = answer.next;
+      seenGotoSeq = answer.goto.seq;
+    }
+    if (!content || answer.cv !== content.cv) loadContent();
+    // a hidden comment or a withdrawn approval changed the version: new figures now
+    if (before && before.v !== answer.v && needsLive()) liveAt = -Infinity;
+    // each command acts once, when its counter moves (never replayed on a reload)
+    if (answer.next !== seenNext) {
+      seenNext = answer.next;
+      if (content && !answer.blank) advance();
+    }
+    if (answer.goto.seq !== seenGotoSeq) {
+      seenGotoSeq = answer.goto.seq;
+      if (content && !answer.blank && answer.goto.scene) jumpTo(answer.goto.scene);
+    }
+    decide();
+  }
+
+  function loadContent() {
+    if (contentLoading) return;
+    contentLoading = true;
+    contentTriedAt = performance.now();
+    request(URLS.content)
+      .then(function (response) {
+        if (response.status === 410) return goGone();
+        if (!response.ok) return;
+        return response.json().then(function (answer) {
+          var had = content !== null;
+          content = answer;
+          if (!had || !sceneOn(current && current.scene)) start();
+          else rebuild();
+        });
+      })
+      .catch(function () {})
+      .finally(function () { contentLoading = false; });
+  }
+
+  function needsLive() {
+    if (!content) return false;
+    if (current && LIVE_SCENES[current.scene]) return true;
+    if (state && state.pinned && state.pinned.indexOf("comment:") === 0) return true;
+    var next = nextScene(sceneIndex, false);
+    return !!(next && next.live);
+  }
+
+  function loadLive() {
+    if (liveLoading || gone) return;
+    liveLoading = true;
+    liveAt = performance.now();
+    request(URLS.live)
+      .then(function (response) {
+        if (response.status === 410) return goGone();
+        if (!response.ok) return;
+        return response.json().then(function (answer) {
+          live = answer;
+          // only what shows figures is redrawn: a pinned video must not restart
+          if (current && LIVE_SCENES[current.scene]) rebuild();
+        });
+      })
+      .catch(function () {})
+      .finally(function () { liveLoading = false; });
+  }
+
+  // -- Deciding what is shown -----------------------------------------------------------
+
+  function sceneOn(name) {
+    if (!content || !name) return false;
+    return content.scenes.some(function (s) { return s.scene === name; });
+  }
+
+  // May this scene be shown now? Live ones only on a fresh link, works only with items.
+  function allowed(scene) {
+    if (scene.live && !fresh()) return false;
+    if (scene.scene === "works") return slidesOf(scene).length > 0;
+    return true;
+  }
+
+  function nextScene(from, onlyAllowed) {
+    var scenes = content.scenes;
+    for (var i = 1; i <= scenes.length; i++) {
+      var candidate = scenes[(from + i + scenes.length) % scenes.length];
+      if (!onlyAllowed || allowed(candidate)) return candidate;
+    }
+    return null;
+  }
+
+  function start() {
+    sceneIndex = -1;
+    current = null;
+    advance();
+  }
+
+  // Move on: the next slide of this scene, else the next scene that may be shown now,
+  // else the welcome (safe content is always there to fall back on).
+  function advance() {
+    if (!content) return;
+    if (current && !current.pinned && current.index + 1 < current.slides.length) {
+      for (var i = current.index + 1; i < current.slides.length; i++) {
+        if (!hidden(current.slides[i].key)) return show(current.scene, current.slides, i);
+      }
+    }
+    var scene = nextScene(sceneIndex, true);
+    if (scene) {
+      sceneIndex = content.scenes.indexOf(scene);
+      return showScene(scene);
+    }
+    sceneIndex = -1;
+    showScene({ scene: "welcome", seconds: 30, live: false });
+  }
+
+  function jumpTo(name) {
+    var index = -1;
+    content.scenes.forEach(function (s, i) { if (s.scene === name) index = i; });
+    if (index === -1) return;
+    var scene = content.scenes[index];
+    if (!allowed(scene)) return; // a stale link never jumps to a live scene
+    sceneIndex = index;
+    showScene(scene);
+  }
+
+  function showScene(scene) {
+    if (scene.live) loadLiveSoon();
+    var slides = slidesOf(scene).filter(function (s) { return !hidden(s.key); });
+    if (!slides.length) slides = [{ key: "", render: renderWelcome, seconds: scene.seconds }];
+    show(scene.scene, slides, 0);
+  }
+
+  function loadLiveSoon() {
+    if (!live || performance.now() - liveAt >= timing.live_ms) loadLive();
+  }
+
+  function show(scene, slides, index, pinned) {
+    var slide = slides[index];
+    current = {
+      scene: scene,
+      key: slide.key,
+      slides: slides,
+      index: index,
+      page: slide.page || 0,
+      pinned: !!pinned,
+      untilEnded: !!slide.untilEnded,
+      endsAt: performance.now() + (slide.seconds || 10) * 1000,
+    };
+    draw(slide);
+  }
+
+  // Re-draw the current slide from new content or figures, keeping the place.
+  function rebuild() {
+    if (!current || gone) return;
+    if (current.pinned) return decide(true);
+    var scene = content.scenes[sceneIndex];
+    if (!scene || scene.scene !== current.scene) return start();
+    var slides = slidesOf(scene).filter(function (s) { return !hidden(s.key); });
+    if (!slides.length) return advance();
+    var same = -1;
+    slides.forEach(function (s, i) {
+      if (same === -1 && s.key && s.key === current.key && (s.n || 0) === (current.slides[current.index].n || 0)) same = i;
+    });
+    current.slides = slides;
+    if (same !== -1 && current.scene === "works") {
+      // the same photo, page or video is still there: keep it playing, only re-index
+      current.index = same;
+      return;
+    }
+    var index = Math.min(current.index, slides.length - 1);
+    current.index = index;
+    current.key = slides[index].key;
+    current.untilEnded = !!slides[index].untilEnded;
+    draw(slides[index]);
+  }
+
+  function draw(slide) {
+    stage.replaceChildren(slide.render(slide));
+    body.dataset.scene = current.scene;
+    body.dataset.item = current.key || "";
+    body.dataset.blank = "0";
+  }
+
+  // The renderer's rules, applied on every tick and every answer.
+  function decide(force) {
+    if (gone) return;
+    body.dataset.fresh = fresh() ? "1" : "0";
+    if (!content) return;
+    if (state && state.blank) {
+      if (body.dataset.blank !== "1") drawBlank();
+      return;
+    }
+    if (body.dataset.blank === "1") return start();
+    var pin = state && state.pinned;
+    if (pin && !hidden(pin)) {
+      var pinnedSlide = pinnedSlideOf(pin);
+      if (pinnedSlide) {
+        if (force || !current || !current.pinned || current.key !== pin) {
+          show(pin.indexOf("comment:") === 0 ? "comments" : "works", [pinnedSlide], 0, true);
+        }
+        return;
+      }
+    }
+    if (current && current.pinned) return advance(); // unpinned, or the pin may not stay
+    if (!current) return start();
+    if (LIVE_SCENES[current.scene] && !fresh()) return advance(); // stale: off the live scene now
+    if (hidden(current.key)) return advance();
+    if (current.scene === "comments" && currentShowsHidden()) return rebuild();
+  }
+
+  function currentShowsHidden() {
+    return Array.prototype.some.call(stage.querySelectorAll("[data-key]"), function (node) {
+      return hidden(node.dataset.key);
+    });
+  }
+
+  function pinnedSlideOf(key) {
+    if (key.indexOf("comment:") === 0) {
+      if (!fresh() || !live) return null; // a comment is live content
+      var comment = live.comments.filter(function (c) { return c.key === key; })[0];
+      return comment ? { key: key, render: renderPinnedComment, comment: comment } : null;
+    }
+    var item = content.items.filter(function (i) { return i.key === key; })[0];
+    if (!item) return null;
+    var slides = itemSlides(item, 3600);
+    return slides.length ? slides[0] : null;
+  }
+
+  function tick() {
+    if (gone) return;
+    // a content fetch that failed is tried again (at the poll's pace), not only on news
+    if (state && (!content || content.cv !== state.cv) && performance.now() - contentTriedAt >= timing.sync_ms) {
+      loadContent();
+    }
+    decide();
+    if (!content || !current || (state && state.blank)) return;
+    if (needsLive() && fresh() && performance.now() - liveAt >= timing.live_ms) loadLive();
+    var paused = state && state.paused;
+    if (!paused && !current.pinned && !current.untilEnded && performance.now() >= current.endsAt) advance();
+    else if (current.untilEnded && performance.now() >= current.endsAt) advance(); // a video that never ended
+  }
+
+  function drawBlank() {
+    current = null;
+    sceneIndex = -1;
+    var slide = el("div", "slide blank");
+    slide.appendChild(el("h1", "blank-title", content.event.title));
+    stage.replaceChildren(slide);
+    body.dataset.scene = "blank";
+    body.dataset.item = "";
+    body.dataset.blank = "1";
+  }
+
+  // A dead link: everything of the event leaves the page, and the player stops.
+  function goGone() {
+    gone = true;
+    timers.forEach(clearTimeout);
+    clearInterval(tickTimer);
+    state = content = live = current = null;
+    Array.prototype.forEach.call(document.querySelectorAll("video"), function (v) {
+      v.pause();
+      v.removeAttribute("src");
+      v.load();
+    });
+    var slide = el("div", "slide gone");
+    slide.appendChild(el("p", "gone-title", t("gone")));
+    slide.appendChild(el("p", "gone-hint", t("gone_hint")));
+    stage.replaceChildren(slide);
+    body.dataset.scene = "gone";
+    body.dataset.item = "";
+    body.dataset.blank = "0";
+    body.dataset.fresh = "0";
+    document.title = t("gone");
+  }
+
+  // -- Slides of each scene -------------------------------------------------------------
+
+  function slidesOf(scene) {
+    var seconds = scene.seconds;
+    if (scene.scene === "welcome") return [{ key: "", render: renderWelcome, seconds: seconds }];
+    if (scene.scene === "checkin") return [{ key: "", render: renderCheckin, seconds: seconds }];
+    if (scene.scene === "ratings") return [{ key: "", render: renderRatings, seconds: seconds }];
+    if (scene.scene === "comments") {
+      var comments = visibleComments();
+      var pages = Math.max(1, Math.ceil(comments.length / COMMENTS_PER_SLIDE));
+      var each = Math.max(5, seconds / pages);
+      var out = [];
+      for (var p = 0; p < pages; p++) out.push({ key: "", render: renderComments, seconds: each, page: p });
+      return out;
+    }
+    if (scene.scene === "works") {
+      var all = [];
+      content.items.forEach(function (item) {
+        if (!hidden(item.key)) all = all.concat(itemSlides(item, seconds));
+      });
+      return all;
+    }
+    return [];
+  }
+
+  // One playlist item as slides: each photo of a work, each page of a text, one video.
+  function itemSlides(item, seconds) {
+    if (item.kind === "photos") {
+      return item.photos.map(function (photo, i) {
+        return { key: item.key, item: item, photo: photo, n: i, render: renderPhoto, seconds: seconds };
+      });
+    }
+    if (item.kind === "video") {
+      // until it ends; the cap keeps a video that never ends from holding the screen
+      return [{ key: item.key, item: item, render: renderVideo, untilEnded: true,
+        seconds: (item.duration || seconds) + 10 }];
+    }
+    if (item.kind === "guest_photo") {
+      return [{ key: item.key, item: item, render: renderGuestPhoto, seconds: seconds }];
+    }
+    var pages = textPages(item.body || item.summary || "");
+    return pages.map(function (text, i) {
+      return { key: item.key, item: item, text: text, n: i, pages: pages.length, render: renderText, seconds: seconds };
+    });
+  }
+
+  // Pages of about TEXT_PAGE_CHARS characters, cut between paragraphs where one fits.
+  function textPages(text) {
+    var pages = [];
+    var page = "";
+    text.split(/\n+/).map(function (p) { return p.trim(); }).filter(Boolean).forEach(function (para) {
+      while (para.length) {
+        var room = TEXT_PAGE_CHARS - page.length;
+        if (para.length <= room) {
+          page += (page ? "\n" : "") + para;
+          para = "";
+        } else if (page && room < TEXT_PAGE_CHARS / 3) {
+          pages.push(page);
+          page = "";
+        } else {
+          page += (page ? "\n" : "") + para.slice(0, room);
+          para = para.slice(room);
+          pages.push(page);
+          page = "";
+        }
+      }
+    });
+    if (page) pages.push(page);
+    return pages.length ? pages : [""];
+  }
+
+  function visibleComments() {
+    if (!live) return [];
+    return live.comments.filter(function (c) { return !hidden(c.key); });
+  }
+
+  // -- Drawing --------------------------------------------------------------------------
+
+  function header(title, subtitle) {
+    var head = el("header", "slide-head");
+    head.appendChild(el("h1", "", title));
+    if (subtitle) head.appendChild(el("p", "slide-sub", subtitle));
+    return head;
+  }
+
+  function renderWelcome() {
+    var e = content.event;
+    var slide = el("div", "slide welcome");
+    slide.appendChild(el("h1", "welcome-title", e.title));
+    var facts = el("dl", "facts");
+    [["service", e.service], ["certified_org", e.certified_org], ["host_unit", e.host_unit],
+      ["time", e.time], ["venue", e.venue]].forEach(function (pair) {
+      if (!pair[1]) return;
+      facts.appendChild(el("dt", "", t(pair[0])));
+      facts.appendChild(el("dd", "", pair[1]));
+    });
+    slide.appendChild(facts);
+    return slide;
+  }
+
+  function renderCheckin() {
+    var slide = el("div", "slide checkin");
+    slide.appendChild(header(content.event.title, T.checked_in));
+    var figures = live || { checked_in: 0, expected: 0, categories: [] };
+    var total = el("div", "total");
+    total.appendChild(el("span", "total-count", figures.checked_in));
+    if (figures.expected) total.appendChild(el("span", "total-expected", t("of_expected", { n: figures.expected })));
+    slide.appendChild(total);
+    var bars = el("div", "bars");
+    figures.categories.forEach(function (c) {
+      bars.appendChild(bar(c.label, c.checked_in, Math.max(c.expected, c.checked_in, 1),
+        c.checked_in + (c.expected ? " / " + c.expected : "")));
+    });
+    slide.appendChild(bars);
+    return slide;
+  }
+
+  function bar(label, value, max, text) {
+    var row = el("div", "bar-row");
+    row.appendChild(el("span", "bar-label", label));
+    var track = el("span", "bar-track");
+    var fill = el("span", "bar-fill");
+    fill.style.width = Math.min(100, (100 * value) / max) + "%";
+    track.appendChild(fill);
+    row.appendChild(track);
+    row.appendChild(el("span", "bar-value", text));
+    return row;
+  }
+
+  function renderComments(slide) {
+    var node = el("div", "slide comments");
+    node.appendChild(header(T.comments));
+    var comments = visibleComments();
+    var pageOf = comments.slice(slide.page * COMMENTS_PER_SLIDE, (slide.page + 1) * COMMENTS_PER_SLIDE);
+    if (!pageOf.length) {
+      node.appendChild(el("p", "empty", T.no_comments));
+      return node;
+    }
+    var wall = el("ul", "wall");
+    pageOf.forEach(function (c) { wall.appendChild(commentCard(c)); });
+    node.appendChild(wall);
+    return node;
+  }
+
+  function commentCard(c) {
+    var card = el("li", "comment");
+    card.dataset.key = c.key;
+    card.appendChild(el("p", "comment-text", "“" + c.text + "”"));
+    if (c.name) card.appendChild(el("p", "comment-name", "—— " + c.name));
+    return card;
+  }
+
+  function renderPinnedComment(slide) {
+    var node = el("div", "slide comments pinned");
+    node.appendChild(header(T.comments));
+    var card = commentCard(slide.comment);
+    card.classList.add("big");
+    var wall = el("ul", "wall one");
+    wall.appendChild(card);
+    node.appendChild(wall);
+    return node;
+  }
+
+  function renderRatings() {
+    var slide = el("div", "slide ratings");
+    var figures = live || { ratings: [], responses: 0 };
+    slide.appendChild(header(T.ratings, t("responses", { n: figures.responses })));
+    var bars = el("div", "bars");
+    figures.ratings.forEach(function (r) {
+      var row = bar(r.name, r.average || 0, 5, r.average === null ? "—" : r.average.toFixed(2));
+      var stars = el("span", "stars", "★★★★★");
+      stars.style.setProperty("--filled", ((r.average || 0) / 5) * 100 + "%");
+      row.insertBefore(stars, row.lastChild);
+      row.appendChild(el("span", "bar-count", t("answers", { n: r.count })));
+      bars.appendChild(row);
+    });
+    slide.appendChild(bars);
+    return slide;
+  }
+
+  function workHead(item) {
+    return header(item.title, [item.category, item.unit].filter(Boolean).join(" · "));
+  }
+
+  function renderPhoto(slide) {
+    var node = el("div", "slide work photo");
+    node.appendChild(workHead(slide.item));
+    var img = el("img", "media");
+    img.src = slide.photo.url;
+    img.alt = slide.photo.caption || slide.item.title;
+    node.appendChild(img);
+    if (slide.photo.caption) node.appendChild(el("p", "caption", slide.photo.caption));
+    return node;
+  }
+
+  function renderVideo(slide) {
+    var node = el("div", "slide work video");
+    node.appendChild(workHead(slide.item));
+    var video = el("video", "media");
+    // muted + playsinline: what lets a browser autoplay without a tap
+    video.muted = true;
+    video.defaultMuted = true;
+    video.setAttribute("muted", "");
+    video.setAttribute("playsinline", "");
+    video.autoplay = true;
+    if (slide.item.poster) video.poster = slide.item.poster;
+    video.src = slide.item.url;
+    video.addEventListener("ended", function () {
+      if (current && current.key === slide.key && !(state && state.paused) && !current.pinned) advance();
+    });
+    video.addEventListener("error", function () {
+      if (current && current.key === slide.key && !current.pinned) advance();
+    });
+    node.appendChild(video);
+    return node;
+  }
+
+  function renderGuestPhoto(slide) {
+    var node = el("div", "slide work guest-photo");
+    var img = el("img", "media");
+    img.src = slide.item.url;
+    img.alt = slide.item.caption || "";
+    node.appendChild(img);
+    if (slide.item.caption) node.appendChild(el("p", "caption", slide.item.caption));
+    return node;
+  }
+
+  function renderText(slide) {
+    var node = el("div", "slide work text");
+    node.appendChild(workHead(slide.item));
+    var page = el("div", "text-page");
+    slide.text.split("\n").forEach(function (para) { page.appendChild(el("p", "", para)); });
+    node.appendChild(page);
+    if (slide.pages > 1) node.appendChild(el("p", "page-no", t("page", { page: slide.n + 1, pages: slide.pages })));
+    return node;
+  }
+
+  // -- Start ----------------------------------------------------------------------------
+
+  fit();
+  window.addEventListener("resize", fit);
+  var loading = el("div", "slide loading");
+  loading.appendChild(el("p", "", T.loading));
+  stage.replaceChildren(loading);
+  var tickTimer = setInterval(tick, 250);
+  poll();
+})();

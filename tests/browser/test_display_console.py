@@ -1,0 +1,123 @@
+"""The organiser's console on a phone (360×640): blank takes effect without a reload,
+a screen's heartbeat shows within the console's refresh, the screen page fits."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from playwright.sync_api import expect
+
+from experience.displays import feed, screens
+from experience.displays.models import DisplayState
+from experience.extensions import db
+from experience.works.models import WorkCategory
+from tests.browser.conftest import ARTIFACTS, login
+from tests.conftest import wait_for
+from tests.displays.conftest import DURING, event, make_screen, rate, staff  # noqa: F401 (fixtures)
+from tests.platform.conftest import (  # noqa: F401 (fixtures)
+    after_the_deadline,
+    make_expert,
+    make_unit,
+    other_unit,
+    photo_bytes,
+    publish,
+    screening_round,
+    secretariat,
+    select,
+    submitted_work,
+    unit,
+)
+
+
+def shot(page, name: str) -> None:
+    folder = ARTIFACTS / "displays"
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"console-{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def venue(app, event, make_screen, staff, rate, submitted_work, select, publish):  # noqa: F811
+    """An event during its morning: two screens (one heard from, one silent), two works
+    in the playlist, an approved comment."""
+    app.config["FROZEN_NOW"] = DURING
+    text = submitted_work(category=WorkCategory.TEXT, title="社区食堂的认证之路")
+    photo = submitted_work(category=WorkCategory.PHOTO, title="认证让养老更安心")
+    select([text, photo])
+    publish()
+    main, side = make_screen(event, "主屏"), make_screen(event, "签到处")
+    screens.add_items(main, [f"work:{text.id}", f"work:{photo.id}"], actor=staff, now=DURING)
+    rate(event, comment="讲解很清楚，服务周到")
+    db.session.commit()
+    cv = db.session.get(DisplayState, event.id).content_version
+    feed.sync(main.token, DURING - timedelta(seconds=3), shown=f"works/work:{text.id}", shown_version=cv)
+    db.session.commit()
+    return main, side
+
+
+def blank(event_id: int) -> bool:
+    db.session.rollback()  # a fresh read: the live server's commit is in another connection
+    state = db.session.get(DisplayState, event_id)
+    return bool(state and state.blank)
+
+
+def test_blank_on_the_phone_takes_effect_without_a_reload(live_server, phone, event, staff, venue):  # noqa: F811
+    main, side = venue
+    page = phone.new_page()
+    login(page, live_server, staff.username)
+    page.goto(f"{live_server}/events/{event.id}/screens")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360  # no sideways scrolling
+    button = page.get_by_role("button", name="所有大屏黑屏")
+    box = button.bounding_box()
+    assert box["height"] >= 56
+    assert box["width"] >= 300  # a thumb finds it
+    screen_names = page.locator("#screens li").all_inner_texts()
+    assert "在线" in screen_names[0]
+    assert "作品 · 作品：社区食堂的认证之路" in screen_names[0]
+    assert "内容最新" in screen_names[0]
+    assert "无响应" in screen_names[1]
+    shot(page, "phone")
+
+    page.evaluate("window.notReloaded = true")
+    button.click()
+    page.wait_for_selector("#state-blank", state="visible", timeout=3000)
+    assert wait_for(lambda: blank(event.id), timeout=3)
+    assert page.evaluate("window.notReloaded") is True
+    assert page.get_by_role("button", name="结束黑屏，显示内容").is_visible()
+    assert not button.is_visible()
+    assert "已黑屏" in page.inner_text("#command-message")
+    shot(page, "blank")
+
+    # the silent screen speaks: the console shows it alive within its 3-second refresh
+    feed.sync(side.token, DURING, shown="checkin", shown_version=1)
+    db.session.commit()
+    expect(page.locator("#screens li:nth-child(2) .js-alive")).to_have_text("在线", timeout=5000)
+    assert page.inner_text("#screens li:nth-child(2) .js-shown") == "实时签到"
+
+    page.get_by_role("button", name="结束黑屏，显示内容").click()
+    page.wait_for_selector("#state-live", state="visible", timeout=3000)
+    assert wait_for(lambda: not blank(event.id), timeout=3)
+    assert page.evaluate("window.notReloaded") is True
+
+
+def test_the_screen_page_on_the_phone(live_server, phone, event, staff, venue):  # noqa: F811
+    main, _side = venue
+    page = phone.new_page()
+    login(page, live_server, staff.username)
+    page.goto(f"{live_server}/events/{event.id}/screens/{main.id}")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    assert page.input_value(".console-link").endswith(f"/s/{main.token}")
+    assert page.locator(".console-qr svg").bounding_box()["width"] >= 150
+    assert page.locator("#playlist ol li").count() == 2
+    shot(page, "screen")
+    # hide the first item from the phone: the page stays, the state changes
+    page.evaluate("window.notReloaded = true")
+    first = page.locator("#playlist ol li").first
+    first.get_by_role("button", name="立即隐藏").click()
+    expect(page.locator("#command-message")).to_contain_text("已在所有大屏上隐藏", timeout=3000)
+    expect(first.get_by_role("button", name="恢复显示")).to_be_visible()
+    expect(first.get_by_role("button", name="立即隐藏")).to_be_hidden()
+    expect(first.locator("[data-hidden-badge]")).to_be_visible()
+    assert page.evaluate("window.notReloaded") is True
+    db.session.rollback()
+    assert db.session.get(DisplayState, event.id).hidden == [main.items[0].key]
