@@ -1,18 +1,20 @@
-"""The screens' poll answered before Flask's request machinery.
+"""The screens' polls answered before Flask's request machinery.
 
-Every screen asks ``GET /s/<token>/sync`` every 1.5 seconds; 200 screens make 133 polls
-a second, all day, beside the check-ins. Through Flask each poll paid for a request
-context, URL matching, the limiter's storage read, the login and session machinery and
-the security headers' rebuilding: about 2 ms of CPU for a one-row read. This WSGI
-middleware answers a live screen's poll itself with the same rule (``feed.sync``, in an
-app context, so the same session, engine and clock) and the same answer as the Flask
-view ``screen_views.sync``; anything else — an unknown, revoked or expired token, a
-database error, another path — goes on to Flask unchanged, where the view answers it,
-the failure budget counts it and errors are handled as everywhere else.
+Every screen asks ``GET /s/<token>/sync`` every 1.5 seconds and ``/live`` every 5 seconds
+while it shows live figures; 200 screens make about 160 requests a second, all day,
+beside the check-ins. Through Flask each paid for a request context, URL matching, the
+limiter's request handling, the login and session machinery and the headers' rebuilding:
+more CPU than the one-row read it asks for. This WSGI middleware answers a live screen's
+poll itself with the same rule (``feed.poll`` on a Core connection, in an app context for
+the engine and the clock) and the same answer as the Flask views
+(``screen_views.sync``, ``screen_views.live``). Anything else goes on to Flask unchanged,
+where the views answer it, the failure budget counts it and errors are handled as
+everywhere else: an unknown, revoked or expired token, live figures this process has not
+computed in the last seconds, a database error, another path.
 
-An address that has spent its failure budget on bad tokens is left to the view (a 429
-for a live token too, as everywhere): one read of the limits store per poll, without
-the rest of Flask-Limiter's request handling.
+An address that has spent its failure budget on bad tokens is left to the views too (a
+429 for a live token as well, as everywhere): one read of the limits store per request,
+without the rest of Flask-Limiter's request handling.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from experience.core.web import small_int
 from experience.displays import feed
 from experience.extensions import db
 
-SYNC_PATH = re.compile(r"/s/([A-Za-z0-9_-]{16,32})/sync")
+PATH = re.compile(r"/s/([A-Za-z0-9_-]{16,32})/(sync|live)")
 
 
 class ScreenPolls:
@@ -50,35 +52,52 @@ class ScreenPolls:
 
     def __call__(self, environ, start_response):
         if environ.get("REQUEST_METHOD") == "GET":
-            found = SYNC_PATH.fullmatch(environ.get("PATH_INFO", ""))
+            found = PATH.fullmatch(environ.get("PATH_INFO", ""))
             if found:
-                answered = self.poll(found.group(1), environ, start_response)
+                token, what = found.groups()
+                answered = self.answer(what, token, environ, start_response)
                 if answered is not None:
                     return answered
         return self.wsgi_app(environ, start_response)
 
-    def poll(self, token: str, environ, start_response):
-        args = parse_qs(environ.get("QUERY_STRING", ""), max_num_fields=10)
-        shown = (args.get("shown") or [""])[0]
-        shown_version = small_int((args.get("sv") or [None])[0])
-        agent = environ.get("HTTP_USER_AGENT", "")
+    def answer(self, what: str, token: str, environ, start_response):
         with self.app.app_context():
             if budget_spent("token", environ.get("REMOTE_ADDR", "")):
                 return None
             try:
-                answer = feed.sync(token, clock.now(), shown=shown, shown_version=shown_version, agent=agent)
-                db.session.commit()
+                with db.engine.connect() as conn:
+                    if what == "live":
+                        figures = feed.cached_live_for(conn, token, clock.now())
+                        return None if figures is None else self.json(figures, [], start_response)
+                    polled = self.poll(conn, token, environ)
+                    conn.commit()  # the heartbeat, when one was due
             except sa.exc.SQLAlchemyError:
-                db.session.rollback()
-                return None  # the Flask view tries again, and answers whatever happens
-        if answer is None:
+                return None  # the view tries again, and answers whatever happens
+        if polled is None:
             return None  # a dead link: the view answers 410 and counts an unknown token
-        version, state = answer
-        etag = f'"{version}"'
-        headers = [("ETag", etag), *self.headers]
+        row, state = polled
+        etag = f'"{row.version}"'
         if etag in environ.get("HTTP_IF_NONE_MATCH", ""):
-            start_response("304 Not Modified", headers)
+            start_response("304 Not Modified", [("ETag", etag), *self.headers])
             return [b""]
-        body = json.dumps(state, ensure_ascii=False, separators=(",", ":")).encode()
-        start_response("200 OK", [*headers, ("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return self.json(state, [("ETag", etag)], start_response)
+
+    @staticmethod
+    def poll(conn, token: str, environ):
+        args = parse_qs(environ.get("QUERY_STRING", ""), max_num_fields=10)
+        return feed.poll(
+            conn,
+            token,
+            clock.now(),
+            shown=(args.get("shown") or [""])[0],
+            shown_version=small_int((args.get("sv") or [None])[0]),
+            agent=environ.get("HTTP_USER_AGENT", ""),
+        )
+
+    def json(self, data, headers: list, start_response):
+        body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+        start_response(
+            "200 OK",
+            [*headers, *self.headers, ("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+        )
         return [body]

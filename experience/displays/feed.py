@@ -61,6 +61,7 @@ AGENT_MAX = 200
 _SYNC_ROW = (
     sa.select(
         Screen.id,
+        Screen.event_id,
         Screen.revoked_at,
         Screen.seen_at,
         Screen.shown,
@@ -94,19 +95,18 @@ _HEARTBEAT = (
 )
 
 
-def sync(token: str, now: datetime, *, shown: str = "", shown_version: int | None = None, agent: str = ""):
-    """One poll of a screen: its heartbeat, and the display state it must follow.
+def poll(conn, token: str, now: datetime, *, shown: str = "", shown_version: int | None = None, agent: str = ""):
+    """One poll of a screen on ``conn`` (a Session or a Core Connection): its heartbeat,
+    and the display state it must follow.
 
     Returns None when the link is unknown, revoked or expired (the screen then clears
-    itself), else ``(version, answer)``: the view answers 304 when the screen already has
-    ``version``. A heartbeat, when due, is written in a transaction of its own (the read's
-    is ended first: on SQLite a reader cannot become a writer once another writer has
-    committed): so a poll ends the caller's transaction; the caller commits the heartbeat.
+    itself), else ``(row, answer)``: ``row.version`` is what the screen has when the view
+    answers 304, ``row.event_id`` its event. A heartbeat, when due, is written in a
+    transaction of its own (the read's is rolled back first: on SQLite a reader cannot
+    become a writer once another writer has committed), which the caller commits.
     """
-    row = db.session.execute(_SYNC_ROW, {"token": token}).one_or_none()
-    if row is None or row.revoked_at is not None or row.status is EventStatus.CANCELLED:
-        return None
-    if now > row.ends_at + timedelta(hours=screens.LINK_HOURS_AFTER_END):
+    row = conn.execute(_SYNC_ROW, {"token": token}).one_or_none()
+    if row is None or not _active(row, now):
         return None
     shown, agent = shown[:SHOWN_MAX], agent[:AGENT_MAX]
     if (
@@ -115,12 +115,12 @@ def sync(token: str, now: datetime, *, shown: str = "", shown_version: int | Non
         or (shown, shown_version) != (row.shown, row.shown_version)
         or (agent and agent != row.agent)
     ):
-        db.session.rollback()
-        db.session.execute(
+        conn.rollback()
+        conn.execute(
             _HEARTBEAT,
             {"b_id": row.id, "b_seen": now, "b_shown": shown, "b_sv": shown_version, "b_agent": agent or row.agent},
         )
-    return row.version, {
+    return row, {
         "v": row.version,
         "cv": row.content_version,
         "paused": row.paused,
@@ -133,6 +133,22 @@ def sync(token: str, now: datetime, *, shown: str = "", shown_version: int | Non
         "stale_ms": STALE_SECONDS * 1000,
         "live_ms": LIVE_SECONDS * 1000,
     }
+
+
+def _active(row, now: datetime) -> bool:
+    """screens.link_state's rule, on a poll's row."""
+    return (
+        row.revoked_at is None
+        and row.status is not EventStatus.CANCELLED
+        and now <= row.ends_at + timedelta(hours=screens.LINK_HOURS_AFTER_END)
+    )
+
+
+def sync(token: str, now: datetime, *, shown: str = "", shown_version: int | None = None, agent: str = ""):
+    """``poll`` on the request's session: None for a dead link, else ``(version, answer)``.
+    It ends the caller's transaction; the caller commits the heartbeat."""
+    polled = poll(db.session, token, now, shown=shown, shown_version=shown_version, agent=agent)
+    return None if polled is None else (polled[0].version, polled[1])
 
 
 def screen_for(token: str, now: datetime) -> Screen | None:
@@ -248,19 +264,38 @@ def live(screen: Screen) -> dict[str, Any]:
     no screen is served the old figures after it.
     """
     state = db.session.get(DisplayState, screen.event_id)
-    # the database too: one process may serve several (the tests do)
-    key = (str(db.engine.url), screen.event_id, state.version if state else 0)
+    key = live_key(screen.event_id, state.version if state else 0)
     at = time.monotonic()
-    with _live_lock:
-        hit = _live_cache.get(key)
-        if hit and at - hit[0] < LIVE_CACHE_SECONDS:
-            return hit[1]
+    hit = cached_live(key)
+    if hit is not None:
+        return hit
     figures = _live(screen.event, set(state.hidden or []) if state else set())
     with _live_lock:
         for old in [k for k, (t, _) in _live_cache.items() if at - t >= LIVE_CACHE_SECONDS]:
             del _live_cache[old]
         _live_cache[key] = (at, figures)
     return figures
+
+
+def live_key(event_id: int, version: int) -> tuple[str, int, int]:
+    # the database too: one process may serve several (the tests do)
+    return (str(db.engine.url), event_id, version)
+
+
+def cached_live(key: tuple[str, int, int]) -> dict[str, Any] | None:
+    """The live figures computed for this event and version less than LIVE_CACHE_SECONDS ago."""
+    with _live_lock:
+        hit = _live_cache.get(key)
+    return hit[1] if hit and time.monotonic() - hit[0] < LIVE_CACHE_SECONDS else None
+
+
+def cached_live_for(conn, token: str, now: datetime) -> dict[str, Any] | None:
+    """The live figures of an active link's event when this process computed them lately
+    (displays.fastpath answers with them); None otherwise: the view then computes them."""
+    row = conn.execute(_SYNC_ROW, {"token": token}).one_or_none()
+    if row is None or not _active(row, now):
+        return None
+    return cached_live(live_key(row.event_id, row.version))
 
 
 def _live(event: Event, hidden: set[str]) -> dict[str, Any]:

@@ -49,3 +49,20 @@ def test_a_dead_link_and_other_paths_reach_flask(app, client, event, screen, sta
     assert client.get(f"/s/{screen.token}/content").status_code == 200
     assert client.post(f"/s/{screen.token}/sync").status_code == 405
     assert len(flask_requests) == 3
+
+
+def test_live_figures_computed_lately_are_answered_before_flask(app, client, event, screen, staff, rate):
+    app.config["FROZEN_NOW"] = DURING
+    rate(event, "讲解很清楚")
+    flask_requests = []
+    request_started.connect(lambda sender, **kw: flask_requests.append(1), app, weak=False)
+    first = client.get(f"/s/{screen.token}/live")  # computed by the view, kept a few seconds
+    again = client.get(f"/s/{screen.token}/live")
+    assert flask_requests == [1]
+    assert first.json == again.json and again.json["comments"][0]["text"] == "讲解很清楚"
+    assert again.headers["Cache-Control"] == "no-store"
+    hidden = again.json["comments"][0]["key"]
+    control.command(event, "hide", item=hidden, actor=staff, now=DURING)  # a new version: computed anew
+    db.session.commit()
+    assert client.get(f"/s/{screen.token}/live").json["comments"] == []
+    assert flask_requests == [1, 1]
