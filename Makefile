@@ -63,8 +63,9 @@ run: db
 
 # ruff first (a finding fails the run), then the whole suite on SQLite and on a throwaway
 # PostgreSQL side by side, each pass spread over two processes by pytest-xdist (each
-# process with its own PostgreSQL server): the two cores stay busy until the end instead
-# of one long pass finishing alone. Each pass has its own log and coverage file; the logs
+# process with its own PostgreSQL server; an idle process takes queued tests from a busy
+# one, so a long test does not hold the tests queued behind it): the two cores stay busy
+# until the end instead of one long pass finishing alone. Each pass has its own log and coverage file; the logs
 # print when both have finished, coverage combines.
 lint: test-venv
 	$(BIN)/ruff check .
@@ -74,7 +75,7 @@ test: system test-venv lint
 	$(BIN)/coverage erase
 	@rm -f .coverage.* test-*.log; \
 	run() { name=$$1; engine=$$2; shift 2; \
-	  TEST_DB=$$engine COVERAGE_FILE=.coverage.$$name $(BIN)/pytest -q -p no:cacheprovider -n 2 --durations=20 --cov \
+	  TEST_DB=$$engine COVERAGE_FILE=.coverage.$$name $(BIN)/pytest -q -p no:cacheprovider -n 2 --dist worksteal --durations=20 --cov \
 	    --cov-report= "$$@" >test-$$name.log 2>&1 & pids="$$pids $$!"; }; \
 	run sqlite sqlite; \
 	run postgresql postgresql; \

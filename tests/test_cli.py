@@ -1,3 +1,4 @@
+import os
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -81,8 +82,18 @@ def _live_event():
     return db.session.scalar(sa.select(Event).where(Event.certificate_no == LIVE_CERTIFICATE))
 
 
+#: the calendar's edges test dates, not the engine: one day runs on both, the rest on SQLite
+_CALENDAR_EDGE = pytest.mark.skipif(os.environ.get("TEST_DB") == "postgresql", reason="a date edge: SQLite pass")
+
+
 @pytest.mark.parametrize(
-    "when", [(2026, 12, 1, 22, 54), (2027, 3, 14, 9, 5), (2027, 1, 1, 0, 30), (2027, 12, 31, 23, 10)]
+    "when",
+    [
+        (2026, 12, 1, 22, 54),
+        pytest.param((2027, 3, 14, 9, 5), marks=_CALENDAR_EDGE),
+        pytest.param((2027, 1, 1, 0, 30), marks=_CALENDAR_EDGE),
+        pytest.param((2027, 12, 31, 23, 10), marks=_CALENDAR_EDGE),
+    ],
 )
 def test_demo_fills_an_empty_database_with_an_event_happening_now(app, when):
     """A newcomer can try event day whatever the date: this year's campaign, an event whose

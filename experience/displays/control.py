@@ -23,7 +23,7 @@ from experience.events.models import Event
 from experience.extensions import db
 
 #: what a command may name: a work, a guest's photo, a guest's comment
-ITEM_KEY = re.compile(r"^(work|photo|comment):[1-9][0-9]{0,9}$")
+ITEM_KEY = re.compile(r"(work|photo|comment):[1-9][0-9]{0,9}")  # fullmatch: "$" would pass a newline
 #: a hidden list longer than this is a mistake, not a venue (each key is a few bytes)
 HIDDEN_MAX = 500
 
@@ -101,7 +101,7 @@ def command(
     """
     if name not in COMMANDS:
         raise _fail("unknown_command")
-    if name in ("pin", "hide", "show") and not (item and ITEM_KEY.match(item)):
+    if name in ("pin", "hide", "show") and not (item and ITEM_KEY.fullmatch(item)):
         raise _fail("bad_item")
     if name == "goto" and scene not in {s.value for s in Scene}:
         raise _fail("bad_scene")

@@ -61,6 +61,10 @@ class ScreenPolls:
         return self.wsgi_app(environ, start_response)
 
     def answer(self, what: str, token: str, environ, start_response):
+        try:
+            args = parse_qs(environ.get("QUERY_STRING", ""), max_num_fields=10)
+        except ValueError:
+            return None  # a query no screen sends: the view answers it
         with self.app.app_context():
             if budget_spent("token", environ.get("REMOTE_ADDR", "")):
                 return None
@@ -69,7 +73,7 @@ class ScreenPolls:
                     if what == "live":
                         figures = feed.cached_live_for(conn, token, clock.now())
                         return None if figures is None else self.json(figures, [], start_response)
-                    polled = self.poll(conn, token, environ)
+                    polled = self.poll(conn, token, args, environ)
                     conn.commit()  # the heartbeat, when one was due
             except sa.exc.SQLAlchemyError:
                 return None  # the view tries again, and answers whatever happens
@@ -83,8 +87,7 @@ class ScreenPolls:
         return self.json(state, [("ETag", etag)], start_response)
 
     @staticmethod
-    def poll(conn, token: str, environ):
-        args = parse_qs(environ.get("QUERY_STRING", ""), max_num_fields=10)
+    def poll(conn, token: str, args: dict, environ):
         return feed.poll(
             conn,
             token,

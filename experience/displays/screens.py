@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from experience.core import audit
@@ -48,6 +49,7 @@ MESSAGES = {
     "no_scene": _l("Turn on at least one scene."),
     "not_available": _l("That item cannot be shown: it is not a selected work in 公示 or an approved guest photo."),
     "playlist_full": _l("A playlist has at most %(max)d items."),
+    "changed_meanwhile": _l("Someone changed this playlist at the same moment: look at it again and try once more."),
 }
 
 
@@ -217,6 +219,8 @@ def add_items(screen: Screen, keys: list[str], *, actor, now: datetime, ip: str 
     :raises RuleError: not_available, playlist_full, revoked
     """
     _check_active(screen)
+    if any(not control.ITEM_KEY.fullmatch(k) or k.startswith("comment:") for k in keys):
+        raise _fail("not_available")  # "work:012", "work:١٢": one spelling per item
     can_show = available(screen.event, now)
     present = {i.key for i in screen.items}
     new = [k for k in dict.fromkeys(keys) if k not in present]
@@ -225,12 +229,19 @@ def add_items(screen: Screen, keys: list[str], *, actor, now: datetime, ip: str 
     if len(present) + len(new) > PLAYLIST_MAX:
         raise _fail("playlist_full", max=PLAYLIST_MAX)
     position = max((i.position for i in screen.items), default=0)
-    for key in new:
-        kind, _, ident = key.partition(":")
-        position += 1
-        screen.items.append(
-            ScreenItem(position=position, **({"work_id": int(ident)} if kind == "work" else {"rating_id": int(ident)}))
-        )
+    try:
+        with db.session.begin_nested():  # two taps at once: the unique constraints decide
+            for key in new:
+                kind, _, ident = key.partition(":")
+                position += 1
+                screen.items.append(
+                    ScreenItem(
+                        position=position, **({"work_id": int(ident)} if kind == "work" else {"rating_id": int(ident)})
+                    )
+                )
+    except IntegrityError:
+        db.session.expire(screen, ["items"])
+        raise _fail("changed_meanwhile") from None
     if new:
         control.bump([screen.event_id])
         audit.record(
@@ -256,12 +267,13 @@ def move_item(screen: Screen, item_id: int, offset: int, *, actor, now: datetime
     at = next((n for n, i in enumerate(items) if i.id == item_id), None)
     if at is None or not 0 <= at + offset < len(items):
         return
-    items.insert(at + offset, items.pop(at))
+    moved = items.pop(at)
+    items.insert(at + offset, moved)
     for n, item in enumerate(items, start=1):
         item.position = n
     control.bump([screen.event_id])
     audit.record(
-        "display.playlist_move", now=now, actor=actor, target=screen.event, ip=ip, screen=screen.id, item=items[at].key
+        "display.playlist_move", now=now, actor=actor, target=screen.event, ip=ip, screen=screen.id, item=moved.key
     )
 
 
@@ -286,8 +298,7 @@ def _event_edited(event, **_) -> None:
 
 
 @rating_moderated.connect
-def _photo_moderated(rating, what: str = "", **_) -> None:
-    """A photo whose approval was withdrawn leaves the playlists; comments come with the
-    live figures (feed.live), so they need no version."""
-    if what == "photo":
-        control.bump([rating.event_id])
+def _rating_moderated(rating, what: str = "", **_) -> None:
+    """A photo whose approval was withdrawn leaves the playlists (content); a comment's
+    change reaches the live figures, which are kept per version (feed.live)."""
+    control.bump([rating.event_id], content=what == "photo")

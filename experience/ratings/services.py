@@ -264,16 +264,7 @@ def submit_rating(
                 db.session.add(rating)
         except IntegrityError:
             rating = rating_of(guest.id)
-    replaced = []
-    if comment != rating.comment:
-        rating.comment = comment
-        rating.comment_approved_at = rating.comment_approved_by_id = None  # approve the new text anew
-    rating.display = display
-    if photo is not None or remove_photo:
-        replaced = [k for k in (rating.photo_key, rating.photo_web_key) if k]
-        rating.photo_key, rating.photo_web_key = photo if photo is not None else (None, None)
-        rating.photo_consent = photo is not None and photo_consent
-        rating.photo_approved_at = rating.photo_approved_by_id = None
+    replaced, withdrawn = _change(rating, comment, display, photo, photo_consent, remove_photo)
     rating.updated_at = now
     current = {s.dimension_id: s for s in rating.scores}
     for d in asked:
@@ -282,7 +273,31 @@ def submit_rating(
         else:
             rating.scores.append(Score(dimension_id=d.id, stars=stars[d.id]))
     db.session.flush()
+    for what in dict.fromkeys(withdrawn):  # the screens showing it hear of it
+        rating_moderated.send(rating, what=what, approved=False, now=now)
     return rating, replaced
+
+
+def _change(rating: Rating, comment: str, display: Display, photo, photo_consent: bool, remove_photo: bool):
+    """Change the rating's comment, signature and photo. A changed comment or photo needs
+    approving anew. Returns the stored photo keys replaced, and what lost its approval."""
+    replaced, withdrawn = [], []
+    if comment != rating.comment:
+        rating.comment = comment
+        if rating.comment_approved_at is not None:
+            withdrawn.append("comment")
+        rating.comment_approved_at = rating.comment_approved_by_id = None  # approve the new text anew
+    if display != rating.display and rating.comment_approved_at is not None:
+        withdrawn.append("comment")  # signed otherwise: what a screen shows changes
+    rating.display = display
+    if photo is not None or remove_photo:
+        replaced = [k for k in (rating.photo_key, rating.photo_web_key) if k]
+        rating.photo_key, rating.photo_web_key = photo if photo is not None else (None, None)
+        rating.photo_consent = photo is not None and photo_consent
+        if rating.photo_approved_at is not None:
+            withdrawn.append("photo")
+        rating.photo_approved_at = rating.photo_approved_by_id = None
+    return replaced, withdrawn
 
 
 def checked_answers(asked, stars: dict[int, int], comment: str, has_photo: bool, photo_consent: bool) -> str:

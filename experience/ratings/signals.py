@@ -4,6 +4,7 @@ from blinker import Namespace
 
 _signals = Namespace()
 
-#: An organiser approved or withdrew a rating's comment or photo for public use. Sent with
-#: the rating as sender, ``what`` ("comment" or "photo"), ``approved`` and ``now``.
+#: A rating's comment or photo was approved for public use, or is no longer (an organiser
+#: withdrew it, or the guest changed it, which needs approving anew). Sent with the
+#: rating as sender, ``what`` ("comment" or "photo"), ``approved`` and ``now``.
 rating_moderated = _signals.signal("rating-moderated")

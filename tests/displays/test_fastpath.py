@@ -66,3 +66,9 @@ def test_live_figures_computed_lately_are_answered_before_flask(app, client, eve
     db.session.commit()
     assert client.get(f"/s/{screen.token}/live").json["comments"] == []
     assert flask_requests == [1, 1]
+
+
+def test_a_query_no_screen_sends_is_left_to_the_view(app, client, event, screen):
+    app.config["FROZEN_NOW"] = DURING
+    many = "&".join(f"f{n}=1" for n in range(20))
+    assert client.get(f"/s/{screen.token}/sync?{many}").status_code == 200

@@ -9,6 +9,7 @@ from experience.displays.models import Screen
 from experience.events.models import GuestCategory
 from experience.extensions import db
 from experience.ratings.models import Display
+from experience.ratings.services import dimensions, submit_rating
 from tests.displays.conftest import DURING
 
 
@@ -69,3 +70,14 @@ def test_live_counts_by_category_and_only_approved_unhidden_comments(event, scre
     assert "13912345678" not in str(live) and "8765" not in str(live)
     assert f"comment:{named.id}" in {c["key"] for c in live["comments"]}
     assert f"comment:{by_category.id}" in {c["key"] for c in live["comments"]}
+
+
+def test_a_guest_changing_an_approved_comment_takes_it_off_the_wall_at_once(event, screen, staff, rate):
+    rating = rate(event, "讲解很清楚")
+    assert [c["text"] for c in feed.live(screen)["comments"]] == ["讲解很清楚"]
+    version = control.state_of(event.id).version
+    stars = {d.id: 4 for d in dimensions(event.campaign_id)}
+    submit_rating(rating.guest, stars=stars, comment="改成了别的话", display=rating.display, now=DURING)
+    db.session.commit()
+    assert control.state_of(event.id).version > version  # the figures kept per version are not served again
+    assert feed.live(screen)["comments"] == []  # the new text waits for approval

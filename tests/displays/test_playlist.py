@@ -78,3 +78,12 @@ def test_a_withdrawn_work_leaves_every_playlist_at_the_next_sync(
         assert feed.sync(s.token, DURING)[1]["cv"] > before[s.id]  # the screen refetches
         assert [i["key"] for i in feed.content(s, DURING)["items"]] == [f"work:{text.id}"]
     assert control.state_of(event.id).version > 1
+
+
+@pytest.mark.parametrize("key", ["work:012", "work:١٢", "work:12\n", "comment:3", "work:"])
+def test_an_item_is_named_one_way_only(event, screen, staff, works, key):
+    text, _photo, _ = works
+    with pytest.raises(RuleError) as e:
+        screens.add_items(screen, [f"work:{text.id}", key.replace("12", str(text.id))], actor=staff, now=DURING)
+    assert e.value.code == "not_available"
+    assert screen.items == []

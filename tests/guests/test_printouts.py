@@ -125,7 +125,8 @@ def test_5000_invitations_through_a_real_worker_while_check_in_answers(
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 900
+        # 132 s on an idle machine; make test runs it beside four other test processes
+        deadline = time.monotonic() + 1500
         checked_in = False
         while time.monotonic() < deadline:
             db.session.rollback()
