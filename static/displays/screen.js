@@ -7,7 +7,13 @@
  *   the stage *now*: live scenes (check-in counts, comments, ratings, a pinned comment)
  *   only while the last successful sync is younger than stale_ms. If the poll loop dies
  *   or the network drops, the tick alone takes the live scene down and shows the welcome
- *   or the works: a screen that stopped listening fails safe by itself.
+ *   or the works: a screen that stopped listening fails safe by itself. Guest photos are
+ *   guest content too: a stale screen leaves them out (their approval may have been
+ *   withdrawn since). The figures have an age of their own: /live can fail while /sync
+ *   answers, so live scenes also need figures younger than LIVE_MAX_AGE × live_ms.
+ * - blank is the panic button: every drawing path (start, advance, show, rebuild, draw)
+ *   asks refuseWhileBlank() first, so no caller (a content or figures answer, a video's
+ *   end, a command) can put anything but the blank slide on the stage while it is on.
  *
  * The page exposes a small read-only state for tests and the console on <body>:
  * data-scene, data-item, data-fresh ("1"/"0"), data-blank ("1"/"0").
@@ -26,6 +32,8 @@
   var TEXT_PAGE_CHARS = 260;
   var COMMENTS_PER_SLIDE = 6;
   var REQUEST_TIMEOUT_MS = 5000;
+  // figures older than this many live_ms are not shown: about two failed fetches in a row
+  var LIVE_MAX_AGE = 3;
 
   // What the server said. Safe defaults until the first sync: nothing live.
   var timing = { sync_ms: 1500, stale_ms: 8000, live_ms: 5000 };
@@ -34,7 +42,11 @@
   var lastSyncOk = 0; // performance.now() of the last sync answered 200 or 304
   var content = null;
   var live = null;
-  var liveAt = -Infinity;
+  var liveAt = -Infinity; // performance.now() of the last /live request, answered or not
+  var liveOkAt = 0; // performance.now() of the last /live answered 200
+  // a goto to a live scene whose figures were missing or old: {seq, scene, at}, followed
+  // when figures come, dropped when a fetch started after it fails
+  var pendingGoto = null;
   var liveLoading = false;
   var contentLoading = false;
   var contentTriedAt = -Infinity;
@@ -67,6 +79,40 @@
     return lastSyncOk > 0 && performance.now() - lastSyncOk < timing.stale_ms;
   }
 
+  // Figures the screen may still show: fetched lately. A /live that keeps failing while
+  // /sync answers must not leave old counts or a since-withdrawn comment up for good.
+  function liveCurrent() {
+    return live !== null && liveOkAt > 0 && performance.now() - liveOkAt < LIVE_MAX_AGE * timing.live_ms;
+  }
+
+  function liveAllowed() {
+    return fresh() && liveCurrent();
+  }
+
+  function blanked() {
+    return !!(state && state.blank);
+  }
+
+  // Blank is the panic button: while it is on nothing but the blank slide may be drawn,
+  // whoever asks. Every drawing path calls this first (true: do not draw); it puts the
+  // blank slide up itself when it is not up yet, so the refusal never leaves content.
+  function refuseWhileBlank() {
+    if (gone) return true;
+    if (!blanked()) return false;
+    if (content && body.dataset.blank !== "1") drawBlank();
+    return true;
+  }
+
+  // Guest photos are guest content, like comments: a stale screen cannot hear that an
+  // approval was withdrawn, so it falls back to the welcome and the screened works only.
+  function guestContentAllowed(item) {
+    return !(item && item.kind === "guest_photo") || fresh();
+  }
+
+  function slideAllowed(slide) {
+    return !hidden(slide.key) && guestContentAllowed(slide.item);
+  }
+
   function hidden(key) {
     return !!(key && state && state.hidden && state.hidden.indexOf(key) !== -1);
   }
@@ -91,6 +137,8 @@
   }
 
   function shownNow() {
+    // what the stage really has: the console words "blank" as 安全画面（黑屏）
+    if (body.dataset.blank === "1") return "blank";
     if (!current) return "";
     return current.scene + (current.key ? "/" + current.key : "");
   }
@@ -133,10 +181,12 @@
     // each command acts once, when its counter moves (never replayed on a reload)
     if (answer.next !== seenNext) {
       seenNext = answer.next;
+      pendingGoto = null; // a newer command: an older goto still waiting for figures is void
       if (content && !answer.blank) advance();
     }
     if (answer.goto.seq !== seenGotoSeq) {
       seenGotoSeq = answer.goto.seq;
+      pendingGoto = null;
       if (content && !answer.blank && answer.goto.scene) jumpTo(answer.goto.scene);
     }
     decide();
@@ -153,7 +203,10 @@
         return response.json().then(function (answer) {
           var had = content !== null;
           content = answer;
-          if (!had || !sceneOn(current && current.scene)) start();
+          // while blank only the blank slide, drawn again for an edited title (start()
+          // and rebuild() refuse too, whoever calls them)
+          if (blanked()) drawBlank();
+          else if (!had || !sceneOn(current && current.scene)) start();
           else rebuild();
         });
       })
@@ -165,6 +218,7 @@
     if (!content) return false;
     if (current && LIVE_SCENES[current.scene]) return true;
     if (state && state.pinned && state.pinned.indexOf("comment:") === 0) return true;
+    if (pendingGoto) return true;
     var next = nextScene(sceneIndex, false);
     return !!(next && next.live);
   }
@@ -172,19 +226,33 @@
   function loadLive() {
     if (liveLoading || gone) return;
     liveLoading = true;
-    liveAt = performance.now();
+    var startedAt = (liveAt = performance.now());
+    var answered = false;
     request(URLS.live)
       .then(function (response) {
         if (response.status === 410) return goGone();
         if (!response.ok) return;
         return response.json().then(function (answer) {
           live = answer;
+          liveOkAt = performance.now();
+          answered = true;
+          var waiting = pendingGoto;
+          pendingGoto = null;
+          if (waiting && waiting.seq === seenGotoSeq) return jumpTo(waiting.scene);
           // only what shows figures is redrawn: a pinned video must not restart
           if (current && LIVE_SCENES[current.scene]) rebuild();
         });
       })
       .catch(function () {})
-      .finally(function () { liveLoading = false; });
+      .finally(function () {
+        liveLoading = false;
+        if (answered || !pendingGoto || gone) return;
+        // a goto given while an older fetch was on its way gets a fetch of its own; one
+        // whose own fetch failed is dropped: followed a minute later it would surprise
+        // the organiser, who sees on the console that it did not happen
+        if (pendingGoto.at > startedAt) loadLive();
+        else pendingGoto = null;
+      });
   }
 
   // -- Deciding what is shown -----------------------------------------------------------
@@ -194,9 +262,10 @@
     return content.scenes.some(function (s) { return s.scene === name; });
   }
 
-  // May this scene be shown now? Live ones only on a fresh link, works only with items.
+  // May this scene be shown now? Live ones only on a fresh link with current figures,
+  // works only with items (guest photos count only on a fresh link).
   function allowed(scene) {
-    if (scene.live && !fresh()) return false;
+    if (scene.live && !liveAllowed()) return false;
     if (scene.scene === "works") return slidesOf(scene).length > 0;
     return true;
   }
@@ -211,6 +280,7 @@
   }
 
   function start() {
+    if (refuseWhileBlank()) return;
     sceneIndex = -1;
     current = null;
     advance();
@@ -219,12 +289,22 @@
   // Move on: the next slide of this scene, else the next scene that may be shown now,
   // else the welcome (safe content is always there to fall back on).
   function advance() {
-    if (!content) return;
-    if (current && !current.pinned && current.index + 1 < current.slides.length) {
+    if (!content || refuseWhileBlank()) return;
+    // the next page of a live scene only while it may stay (a stale wall is left at once,
+    // not paged through)
+    var mayPage = current && !current.pinned && !(LIVE_SCENES[current.scene] && !liveAllowed());
+    if (mayPage) {
       for (var i = current.index + 1; i < current.slides.length; i++) {
-        if (!hidden(current.slides[i].key)) return show(current.scene, current.slides, i);
+        if (slideAllowed(current.slides[i])) return show(current.scene, current.slides, i);
       }
     }
+    nextSceneNow();
+  }
+
+  // The next scene that may be shown now, else the welcome, skipping what is left of
+  // the current one.
+  function nextSceneNow() {
+    if (!content || refuseWhileBlank()) return;
     var scene = nextScene(sceneIndex, true);
     if (scene) {
       sceneIndex = content.scenes.indexOf(scene);
@@ -235,10 +315,18 @@
   }
 
   function jumpTo(name) {
+    if (!content) return;
     var index = -1;
     content.scenes.forEach(function (s, i) { if (s.scene === name) index = i; });
     if (index === -1) return;
     var scene = content.scenes[index];
+    if (scene.live && fresh() && !liveCurrent()) {
+      // figures missing or old (not needed lately): fetch them and go when they come,
+      // rather than show old ones or refuse a command the screen can follow
+      pendingGoto = { seq: seenGotoSeq, scene: name, at: performance.now() };
+      loadLive();
+      return;
+    }
     if (!allowed(scene)) return; // a stale link never jumps to a live scene
     sceneIndex = index;
     showScene(scene);
@@ -246,7 +334,7 @@
 
   function showScene(scene) {
     if (scene.live) loadLiveSoon();
-    var slides = slidesOf(scene).filter(function (s) { return !hidden(s.key); });
+    var slides = slidesOf(scene).filter(slideAllowed);
     if (!slides.length) slides = [{ key: "", render: renderWelcome, seconds: scene.seconds }];
     show(scene.scene, slides, 0);
   }
@@ -256,6 +344,7 @@
   }
 
   function show(scene, slides, index, pinned) {
+    if (refuseWhileBlank()) return;
     var slide = slides[index];
     current = {
       scene: scene,
@@ -265,6 +354,7 @@
       page: slide.page || 0,
       pinned: !!pinned,
       untilEnded: !!slide.untilEnded,
+      capMs: (slide.seconds || 10) * 1000,
       endsAt: performance.now() + (slide.seconds || 10) * 1000,
     };
     draw(slide);
@@ -272,11 +362,11 @@
 
   // Re-draw the current slide from new content or figures, keeping the place.
   function rebuild() {
-    if (!current || gone) return;
+    if (refuseWhileBlank() || !current) return;
     if (current.pinned) return decide(true);
     var scene = content.scenes[sceneIndex];
     if (!scene || scene.scene !== current.scene) return start();
-    var slides = slidesOf(scene).filter(function (s) { return !hidden(s.key); });
+    var slides = slidesOf(scene).filter(slideAllowed);
     if (!slides.length) return advance();
     var same = -1;
     slides.forEach(function (s, i) {
@@ -292,10 +382,12 @@
     current.index = index;
     current.key = slides[index].key;
     current.untilEnded = !!slides[index].untilEnded;
+    current.capMs = (slides[index].seconds || 10) * 1000;
     draw(slides[index]);
   }
 
   function draw(slide) {
+    if (refuseWhileBlank()) return;
     stage.replaceChildren(slide.render(slide));
     body.dataset.scene = current.scene;
     body.dataset.item = current.key || "";
@@ -307,10 +399,7 @@
     if (gone) return;
     body.dataset.fresh = fresh() ? "1" : "0";
     if (!content) return;
-    if (state && state.blank) {
-      if (body.dataset.blank !== "1") drawBlank();
-      return;
-    }
+    if (refuseWhileBlank()) return;
     if (body.dataset.blank === "1") return start();
     var pin = state && state.pinned;
     if (pin && !hidden(pin)) {
@@ -324,8 +413,10 @@
     }
     if (current && current.pinned) return advance(); // unpinned, or the pin may not stay
     if (!current) return start();
-    if (LIVE_SCENES[current.scene] && !fresh()) return advance(); // stale: off the live scene now
-    if (hidden(current.key)) return advance();
+    // stale link or old figures: off the live scene now, straight to the next safe scene
+    // (not through the wall's pages not yet shown, one per tick)
+    if (LIVE_SCENES[current.scene] && !liveAllowed()) return nextSceneNow();
+    if (!slideAllowed(current.slides[current.index])) return advance(); // hidden, or guest content gone stale
     if (current.scene === "comments" && currentShowsHidden()) return rebuild();
   }
 
@@ -337,12 +428,12 @@
 
   function pinnedSlideOf(key) {
     if (key.indexOf("comment:") === 0) {
-      if (!fresh() || !live) return null; // a comment is live content
+      if (!liveAllowed()) return null; // a comment is live content
       var comment = live.comments.filter(function (c) { return c.key === key; })[0];
       return comment ? { key: key, render: renderPinnedComment, comment: comment } : null;
     }
     var item = content.items.filter(function (i) { return i.key === key; })[0];
-    if (!item) return null;
+    if (!item || !guestContentAllowed(item)) return null;
     var slides = itemSlides(item, 3600);
     return slides.length ? slides[0] : null;
   }
@@ -354,11 +445,27 @@
       loadContent();
     }
     decide();
-    if (!content || !current || (state && state.blank)) return;
+    if (!content || !current || blanked()) return;
     if (needsLive() && fresh() && performance.now() - liveAt >= timing.live_ms) loadLive();
-    var paused = state && state.paused;
-    if (!paused && !current.pinned && !current.untilEnded && performance.now() >= current.endsAt) advance();
-    else if (current.untilEnded && performance.now() >= current.endsAt) advance(); // a video that never ended
+    holdVideo();
+    // time up: the slide's seconds, or for a video the cap of one that never ended
+    if (!holding() && performance.now() >= current.endsAt) advance();
+  }
+
+  // Paused or pinned, the slide stays; a video then too (it loops, see holdVideo).
+  function holding() {
+    return !!(current && (current.pinned || (state && state.paused)));
+  }
+
+  // A held video loops rather than ends, and its cap (which only guards against a video
+  // that never ends) runs again from now: it neither drops for a tick and restarts when
+  // pinned, nor is cut the moment the screen resumes after a long pause.
+  function holdVideo() {
+    if (!current || !current.untilEnded) return;
+    var hold = holding();
+    var video = stage.querySelector("video");
+    if (video && video.loop !== hold) video.loop = hold;
+    if (hold) current.endsAt = performance.now() + current.capMs;
   }
 
   function drawBlank() {
@@ -412,7 +519,7 @@
     if (scene.scene === "works") {
       var all = [];
       content.items.forEach(function (item) {
-        if (!hidden(item.key)) all = all.concat(itemSlides(item, seconds));
+        if (!hidden(item.key) && guestContentAllowed(item)) all = all.concat(itemSlides(item, seconds));
       });
       return all;
     }
@@ -601,8 +708,16 @@
     video.autoplay = true;
     if (slide.item.poster) video.poster = slide.item.poster;
     video.src = slide.item.url;
+    video.loop = holding();
     video.addEventListener("ended", function () {
-      if (current && current.key === slide.key && !(state && state.paused) && !current.pinned) advance();
+      if (!current || current.key !== slide.key) return;
+      if (holding()) {
+        // held between two ticks (loop not set yet): play again rather than move on
+        video.currentTime = 0;
+        video.play().catch(function () {});
+        return;
+      }
+      advance();
     });
     video.addEventListener("error", function () {
       if (current && current.key === slide.key && !current.pinned) advance();

@@ -6,20 +6,22 @@ from __future__ import annotations
 
 import io
 import time
+from urllib.parse import urlparse
 
 import pytest
 import sqlalchemy as sa
 from PIL import Image
+from playwright.sync_api import expect
 
 from experience.core import storage
 from experience.displays import control, feed, screens
-from experience.displays.models import Screen
+from experience.displays.models import DisplayState, Screen
 from experience.events.models import GuestCategory
 from experience.extensions import db
 from experience.ratings.models import Display, Score
 from experience.ratings.services import dimensions
 from experience.works.models import WorkCategory
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARTIFACTS, login
 from tests.conftest import wait_for
 from tests.displays.conftest import DURING, event, make_screen, rate, staff  # noqa: F401 (fixtures)
 from tests.platform.conftest import (  # noqa: F401 (fixtures)
@@ -286,3 +288,168 @@ def test_a_revoked_link_shows_nothing_of_the_event(live_server, screen_context, 
     answer = page.goto(f"{live_server}/s/{venue['token']}")
     assert answer.status == 410
     assert title not in page.content() and "此大屏链接已失效" in page.inner_text("body")
+
+
+#: records what the stage shows at every change and every 50 ms into window.seen:
+#: [data-blank, data-scene, the class of the slide, the comment keys on it]
+RECORDER = """() => {
+  window.seen = [];
+  const stage = document.querySelector('#stage');
+  const note = () => window.seen.push([
+    document.body.dataset.blank,
+    document.body.dataset.scene,
+    stage.firstElementChild ? stage.firstElementChild.className : '',
+    Array.from(stage.querySelectorAll('[data-key]')).map((n) => n.dataset.key).join(' '),
+  ]);
+  new MutationObserver(note).observe(stage, { childList: true, subtree: true });
+  new MutationObserver(note).observe(document.body, { attributes: true });
+  setInterval(note, 50);
+  note();
+}"""
+
+
+def content_version(venue) -> int:
+    db.session.rollback()
+    return db.session.get(DisplayState, venue["event"].id).content_version
+
+
+def test_blank_holds_through_new_content_and_a_reload(live_server, screen_context, venue, staff):  # noqa: F811
+    title = venue["event"].title
+    running = screen_context.new_page()
+    running.goto(f"{live_server}/s/{venue['token']}")
+    running.wait_for_function("() => document.body.dataset.fresh === '1' && document.body.dataset.scene === 'welcome'")
+    command(venue, staff, "blank")
+    running.wait_for_function("() => document.body.dataset.blank === '1'", timeout=2500)
+    running.evaluate(RECORDER)
+    # a screen (re)opened while blank: its first content must not reach the stage either
+    opened = screen_context.new_page()
+    opened.add_init_script(f"document.addEventListener('DOMContentLoaded', {RECORDER})")
+    opened.goto(f"{live_server}/s/{venue['token']}")
+    opened.wait_for_function("() => document.body.dataset.blank === '1'", timeout=4000)
+
+    # the organiser reorders the playlist and turns a scene off: a new content version
+    before = content_version(venue)
+    first_item = venue["screen"].items[0].id
+    write(lambda: screens.move_item(venue["screen"], first_item, +1, actor=staff, now=DURING))
+    scenes = {name: dict(conf) for name, conf in venue["screen"].scenes.items()}
+    scenes["ratings"]["on"] = False
+    write(lambda: screens.set_scenes(venue["screen"], scenes, actor=staff, now=DURING))
+    after = content_version(venue)
+    assert after > before
+    # sampled for 2 s, and until each screen has loaded the new content (its next poll
+    # reports that version)
+    running.wait_for_timeout(2000)
+    for page in (running, opened):
+        page.wait_for_event("request", lambda r: r.url.endswith(f"sv={after}"), timeout=5000)
+    running.wait_for_timeout(300)
+    for page in (running, opened):
+        seen = page.evaluate("window.seen")
+        assert len(seen) >= 40
+        drawn = [s for s in seen if s[2] not in ("", "slide loading")]
+        assert drawn and all(s[0] == "1" and s[1] == "blank" and s[2] == "slide blank" for s in drawn), {
+            tuple(s) for s in drawn
+        }
+        assert page.inner_text("#stage").strip() == title
+
+    # the heartbeat says "blank", and the console words it as the safe slide
+    assert wait_for(lambda: shown_of(venue) == "blank", timeout=4)
+    console = screen_context.new_page()
+    login(console, live_server, staff.username)
+    console.goto(f"{live_server}/events/{venue['event'].id}/screens")
+    expect(console.locator("#screens li").first.locator(".js-shown")).to_have_text("安全画面（黑屏）", timeout=5000)
+
+
+def test_figures_that_stop_coming_leave_the_screen(live_server, screen_context, venue, staff):  # noqa: F811
+    page = screen_context.new_page()
+    page.goto(f"{live_server}/s/{venue['token']}")
+    page.wait_for_function("() => document.body.dataset.fresh === '1' && document.body.dataset.scene === 'welcome'")
+    command(venue, staff, "goto", scene="comments")
+    wait_scene(page, "comments")
+    page.wait_for_selector("[data-key^='comment:']")
+    # /live breaks (a proxy, a failing view) while /sync keeps answering
+    failing = lambda url: urlparse(url).path.endswith("/live")  # noqa: E731
+    page.route(failing, lambda route: route.fulfill(status=503, body="busy"))
+    started = time.monotonic()
+    limit = 3 * feed.LIVE_SECONDS + 1
+    page.wait_for_function(
+        "() => !['checkin', 'comments', 'ratings'].includes(document.body.dataset.scene)",
+        timeout=limit * 1000,
+    )
+    assert time.monotonic() - started < limit
+    assert page.evaluate("document.body.dataset.fresh") == "1"  # the link itself is fine
+    assert page.locator("[data-key^='comment:']").count() == 0
+    assert page.locator(".total-count").count() == 0
+    # a goto to counts is not followed while there are no current figures to show
+    command(venue, staff, "goto", scene="checkin")
+    page.wait_for_timeout(feed.SYNC_SECONDS * 1000 + 1500)
+    assert page.evaluate("document.body.dataset.scene") not in LIVE
+    assert page.locator(".total-count").count() == 0
+    # figures come again: the next goto is followed, with them
+    page.unroute(failing)
+    command(venue, staff, "goto", scene="checkin")
+    wait_scene(page, "checkin", timeout=5000)
+    page.wait_for_function("() => document.querySelector('.total-count')?.textContent === '6'")
+
+
+def test_a_stale_wall_is_left_at_once_not_paged_through(live_server, screen_context, venue, staff, rate):  # noqa: F811
+    for n in range(5):  # eight comments: two pages of the wall
+        rate(venue["event"], f"第{n + 1}位嘉宾：认证让人放心。")
+    page = screen_context.new_page()
+    page.goto(f"{live_server}/s/{venue['token']}")
+    page.wait_for_function("() => document.body.dataset.fresh === '1' && document.body.dataset.scene === 'welcome'")
+    command(venue, staff, "goto", scene="comments")
+    wait_scene(page, "comments")
+    # the first page of the wall: six of the eight (figures cached a moment ago may have three)
+    page.wait_for_function("() => document.querySelectorAll('[data-key^=\"comment:\"]').length === 6", timeout=8000)
+    first_page = set(page.evaluate("Array.from(document.querySelectorAll('[data-key]')).map((n) => n.dataset.key)"))
+    assert len(first_page) == 6
+    page.evaluate(RECORDER)
+    page.route("**/sync*", lambda route: route.abort())
+    page.wait_for_function(
+        "() => !['checkin', 'comments', 'ratings'].includes(document.body.dataset.scene)",
+        timeout=feed.STALE_SECONDS * 1000 + 1000,
+    )
+    page.wait_for_timeout(300)
+    shown = {key for s in page.evaluate("window.seen") for key in s[3].split() if key.startswith("comment:")}
+    assert shown <= first_page  # the second page was never drawn
+
+
+def test_a_stale_screen_drops_a_pinned_guest_photo(live_server, screen_context, venue, staff):  # noqa: F811
+    guest_photo = venue["keys"][3]
+    page = screen_context.new_page()
+    page.goto(f"{live_server}/s/{venue['token']}")
+    page.wait_for_function("() => document.body.dataset.fresh === '1' && document.body.dataset.scene === 'welcome'")
+    command(venue, staff, "pin", item=guest_photo)
+    wait_scene(page, "works", guest_photo)
+    assert page.locator(".guest-photo").count() == 1
+    page.route("**/sync*", lambda route: route.abort())
+    started = time.monotonic()
+    page.wait_for_function(
+        "(key) => document.body.dataset.fresh === '0' && document.body.dataset.item !== key",
+        arg=guest_photo,
+        timeout=feed.STALE_SECONDS * 1000 + 1000,
+    )
+    assert time.monotonic() - started < feed.STALE_SECONDS + 1
+    assert page.evaluate("document.body.dataset.scene") in ("welcome", "works")
+    # nor does the rotation bring it back while stale
+    page.evaluate(RECORDER)
+    page.wait_for_timeout(1500)
+    assert not any("guest-photo" in s[2] for s in page.evaluate("window.seen"))
+
+
+def test_a_pinned_video_stays_past_its_end(live_server, screen_context, venue, staff):  # noqa: F811
+    video = venue["keys"][2]
+    page = screen_context.new_page()
+    page.goto(f"{live_server}/s/{venue['token']}")
+    page.wait_for_function("() => document.body.dataset.fresh === '1' && document.body.dataset.scene === 'welcome'")
+    command(venue, staff, "resume")
+    command(venue, staff, "pin", item=video)
+    wait_scene(page, "works", video)
+    page.evaluate("document.querySelector('video').dataset.first = '1'")
+    page.wait_for_function("() => Number.isFinite(document.querySelector('video').duration)", timeout=4000)
+    duration = page.evaluate("document.querySelector('video').duration")
+    # past the video's end and its cap (duration + 10 s): the same element, looping
+    page.wait_for_timeout((duration + 12) * 1000)
+    assert page.evaluate("document.body.dataset.item") == video
+    assert page.evaluate("document.querySelector('video')?.dataset.first") == "1"
+    assert page.evaluate("document.querySelector('video').loop") is True
