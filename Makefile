@@ -65,11 +65,10 @@ run: db
 # PostgreSQL side by side, each pass spread over two processes by pytest-xdist (each
 # process with its own PostgreSQL server; an idle process takes queued tests from a busy
 # one, so a long test does not hold the tests queued behind it). The 5,000-card printout
-# through a real worker (132 s of one core alone) runs as a pass of its own, the two big
-# passes below it (nice 15): the worker runs at nice 10 by design (experience/worker.py:
-# check-in first), so beside four test processes at normal priority it got a few percent
-# of the machine and took 20 minutes. Each pass has its own log and coverage file; the
-# logs print when all have finished, coverage combines.
+# through a real worker (132 s of one core alone) runs as a pass of its own at normal
+# priority, the two big passes a little below it (nice 5): beside four test processes at
+# equal priority its worker took 20 minutes. Each pass has its own log and coverage file;
+# the logs print when all have finished, coverage combines.
 WORKER_TEST := tests/guests/test_printouts.py::test_5000_invitations_through_a_real_worker_while_check_in_answers
 lint: test-venv
 	$(BIN)/ruff check .
@@ -82,8 +81,8 @@ test: system test-venv lint
 	  TEST_DB=$$engine COVERAGE_FILE=.coverage.$$name nice -n $$niceness $(BIN)/pytest -q -p no:cacheprovider \
 	    --durations=20 --cov --cov-report= "$$@" >test-$$name.log 2>&1 & pids="$$pids $$!"; }; \
 	run printout sqlite 0 $(WORKER_TEST); \
-	run sqlite sqlite 15 -n 2 --dist worksteal --deselect $(WORKER_TEST); \
-	run postgresql postgresql 15 -n 2 --dist worksteal; \
+	run sqlite sqlite 5 -n 2 --dist worksteal --deselect $(WORKER_TEST); \
+	run postgresql postgresql 5 -n 2 --dist worksteal; \
 	fail=0; for pid in $$pids; do wait $$pid || fail=1; done; \
 	for name in sqlite postgresql printout; do echo "== $$name"; cat test-$$name.log; done; \
 	[ $$fail = 0 ] || { echo "make test: a pass failed (logs above)"; exit 1; }
