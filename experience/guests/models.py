@@ -50,7 +50,7 @@ class Guest(db.Model):
     __tablename__ = "guest"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # no index of its own: ix_guest_event_id_checked_in_at and uq_guest_event_phone both
+    # no index of its own: ix_guest_event_id_checked_in_at_category and uq_guest_event_phone both
     # begin with it, and a check-in (a non-HOT update on PostgreSQL) writes every index
     event_id: Mapped[int] = mapped_column(sa.ForeignKey("event.id"))
     name: Mapped[str] = mapped_column(sa.String(60))
@@ -82,8 +82,9 @@ class Guest(db.Model):
     __table_args__ = (
         # The same mobile twice on one event's list is the same person.
         sa.UniqueConstraint("event_id", "phone", name="uq_guest_event_phone"),
-        # An event's arrivals: counted on every scan screen, the latest shown first.
-        sa.Index("ix_guest_event_id_checked_in_at", "event_id", "checked_in_at"),
+        # An event's arrivals: counted on every scan screen, the latest shown first, and
+        # by category on the display screens from the index alone (migration 0018).
+        sa.Index("ix_guest_event_id_checked_in_at_category", "event_id", "checked_in_at", "category"),
     )
 
     @property
