@@ -2,7 +2,8 @@
 
 ``TEST_DB=postgresql`` runs the suite against a throwaway PostgreSQL server started
 here (as the ``postgres`` user when running as root); the default is SQLite. The schema
-is built once per run by the migrations, then every test gets its own copy of it.
+is built once per run by the migrations, then every test gets its own copy of it (on
+PostgreSQL, each process's copy emptied before each test: ``ReusedDatabase``).
 """
 
 from __future__ import annotations
@@ -160,8 +161,8 @@ _counter = itertools.count()
 
 @pytest.fixture(scope="session")
 def pg_admin(server_url):
-    """One admin connection pool for the run, and a thread that drops each test's database
-    after the test, while the next one runs (a drop waits on the disk, not on Python)."""
+    """One admin connection pool for the run, and a thread that drops databases given up
+    on (see ``pg_reused``) while the next test runs."""
     if server_url is None:
         yield None
         return
@@ -181,20 +182,85 @@ def pg_admin(server_url):
     admin.dispose()
 
 
+class ReusedDatabase:
+    """This process's PostgreSQL database, copied from the template once and emptied
+    before each test: a copy per test (CREATE DATABASE … TEMPLATE, two checkpoints, then
+    a DROP) cost 0.3 s of each of 1,700 tests, the largest part of the PostgreSQL pass.
+    Emptying is one round trip: a DELETE per table (triggers and foreign keys off, as for
+    a restore: the audit log refuses deletes otherwise) and every sequence restarted, so
+    each test sees what a fresh copy would show, ids from 1. The rows the migrations
+    themselves seed (the provinces) are left as they are. A database that cannot be
+    emptied (a lock still held by something a test left behind) is given up and a new
+    copy made."""
+
+    def __init__(self, server_url: str, template: str, admin, finished):
+        self.server_url, self.template, self.admin, self.finished = server_url, template, admin, finished
+        self.engine = None
+        self._fresh()
+        with self.engine.connect() as c:
+            tables = c.scalars(sa.text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).all()
+            seeded = {t for t in tables if c.scalar(sa.text(f'SELECT EXISTS (SELECT 1 FROM "{t}")'))}
+            sequences = c.execute(
+                sa.text(
+                    "SELECT s.relname, t.relname FROM pg_class s "
+                    "LEFT JOIN pg_depend d ON d.objid = s.oid AND d.deptype IN ('a', 'i') "
+                    "LEFT JOIN pg_class t ON t.oid = d.refobjid "
+                    "WHERE s.relkind = 'S' AND s.relnamespace = 'public'::regnamespace"
+                )
+            ).all()
+        self.emptying = ";".join(
+            [
+                "SET LOCAL lock_timeout = '5s'",
+                "SET LOCAL session_replication_role = replica",
+                *(f'DELETE FROM "{t}"' for t in tables if t not in seeded),
+                *(f'ALTER SEQUENCE "{s}" RESTART' for s, t in sequences if t not in seeded),
+            ]
+        )
+        self.dirty = False
+
+    def _fresh(self) -> None:
+        if self.engine is not None:
+            self.engine.dispose()
+            self.finished.put(self.name)
+        self.name = f"t{os.getpid()}_{next(_counter)}"
+        with self.admin.connect() as c:
+            # FILE_COPY (PostgreSQL 15+) copies the template's few files: quicker than WAL-logging each page
+            c.execute(sa.text(f"CREATE DATABASE {self.name} TEMPLATE {self.template} STRATEGY FILE_COPY"))
+        self.url = self.server_url.format(db=self.name)
+        self.engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
+
+    def url_for_test(self) -> str:
+        if self.dirty:
+            try:
+                with self.engine.begin() as c:
+                    c.exec_driver_sql(self.emptying)
+            except sa.exc.OperationalError:
+                self._fresh()
+        self.dirty = True
+        return self.url
+
+    def close(self) -> None:
+        self.engine.dispose()
+        self.finished.put(self.name)
+
+
+@pytest.fixture(scope="session")
+def pg_reused(server_url, template_db, pg_admin):
+    if server_url is None:
+        yield None
+        return
+    reused = ReusedDatabase(server_url, template_db, *pg_admin)
+    yield reused
+    reused.close()
+
+
 @pytest.fixture
-def database_url(server_url, template_db, pg_admin, tmp_path):
+def database_url(server_url, template_db, pg_reused, tmp_path):
     if server_url is None:
         path = tmp_path / "test.db"
         shutil.copyfile(template_db, path)
-        yield f"sqlite:///{path}"
-        return
-    admin, finished = pg_admin
-    name = f"t{os.getpid()}_{next(_counter)}"
-    with admin.connect() as c:
-        # FILE_COPY (PostgreSQL 15+) copies the template's few files: quicker than WAL-logging each page
-        c.execute(sa.text(f"CREATE DATABASE {name} TEMPLATE {template_db} STRATEGY FILE_COPY"))
-    yield server_url.format(db=name)
-    finished.put(name)
+        return f"sqlite:///{path}"
+    return pg_reused.url_for_test()
 
 
 class FreshContextClient(FlaskClient):

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import url_for
+from flask import current_app, url_for
 from flask_babel import gettext as _
 from sqlalchemy.orm import selectinload
 
@@ -250,8 +250,13 @@ def guest_photo_key(screen: Screen, rating_id: int) -> str | None:
 
 # -- Live figures ----------------------------------------------------------------------------
 
-_live_cache: dict[tuple[str, int, int], tuple[float, dict[str, Any]]] = {}
 _live_lock = threading.Lock()
+
+
+def _live_cache() -> dict[tuple[int, int], tuple[float, dict[str, Any]]]:
+    # the app's, not the module's: one process may serve several apps (the tests do), and
+    # two tests' databases may have the same event id and version
+    return current_app.extensions.setdefault("displays.live", {})
 
 
 def live(screen: Screen) -> dict[str, Any]:
@@ -271,21 +276,21 @@ def live(screen: Screen) -> dict[str, Any]:
         return hit
     figures = _live(screen.event, set(state.hidden or []) if state else set())
     with _live_lock:
-        for old in [k for k, (t, _) in _live_cache.items() if at - t >= LIVE_CACHE_SECONDS]:
-            del _live_cache[old]
-        _live_cache[key] = (at, figures)
+        cache = _live_cache()
+        for old in [k for k, (t, _) in cache.items() if at - t >= LIVE_CACHE_SECONDS]:
+            del cache[old]
+        cache[key] = (at, figures)
     return figures
 
 
-def live_key(event_id: int, version: int) -> tuple[str, int, int]:
-    # the database too: one process may serve several (the tests do)
-    return (str(db.engine.url), event_id, version)
+def live_key(event_id: int, version: int) -> tuple[int, int]:
+    return (event_id, version)
 
 
-def cached_live(key: tuple[str, int, int]) -> dict[str, Any] | None:
+def cached_live(key: tuple[int, int]) -> dict[str, Any] | None:
     """The live figures computed for this event and version less than LIVE_CACHE_SECONDS ago."""
     with _live_lock:
-        hit = _live_cache.get(key)
+        hit = _live_cache().get(key)
     return hit[1] if hit and time.monotonic() - hit[0] < LIVE_CACHE_SECONDS else None
 
 
