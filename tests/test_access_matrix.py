@@ -314,6 +314,8 @@ MATRIX = {
     "displays.sync": ("GET", "/s/{screen_token}/sync", {r: 200 for r in ROLES}),
     "displays.content": ("GET", "/s/{screen_token}/content", {r: 200 for r in ROLES}),
     "displays.live": ("GET", "/s/{screen_token}/live", {r: 200 for r in ROLES}),
+    "displays.manifest": ("GET", "/s/{screen_token}/manifest", {r: 200 for r in ROLES}),
+    "displays.service_worker": ("GET", "/s/sw.js", {r: 200 for r in ROLES}),
     # a rating without an approved photo on the screen's playlist: not found, for everyone
     "displays.guest_photo": ("GET", "/s/{screen_token}/photos/{rating_d}", {r: 404 for r in ROLES}),
     # The public platform: the selection from the start of its 公示, for everyone, no login (a text work: no files)

@@ -129,6 +129,36 @@ def _shown_words(shown: str, labels: dict[str, str]) -> str:
     return words
 
 
+def _media_names(event: Event, keys: set[str]) -> dict[str, str]:
+    """The items screens could not play, named for "无法播放：…": a work by its title, a
+    guest's photo as the console names it elsewhere."""
+    names = _labels(event, {k for k in keys if not k.startswith("work:")})
+    work_ids = [int(k[5:]) for k in keys if k.startswith("work:") and k[5:].isdigit() and len(k) <= 15]
+    if work_ids:
+        titles = db.session.execute(
+            sa.select(Work.id, Work.title).where(Work.id.in_(work_ids), Work.campaign_id == event.campaign_id)
+        )
+        names.update({f"work:{work_id}": title for work_id, title in titles})
+    for key in keys:
+        names.setdefault(key, _("An item no longer shown (%(key)s)", key=key))
+    return names
+
+
+def _cache_words(cache_state: str) -> str:
+    """The screen's offline cache as the console says it: "无离线缓存", "离线缓存 12/15"."""
+    if cache_state == "none":
+        return str(_("No offline cache"))
+    cached, sep, total = cache_state.partition("/")
+    if not sep:
+        return ""
+    return str(_("Offline cache %(cached)s/%(total)s", cached=cached, total=total))
+
+
+def _bad_keys(screen: Screen, version: str) -> list[str]:
+    """What the screen could not play, while its report is about the current playlist."""
+    return screen.bad_media.split(",") if screen.bad_media and version == "current" else []
+
+
 def _state_dict(state: DisplayState | None, labels: dict[str, str]) -> dict:
     """The display state as the panel shows it; an event whose screens never got a
     command has no row yet and shows the defaults."""
@@ -144,7 +174,9 @@ def _state_dict(state: DisplayState | None, labels: dict[str, str]) -> dict:
     }
 
 
-def _screen_dict(screen: Screen, state: DisplayState | None, labels: dict[str, str], now: datetime) -> dict:
+def _screen_dict(
+    screen: Screen, state: DisplayState | None, labels: dict[str, str], now: datetime, media: dict[str, str]
+) -> dict:
     if screen.shown_version is None:
         version = "unknown"
     elif state is not None and screen.shown_version < state.content_version:
@@ -152,6 +184,7 @@ def _screen_dict(screen: Screen, state: DisplayState | None, labels: dict[str, s
     else:
         version = "current"
     link = screens.link_state(screen, now)
+    cached, _sep, total = screen.cache_state.partition("/")
     return {
         "id": screen.id,
         "name": screen.name,
@@ -164,6 +197,14 @@ def _screen_dict(screen: Screen, state: DisplayState | None, labels: dict[str, s
         "shown_version": screen.shown_version,
         "link": link,
         "link_words": str(LINK_STATES[link]),
+        "cache": screen.cache_state,
+        "cache_words": _cache_words(screen.cache_state),
+        # "none", or cached but not all of it: the mark asks someone to look
+        "cache_short": screen.cache_state == "none" or (bool(total) and cached != total),
+        "bad": [
+            {"key": k, "words": str(_("Cannot play: %(title)s", title=media.get(k, k)))}
+            for k in _bad_keys(screen, version)
+        ],
         "url": url_for("displays.screen_edit", event_id=screen.event_id, screen_id=screen.id),
     }
 
@@ -177,9 +218,10 @@ def status(event: Event, now: datetime) -> dict:
         keys.add(state.pinned)
     keys |= {s.shown.partition("/")[2] for s in all_screens if "/" in s.shown}
     labels = _labels(event, keys)
+    media = _media_names(event, {k for s in all_screens for k in s.bad_media.split(",") if k})
     return {
         "state": _state_dict(state, labels),
-        "screens": [_screen_dict(s, state, labels, now) for s in all_screens],
+        "screens": [_screen_dict(s, state, labels, now, media) for s in all_screens],
     }
 
 

@@ -18,6 +18,7 @@ from flask_babel import lazy_gettext as _l
 
 from experience.core import audit
 from experience.core.errors import RuleError
+from experience.displays import memory
 from experience.displays.models import DisplayState, Scene
 from experience.events.models import Event
 from experience.extensions import db
@@ -81,6 +82,8 @@ def bump(event_ids: Iterable[int] | sa.Select, *, content: bool = True) -> None:
     if content:
         values["content_version"] = DisplayState.content_version + 1
     db.session.execute(sa.update(DisplayState).where(DisplayState.event_id.in_(event_ids)).values(**values))
+    # this process's polls read it at once; other processes' within memory.STATE_SECONDS
+    memory.forget()
 
 
 def command(
@@ -109,6 +112,7 @@ def command(
     values: dict = {"version": DisplayState.version + 1, "updated_at": now, "updated_by_id": actor.id}
     values.update(_SETS.get(name, lambda item, scene: {})(item, scene))
     db.session.execute(sa.update(DisplayState).where(DisplayState.event_id == event.id).values(**values))
+    memory.forget()  # as bump does
     if name in ("hide", "show"):
         # the UPDATE above holds the row's lock until commit: the list read now is the
         # latest, and nobody else's hide can slip in between the read and the write

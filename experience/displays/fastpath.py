@@ -95,6 +95,8 @@ class ScreenPolls:
             shown=(args.get("shown") or [""])[0],
             shown_version=small_int((args.get("sv") or [None])[0]),
             agent=environ.get("HTTP_USER_AGENT", ""),
+            cache=(args.get("cache") or [None])[0],
+            bad=(args.get("bad") or [None])[0],
         )
 
     def json(self, data, headers: list, start_response):

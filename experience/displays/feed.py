@@ -19,18 +19,21 @@ therefore never stay up on a screen that stopped listening.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from flask import current_app, url_for
 from flask_babel import gettext as _
 from sqlalchemy.orm import selectinload
 
+from experience.core import files
 from experience.core.web import beijing
 from experience.displays import screens
+from experience.displays.memory import memory
 from experience.displays.models import DisplayState, Scene, Screen, ScreenItem
 from experience.events.models import CATEGORY_LABELS, Event, EventStatus, GuestCategory
 from experience.extensions import db
@@ -55,88 +58,130 @@ LIVE_CACHE_SECONDS = 3
 COMMENTS_MAX = 30
 SHOWN_MAX = 60
 AGENT_MAX = 200
+#: what a screen may say of its offline cache: "none" (no service worker) or "<cached>/<total>"
+CACHE_STATE = re.compile(r"none|([0-9]{1,5})/([0-9]{1,5})")
+#: the playlist items a screen could not play, reported at most this many at once
+BAD_MEDIA_MAX = 8
+_BAD_KEY = re.compile(r"(work|photo):[1-9][0-9]{0,9}")
 
 
-#: built once: 200 screens poll every 1.5 s, and building a select costs more than running it
-_SYNC_ROW = (
-    sa.select(
-        Screen.id,
-        Screen.event_id,
-        Screen.revoked_at,
-        Screen.seen_at,
-        Screen.shown,
-        Screen.shown_version,
-        Screen.agent,
-        Event.ends_at,
-        Event.status,
-        DisplayState.version,
-        DisplayState.content_version,
-        DisplayState.paused,
-        DisplayState.blank,
-        DisplayState.pinned,
-        DisplayState.hidden,
-        DisplayState.goto_seq,
-        DisplayState.goto_scene,
-        DisplayState.next_seq,
-    )
-    .join(Event, Event.id == Screen.event_id)
-    .join(DisplayState, DisplayState.event_id == Screen.event_id)
-    .where(Screen.token == sa.bindparam("token"))
-)
+#: built once: 200 screens poll every 1.5 s, and building a statement costs more than running it
 _HEARTBEAT = (
     sa.update(Screen)
     .where(Screen.id == sa.bindparam("b_id"))
     .values(
-        seen_at=sa.bindparam("b_seen"),
+        seen_at=sa.bindparam("b_seen_at"),
         shown=sa.bindparam("b_shown"),
-        shown_version=sa.bindparam("b_sv"),
+        shown_version=sa.bindparam("b_shown_version"),
         agent=sa.bindparam("b_agent"),
+        cache_state=sa.bindparam("b_cache_state"),
+        bad_media=sa.bindparam("b_bad_media"),
+        bad_media_at=sa.bindparam("b_bad_media_at"),
     )
 )
 
 
-def poll(conn, token: str, now: datetime, *, shown: str = "", shown_version: int | None = None, agent: str = ""):
+def poll(
+    conn,
+    token: str,
+    now: datetime,
+    *,
+    shown: str = "",
+    shown_version: int | None = None,
+    agent: str = "",
+    cache: str | None = None,
+    bad: str | None = None,
+):
     """One poll of a screen on ``conn`` (a Session or a Core Connection): its heartbeat,
     and the display state it must follow.
 
+    ``cache`` is what the screen says of its offline cache (``none``, ``12/15``; anything
+    else, or nothing, leaves the last word as it was); ``bad`` the playlist items it could
+    not play (``work:12,photo:7``; nothing said means none). Both are part of the heartbeat,
+    written under the same rule: at once when they change, else every
+    HEARTBEAT_WRITE_SECONDS, never one write per poll.
+
+    The link and the display state come from this process's memory (displays.memory:
+    a command given on another server is read within a quarter second), the heartbeat's
+    last values too, so a poll with nothing to write reads nothing either, most times.
+
     Returns None when the link is unknown, revoked or expired (the screen then clears
-    itself), else ``(row, answer)``: ``row.version`` is what the screen has when the view
-    answers 304, ``row.event_id`` its event. A heartbeat, when due, is written in a
-    transaction of its own (the read's is rolled back first: on SQLite a reader cannot
+    itself), else ``(polled, answer)``: ``polled.version`` is what the screen has when the
+    view answers 304, ``polled.event_id`` its event. A heartbeat, when due, is written in
+    a transaction of its own (the read's is rolled back first: on SQLite a reader cannot
     become a writer once another writer has committed), which the caller commits.
     """
-    row = conn.execute(_SYNC_ROW, {"token": token}).one_or_none()
-    if row is None or not _active(row, now):
+    found = memory().link(conn, token)
+    if found is None:
+        return None
+    link, state = found
+    if not _active(link, now):
+        memory().drop(token)
         return None
     shown, agent = shown[:SHOWN_MAX], agent[:AGENT_MAX]
+    last = link.heartbeat
+    cache = _cache_state(cache) or last["cache_state"]
+    bad = _bad_media(bad)
     if (
-        row.seen_at is None
-        or now - row.seen_at >= timedelta(seconds=HEARTBEAT_WRITE_SECONDS)
-        or (shown, shown_version) != (row.shown, row.shown_version)
-        or (agent and agent != row.agent)
+        last["seen_at"] is None
+        or now - last["seen_at"] >= timedelta(seconds=HEARTBEAT_WRITE_SECONDS)
+        or (shown, shown_version) != (last["shown"], last["shown_version"])
+        or (agent and agent != last["agent"])
+        or cache != last["cache_state"]
+        or bad != last["bad_media"]
     ):
+        beat = {
+            "seen_at": now,
+            "shown": shown,
+            "shown_version": shown_version,
+            "agent": agent or last["agent"],
+            "cache_state": cache,
+            "bad_media": bad,
+            # when the screen first said so: kept while it keeps saying the same
+            "bad_media_at": None if not bad else last["bad_media_at"] if bad == last["bad_media"] else now,
+        }
         conn.rollback()
-        conn.execute(
-            _HEARTBEAT,
-            {"b_id": row.id, "b_seen": now, "b_shown": shown, "b_sv": shown_version, "b_agent": agent or row.agent},
-        )
-    return row, {
-        "v": row.version,
-        "cv": row.content_version,
-        "paused": row.paused,
-        "blank": row.blank,
-        "pinned": row.pinned,
-        "hidden": list(row.hidden or []),
-        "goto": {"seq": row.goto_seq, "scene": row.goto_scene},
-        "next": row.next_seq,
+        conn.execute(_HEARTBEAT, {"b_id": link.id, **{f"b_{k}": v for k, v in beat.items()}})
+        # remembered before the caller's commit: a heartbeat lost with a failed commit is
+        # written again within HEARTBEAT_WRITE_SECONDS
+        last.update(beat)
+    return Polled(link.event_id, state.version), {
+        "v": state.version,
+        "cv": state.content_version,
+        "paused": state.paused,
+        "blank": state.blank,
+        "pinned": state.pinned,
+        "hidden": list(state.hidden or []),
+        "goto": {"seq": state.goto_seq, "scene": state.goto_scene},
+        "next": state.next_seq,
         "sync_ms": int(SYNC_SECONDS * 1000),
         "stale_ms": STALE_SECONDS * 1000,
         "live_ms": LIVE_SECONDS * 1000,
     }
 
 
+class Polled(NamedTuple):
+    event_id: int
+    #: the display version the answer carries (the view answers 304 when the screen has it)
+    version: int
+
+
+def _cache_state(said: str | None) -> str:
+    """``none`` or ``<cached>/<total>`` as the screen said it; "" for anything else."""
+    found = CACHE_STATE.fullmatch(said or "")
+    if found is None or (found.group(1) is not None and int(found.group(1)) > int(found.group(2))):
+        return ""
+    return found.group(0)
+
+
+def _bad_media(said: str | None) -> str:
+    """The well-formed item keys of a screen's report, each once, at most BAD_MEDIA_MAX."""
+    keys = [k for k in (said or "")[:400].split(",") if _BAD_KEY.fullmatch(k)]
+    return ",".join(list(dict.fromkeys(keys))[:BAD_MEDIA_MAX])
+
+
 def _active(row, now: datetime) -> bool:
-    """screens.link_state's rule, on a poll's row."""
+    """screens.link_state's rule, on a link as a poll finds it."""
     return (
         row.revoked_at is None
         and row.status is not EventStatus.CANCELLED
@@ -144,10 +189,10 @@ def _active(row, now: datetime) -> bool:
     )
 
 
-def sync(token: str, now: datetime, *, shown: str = "", shown_version: int | None = None, agent: str = ""):
+def sync(token: str, now: datetime, **heartbeat):
     """``poll`` on the request's session: None for a dead link, else ``(version, answer)``.
     It ends the caller's transaction; the caller commits the heartbeat."""
-    polled = poll(db.session, token, now, shown=shown, shown_version=shown_version, agent=agent)
+    polled = poll(db.session, token, now, **heartbeat)
     return None if polled is None else (polled[0].version, polled[1])
 
 
@@ -176,7 +221,13 @@ def content(screen: Screen, now: datetime) -> dict[str, Any]:
                 {
                     "key": photo.key,
                     "kind": "guest_photo",
-                    "url": url_for("displays.guest_photo", token=screen.token, rating_id=photo.rating_id),
+                    # ?v=: the same bytes for ever, so a screen caches it like a work's file
+                    "url": url_for(
+                        "displays.guest_photo",
+                        token=screen.token,
+                        rating_id=photo.rating_id,
+                        v=files.version(photo.url_key),
+                    ),
                     "caption": photo.caption,
                 }
             )
@@ -297,10 +348,10 @@ def cached_live(key: tuple[int, int]) -> dict[str, Any] | None:
 def cached_live_for(conn, token: str, now: datetime) -> dict[str, Any] | None:
     """The live figures of an active link's event when this process computed them lately
     (displays.fastpath answers with them); None otherwise: the view then computes them."""
-    row = conn.execute(_SYNC_ROW, {"token": token}).one_or_none()
-    if row is None or not _active(row, now):
+    found = memory().link(conn, token)
+    if found is None or not _active(found[0], now):
         return None
-    return cached_live(live_key(row.event_id, row.version))
+    return cached_live(live_key(found[0].event_id, found[1].version))
 
 
 def arrivals_by_category(event_id: int) -> sa.Select:

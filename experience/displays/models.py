@@ -83,8 +83,16 @@ class Screen(db.Model):
     seen_at: Mapped[datetime | None]
     shown: Mapped[str] = mapped_column(sa.String(60), default="")
     shown_version: Mapped[int | None]
-    #: the screen's browser has no service worker (part 2 marks it "no offline cache")
+    #: the screen's browser (its User-Agent), for the person looking at the console
     agent: Mapped[str] = mapped_column(sa.String(200), default="")
+    #: its offline cache as it last said: "none" (a browser without service workers),
+    #: "<cached>/<total>" (the playlist's media and the page's files), "" not said yet
+    cache_state: Mapped[str] = mapped_column(sa.String(12), default="")
+    #: playlist items it could not play (``work:12,photo:7``), as it last said; the
+    #: console names them while ``shown_version`` is the playlist's current version
+    bad_media: Mapped[str] = mapped_column(sa.String(200), default="")
+    #: when it first reported the items in ``bad_media``
+    bad_media_at: Mapped[datetime | None]
 
     event: Mapped[Event] = relationship()
     items: Mapped[list[ScreenItem]] = relationship(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 
 import sqlalchemy as sa
-from flask import Response, abort, current_app, jsonify, render_template, request, url_for
+from flask import Response, abort, current_app, jsonify, render_template, request, send_from_directory, url_for
 
 from experience.core import clock, files, uploads
 from experience.core.ratelimit import failure_budget, lookup_failed
@@ -87,9 +87,24 @@ def screen(token: str):
             "sync": url_for("displays.sync", token=token),
             "content": url_for("displays.content", token=token),
             "live": url_for("displays.live", token=token),
+            "manifest": url_for("displays.manifest", token=token),
+            "worker": url_for("displays.service_worker"),
         },
+        # the Cache Storage caches of this screen are named "screen-<token>-<version>"
+        cache_prefix=f"screen-{token}-",
     )
     return _no_store(Response(page, mimetype="text/html"))
+
+
+@bp.get("/s/sw.js")
+@public
+def service_worker():
+    """The screens' service worker (static/displays/sw.js), served from /s/ so that its
+    scope covers every screen's page. ``no-cache``: a new version reaches the screens at
+    their next load, not a day later."""
+    response = send_from_directory(current_app.static_folder, "displays/sw.js", mimetype="text/javascript", max_age=0)
+    response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 @bp.get("/s/<token>/sync")
@@ -101,16 +116,22 @@ def sync(token: str):
     view answers the rest (dead links, a spent budget) and the tests' direct calls."""
     if not _TOKEN.fullmatch(token):
         return _gone_json(token)
-    shown = request.args.get("shown", "")
-    shown_version = small_int(request.args.get("sv"))
-    agent = request.headers.get("User-Agent", "")
-    # feed.sync writes a due heartbeat in a transaction of its own (SQLite: a reader
+    # feed.poll writes a due heartbeat in a transaction of its own (SQLite: a reader
     # cannot become a writer once another writer committed after it began)
-    answer = feed.sync(token, clock.now(), shown=shown, shown_version=shown_version, agent=agent)
+    polled = feed.poll(
+        db.session,
+        token,
+        clock.now(),
+        shown=request.args.get("shown", ""),
+        shown_version=small_int(request.args.get("sv")),
+        agent=request.headers.get("User-Agent", ""),
+        cache=request.args.get("cache"),
+        bad=request.args.get("bad"),
+    )
     db.session.commit()
-    if answer is None:
+    if polled is None:
         return _gone_json(token)
-    version, state = answer
+    version, state = polled[0].version, polled[1]
     etag = f'"{version}"'
     headers = {"ETag": etag, "Cache-Control": "no-store"}
     if etag in request.headers.get("If-None-Match", ""):
@@ -127,6 +148,37 @@ def content(token: str):
     if screen is None:
         return _gone_json(token)
     return _no_store(jsonify(feed.content(screen, clock.now())))
+
+
+@bp.get("/s/<token>/manifest")
+@public
+@_screen_budget()
+def manifest(token: str):
+    """What the screen keeps for playing offline, for its playlist version ``cv``: the
+    playlist's media (their ``?v=`` addresses: the same bytes for ever) and the page's
+    own files."""
+    screen = _active(token)
+    if screen is None:
+        return _gone_json(token)
+    plays = feed.content(screen, clock.now())
+    return _no_store(jsonify(cv=plays["cv"], urls=offline_urls(token, plays)))
+
+
+def offline_urls(token: str, plays: dict) -> list[str]:
+    """The page, its script and style, then each item's media, each address once."""
+    urls = [
+        url_for("displays.screen", token=token),
+        url_for("static", filename="displays/screen.js"),
+        url_for("static", filename="displays/screen.css"),
+    ]
+    for item in plays["items"]:
+        if item["kind"] == "video":
+            urls += [u for u in (item.get("poster"), item["url"]) if u]
+        elif item["kind"] == "photos":
+            urls += [p["url"] for p in item["photos"]]
+        elif item["kind"] == "guest_photo":
+            urls.append(item["url"])
+    return list(dict.fromkeys(urls))
 
 
 @bp.get("/s/<token>/live")

@@ -92,6 +92,22 @@
       li.querySelector(".js-shown").textContent = s.shown_words || "—";
       li.querySelector(".js-version").textContent = s.version_words;
       li.querySelector(".js-link").textContent = s.link_words;
+      var cache = li.querySelector(".js-cache");
+      if (cache) {
+        cache.textContent = s.cache_words || "—";
+        cache.classList.toggle("console-mark", !!s.cache_short);
+      }
+      var bad = li.querySelector(".js-bad");
+      if (bad) {
+        bad.textContent = "";
+        (s.bad || []).forEach(function (b) {
+          var item = document.createElement("li");
+          item.className = "console-mark";
+          item.textContent = b.words;
+          bad.appendChild(item);
+        });
+        show(bad, (s.bad || []).length > 0);
+      }
     });
   }
 

@@ -15,8 +15,20 @@
  *   asks refuseWhileBlank() first, so no caller (a content or figures answer, a video's
  *   end, a command) can put anything but the blank slide on the stage while it is on.
  *
+ * - offline: where the browser has service workers, the page keeps its playlist's media
+ *   and its own files in Cache Storage ("screen-<token>-<cv>", filled from /manifest;
+ *   sw.js answers from it), so with the server unreachable the works keep playing. Polls
+ *   then back off (1.5 s doubling to BACKOFF_MAX_MS) and resynchronise on the first answer:
+ *   the state first (a blank given meanwhile applies at once), then the content if its
+ *   version moved. A dead link (410) deletes every "screen-<token>-*" cache.
+ * - bad media: a video that does not start within VIDEO_START_MS or fails, or an image
+ *   that does not load, is skipped until the playlist changes and reported in the next
+ *   sync (bad=work:12); a watchdog puts the welcome up when the stage has shown nothing
+ *   for WATCHDOG_MS (an empty playlist, every item bad, an error while drawing).
+ *
  * The page exposes a small read-only state for tests and the console on <body>:
- * data-scene, data-item, data-fresh ("1"/"0"), data-blank ("1"/"0").
+ * data-scene, data-item, data-fresh ("1"/"0"), data-blank ("1"/"0"), data-cache
+ * ("none", "<cached>/<total>", "" not known yet), data-bad (the keys it skips).
  */
 (function () {
   "use strict";
@@ -24,7 +36,14 @@
   var body = document.body;
   var stage = document.getElementById("stage");
   var T = JSON.parse(document.getElementById("screen-text").textContent);
-  var URLS = { sync: body.dataset.syncUrl, content: body.dataset.contentUrl, live: body.dataset.liveUrl };
+  var URLS = {
+    sync: body.dataset.syncUrl,
+    content: body.dataset.contentUrl,
+    live: body.dataset.liveUrl,
+    manifest: body.dataset.manifestUrl,
+    worker: body.dataset.workerUrl,
+  };
+  var CACHE_PREFIX = body.dataset.cachePrefix || "";
   var LIVE_SCENES = { checkin: true, comments: true, ratings: true };
   var STAGE_W = 1920;
   var STAGE_H = 1080;
@@ -34,6 +53,19 @@
   var REQUEST_TIMEOUT_MS = 5000;
   // figures older than this many live_ms are not shown: about two failed fetches in a row
   var LIVE_MAX_AGE = 3;
+  // failed polls wait longer each time, up to this, with some jitter: 200 screens whose
+  // server restarts do not all knock at the same instant
+  var BACKOFF_MAX_MS = 6000;
+  // a video that has not started playing by then is skipped (and reported)
+  var VIDEO_START_MS = 6000;
+  // a video whose time has not moved for this long while it should play is skipped
+  var VIDEO_STALL_MS = 10000;
+  // the stage showing nothing for this long: the welcome goes up
+  var WATCHDOG_MS = 4000;
+  // an offline cache left incomplete (the network failed half way) is tried again after
+  var CACHE_RETRY_MS = 30000;
+  // at most this many items reported as unplayable in one sync
+  var BAD_MAX = 8;
 
   // What the server said. Safe defaults until the first sync: nothing live.
   var timing = { sync_ms: 1500, stale_ms: 8000, live_ms: 5000 };
@@ -54,6 +86,18 @@
   // commands seen so far: a screen that (re)starts must not replay old ones
   var seenNext = null;
   var seenGotoSeq = null;
+  // polls failed in a row (0: the last one was answered)
+  var syncFailures = 0;
+  var pollTimer = null;
+  var polling = false;
+  // the offline cache: supported null (not known yet), true or false; doneCv the playlist
+  // version fully cached
+  var offline = { supported: null, filling: false, cached: 0, total: 0, doneCv: null, retryAt: 0 };
+  // media that would not play, by address (skipped), and their items' keys (reported)
+  var badUrls = {};
+  var badKeys = [];
+  var invisibleSince = 0;
+  var videoWatch = { node: null, time: -1, movedAt: 0 };
 
   // What is on the stage.
   var current = null; // {scene, key, slides, index, endsAt, page}
@@ -110,7 +154,43 @@
   }
 
   function slideAllowed(slide) {
-    return !hidden(slide.key) && guestContentAllowed(slide.item);
+    return !hidden(slide.key) && guestContentAllowed(slide.item) && playable(slide);
+  }
+
+  // -- Media that would not play --------------------------------------------------------
+
+  function mediaUrlOf(slide) {
+    if (!slide) return null;
+    if (slide.photo) return slide.photo.url;
+    if (slide.item && (slide.item.kind === "video" || slide.item.kind === "guest_photo")) return slide.item.url;
+    return null;
+  }
+
+  function playable(slide) {
+    var url = mediaUrlOf(slide);
+    return !(url && badUrls[url]);
+  }
+
+  function markBad(slide) {
+    var url = mediaUrlOf(slide);
+    if (!url || badUrls[url]) return;
+    badUrls[url] = true;
+    if (slide.key && badKeys.indexOf(slide.key) === -1 && badKeys.length < BAD_MAX) badKeys.push(slide.key);
+    body.dataset.bad = badKeys.join(",");
+  }
+
+  // The slide on the stage failed: skipped, reported, and the next one goes up.
+  function skipBad(slide) {
+    var url = mediaUrlOf(slide);
+    markBad(slide);
+    if (!current || mediaUrlOf(current.slides[current.index]) !== url) return;
+    advance();
+  }
+
+  function forgetBad() {
+    badUrls = {};
+    badKeys = [];
+    body.dataset.bad = "";
   }
 
   function hidden(key) {
@@ -143,18 +223,34 @@
     return current.scene + (current.key ? "/" + current.key : "");
   }
 
+  function cacheReport() {
+    if (offline.supported === false) return "none";
+    if (offline.supported && offline.total > 0) return offline.cached + "/" + offline.total;
+    return "";
+  }
+
   function poll() {
-    if (gone) return;
-    var query = "?shown=" + encodeURIComponent(shownNow()) + "&sv=" + (content ? content.cv : "");
+    if (gone || polling) return;
+    polling = true;
+    var answered = false;
+    var query = "?shown=" + encodeURIComponent(shownNow());
+    var cache = cacheReport();
+    body.dataset.cache = cache;
+    if (cache) query += "&cache=" + encodeURIComponent(cache);
+    if (badKeys.length) query += "&bad=" + encodeURIComponent(badKeys.join(","));
+    // the version last, as before the reports were added (tools and tests read it there)
+    query += "&sv=" + (content ? content.cv : "");
     request(URLS.sync + query, etag ? { "If-None-Match": etag } : {})
       .then(function (response) {
         if (response.status === 410) return goGone();
         if (response.status === 304) {
+          answered = true;
           lastSyncOk = performance.now();
           return;
         }
         if (!response.ok) return;
         return response.json().then(function (answer) {
+          answered = true;
           etag = response.headers.get("ETag");
           lastSyncOk = performance.now();
           applyState(answer);
@@ -162,8 +258,23 @@
       })
       .catch(function () { /* a failed poll only ages the last success: the tick decides */ })
       .finally(function () {
-        if (!gone) timers.push(setTimeout(poll, timing.sync_ms));
+        polling = false;
+        syncFailures = answered ? 0 : syncFailures + 1;
+        if (!gone) schedulePoll(nextPollMs());
       });
+  }
+
+  // The poll's pace: sync_ms while answered; after failures, doubling up to
+  // BACKOFF_MAX_MS with ±20 % jitter. No error is shown: the stage plays on.
+  function nextPollMs() {
+    if (!syncFailures) return timing.sync_ms;
+    var wait = Math.min(BACKOFF_MAX_MS, timing.sync_ms * Math.pow(2, Math.min(syncFailures, 10)));
+    return wait * (0.8 + 0.4 * Math.random());
+  }
+
+  function schedulePoll(ms) {
+    clearTimeout(pollTimer);
+    pollTimer = setTimeout(poll, ms);
   }
 
   function applyState(answer) {
@@ -202,7 +313,10 @@
         if (!response.ok) return;
         return response.json().then(function (answer) {
           var had = content !== null;
+          // a new playlist version: what would not play is tried again
+          if (had && answer.cv !== content.cv) forgetBad();
           content = answer;
+          keepLastContent(answer);
           // while blank only the blank slide, drawn again for an edited title (start()
           // and rebuild() refuse too, whoever calls them)
           if (blanked()) drawBlank();
@@ -367,7 +481,9 @@
     var scene = content.scenes[sceneIndex];
     if (!scene || scene.scene !== current.scene) return start();
     var slides = slidesOf(scene).filter(slideAllowed);
-    if (!slides.length) return advance();
+    // nothing of it left (an emptied playlist): on to the next scene, or the welcome,
+    // not through the old slides still held
+    if (!slides.length) return nextSceneNow();
     var same = -1;
     slides.forEach(function (s, i) {
       if (same === -1 && s.key && s.key === current.key && (s.n || 0) === (current.slides[current.index].n || 0)) same = i;
@@ -388,10 +504,73 @@
 
   function draw(slide) {
     if (refuseWhileBlank()) return;
-    stage.replaceChildren(slide.render(slide));
+    var node = null;
+    try {
+      node = slide.render(slide);
+    } catch (e) {
+      markBad(slide); // an item the player cannot draw is skipped like a broken file
+    }
+    if (!node) return showWelcomeNow();
+    stage.replaceChildren(node);
+    invisibleSince = 0;
     body.dataset.scene = current.scene;
     body.dataset.item = current.key || "";
     body.dataset.blank = "0";
+  }
+
+  // The safe scene, whatever the rotation says: what the watchdog and a failed drawing
+  // fall back on. Never black while there is content.
+  function showWelcomeNow() {
+    if (!content || refuseWhileBlank()) return;
+    sceneIndex = -1;
+    content.scenes.forEach(function (s, i) { if (s.scene === "welcome") sceneIndex = i; });
+    var slide = { key: "", render: renderWelcome, seconds: 15 };
+    current = { scene: "welcome", key: "", slides: [slide], index: 0, page: 0, pinned: false, untilEnded: false,
+      capMs: 15000, endsAt: performance.now() + 15000 };
+    stage.replaceChildren(renderWelcome());
+    invisibleSince = 0;
+    body.dataset.scene = "welcome";
+    body.dataset.item = "";
+    body.dataset.blank = "0";
+  }
+
+  // Whether the stage shows anything: text, a loaded image, a video with a frame or a poster.
+  function stageShowsSomething() {
+    var slide = stage.firstElementChild;
+    if (!slide) return false;
+    if ((slide.textContent || "").trim()) return true;
+    return Array.prototype.some.call(stage.querySelectorAll("img, video"), function (media) {
+      if (media.tagName === "IMG") return media.complete && media.naturalWidth > 0;
+      return media.readyState >= 2 || !!media.poster;
+    });
+  }
+
+  // Nothing on the stage for WATCHDOG_MS: the welcome goes up.
+  function watchdog() {
+    if (!content || blanked() || gone) return;
+    if (stageShowsSomething()) {
+      invisibleSince = 0;
+      return;
+    }
+    var now = performance.now();
+    if (!invisibleSince) invisibleSince = now;
+    else if (now - invisibleSince >= WATCHDOG_MS) showWelcomeNow();
+  }
+
+  // A video that plays but whose time stopped moving (a stream cut off half way) is
+  // skipped; a video held by pause or pin is watched the same way.
+  function watchVideo() {
+    var video = current && current.untilEnded ? stage.querySelector("video") : null;
+    if (!video || !video.dataset.started) return;
+    var now = performance.now();
+    if (videoWatch.node !== video || video.currentTime !== videoWatch.time || video.paused || video.ended) {
+      videoWatch = { node: video, time: video.currentTime, movedAt: now };
+      return;
+    }
+    if (now - videoWatch.movedAt >= VIDEO_STALL_MS) {
+      videoWatch.movedAt = now;
+      advance();
+    }
   }
 
   // The renderer's rules, applied on every tick and every answer.
@@ -434,22 +613,137 @@
     }
     var item = content.items.filter(function (i) { return i.key === key; })[0];
     if (!item || !guestContentAllowed(item)) return null;
-    var slides = itemSlides(item, 3600);
+    var slides = itemSlides(item, 3600).filter(playable);
     return slides.length ? slides[0] : null;
   }
 
   function tick() {
     if (gone) return;
-    // a content fetch that failed is tried again (at the poll's pace), not only on news
-    if (state && (!content || content.cv !== state.cv) && performance.now() - contentTriedAt >= timing.sync_ms) {
-      loadContent();
+    try {
+      step();
+    } catch (e) {
+      // an error anywhere in deciding or drawing must not leave the stage stuck
+      try { showWelcomeNow(); } catch (ignored) { /* the next tick tries again */ }
+    }
+  }
+
+  function step() {
+    var now = performance.now();
+    // a content fetch that failed is tried again (at the poll's pace), not only on news;
+    // a page (re)loaded while the server is unreachable asks too: the service worker
+    // answers with the last good content, and the works play
+    var wanted = state ? !content || content.cv !== state.cv : !content && syncFailures > 0;
+    if (wanted && now - contentTriedAt >= timing.sync_ms) loadContent();
+    if (content && offline.supported && !offline.filling && offline.doneCv !== content.cv && now >= offline.retryAt) {
+      fillCache();
     }
     decide();
     if (!content || !current || blanked()) return;
-    if (needsLive() && fresh() && performance.now() - liveAt >= timing.live_ms) loadLive();
+    if (needsLive() && fresh() && now - liveAt >= timing.live_ms) loadLive();
     holdVideo();
+    watchVideo();
     // time up: the slide's seconds, or for a video the cap of one that never ended
     if (!holding() && performance.now() >= current.endsAt) advance();
+    watchdog();
+  }
+
+  // -- The offline cache ----------------------------------------------------------------
+
+  function setUpOffline() {
+    if (!("serviceWorker" in navigator) || !window.caches || !URLS.worker) {
+      offline.supported = false; // reported as cache=none: the console says 无离线缓存
+      return;
+    }
+    var scope = URLS.worker.replace(/[^/]*$/, "");
+    navigator.serviceWorker
+      .register(URLS.worker, { scope: scope })
+      .then(function () { offline.supported = true; })
+      .catch(function () {
+        // a page (re)loaded while the server is unreachable cannot fetch the worker's
+        // script again, but the worker installed before still serves it
+        return navigator.serviceWorker.getRegistration(scope).then(function (registration) {
+          offline.supported = !!registration;
+        });
+      })
+      .catch(function () { offline.supported = false; });
+  }
+
+  // The last good content, for the service worker to answer /content with when the page
+  // is (re)loaded while the server is unreachable ("screen-<token>-last").
+  function keepLastContent(answer) {
+    // while registration is pending too: the first content must be kept as well
+    if (offline.supported === false || !window.caches || !CACHE_PREFIX || gone) return;
+    var copy = new Response(JSON.stringify(answer), { headers: { "Content-Type": "application/json" } });
+    caches.open(CACHE_PREFIX + "last").then(function (cache) {
+      return gone ? null : cache.put(URLS.content, copy);
+    }).catch(function () {});
+  }
+
+  function screenCaches() {
+    return caches.keys().then(function (names) {
+      return names.filter(function (n) { return n.indexOf(CACHE_PREFIX) === 0; });
+    });
+  }
+
+  function clearCaches() {
+    if (!window.caches || !CACHE_PREFIX) return Promise.resolve();
+    return screenCaches().then(function (names) {
+      return Promise.all(names.map(function (n) { return caches.delete(n); }));
+    }).catch(function () {});
+  }
+
+  // One address into the cache: kept, copied from an older version's cache (a video is
+  // not fetched again because the playlist changed), or fetched.
+  function cacheOne(cache, url) {
+    return cache.match(url).then(function (hit) {
+      if (hit) return true;
+      return caches.match(url).then(function (older) {
+        if (older) return cache.put(url, older).then(function () { return true; });
+        return fetch(url, { credentials: "same-origin" }).then(function (response) {
+          if (response.status !== 200 || gone) return false;
+          return cache.put(url, response).then(function () { return true; });
+        });
+      });
+    }).catch(function () { return false; });
+  }
+
+  // Fill "screen-<token>-<cv>" from the manifest, one address at a time (a venue's
+  // network is shared); once complete, older versions are deleted.
+  function fillCache() {
+    offline.filling = true;
+    offline.retryAt = performance.now() + CACHE_RETRY_MS;
+    request(URLS.manifest)
+      .then(function (response) {
+        if (response.status === 410) return goGone();
+        if (!response.ok) return;
+        return response.json().then(function (manifest) {
+          var name = CACHE_PREFIX + manifest.cv;
+          return caches.open(name).then(function (cache) {
+            offline.total = manifest.urls.length;
+            offline.cached = 0;
+            return manifest.urls.reduce(function (done, url) {
+              return done.then(function () {
+                if (gone) return;
+                return cacheOne(cache, url).then(function (ok) { if (ok) offline.cached += 1; });
+              });
+            }, Promise.resolve()).then(function () {
+              if (gone) return clearCaches();
+              if (offline.cached < offline.total) return;
+              offline.doneCv = manifest.cv;
+              return screenCaches().then(function (names) {
+                return Promise.all(names.filter(function (n) {
+                  return n !== name && /^\d+$/.test(n.slice(CACHE_PREFIX.length));
+                }).map(function (n) { return caches.delete(n); }));
+              });
+            });
+          });
+        });
+      })
+      .catch(function () { /* tried again after CACHE_RETRY_MS */ })
+      .finally(function () {
+        offline.filling = false;
+        body.dataset.cache = cacheReport();
+      });
   }
 
   // Paused or pinned, the slide stays; a video then too (it loops, see holdVideo).
@@ -483,7 +777,9 @@
   function goGone() {
     gone = true;
     timers.forEach(clearTimeout);
+    clearTimeout(pollTimer);
     clearInterval(tickTimer);
+    clearCaches(); // nothing of the event stays on the machine either
     state = content = live = current = null;
     Array.prototype.forEach.call(document.querySelectorAll("video"), function (v) {
       v.pause();
@@ -519,7 +815,7 @@
     if (scene.scene === "works") {
       var all = [];
       content.items.forEach(function (item) {
-        if (!hidden(item.key) && guestContentAllowed(item)) all = all.concat(itemSlides(item, seconds));
+        if (!hidden(item.key) && guestContentAllowed(item)) all = all.concat(itemSlides(item, seconds).filter(playable));
       });
       return all;
     }
@@ -689,6 +985,7 @@
     var node = el("div", "slide work photo");
     node.appendChild(workHead(slide.item));
     var img = el("img", "media");
+    img.addEventListener("error", function () { skipBad(slide); });
     img.src = slide.photo.url;
     img.alt = slide.photo.caption || slide.item.title;
     node.appendChild(img);
@@ -719,8 +1016,18 @@
       }
       advance();
     });
+    // a video that errors (a damaged file), or that has not started within
+    // VIDEO_START_MS, is skipped and reported; the stage never waits on it for good
+    var startTimer = setTimeout(function () {
+      if (video.isConnected && !video.dataset.started) skipBad(slide);
+    }, VIDEO_START_MS);
+    video.addEventListener("playing", function () {
+      video.dataset.started = "1";
+      clearTimeout(startTimer);
+    });
     video.addEventListener("error", function () {
-      if (current && current.key === slide.key && !current.pinned) advance();
+      clearTimeout(startTimer);
+      skipBad(slide);
     });
     node.appendChild(video);
     return node;
@@ -729,6 +1036,7 @@
   function renderGuestPhoto(slide) {
     var node = el("div", "slide work guest-photo");
     var img = el("img", "media");
+    img.addEventListener("error", function () { skipBad(slide); });
     img.src = slide.item.url;
     img.alt = slide.item.caption || "";
     node.appendChild(img);
@@ -754,5 +1062,10 @@
   loading.appendChild(el("p", "", T.loading));
   stage.replaceChildren(loading);
   var tickTimer = setInterval(tick, 250);
+  body.dataset.cache = "";
+  body.dataset.bad = "";
+  setUpOffline();
+  // back on the network: ask at once rather than at the end of a long back-off
+  window.addEventListener("online", function () { if (syncFailures && !gone) schedulePoll(0); });
   poll();
 })();

@@ -403,3 +403,39 @@ def test_approved_comments_can_be_hidden_from_the_console(client, people, event,
     )
     assert state(event).hidden == [f"comment:{rating.id}"]
     assert all(c["key"] != f"comment:{rating.id}" for c in feed.live(screen)["comments"])
+
+
+def test_status_marks_screens_without_offline_cache_or_with_media_they_cannot_play(
+    client, people, event, make_screen, works
+):
+    text, photo, _refused = works
+    tv, main, side = make_screen(event, "电视"), make_screen(event, "主屏"), make_screen(event, "签到处")
+    screens.add_items(main, [f"work:{text.id}", f"work:{photo.id}"], actor=people["province"], now=DURING)
+    db.session.commit()
+    cv = state(event).content_version
+    for screen, cache, bad in ((tv, "none", ""), (main, "5/7", f"work:{photo.id}"), (side, "7/7", "")):
+        feed.poll(db.session, screen.token, DURING, shown="welcome", shown_version=cv, cache=cache, bad=bad)
+        db.session.commit()
+    login(client, people["organizer"])
+    by_name = {s["name"]: s for s in client.get(f"/events/{event.id}/screens/status").json["screens"]}
+    assert (by_name["电视"]["cache_words"], by_name["电视"]["cache_short"]) == ("无离线缓存", True)
+    assert (by_name["主屏"]["cache_words"], by_name["主屏"]["cache_short"]) == ("离线缓存 5/7", True)
+    assert (by_name["签到处"]["cache_words"], by_name["签到处"]["cache_short"]) == ("离线缓存 7/7", False)
+    assert [b["words"] for b in by_name["主屏"]["bad"]] == ["无法播放：认证让养老更安心"]
+    assert by_name["签到处"]["bad"] == [] and by_name["电视"]["bad"] == []
+    page = client.get(f"/events/{event.id}/screens").get_data(as_text=True)
+    assert "无离线缓存" in page and "离线缓存 5/7" in page and "无法播放：认证让养老更安心" in page
+
+    # the playlist changes: the report was about the old one, and is no longer shown
+    screens.remove_item(main, main.items[0].id, actor=people["province"], now=DURING)
+    db.session.commit()
+    by_name = {s["name"]: s for s in client.get(f"/events/{event.id}/screens/status").json["screens"]}
+    assert by_name["主屏"]["bad"] == []
+    assert "无法播放" not in client.get(f"/events/{event.id}/screens").get_data(as_text=True)
+
+
+def test_a_screen_that_never_said_how_it_caches_shows_no_mark(client, people, event, screen):
+    login(client, people["organizer"])
+    (answer,) = client.get(f"/events/{event.id}/screens/status").json["screens"]
+    assert answer["cache_words"] == "" and answer["cache_short"] is False and answer["bad"] == []
+    assert "无离线缓存" not in client.get(f"/events/{event.id}/screens").get_data(as_text=True)

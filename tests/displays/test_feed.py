@@ -114,3 +114,65 @@ def test_the_live_count_reads_the_index_alone(event):
         db.session.execute(sa.text("ANALYZE guest"))
         plan = " ".join(r[0] for r in db.session.execute(sa.text(f"EXPLAIN {compiled}")))
         assert "ix_guest_event_id_checked_in_at_category" in plan, plan
+
+
+def heartbeat(screen):
+    db.session.expire_all()
+    s = db.session.get(Screen, screen.id)
+    return s.seen_at, s.cache_state, s.bad_media, s.bad_media_at
+
+
+def poll(screen, now, **said):
+    polled = feed.poll(db.session, screen.token, now, shown="works/work:1", shown_version=1, **said)
+    db.session.commit()
+    return polled
+
+
+def test_the_offline_cache_and_bad_media_are_written_when_they_change_and_not_on_every_poll(event, screen):
+    poll(screen, DURING, cache="0/7")
+    assert heartbeat(screen) == (DURING, "0/7", "", None)
+    soon = DURING + timedelta(seconds=1)
+    poll(screen, soon, cache="0/7")
+    assert heartbeat(screen)[0] == DURING  # the same news: no write (200 screens poll every 1.5 s)
+    poll(screen, soon, cache="7/7", bad="work:12")
+    assert heartbeat(screen) == (soon, "7/7", "work:12", soon)
+    later = soon + timedelta(seconds=2)
+    poll(screen, later, cache="7/7", bad="work:12")
+    assert heartbeat(screen)[0] == soon
+    poll(screen, later, cache="7/7", bad="work:12,photo:3")
+    assert heartbeat(screen) == (later, "7/7", "work:12,photo:3", later)  # a new report: its own time
+    poll(screen, later + timedelta(seconds=1), cache="7/7")  # nothing bad any more
+    assert heartbeat(screen)[2:] == ("", None)
+
+
+def test_a_poll_that_says_nothing_of_its_cache_keeps_the_last_word(event, screen):
+    poll(screen, DURING, cache="none")
+    poll(screen, DURING + timedelta(seconds=1))
+    assert heartbeat(screen)[1] == "none"
+
+
+def test_a_malformed_cache_word_is_ignored(event, screen):
+    poll(screen, DURING, cache="3/7")
+    for n, cache in enumerate(["8/7", "-1/7", "1/2/3", "all", "12345678/12345678", "none ", "<b>", "１/２", "7/7\n"]):
+        assert poll(screen, DURING + timedelta(seconds=n + 1), cache=cache) is not None, cache
+        assert heartbeat(screen)[1] == "3/7", cache
+
+
+def test_bad_media_keeps_well_formed_items_only_each_once_and_at_most_a_few(event, screen):
+    said = ",".join(["work:1", "work:1", "comment:5", "work:01", "photo:x", "<script>", "photo:2\n"])
+    said += "," + ",".join(f"work:{n}" for n in range(2, 40))
+    poll(screen, DURING, bad=said)
+    kept = heartbeat(screen)[2].split(",")
+    assert kept[0] == "work:1"
+    assert len(kept) == feed.BAD_MEDIA_MAX and len(set(kept)) == len(kept)
+    assert all(k.startswith("work:") for k in kept)  # no comment, no junk
+    poll(screen, DURING + timedelta(seconds=1), bad="x" * 10_000)  # nothing well formed: nothing bad
+    assert heartbeat(screen)[2] == ""
+
+
+def test_the_heartbeat_fits_its_columns_whatever_is_said(event, screen):
+    longest = ",".join(f"photo:{9_000_000_000 + n}" for n in range(feed.BAD_MEDIA_MAX))
+    poll(screen, DURING, cache="99999/99999", bad=longest)
+    _seen, cache, bad, _at = heartbeat(screen)
+    assert cache == "99999/99999" and bad == longest
+    assert len(cache) <= Screen.cache_state.type.length and len(bad) <= Screen.bad_media.type.length

@@ -11,10 +11,12 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 from PIL import Image
+from werkzeug.test import Client
 
-from experience.core import storage
+from experience.core import files, storage
 from experience.core.ratelimit import FAILURE_BUDGET
 from experience.displays import control, feed, screens
+from experience.displays.fastpath import ScreenPolls
 from experience.displays.models import Screen
 from experience.events.models import GuestCategory
 from experience.events.services import cancel_event
@@ -38,7 +40,7 @@ from tests.platform.conftest import (  # noqa: F401 (fixtures)
     unit,
 )
 
-ROUTES = ["", "/sync", "/content", "/live"]
+ROUTES = ["", "/sync", "/content", "/live", "/manifest"]
 
 
 @pytest.fixture(autouse=True)
@@ -238,9 +240,12 @@ def test_a_guest_photo_is_served_only_for_the_screen_s_event_and_while_approved(
     screens.add_items(screen, [f"photo:{photo.id}"], actor=staff, now=DURING)
     db.session.commit()
     item = client.get(f"/s/{screen.token}/content").json["items"][0]
-    assert item["kind"] == "guest_photo" and item["url"] == f"/s/{screen.token}/photos/{photo.id}"
+    assert item["kind"] == "guest_photo"
+    # ?v=: the same bytes for ever, so the screen's offline cache may keep it
+    assert item["url"] == f"/s/{screen.token}/photos/{photo.id}?v={files.version(photo.photo_web_key)}"
     with client.get(item["url"]) as served:
         assert served.status_code == 200 and served.mimetype == "image/jpeg"
+        assert "immutable" in served.headers["Cache-Control"]
     assert client.get(f"/s/{screen.token}/photos/{waiting.id}").status_code == 404  # never approved
     photo.photo_approved_at = None  # approval withdrawn
     db.session.commit()
@@ -309,3 +314,86 @@ def test_polls_that_write_their_heartbeat_beside_commands_never_fail(app, client
     assert len(statuses) == 120
     assert set(statuses) == {200}
     assert all(seen(db.session.get(Screen, s.id))[1] == "works/work:19" for s in db.session.query(Screen).all())
+
+
+def test_the_manifest_lists_this_screen_s_media_and_the_page_s_own_files(
+    client, event, screen, staff, works, guest_photo, make_event, make_screen
+):
+    text, photo, video = works
+    mine = guest_photo(event)
+    other = make_event("11", actor=staff, title="另一场体验活动", starts_at=event.starts_at, ends_at=event.ends_at)
+    theirs = make_screen(other)
+    their_photo = guest_photo(other)
+    screens.add_items(screen, [f"work:{w.id}" for w in works] + [f"photo:{mine.id}"], actor=staff, now=DURING)
+    screens.add_items(theirs, [f"photo:{their_photo.id}"], actor=staff, now=DURING)
+    db.session.commit()
+    content = client.get(f"/s/{screen.token}/content").json
+    answer = client.get(f"/s/{screen.token}/manifest")
+    assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-store"
+    manifest = answer.json
+    assert manifest["cv"] == content["cv"]
+    items = {i["key"]: i for i in content["items"]}
+    clip = items[f"work:{video.id}"]
+    assert manifest["urls"] == [
+        f"/s/{screen.token}",
+        "/static/displays/screen.js",
+        "/static/displays/screen.css",
+        *[p["url"] for p in items[f"work:{photo.id}"]["photos"]],
+        clip["poster"],
+        clip["url"],
+        items[f"photo:{mine.id}"]["url"],
+    ]  # the text work has no file to keep
+    assert f"/photos/{their_photo.id}" not in str(manifest)  # nothing of the other event's screen
+    for url in manifest["urls"][3:]:
+        with client.get(url) as media:
+            assert media.status_code == 200, url
+            assert "immutable" in media.headers["Cache-Control"], url  # kept for ever, safely
+    screens.remove_item(screen, screen.items[0].id, actor=staff, now=DURING)
+    db.session.commit()
+    assert client.get(f"/s/{screen.token}/manifest").json["cv"] > manifest["cv"]  # a new version to cache
+
+
+def test_the_service_worker_is_served_under_s_and_never_kept_stale(client, screen):
+    with client.get("/s/sw.js") as answer:
+        assert answer.status_code == 200
+        assert answer.mimetype == "text/javascript"
+        assert answer.headers["Cache-Control"] == "no-cache"
+        assert "Set-Cookie" not in answer.headers
+        assert 'addEventListener("fetch"' in answer.get_data(as_text=True)
+    page = client.get(f"/s/{screen.token}").get_data(as_text=True)
+    assert 'data-worker-url="/s/sw.js"' in page and f'data-cache-prefix="screen-{screen.token}-"' in page
+
+
+def reported(screen):
+    db.session.expire_all()
+    s = db.session.get(Screen, screen.id)
+    return s.cache_state, s.bad_media
+
+
+def test_sync_records_what_the_screen_says_of_its_cache_and_bad_media_on_both_paths(app, client, event, screen):
+    # a live screen's poll: answered before Flask (displays.fastpath)
+    assert client.get(f"/s/{screen.token}/sync?shown=welcome&sv=1&cache=3/7&bad=work:5").status_code == 200
+    assert reported(screen) == ("3/7", "work:5")
+    # the Flask view, which answers whatever the fast path leaves to it, says the same
+    assert isinstance(app.wsgi_app, ScreenPolls)
+    through_flask = Client(app.wsgi_app.wsgi_app)
+    answer = through_flask.get(f"/s/{screen.token}/sync?shown=welcome&sv=1&cache=none&bad=photo:2,work:5")
+    assert answer.status_code == 200
+    assert reported(screen) == ("none", "photo:2,work:5")
+
+
+@pytest.mark.parametrize(
+    "query, bad",
+    [
+        ("cache=99/7&bad=drop table", ""),
+        ("cache=" + "9" * 5000, ""),
+        ("bad=" + "work:1," * 3000, "work:1"),
+        ("cache=&bad=", ""),
+        ("cache=%00&bad=work:3%0a", ""),
+    ],
+)
+def test_junk_in_the_report_is_ignored_never_an_error(client, screen, query, bad):
+    client.get(f"/s/{screen.token}/sync?shown=welcome&sv=1&cache=2/7&bad=work:3")
+    answer = client.get(f"/s/{screen.token}/sync?shown=welcome&sv=1&{query}")
+    assert answer.status_code == 200
+    assert reported(screen) == ("2/7", bad)  # the cache's last good word kept; junk is no item
