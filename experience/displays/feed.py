@@ -350,6 +350,7 @@ def cached_live_for(conn, token: str, now: datetime) -> dict[str, Any] | None:
     (displays.fastpath answers with them); None otherwise: the view then computes them."""
     found = memory().link(conn, token)
     if found is None or not _active(found[0], now):
+        memory().drop(token)
         return None
     return cached_live(live_key(found[0].event_id, found[1].version))
 

@@ -15,7 +15,9 @@ app process keeps them for a moment:
   every poll against the clock.
 - the screen's heartbeat as this process last wrote or read it, so the rule "write only
   when what it shows changed, or every HEARTBEAT_WRITE_SECONDS" needs no read. A screen
-  whose polls move between processes may be written a little more often, never less.
+  whose polls move between processes is compared with what the process it reached knows:
+  a change may reach the console up to HEARTBEAT_WRITE_SECONDS late, as an unchanged
+  screen's does anyway.
 
 Dead links are never remembered: the view answers them from the database every time.
 """
@@ -41,6 +43,20 @@ LINK_SECONDS = 30.0
 #: links remembered at most (a process forgets them all beyond, and reads again)
 LINKS_MAX = 5000
 
+_STATE_COLUMNS = (
+    DisplayState.version,
+    DisplayState.content_version,
+    DisplayState.paused,
+    DisplayState.blank,
+    DisplayState.pinned,
+    DisplayState.hidden,
+    DisplayState.goto_seq,
+    DisplayState.goto_scene,
+    DisplayState.next_seq,
+)
+#: a link with its event's display state, in one statement: read apart, a revoke committed
+#: between the two reads (PostgreSQL's READ COMMITTED) would be remembered as not revoked
+#: under the new version, until LINK_SECONDS
 _LINK = (
     sa.select(
         Screen.id,
@@ -55,21 +71,13 @@ _LINK = (
         Screen.bad_media_at,
         Event.ends_at,
         Event.status,
+        *_STATE_COLUMNS,
     )
     .join(Event, Event.id == Screen.event_id)
+    .join(DisplayState, DisplayState.event_id == Screen.event_id)
     .where(Screen.token == sa.bindparam("token"))
 )
-_STATE = sa.select(
-    DisplayState.version,
-    DisplayState.content_version,
-    DisplayState.paused,
-    DisplayState.blank,
-    DisplayState.pinned,
-    DisplayState.hidden,
-    DisplayState.goto_seq,
-    DisplayState.goto_scene,
-    DisplayState.next_seq,
-).where(DisplayState.event_id == sa.bindparam("event_id"))
+_STATE = sa.select(*_STATE_COLUMNS).where(DisplayState.event_id == sa.bindparam("event_id"))
 
 
 @dataclass
@@ -113,7 +121,7 @@ class Memory:
 
     def link(self, conn, token: str) -> tuple[Link, Any] | None:
         """The link of ``token`` and its event's display state; None when no screen has
-        this token or its event has no display state. Whether the link is active is the
+        this token (or its event has no display state yet). Whether the link is active is the
         caller's rule (feed._active)."""
         at = time.monotonic()
         link = self.links.get(token)
@@ -123,11 +131,9 @@ class Memory:
                 return link, state
         row = conn.execute(_LINK, {"token": token}).one_or_none()
         if row is None:
-            self.links.pop(token, None)
+            self.drop(token)
             return None
-        state = self.state(conn, row.event_id)
-        if state is None:
-            return None
+        state = row  # the state's columns, read with the link
         link = Link(
             id=row.id,
             event_id=row.event_id,
@@ -150,6 +156,7 @@ class Memory:
             if len(self.links) >= LINKS_MAX:
                 self.links.clear()
             self.links[token] = link
+            self.states[row.event_id] = State(row, at)
         return link, state
 
     def drop(self, token: str) -> None:

@@ -129,6 +129,8 @@ def new_link(screen: Screen, *, actor, now: datetime, ip: str = "") -> None:
     one stops at once, the screen keeps its scenes and playlist."""
     _check_active(screen)
     screen.token = new_code()
+    # every process forgets the old link at its next read of the display state
+    control.bump([screen.event_id], content=False)
     audit.record("display.screen_new_link", now=now, actor=actor, target=screen.event, ip=ip, screen=screen.id)
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from experience.displays import control, feed, memory
+from experience.displays import control, feed, memory, screens
 from experience.displays.models import DisplayState, Screen
 from experience.extensions import db
 from tests.displays.conftest import DURING
@@ -88,3 +88,12 @@ def test_a_command_in_this_process_is_read_at_once(event, screen, staff):
     control.command(event, "blank", actor=staff, now=DURING)
     db.session.commit()
     assert poll(token)[1]["blank"] is True  # no wait: this process forgot what it knew
+
+
+def test_a_replaced_link_stops_at_once_though_it_was_remembered(event, screen, staff):
+    old = screen.token
+    assert poll(old) is not None  # remembered
+    screens.new_link(screen, actor=staff, now=DURING)
+    db.session.commit()
+    assert poll(old) is None
+    assert poll(screen.token) is not None
