@@ -66,9 +66,10 @@ run: db
 # process with its own PostgreSQL server; an idle process takes queued tests from a busy
 # one, so a long test does not hold the tests queued behind it). The 5,000-card printout
 # through a real worker (132 s of one core alone) runs as a pass of its own at normal
-# priority, the two big passes a little below it (nice 5): beside four test processes at
-# equal priority its worker took 20 minutes. Each pass has its own log and coverage file;
-# the logs print when all have finished, coverage combines.
+# priority, its worker too (WORKER_NICE=0: the deployment's nice 10 yields to check-ins,
+# and beside four test processes it took 20 minutes), the two big passes a little below
+# (nice 5). Each pass has its own log and coverage file; the logs print when all have
+# finished, coverage combines.
 WORKER_TEST := tests/guests/test_printouts.py::test_5000_invitations_through_a_real_worker_while_check_in_answers
 lint: test-venv
 	$(BIN)/ruff check .
