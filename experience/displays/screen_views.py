@@ -12,7 +12,10 @@ among them (the budget would then never refuse a guesser).
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+from functools import lru_cache
 
 import sqlalchemy as sa
 from flask import Response, abort, current_app, jsonify, render_template, request, send_from_directory, url_for
@@ -20,7 +23,7 @@ from flask import Response, abort, current_app, jsonify, render_template, reques
 from experience.core import clock, files, uploads
 from experience.core.ratelimit import failure_budget, lookup_failed
 from experience.core.web import public, small_int
-from experience.displays import bp, feed
+from experience.displays import bp, feed, screens
 from experience.displays.models import Screen
 from experience.extensions import db
 
@@ -70,12 +73,40 @@ def _active(token: str) -> Screen | None:
     return feed.screen_for(token, clock.now()) if _TOKEN.fullmatch(token) else None
 
 
+#: the page's own files, versioned by their content (``?v=``): the offline cache keeps the
+#: script and style that go with the page it keeps, and copies them forward between playlist
+#: versions only while they are the same bytes
+SHELL_FILES = ("displays/screen.js", "displays/screen.css")
+
+
+@lru_cache(maxsize=8)
+def _content_tag(path: str, mtime_ns: int, size: int) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:12]
+
+
+def shell_url(filename: str) -> str:
+    """The static file's address with ``?v=`` its content's hash: hashed once per version of
+    the file (keyed on its modification time), not on each request."""
+    path = os.path.join(current_app.static_folder, filename)
+    stat = os.stat(path)
+    return url_for("static", filename=filename, v=_content_tag(path, stat.st_mtime_ns, stat.st_size))
+
+
+def link_expires_ms(screen: Screen) -> int:
+    """When the screen's link stops working (the event's end + LINK_HOURS_AFTER_END), in
+    epoch milliseconds: the service worker deletes the screen's caches past it even if no
+    page of the screen runs again to hear a 410."""
+    return int(clock.aware(screens.link_expires_at(screen.event)).timestamp() * 1000)
+
+
 @bp.get("/s/<token>")
 @public
 @failure_budget("token")
 def screen(token: str):
     """The page a venue PC opens: an empty stage; screen.js fills it from the feed."""
-    if _active(token) is None:
+    screen = _active(token)
+    if screen is None:
         known = _known(token)
         if not known:
             lookup_failed()
@@ -90,8 +121,10 @@ def screen(token: str):
             "manifest": url_for("displays.manifest", token=token),
             "worker": url_for("displays.service_worker"),
         },
+        shell={"js": shell_url(SHELL_FILES[0]), "css": shell_url(SHELL_FILES[1])},
         # the Cache Storage caches of this screen are named "screen-<token>-<version>"
         cache_prefix=f"screen-{token}-",
+        link_expires=link_expires_ms(screen),
     )
     return _no_store(Response(page, mimetype="text/html"))
 
@@ -156,21 +189,18 @@ def content(token: str):
 def manifest(token: str):
     """What the screen keeps for playing offline, for its playlist version ``cv``: the
     playlist's media (their ``?v=`` addresses: the same bytes for ever) and the page's
-    own files."""
+    own files; and ``expires``, when the link stops working (epoch ms), past which the
+    service worker deletes what it kept."""
     screen = _active(token)
     if screen is None:
         return _gone_json(token)
     plays = feed.content(screen, clock.now())
-    return _no_store(jsonify(cv=plays["cv"], urls=offline_urls(token, plays)))
+    return _no_store(jsonify(cv=plays["cv"], urls=offline_urls(token, plays), expires=link_expires_ms(screen)))
 
 
 def offline_urls(token: str, plays: dict) -> list[str]:
     """The page, its script and style, then each item's media, each address once."""
-    urls = [
-        url_for("displays.screen", token=token),
-        url_for("static", filename="displays/screen.js"),
-        url_for("static", filename="displays/screen.css"),
-    ]
+    urls = [url_for("displays.screen", token=token), *(shell_url(f) for f in SHELL_FILES)]
     for item in plays["items"]:
         if item["kind"] == "video":
             urls += [u for u in (item.get("poster"), item["url"]) if u]
@@ -196,7 +226,10 @@ def live(token: str):
 @public
 @failure_budget("token")
 def guest_photo(token: str, rating_id: int):
-    """A guest's approved photo on this screen's playlist; 404 for anything else."""
+    """A guest's approved photo on this screen's playlist; 404 for anything else.
+    ``no-store``: the screen's Cache Storage is its offline copy, under the worker's rules
+    (deleted with the link); the browser's HTTP cache must not keep a guest's photo for a
+    year beside it."""
     screen = _active(token)
     if screen is None:
         _dead(token)
@@ -204,4 +237,6 @@ def guest_photo(token: str, rating_id: int):
     key = feed.guest_photo_key(screen, rating_id)
     if key is None:
         abort(404)
-    return files.serve(key, mimetype=uploads.mimetype_of(key))
+    response = files.serve(key, mimetype=uploads.mimetype_of(key))
+    response.headers["Cache-Control"] = "no-store"
+    return response

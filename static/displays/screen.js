@@ -21,10 +21,16 @@
  *   then back off (1.5 s doubling to BACKOFF_MAX_MS) and resynchronise on the first answer:
  *   the state first (a blank given meanwhile applies at once), then the content if its
  *   version moved. A dead link (410) deletes every "screen-<token>-*" cache.
- * - bad media: a video that does not start within VIDEO_START_MS or fails, or an image
- *   that does not load, is skipped until the playlist changes and reported in the next
- *   sync (bad=work:12); a watchdog puts the welcome up when the stage has shown nothing
- *   for WATCHDOG_MS (an empty playlist, every item bad, an error while drawing).
+ *   The page notes its link's end in "screens-index" for the worker, which deletes an
+ *   ended screen's caches even when no page of it runs again (a PC switched off).
+ * - bad media: a file that arrived and will not play (a video's decode or unsupported-
+ *   source error whose bytes can be fetched, an image whose fetch succeeds but which does
+ *   not load), while the last sync is fresh, is skipped until the playlist changes and
+ *   reported in the next sync (bad=work:12). Anything else that fails (the network, a
+ *   slow start, a stale link whose cache may simply lack the file) is skipped for now,
+ *   not reported, and tried again on reconnection or after SKIP_RETRY_MS. A watchdog puts
+ *   the welcome up when the stage has shown nothing for WATCHDOG_MS (an empty playlist,
+ *   every item skipped, an error while drawing).
  *
  * The page exposes a small read-only state for tests and the console on <body>:
  * data-scene, data-item, data-fresh ("1"/"0"), data-blank ("1"/"0"), data-cache
@@ -44,6 +50,9 @@
     worker: body.dataset.workerUrl,
   };
   var CACHE_PREFIX = body.dataset.cachePrefix || "";
+  // the worker's index of screens' link ends (sw.js): "/s/<token>/expires" → epoch ms
+  var INDEX = "screens-index";
+  var INDEX_URL = (URLS.sync || "").replace(/\/sync$/, "/expires");
   var LIVE_SCENES = { checkin: true, comments: true, ratings: true };
   var STAGE_W = 1920;
   var STAGE_H = 1080;
@@ -56,14 +65,22 @@
   // failed polls wait longer each time, up to this, with some jitter: 200 screens whose
   // server restarts do not all knock at the same instant
   var BACKOFF_MAX_MS = 6000;
-  // a video that has not started playing by then is skipped (and reported)
+  // a video that has not started playing by then is skipped for now
   var VIDEO_START_MS = 6000;
+  // what failed for a passing reason (the network, a slow start) is tried again after this,
+  // or at once when the server answers again after failures
+  var SKIP_RETRY_MS = 180000;
   // a video whose time has not moved for this long while it should play is skipped
   var VIDEO_STALL_MS = 10000;
   // the stage showing nothing for this long: the welcome goes up
   var WATCHDOG_MS = 4000;
   // an offline cache left incomplete (the network failed half way) is tried again after
   var CACHE_RETRY_MS = 30000;
+  // filling the cache, a fetch is given up when no byte has come for this long (a stalled
+  // connection must not hold the filling up for good); a video's server may pause longer
+  // between chunks on a busy link. Slow but moving is not stalled: each chunk re-arms it.
+  var FILL_IDLE_MS = 20000;
+  var FILL_VIDEO_IDLE_MS = 60000;
   // at most this many items reported as unplayable in one sync
   var BAD_MAX = 8;
 
@@ -96,6 +113,8 @@
   // media that would not play, by address (skipped), and their items' keys (reported)
   var badUrls = {};
   var badKeys = [];
+  // media that failed for a passing reason: address → performance.now() until which it is skipped
+  var skippedUntil = {};
   var invisibleSince = 0;
   var videoWatch = { node: null, time: -1, movedAt: 0 };
 
@@ -168,7 +187,8 @@
 
   function playable(slide) {
     var url = mediaUrlOf(slide);
-    return !(url && badUrls[url]);
+    if (!url) return true;
+    return !badUrls[url] && !(skippedUntil[url] > performance.now());
   }
 
   function markBad(slide) {
@@ -179,17 +199,43 @@
     body.dataset.bad = badKeys.join(",");
   }
 
-  // The slide on the stage failed: skipped, reported, and the next one goes up.
-  function skipBad(slide) {
+  function skipForNow(slide) {
     var url = mediaUrlOf(slide);
-    markBad(slide);
+    if (url && !badUrls[url]) skippedUntil[url] = performance.now() + SKIP_RETRY_MS;
+  }
+
+  // The slide on the stage failed and the next one goes up. Reported (and skipped until
+  // the playlist changes) only when the file itself is broken and the link is fresh: a
+  // stale screen's failure may be its cache lacking the file, which the network would fix.
+  function skipFailed(slide, broken) {
+    var url = mediaUrlOf(slide);
+    if (broken && fresh()) markBad(slide);
+    else skipForNow(slide);
     if (!current || mediaUrlOf(current.slides[current.index]) !== url) return;
     advance();
+  }
+
+  // Whether the file's bytes can be fetched now (from the cache or the server): a media
+  // element's failure on a file that arrives is the file's fault, not the network's.
+  function arrives(url) {
+    return request(url, { Range: "bytes=0-0" })
+      .then(function (response) {
+        if (response.body) response.body.cancel().catch(function () {});
+        return response.status === 200 || response.status === 206;
+      })
+      .catch(function () { return false; });
+  }
+
+  function failedImage(slide, url) {
+    return function () {
+      arrives(url).then(function (ok) { skipFailed(slide, ok); });
+    };
   }
 
   function forgetBad() {
     badUrls = {};
     badKeys = [];
+    skippedUntil = {};
     body.dataset.bad = "";
   }
 
@@ -259,9 +305,17 @@
       .catch(function () { /* a failed poll only ages the last success: the tick decides */ })
       .finally(function () {
         polling = false;
+        if (answered && syncFailures) reconnected();
         syncFailures = answered ? 0 : syncFailures + 1;
         if (!gone) schedulePoll(nextPollMs());
       });
+  }
+
+  // Answered again after failures: what failed meanwhile for want of the network is tried
+  // again, and so is an offline cache left incomplete.
+  function reconnected() {
+    skippedUntil = {};
+    offline.retryAt = 0;
   }
 
   // The poll's pace: sync_ms while answered; after failures, doubling up to
@@ -508,7 +562,7 @@
     try {
       node = slide.render(slide);
     } catch (e) {
-      markBad(slide); // an item the player cannot draw is skipped like a broken file
+      skipForNow(slide); // an item the player cannot draw is left out for a while
     }
     if (!node) return showWelcomeNow();
     stage.replaceChildren(node);
@@ -654,6 +708,9 @@
       offline.supported = false; // reported as cache=none: the console says 无离线缓存
       return;
     }
+    // before anything is cached: a cache of a screen whose end the worker does not know
+    // would outlive its link
+    noteLinkEnd(Number(body.dataset.linkExpires));
     var scope = URLS.worker.replace(/[^/]*$/, "");
     navigator.serviceWorker
       .register(URLS.worker, { scope: scope })
@@ -666,6 +723,14 @@
         });
       })
       .catch(function () { offline.supported = false; });
+  }
+
+  // The link's end (epoch ms), for the worker to delete this screen's caches past it.
+  function noteLinkEnd(expires) {
+    if (!(expires > 0) || !window.caches || !INDEX_URL || gone) return;
+    caches.open(INDEX).then(function (index) {
+      return gone ? null : index.put(INDEX_URL, new Response(String(expires)));
+    }).catch(function () {});
   }
 
   // The last good content, for the service worker to answer /content with when the page
@@ -685,26 +750,108 @@
     });
   }
 
+  // The playlist version a cache holds, or -1 for "-last".
+  function versionOf(name) {
+    var v = name.slice(CACHE_PREFIX.length);
+    return /^\d+$/.test(v) ? Number(v) : -1;
+  }
+
   function clearCaches() {
     if (!window.caches || !CACHE_PREFIX) return Promise.resolve();
     return screenCaches().then(function (names) {
       return Promise.all(names.map(function (n) { return caches.delete(n); }));
+    }).then(function () {
+      return caches.open(INDEX).then(function (index) { return index.delete(INDEX_URL); });
     }).catch(function () {});
   }
 
-  // One address into the cache: kept, copied from an older version's cache (a video is
-  // not fetched again because the playlist changed), or fetched.
-  function cacheOne(cache, url) {
+  // The copy of an immutable address in this screen's other playlist versions' caches.
+  function olderCopy(name, url) {
+    return screenCaches().then(function (names) {
+      return names.filter(function (n) { return n !== name && versionOf(n) >= 0; }).reduce(function (found, n) {
+        return found.then(function (hit) {
+          return hit || caches.open(n).then(function (older) { return older.match(url); });
+        });
+      }, Promise.resolve(undefined));
+    });
+  }
+
+  // The network's answer into the cache; false when it is not a 200, or when it stalls
+  // (no byte for FILL_IDLE_MS, FILL_VIDEO_IDLE_MS for a video).
+  function fetchInto(cache, url) {
+    var controller = new AbortController();
+    var idleMs = FILL_IDLE_MS;
+    var timer = null;
+    function arm() {
+      clearTimeout(timer);
+      timer = setTimeout(function () { controller.abort(); }, idleMs);
+    }
+    arm();
+    return fetch(url, { credentials: "same-origin", cache: "no-store", signal: controller.signal })
+      .then(function (response) {
+        if (response.status !== 200 || gone) {
+          if (response.body) response.body.cancel().catch(function () {});
+          return false;
+        }
+        if (/^video\//.test(response.headers.get("Content-Type") || "")) idleMs = FILL_VIDEO_IDLE_MS;
+        arm();
+        var kept = response;
+        if (response.body && window.TransformStream) {
+          // each chunk re-arms the timer on its way into the cache
+          kept = new Response(response.body.pipeThrough(new TransformStream({
+            transform: function (chunk, out) {
+              arm();
+              out.enqueue(chunk);
+            },
+          })), { status: response.status, statusText: response.statusText, headers: response.headers });
+        }
+        return cache.put(url, kept).then(function () { return !gone; });
+      })
+      .finally(function () { clearTimeout(timer); });
+  }
+
+  // One address into the cache. An immutable one (?v=: media, the versioned script and
+  // style) is kept, or copied from an older version's cache of this screen (a video is not
+  // fetched again because the playlist changed), or fetched. The page is always fetched:
+  // never copied forward, it must be the one that goes with this version's script.
+  function cacheOne(cache, name, url) {
+    if (!/[?&]v=/.test(url)) return fetchInto(cache, url).catch(function () { return false; });
     return cache.match(url).then(function (hit) {
       if (hit) return true;
-      return caches.match(url).then(function (older) {
+      return olderCopy(name, url).then(function (older) {
         if (older) return cache.put(url, older).then(function () { return true; });
-        return fetch(url, { credentials: "same-origin" }).then(function (response) {
-          if (response.status !== 200 || gone) return false;
-          return cache.put(url, response).then(function () { return true; });
-        });
+        return fetchInto(cache, url);
       });
     }).catch(function () { return false; });
+  }
+
+  // Of this screen's playlist versions' caches, keep `keep` and the newest other one: a
+  // fill that never completes (a file that always fails) must not leave a cache behind
+  // at each playlist change.
+  function pruneVersions(keep) {
+    return screenCaches().then(function (names) {
+      var older = names.filter(function (n) { return versionOf(n) >= 0 && n !== keep; });
+      older.sort(function (a, b) { return versionOf(b) - versionOf(a); });
+      return Promise.all(older.slice(1).map(function (n) { return caches.delete(n); }));
+    });
+  }
+
+  // Complete: the other versions go, and what this one held that the manifest no longer
+  // lists (a previous script version).
+  function keepOnly(cache, name, urls) {
+    var wanted = {};
+    urls.forEach(function (u) { wanted[new URL(u, location.href).href] = true; });
+    return screenCaches().then(function (names) {
+      return Promise.all(names.filter(function (n) { return n !== name && versionOf(n) >= 0; }).map(function (n) {
+        return caches.delete(n);
+      }));
+    }).then(function () {
+      return cache.keys();
+    }).then(function (requests) {
+      return Promise.all(requests.filter(function (r) { return !wanted[r.url]; }).map(function (r) {
+        return cache.delete(r);
+      }));
+    });
   }
 
   // Fill "screen-<token>-<cv>" from the manifest, one address at a time (a venue's
@@ -718,23 +865,22 @@
         if (!response.ok) return;
         return response.json().then(function (manifest) {
           var name = CACHE_PREFIX + manifest.cv;
-          return caches.open(name).then(function (cache) {
+          noteLinkEnd(manifest.expires);
+          return pruneVersions(name).then(function () {
+            return caches.open(name);
+          }).then(function (cache) {
             offline.total = manifest.urls.length;
             offline.cached = 0;
             return manifest.urls.reduce(function (done, url) {
               return done.then(function () {
                 if (gone) return;
-                return cacheOne(cache, url).then(function (ok) { if (ok) offline.cached += 1; });
+                return cacheOne(cache, name, url).then(function (ok) { if (ok) offline.cached += 1; });
               });
             }, Promise.resolve()).then(function () {
               if (gone) return clearCaches();
               if (offline.cached < offline.total) return;
               offline.doneCv = manifest.cv;
-              return screenCaches().then(function (names) {
-                return Promise.all(names.filter(function (n) {
-                  return n !== name && /^\d+$/.test(n.slice(CACHE_PREFIX.length));
-                }).map(function (n) { return caches.delete(n); }));
-              });
+              return keepOnly(cache, name, manifest.urls);
             });
           });
         });
@@ -985,7 +1131,7 @@
     var node = el("div", "slide work photo");
     node.appendChild(workHead(slide.item));
     var img = el("img", "media");
-    img.addEventListener("error", function () { skipBad(slide); });
+    img.addEventListener("error", failedImage(slide, slide.photo.url));
     img.src = slide.photo.url;
     img.alt = slide.photo.caption || slide.item.title;
     node.appendChild(img);
@@ -1016,10 +1162,12 @@
       }
       advance();
     });
-    // a video that errors (a damaged file), or that has not started within
-    // VIDEO_START_MS, is skipped and reported; the stage never waits on it for good
+    // a video that has not started within VIDEO_START_MS is skipped for now (a slow network
+    // is no fault of the file); one that errors is reported when its file is damaged: a
+    // decode or unsupported-source error (MediaError 3, 4) on bytes that do arrive. The
+    // stage never waits on it for good.
     var startTimer = setTimeout(function () {
-      if (video.isConnected && !video.dataset.started) skipBad(slide);
+      if (video.isConnected && !video.dataset.started) skipFailed(slide, false);
     }, VIDEO_START_MS);
     video.addEventListener("playing", function () {
       video.dataset.started = "1";
@@ -1027,7 +1175,9 @@
     });
     video.addEventListener("error", function () {
       clearTimeout(startTimer);
-      skipBad(slide);
+      var code = video.error ? video.error.code : 0;
+      if (code !== 3 && code !== 4) return skipFailed(slide, false);
+      arrives(slide.item.url).then(function (ok) { skipFailed(slide, ok); });
     });
     node.appendChild(video);
     return node;
@@ -1036,7 +1186,7 @@
   function renderGuestPhoto(slide) {
     var node = el("div", "slide work guest-photo");
     var img = el("img", "media");
-    img.addEventListener("error", function () { skipBad(slide); });
+    img.addEventListener("error", failedImage(slide, slide.item.url));
     img.src = slide.item.url;
     img.alt = slide.item.caption || "";
     node.appendChild(img);
@@ -1066,6 +1216,10 @@
   body.dataset.bad = "";
   setUpOffline();
   // back on the network: ask at once rather than at the end of a long back-off
-  window.addEventListener("online", function () { if (syncFailures && !gone) schedulePoll(0); });
+  window.addEventListener("online", function () {
+    if (gone) return;
+    skippedUntil = {};
+    if (syncFailures) schedulePoll(0);
+  });
   poll();
 })();

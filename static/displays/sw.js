@@ -7,14 +7,19 @@
  *   bytes for ever): cache first, the network for what is not cached. A video element asks
  *   for ranges; a cached whole file answers them with 206 and the asked bytes.
  * - the page, screen.js and screen.css: the network first (a new version reaches the
- *   screen at its next load), the cache when the network fails or hangs.
+ *   screen at its next load), this screen's own caches when the network fails, hangs or
+ *   answers with a server error (nginx's 502/504 while the app restarts, a 429).
  * - /content: the network first, else the last good answer the page kept in
  *   "screen-<token>-last", so a page reloaded while the server is unreachable still
  *   plays the works.
  * - /sync, /live, /manifest: never from a cache. A stored answer would pass for a live
  *   link, and the page's fail-safe (live scenes only while its last sync is fresh) needs
  *   to see the failures.
- * Any 410 (a revoked or expired link) deletes every "screen-<token>-*" cache.
+ * Any 410 (a revoked or expired link) deletes every "screen-<token>-*" cache. A venue PC
+ * switched off past the link's end never hears that 410, so the page also notes each
+ * screen's link end in the "screens-index" cache, and the worker deletes the caches of
+ * every screen past its end when it activates and whenever a screen's page loads (before
+ * answering it: an expired link's page is never played from the cache).
  */
 "use strict";
 
@@ -25,6 +30,9 @@ var SHELL = /\/static\/displays\/screen\.(js|css)$/;
 // past this the network is treated as gone and the cache answers (a hanging Wi-Fi, not
 // only a refused connection); under screen.js's own request timeout (5 s)
 var NETWORK_WAIT_MS = 4000;
+// each screen's link end: key /s/<token>/expires, body epoch milliseconds (screen.js writes it)
+var INDEX = "screens-index";
+var INDEX_KEY = /^\/s\/([A-Za-z0-9_-]{16,32})\/expires$/;
 
 self.addEventListener("install", function () {
   self.skipWaiting();
@@ -32,16 +40,39 @@ self.addEventListener("install", function () {
 
 self.addEventListener("activate", function (event) {
   // the page that registered the worker is served by it at once, not after a reload
-  event.waitUntil(self.clients.claim());
+  event.waitUntil(Promise.all([self.clients.claim(), sweep()]));
 });
 
-function forget(token) {
+function screenCacheNames(token) {
   var prefix = "screen-" + token + "-";
   return caches.keys().then(function (names) {
-    return Promise.all(names.filter(function (n) { return n.indexOf(prefix) === 0; }).map(function (n) {
-      return caches.delete(n);
-    }));
+    return names.filter(function (n) { return n.indexOf(prefix) === 0; });
   });
+}
+
+function forget(token) {
+  return screenCacheNames(token).then(function (names) {
+    return Promise.all(names.map(function (n) { return caches.delete(n); }));
+  }).then(function () {
+    return caches.open(INDEX).then(function (index) { return index.delete("/s/" + token + "/expires"); });
+  });
+}
+
+// Delete the caches of every screen whose link has ended (by this machine's clock).
+function sweep() {
+  return caches.open(INDEX).then(function (index) {
+    return index.keys().then(function (requests) {
+      return Promise.all(requests.map(function (entry) {
+        var token = (INDEX_KEY.exec(new URL(entry.url).pathname) || [])[1];
+        if (!token) return index.delete(entry);
+        return index.match(entry).then(function (answer) { return answer ? answer.text() : ""; }).then(function (text) {
+          var expires = Number(text);
+          if (expires > 0 && expires > Date.now()) return;
+          return forget(token);
+        });
+      }));
+    });
+  }).catch(function () { /* a sweep that failed runs again at the next page load */ });
 }
 
 // The answer from the network; a 410 also clears the screen's caches.
@@ -52,11 +83,16 @@ function network(request, token) {
   });
 }
 
+// This screen's caches, the newest playlist version first, "-last" after them.
 function cachedForScreen(url, token) {
   var prefix = "screen-" + token + "-";
-  return caches.keys().then(function (names) {
-    var mine = names.filter(function (n) { return n.indexOf(prefix) === 0; }).reverse(); // newest first
-    return mine.reduce(function (found, name) {
+  return screenCacheNames(token).then(function (names) {
+    function version(n) {
+      var v = n.slice(prefix.length);
+      return /^\d+$/.test(v) ? Number(v) : -1;
+    }
+    names.sort(function (a, b) { return version(b) - version(a); });
+    return names.reduce(function (found, name) {
       return found.then(function (hit) {
         return hit || caches.open(name).then(function (cache) { return cache.match(url); });
       });
@@ -64,7 +100,14 @@ function cachedForScreen(url, token) {
   });
 }
 
-// The network's answer, or the cache's when the network fails or takes too long.
+// What the server says when it is there but cannot answer: nginx's 502/504 while the app
+// restarts, a 503, a spent failure budget (429). With a cached copy at hand, that copy.
+function serverFailed(response) {
+  return response.status >= 500 || response.status === 429;
+}
+
+// The network's answer, or the cache's when the network fails, takes too long or answers
+// with a server error.
 function networkFirst(request, token, fromCache) {
   return new Promise(function (resolve) {
     var settled = false;
@@ -80,7 +123,8 @@ function networkFirst(request, token, fromCache) {
     network(request, token).then(
       function (response) {
         clearTimeout(timer);
-        settle(response);
+        if (!serverFailed(response)) return settle(response);
+        fromCache().then(function (hit) { settle(hit || response); }, function () { settle(response); });
       },
       function () {
         clearTimeout(timer);
@@ -129,6 +173,15 @@ function cacheFirst(request, token) {
   });
 }
 
+// The screen whose page made this request (a shell file carries no token of its own).
+function screenOfClient(clientId) {
+  if (!clientId) return Promise.resolve(null);
+  return self.clients.get(clientId).then(function (client) {
+    var match = client && SCREEN.exec(new URL(client.url).pathname);
+    return match ? match[1] : null;
+  });
+}
+
 self.addEventListener("fetch", function (event) {
   var request = event.request;
   if (request.method !== "GET") return;
@@ -148,15 +201,25 @@ self.addEventListener("fetch", function (event) {
       return;
     }
     if (what === "page") {
-      event.respondWith(networkFirst(request, token, function () { return cachedForScreen(url.pathname, token); }));
+      // the page filling its cache asks for the network's copy, never an older cached one
+      if (request.mode !== "navigate") return;
+      // expired screens' caches go first: this very link's too, if it has ended
+      event.respondWith(sweep().then(function () {
+        return networkFirst(request, token, function () { return cachedForScreen(url.pathname, token); });
+      }));
       return;
     }
     event.respondWith(cacheFirst(request, token)); // a guest's photo
     return;
   }
   if (SHELL.test(url.pathname)) {
-    event.respondWith(networkFirst(request, null, function () { return caches.match(request.url); }));
+    event.respondWith(networkFirst(request, null, function () {
+      return screenOfClient(event.clientId).then(function (owner) {
+        return owner ? cachedForScreen(request.url, owner) : undefined;
+      });
+    }));
     return;
   }
-  event.respondWith(cacheFirst(request, null));
+  // only the immutable media are answered from a cache; anything else is the network's
+  if (url.searchParams.has("v")) event.respondWith(cacheFirst(request, null));
 });

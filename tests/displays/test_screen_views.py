@@ -6,7 +6,8 @@ from __future__ import annotations
 import io
 import re
 import threading
-from datetime import timedelta
+from datetime import UTC, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -245,7 +246,9 @@ def test_a_guest_photo_is_served_only_for_the_screen_s_event_and_while_approved(
     assert item["url"] == f"/s/{screen.token}/photos/{photo.id}?v={files.version(photo.photo_web_key)}"
     with client.get(item["url"]) as served:
         assert served.status_code == 200 and served.mimetype == "image/jpeg"
-        assert "immutable" in served.headers["Cache-Control"]
+        # the screen's Cache Storage is its offline copy (deleted with the link); the
+        # browser's HTTP cache must not keep a guest's photo for a year beside it
+        assert served.headers["Cache-Control"] == "no-store"
     assert client.get(f"/s/{screen.token}/photos/{waiting.id}").status_code == 404  # never approved
     photo.photo_approved_at = None  # approval withdrawn
     db.session.commit()
@@ -332,25 +335,61 @@ def test_the_manifest_lists_this_screen_s_media_and_the_page_s_own_files(
     assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-store"
     manifest = answer.json
     assert manifest["cv"] == content["cv"]
+    # the link's end (12 hours after the event's), for the browser to drop the cache then
+    # even if the screen's page never runs again
+    ends = event.ends_at + timedelta(hours=screens.LINK_HOURS_AFTER_END)
+    assert manifest["expires"] == int(ends.replace(tzinfo=UTC).timestamp() * 1000)
     items = {i["key"]: i for i in content["items"]}
     clip = items[f"work:{video.id}"]
+    page = client.get(f"/s/{screen.token}").get_data(as_text=True)
+    script, style = re.search(r'src="([^"]+)"', page)[1], re.search(r'href="([^"]+)"', page)[1]
+    assert re.fullmatch(r"/static/displays/screen\.js\?v=\w{12}", script)
+    assert re.fullmatch(r"/static/displays/screen\.css\?v=\w{12}", style)
+    assert f'data-link-expires="{manifest["expires"]}"' in page
     assert manifest["urls"] == [
         f"/s/{screen.token}",
-        "/static/displays/screen.js",
-        "/static/displays/screen.css",
+        script,  # what the page asks for, so that the cached page finds them offline
+        style,
         *[p["url"] for p in items[f"work:{photo.id}"]["photos"]],
         clip["poster"],
         clip["url"],
         items[f"photo:{mine.id}"]["url"],
     ]  # the text work has no file to keep
     assert f"/photos/{their_photo.id}" not in str(manifest)  # nothing of the other event's screen
-    for url in manifest["urls"][3:]:
+    for url in manifest["urls"][3:-1]:
         with client.get(url) as media:
             assert media.status_code == 200, url
             assert "immutable" in media.headers["Cache-Control"], url  # kept for ever, safely
+    with client.get(manifest["urls"][-1]) as guests:
+        assert guests.status_code == 200 and guests.headers["Cache-Control"] == "no-store"
     screens.remove_item(screen, screen.items[0].id, actor=staff, now=DURING)
     db.session.commit()
     assert client.get(f"/s/{screen.token}/manifest").json["cv"] > manifest["cv"]  # a new version to cache
+
+
+def test_the_page_s_script_and_style_addresses_change_with_their_content_only(app, client, screen, tmp_path):
+    shell = tmp_path / "displays"
+    shell.mkdir()
+    for name in ("screen.js", "screen.css"):
+        (shell / name).write_bytes((Path(app.static_folder) / "displays" / name).read_bytes())
+    served_from = app.static_folder
+    app.static_folder = str(tmp_path)
+    try:
+
+        def addresses():
+            page = client.get(f"/s/{screen.token}").get_data(as_text=True)
+            return re.search(r'src="([^"]+)"', page)[1], re.search(r'href="([^"]+)"', page)[1]
+
+        script, style = addresses()
+        assert addresses() == (script, style)  # the same bytes, the same addresses
+        with client.get(script) as answer:
+            assert answer.status_code == 200 and b"service worker" in answer.data
+        (shell / "screen.js").write_text((shell / "screen.js").read_text() + "\n// a new release\n")
+        new_script, same_style = addresses()
+        assert new_script != script and same_style == style
+        assert new_script in client.get(f"/s/{screen.token}/manifest").json["urls"]
+    finally:
+        app.static_folder = served_from
 
 
 def test_the_service_worker_is_served_under_s_and_never_kept_stale(client, screen):
