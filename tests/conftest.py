@@ -433,6 +433,19 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=rank)  # stable: the rest keep their order
 
 
+def server_env(app, database_url: str, tmp_path: Path) -> dict[str, str]:
+    """The environment of an app server (gunicorn) a test starts on its own database, its
+    uploads, a limits store and a job queue of its own."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "UPLOAD_DIR": app.config["UPLOAD_DIR"],
+        "SECRET_KEY": "s" * 40,
+        "RATELIMIT_STORAGE_URI": f"sqlitefile://{tmp_path / 'limits.db'}",
+        "JOBS_DB": str(tmp_path / "jobs.db"),
+    }
+
+
 def stop_process(proc, grace: float = 30) -> None:
     """Stop a server or worker the test started: SIGTERM, and SIGKILL if it has not gone
     within ``grace`` seconds (on a loaded machine gunicorn's graceful stop can take a while;

@@ -19,7 +19,6 @@ as nginx does while the app behind it restarts.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -42,7 +41,7 @@ from experience.platform.services import works_for_events
 from experience.works import services
 from experience.works.models import WorkCategory
 from tests.browser.conftest import ARTIFACTS, login
-from tests.conftest import _free_port, stop_process, wait_for
+from tests.conftest import _free_port, server_env, stop_process, wait_for
 from tests.platform.conftest import (  # noqa: F401 (fixtures)
     after_the_deadline,
     h264_video,
@@ -151,14 +150,7 @@ def fetch_json(url: str) -> dict:
 
 @pytest.fixture
 def server(app, database_url, tmp_path):
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "UPLOAD_DIR": app.config["UPLOAD_DIR"],
-        "SECRET_KEY": "z" * 40,
-        "RATELIMIT_STORAGE_URI": f"sqlitefile://{tmp_path / 'limits.db'}",
-        "JOBS_DB": str(tmp_path / "jobs.db"),
-    }
+    env = server_env(app, database_url, tmp_path)
     running = Server(env, tmp_path / "gunicorn.log")
     running.start()
     yield running

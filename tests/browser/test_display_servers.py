@@ -10,7 +10,6 @@ phone.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from experience.displays import screens
 from experience.displays.models import DisplayState
 from experience.extensions import db
 from tests.browser.conftest import ARTIFACTS, login
-from tests.conftest import _free_port, stop_process, wait_for
+from tests.conftest import _free_port, server_env, stop_process, wait_for
 
 #: the issue's promise: a command is on every screen of the event within this
 WITHIN_SECONDS = 2.0
@@ -44,14 +43,7 @@ def _up(base: str) -> bool:
 @pytest.fixture
 def two_servers(app, database_url, tmp_path):
     """Two gunicorn instances (one gthread worker each) on the test's database."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "UPLOAD_DIR": app.config["UPLOAD_DIR"],
-        "SECRET_KEY": "y" * 40,
-        "RATELIMIT_STORAGE_URI": f"sqlitefile://{tmp_path / 'limits.db'}",
-        "JOBS_DB": str(tmp_path / "jobs.db"),
-    }
+    env = server_env(app, database_url, tmp_path)
     procs, bases = [], []
     for name in ("a", "b"):
         port = _free_port()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import os
 import re
 import socket
 import subprocess
@@ -28,7 +27,7 @@ import sqlalchemy as sa
 from experience.config import ROOT
 from experience.extensions import db
 from experience.works.models import FileKind, WorkFile
-from tests.conftest import PASSWORD, _free_port, stop_process, wait_for
+from tests.conftest import PASSWORD, _free_port, server_env, stop_process, wait_for
 from tests.transfers.conftest import metadata
 
 
@@ -63,14 +62,7 @@ class Client:
 def gunicorn(app, database_url, tmp_path):
     port = _free_port()
     log = tmp_path / "access.log"
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "UPLOAD_DIR": app.config["UPLOAD_DIR"],
-        "SECRET_KEY": "x" * 40,
-        "RATELIMIT_STORAGE_URI": f"sqlitefile://{tmp_path / 'limits.db'}",
-        "JOBS_DB": str(tmp_path / "jobs.db"),
-    }
+    env = server_env(app, database_url, tmp_path)
     cmd = [
         str(Path(sys.executable).parent / "gunicorn"),
         "--workers=2",
