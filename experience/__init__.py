@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import click
@@ -12,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import experience.core.ratelimit  # noqa: F401  (registers the sqlitefile:// limits storage)
 from experience.config import ROOT, Config, config_from_env
-from experience.core import web
+from experience.core import sqlite_gate, web
 from experience.core.web import request_writes
 from experience.extensions import babel, csrf, db, limiter, migrate, talisman
 
@@ -48,6 +49,10 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     if not app.config["UPLOAD_DIR"]:
         app.config["UPLOAD_DIR"] = str(Path(app.instance_path) / "uploads")
 
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # writers queue in the process before SQLite's lock (core/sqlite_gate.py)
+        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+        options.setdefault("connect_args", {}).setdefault("factory", sqlite_gate.GatedConnection)
     db.init_app(app)
     with app.app_context():
         _tune_sqlite(db.engine)
@@ -146,6 +151,10 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     return app
 
 
+#: how long a SQLite writer waits for the write lock before "database is locked"
+BUSY_TIMEOUT_MS = 10_000
+
+
 def _select_locale() -> str:
     chosen = session.get("lang") if has_request_context() else None
     if chosen in ("zh_CN", "en"):
@@ -165,13 +174,15 @@ def _tune_sqlite(engine) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA foreign_keys=ON")
         # REPLACE's implicit delete fires DELETE triggers only with this on: without it,
         # INSERT OR REPLACE would rewrite an append-only audit row.
         cur.execute("PRAGMA recursive_triggers=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
+        if isinstance(dbapi_conn, sqlite_gate.GatedConnection):
+            dbapi_conn.gate = sqlite_gate.gate_for(engine.url.database or ":memory:")
 
     @sa_event.listens_for(engine, "begin")
     def _on_begin(conn):
@@ -181,4 +192,19 @@ def _tune_sqlite(engine) -> None:
         # here, and must not hold the lock the server needs.
         # Outside a request, a command (flask ...) writes; anything else only reads.
         reading = not request_writes() if has_request_context() else click.get_current_context(silent=True) is None
-        conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+        if reading:
+            conn.exec_driver_sql("BEGIN")
+            return
+        dbapi_conn = conn.connection.dbapi_connection
+        gated = isinstance(dbapi_conn, sqlite_gate.GatedConnection)
+        if gated:
+            try:
+                dbapi_conn.wait_turn(BUSY_TIMEOUT_MS / 1000)
+            except sqlite3.OperationalError as exc:  # as SQLAlchemy reports SQLite's own
+                raise sa.exc.OperationalError("BEGIN IMMEDIATE", None, exc) from exc
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            if gated:
+                dbapi_conn.let_go()
+            raise
