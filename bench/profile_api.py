@@ -16,6 +16,7 @@ import pstats
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -60,6 +61,7 @@ def main() -> None:
     parser.add_argument("--pg", action="store_true", help="on a throwaway PostgreSQL (its CPU is not counted)")
     parser.add_argument("--sort", default="tottime", help="pstats sort key (tottime, cumulative, …)")
     parser.add_argument("--lines", type=int, default=30)
+    parser.add_argument("--callers", default="", help="also print who calls the functions matching this")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp()
     url = _database_url(args.pg, tmp)
@@ -138,6 +140,9 @@ def main() -> None:
             assert api(code).status_code == 201
     for code in codes[:100]:  # warm: caches, compiled statements
         assert flow(code).status_code in (200, 201), flow(code).get_data(as_text=True)[:500]
+    statements: list[str] = []  # what the measured requests send to the database
+    with app.app_context():
+        sa.event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2].split(None, 1)[0]))
     profile = cProfile.Profile()
     started = time.process_time()
     if not args.plain:
@@ -145,11 +150,18 @@ def main() -> None:
     for code in codes[100:]:
         flow(code)
     profile.disable()
-    spent = (time.process_time() - started) * 1000 / args.requests
+    report(args, profile, (time.process_time() - started) * 1000 / args.requests, statements)
+
+
+def report(args: argparse.Namespace, profile: cProfile.Profile, spent: float, statements: list[str]) -> None:
     print(f"{spent:.2f} ms CPU per request ({'not ' if args.plain else ''}profiled)")
+    kinds = ", ".join(f"{k} {n / args.requests:g}" for k, n in Counter(statements).most_common())
+    print(f"{len(statements) / args.requests:g} statements per request ({kinds}; the driver's own BEGIN not counted)")
     if args.plain:
         return
     pstats.Stats(profile).sort_stats(args.sort).print_stats(args.lines)
+    if args.callers:
+        pstats.Stats(profile).print_callers(args.callers)
 
 
 if __name__ == "__main__":

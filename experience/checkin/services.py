@@ -296,12 +296,14 @@ def scan(
         # The common case in one statement: claim the fresh guest and return what the
         # answer shows. No row means another answer, which the rules below find.
         try:
-            row = _claim(fast, now, via, actor_id, consent)
+            logged = db.session.get_bind().dialect.name == "postgresql"
+            row = _claim(fast, now, via, actor_id, consent, log=(token_id, nonce, ip) if logged else None)
             if row is not None:
                 result = ScanResult(
                     ScanOutcome.OK, row.id, row.event_id, now, guest_name=row.name, guest_category=row.category
                 )
-                _log(result, via=via, now=now, actor_id=actor_id, token_id=token_id, nonce=nonce, ip=ip)
+                if not logged:
+                    _log(result, via=via, now=now, actor_id=actor_id, token_id=token_id, nonce=nonce, ip=ip)
                 db.session.commit()
                 return result
         except IntegrityError:  # a used nonce: the claim is rolled back with it
@@ -341,24 +343,36 @@ def _fast_claim(code: str | None, window: EventWindow | None, now: datetime) -> 
     return ("open", {"b_code": code, "b_open": open_ids}) if open_ids else None
 
 
-def _claim(fast: tuple[str, dict], now: datetime, via: CheckInVia, actor_id: int | None, consent: bool):
+def _claim(
+    fast: tuple[str, dict],
+    now: datetime,
+    via: CheckInVia,
+    actor_id: int | None,
+    consent: bool,
+    log: tuple[int | None, str | None, str] | None = None,
+):
     """Check in the guest ``fast`` names if nobody has yet: (id, event_id, name,
-    category), or None. The row count of this one UPDATE is what makes it exactly once."""
+    category), or None. The row count of this one UPDATE is what makes it exactly once.
+
+    With ``log`` (token id, nonce, address; PostgreSQL) the same statement also writes the
+    scan row of the check-in it made: one round trip instead of two. Nothing is logged
+    when nobody was claimed: the caller decides and logs that attempt as usual."""
     by, params = fast
+    params = {**params, "b_now": now, "b_via": via, "b_actor": actor_id}
+    if log is not None:
+        token_id, nonce, ip = log
+        params.update(b_token=token_id, b_nonce=nonce or None, b_ip=ip[:64])
     # Core on the session's connection: the session's own execute (ORM options, events,
     # a connection looked up per call) costs more than the statement on this path
-    return (
-        db.session.connection()
-        .execute(_claim_statement(by, consent), {**params, "b_now": now, "b_via": via, "b_actor": actor_id})
-        .first()
-    )
+    return db.session.connection().execute(_claim_statement(by, consent, log is not None), params).first()
 
 
 @functools.cache
-def _claim_statement(by: str, consent: bool):
+def _claim_statement(by: str, consent: bool, logged: bool = False):
     """The claim, built once per shape: by the scanner's event, or among the events open now
-    (an expanding IN); with or without recording the guest's consent. (Parameters named
-    like a column are reserved in an UPDATE: hence the ``b_`` names.)"""
+    (an expanding IN); with or without recording the guest's consent; alone, or (``logged``,
+    PostgreSQL, whose UPDATE and INSERT may be CTEs) with the scan row of what it claimed.
+    (Parameters named like a column are reserved in an UPDATE: hence the ``b_`` names.)"""
     guest = Guest.__table__
     which = (
         guest.c.event_id == sa.bindparam("b_event")
@@ -374,12 +388,32 @@ def _claim_statement(by: str, consent: bool):
         values[guest.c.consent_at] = sa.func.coalesce(
             guest.c.consent_at, sa.bindparam("b_now", type_=guest.c.checked_in_at.type)
         )
-    return (
+    claim = (
         sa.update(guest)
         .where(guest.c.code == sa.bindparam("b_code"), which, guest.c.checked_in_at.is_(None))
         .values(values)
         .returning(guest.c.id, guest.c.event_id, guest.c.name, guest.c.category)
     )
+    if not logged:
+        return claim
+    claimed = claim.cte("claimed")
+    scan = Scan.__table__
+    log = sa.insert(scan).from_select(
+        ["at", "event_id", "guest_id", "result", "via", "actor_id", "api_token_id", "nonce", "code_hint", "ip"],
+        sa.select(
+            sa.bindparam("b_now", type_=scan.c.at.type),
+            claimed.c.event_id,
+            claimed.c.id,
+            sa.literal(ScanOutcome.OK, type_=scan.c.result.type),
+            sa.bindparam("b_via", type_=scan.c.via.type),
+            sa.bindparam("b_actor", type_=scan.c.actor_id.type),
+            sa.bindparam("b_token", type_=scan.c.api_token_id.type),
+            sa.bindparam("b_nonce", type_=scan.c.nonce.type),
+            sa.literal(ScanResult(ScanOutcome.OK).code_hint, type_=scan.c.code_hint.type),
+            sa.bindparam("b_ip", type_=scan.c.ip.type),
+        ),
+    )
+    return sa.select(claimed.c.id, claimed.c.event_id, claimed.c.name, claimed.c.category).add_cte(log.cte("logged"))
 
 
 def _first_answer(raw_code, now, token_id, nonce) -> ScanResult:
