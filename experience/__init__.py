@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import click
@@ -182,7 +181,9 @@ def _tune_sqlite(engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
         if isinstance(dbapi_conn, sqlite_gate.GatedConnection):
-            dbapi_conn.gate = sqlite_gate.gate_for(engine.url.database or ":memory:")
+            # (it is let go in the connection's commit and rollback: an engine option that
+            # skips the driver's rollback, such as skip_autocommit_rollback, must stay off)
+            dbapi_conn.gate = sqlite_gate.gate_for(engine.url.database)
 
     @sa_event.listens_for(engine, "begin")
     def _on_begin(conn):
@@ -195,16 +196,4 @@ def _tune_sqlite(engine) -> None:
         if reading:
             conn.exec_driver_sql("BEGIN")
             return
-        dbapi_conn = conn.connection.dbapi_connection
-        gated = isinstance(dbapi_conn, sqlite_gate.GatedConnection)
-        if gated:
-            try:
-                dbapi_conn.wait_turn(BUSY_TIMEOUT_MS / 1000)
-            except sqlite3.OperationalError as exc:  # as SQLAlchemy reports SQLite's own
-                raise sa.exc.OperationalError("BEGIN IMMEDIATE", None, exc) from exc
-        try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        except BaseException:
-            if gated:
-                dbapi_conn.let_go()
-            raise
+        sqlite_gate.begin_immediate(conn, BUSY_TIMEOUT_MS)

@@ -150,3 +150,28 @@ def test_a_failed_begin_lets_the_gate_go(stub):
         other.rollback()
         other.close()
     assert not gate_for(db.engine.url.database).locked()
+
+
+def test_a_writer_that_waited_its_turn_leaves_sqlite_only_the_rest_of_the_bound(stub, monkeypatch):
+    """The whole wait stays within the busy timeout: what was spent at the gate is taken
+    off what SQLite's busy handler may add, and the timeout is restored after."""
+    import experience
+
+    monkeypatch.setattr(experience, "BUSY_TIMEOUT_MS", 2000)
+    gate = gate_for(db.engine.url.database)
+    gate.acquire()  # another writer of this process
+    threading.Timer(0.3, gate.release).start()
+    traced: list[str] = []
+    with stub.test_request_context("/", method="POST"), db.engine.connect() as c:
+        c.connection.dbapi_connection.set_trace_callback(traced.append)
+        c.exec_driver_sql("INSERT INTO province_stub (note) VALUES ('x')")
+        c.commit()
+        c.connection.dbapi_connection.set_trace_callback(None)
+    pragmas = [t for t in traced if "busy_timeout" in t]
+    assert len(pragmas) == 2 and pragmas[1] == "PRAGMA busy_timeout=2000", traced
+    assert 0 < int(pragmas[0].split("=")[1]) <= 1700
+    assert not gate.locked()
+
+
+def test_a_database_in_memory_has_no_gate():
+    assert gate_for(":memory:") is None and gate_for("") is None and gate_for(None) is None
