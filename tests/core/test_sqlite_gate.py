@@ -45,6 +45,22 @@ def _write(app, note: str):
         db.session.execute(sa.text("INSERT INTO province_stub (note) VALUES (:n)"), {"n": note})
 
 
+def _first_writer_holding_the_lock(app):
+    """A thread that has begun writing "first" and holds the write lock until the returned
+    event is set: (thread, its errors, the event)."""
+    holds, let_commit = threading.Event(), threading.Event()
+
+    def first():
+        _write(app, "first")
+        holds.set()
+        let_commit.wait(10)
+        db.session.commit()
+
+    thread, errors = _in_thread(app, "first", first)
+    assert holds.wait(10)
+    return thread, errors, let_commit
+
+
 @pytest.fixture
 def stub(app):
     with db.engine.begin() as c:
@@ -55,20 +71,12 @@ def stub(app):
 def test_a_second_writer_waits_its_turn_before_sqlite_and_writes_when_the_first_commits(stub):
     app = stub
     seen = _statements(app)
-    first_holds, let_first_commit = threading.Event(), threading.Event()
-
-    def first():
-        _write(app, "first")
-        first_holds.set()
-        let_first_commit.wait(10)
-        db.session.commit()
 
     def second():
         _write(app, "second")
         db.session.commit()
 
-    a, a_errors = _in_thread(app, "first", first)
-    assert first_holds.wait(10)
+    a, a_errors, let_first_commit = _first_writer_holding_the_lock(app)
     b, b_errors = _in_thread(app, "second", second)
     b.join(0.3)
     # the second writer is waiting, and SQLite has not even been asked for the lock
@@ -85,21 +93,13 @@ def test_a_second_writer_waits_its_turn_before_sqlite_and_writes_when_the_first_
 
 def test_a_reader_never_waits_on_the_gate(stub):
     app = stub
-    first_holds, let_first_commit = threading.Event(), threading.Event()
-
-    def first():
-        _write(app, "first")
-        first_holds.set()
-        let_first_commit.wait(10)
-        db.session.commit()
 
     def reader():
         with app.test_request_context("/", method="GET"):
             found.append(db.session.scalar(sa.text("SELECT count(*) FROM province_stub")))
 
     found: list = []
-    a, _ = _in_thread(app, "first", first)
-    assert first_holds.wait(10)
+    a, _, let_first_commit = _first_writer_holding_the_lock(app)
     r, r_errors = _in_thread(app, "reader", reader)
     r.join(10)
     still_writing = not let_first_commit.is_set()
