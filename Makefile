@@ -68,8 +68,12 @@ run: db
 # through a real worker (132 s of one core alone) runs as a pass of its own at normal
 # priority, its worker too (WORKER_NICE=0: the deployment's nice 10 yields to check-ins,
 # and beside four test processes it took 20 minutes), the two big passes a little below
-# (nice 5). Each pass has its own log and coverage file; the logs print when all have
-# finished, coverage combines.
+# (nice 5). Each pass has its own log; the logs print when all have finished.
+# Coverage is measured on the SQLite pass and the printout (combined): the browser tests
+# and the embedded engine's own code run there. Not on the PostgreSQL pass: on Python 3.11
+# coverage's tracer sees every function call, which doubled that pass's CPU on a machine
+# whose two cores all the passes share (make test went past 20 minutes); what only
+# PostgreSQL runs shows as not covered.
 WORKER_TEST := tests/guests/test_printouts.py::test_5000_invitations_through_a_real_worker_while_check_in_answers
 lint: test-venv
 	$(BIN)/ruff check .
@@ -80,14 +84,14 @@ test: system test-venv lint
 	@rm -f .coverage.* test-*.log; \
 	run() { name=$$1; engine=$$2; niceness=$$3; shift 3; \
 	  TEST_DB=$$engine COVERAGE_FILE=.coverage.$$name nice -n $$niceness $(BIN)/pytest -q -p no:cacheprovider \
-	    --durations=20 --cov --cov-report= "$$@" >test-$$name.log 2>&1 & pids="$$pids $$!"; }; \
-	run printout sqlite 0 $(WORKER_TEST); \
-	run sqlite sqlite 5 -n 2 --dist worksteal --deselect $(WORKER_TEST); \
+	    --durations=20 "$$@" >test-$$name.log 2>&1 & pids="$$pids $$!"; }; \
+	run printout sqlite 0 --cov --cov-report= $(WORKER_TEST); \
+	run sqlite sqlite 5 -n 2 --dist worksteal --cov --cov-report= --deselect $(WORKER_TEST); \
 	run postgresql postgresql 5 -n 2 --dist worksteal; \
 	fail=0; for pid in $$pids; do wait $$pid || fail=1; done; \
 	for name in sqlite postgresql printout; do echo "== $$name"; cat test-$$name.log; done; \
 	[ $$fail = 0 ] || { echo "make test: a pass failed (logs above)"; exit 1; }
-	$(BIN)/coverage combine -q .coverage.sqlite .coverage.postgresql .coverage.printout
+	$(BIN)/coverage combine -q .coverage.sqlite .coverage.printout
 	$(BIN)/coverage report --fail-under=90
 
 # (Each pass lists its 20 slowest tests: the two passes together must stay under 20 minutes.)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 import sqlalchemy as sa
-from flask import Flask, has_request_context, jsonify, session
+from flask import Flask, g, has_app_context, has_request_context, jsonify, session
 from sqlalchemy import event as sa_event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -121,10 +121,12 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     ):
         app.register_blueprint(module.bp)
 
-    # the screens' poll, answered before Flask's request machinery (displays/fastpath.py)
+    # the screens' polls and the scanners' check-ins, answered before Flask's request
+    # machinery (core/fastpath.py)
+    from experience.checkin.fastpath import ScannerCheckIns
     from experience.displays.fastpath import ScreenPolls
 
-    app.wsgi_app = ScreenPolls(app, app.wsgi_app)
+    app.wsgi_app = ScreenPolls(app, ScannerCheckIns(app, app.wsgi_app))
     if app.config["TRUSTED_PROXIES"]:  # outermost: the client's address is set for everything inside
         n = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
@@ -192,7 +194,13 @@ def _tune_sqlite(engine) -> None:
         # front. Code outside both (a test or a script looking at the data) only reads
         # here, and must not hold the lock the server needs.
         # Outside a request, a command (flask ...) writes; anything else only reads.
-        reading = not request_writes() if has_request_context() else click.get_current_context(silent=True) is None
+        # (A fast path, answering before Flask, says in g whether it writes: core/fastpath.py.)
+        if has_request_context():
+            reading = not request_writes()
+        elif has_app_context() and "writes" in g:
+            reading = g.get("read_phase", False) or not g.writes
+        else:
+            reading = click.get_current_context(silent=True) is None
         if reading:
             conn.exec_driver_sql("BEGIN")
             return

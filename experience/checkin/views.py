@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -11,7 +10,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from experience.checkin import bp, printouts, services
+from experience.checkin import api, bp, printouts, services
 from experience.checkin.forms import CheckinSettingsForm, ConsentForm, DeskWalkInForm, TokenForm, WalkInForm
 from experience.checkin.models import ApiToken, Scan, ScanOutcome
 from experience.core import clock, jobs
@@ -38,7 +37,7 @@ from experience.guests import services as guests
 from experience.guests.models import CheckInVia, Guest
 
 #: HTTP status of each answer in the API (and of the phone pages where it matters)
-STATUS = {"ok": 201, "already_checked_in": 200, "unknown": 404, "not_open": 409, "wrong_event": 409, "revoked": 409}
+STATUS = api.STATUS
 
 
 # -- The guest's phone -------------------------------------------------------------------
@@ -486,43 +485,23 @@ def revoke_token(event_id: int, token_id: int):
 
 
 def _api_answer(result: services.ScanResult, event_id: int | None):
-    """The JSON answer, built from what the scan decided (its guest, the scanner's event):
-    no read of its own on the common path."""
-    body = {"result": result.result}
-    if result.checked_in_at and result.result in ("ok", "already_checked_in"):
-        body["checked_in_at"] = clock.aware(result.checked_in_at).isoformat()
-    if result.guest_name is not None and result.result in ("ok", "already_checked_in"):
-        category = GuestCategory(result.guest_category)
-        body["guest"] = {"name": result.guest_name, "category": category.value, "category_label": str(category.label)}
-    window = services.event_window(result.event_id or event_id) if (result.event_id or event_id) else None
-    body["message"] = services.message(result, window, beijing)
-    if result.replay:
-        body["replayed"] = True
-    return jsonify(body), STATUS.get(result.result, 409)
+    body, status = api.answer(result, event_id)
+    return jsonify(body), status
 
 
 def _api_error(status: int, code: str, message: str):
     return jsonify(result=code, message=message), status
 
 
-def token_rate_key(bearer: str | None, ip: str | None) -> str:
-    """The API's rate-limit key: a digest of the bearer token, never the token itself,
-    which would otherwise sit in the limits store (a file, or Redis) for anyone reading it."""
-    if bearer:
-        return "token:" + hashlib.sha256(bearer.encode()).hexdigest()[:32]
-    return "token-ip:" + (ip or "")[:64]
-
-
 def _bearer() -> str | None:
-    header = request.headers.get("Authorization", "")
-    return header[7:].strip() if header.lower().startswith("bearer ") else None
+    return api.bearer(request.headers.get("Authorization"))
 
 
-@bp.post("/api/v1/checkins")
+@bp.post(api.PATH)
 @public
 @takes_json
 @csrf.exempt
-@limiter.limit("6000 per minute", key_func=lambda: token_rate_key(_bearer(), request.remote_addr))
+@limiter.limit(api.RATE, key_func=lambda: api.token_rate_key(_bearer(), request.remote_addr))
 @failure_budget(
     "token",
     answer=lambda minutes: _api_error(
@@ -530,17 +509,16 @@ def _bearer() -> str | None:
     ),
 )
 def api_check_in():
-    """Scanner devices: ``{"code": ..., "nonce": ...}`` with ``Authorization: Bearer <token>``."""
-    if request.content_length is not None and request.content_length > 4096:
+    """Scanner devices: ``{"code": ..., "nonce": ...}`` with ``Authorization: Bearer <token>``.
+    (Well-formed requests of a live token are answered before Flask: checkin.fastpath.)"""
+    if request.content_length is not None and request.content_length > api.MAX_BODY:
         return _api_error(413, "too_large", "request body over 4 KB")
     if not request.is_json:
         return _api_error(415, "unsupported_media_type", "send application/json")
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict) or not isinstance(data.get("code"), str):
-        return _api_error(400, "bad_request", 'expected {"code": "...", "nonce": "..."}')
-    nonce = data.get("nonce")
-    if nonce is not None and (not isinstance(nonce, str) or not 1 <= len(nonce) <= 64 or not nonce.isprintable()):
-        return _api_error(400, "bad_request", "nonce: a string of 1 to 64 characters")
+    scan_request = api.scan_request(request.get_json(silent=True))
+    if isinstance(scan_request, str):
+        return _api_error(400, "bad_request", scan_request)
+    code, nonce = scan_request
     bearer = _bearer()
     with read_phase():
         token = services.token_info(bearer)
@@ -549,7 +527,7 @@ def api_check_in():
             lookup_failed()
         return _api_error(401, "unauthorized", "a valid, unrevoked event token is required")
     result = services.scan(
-        data["code"][:500],
+        code,
         via=CheckInVia.API,
         now=clock.now(),
         scanner_event_id=token.event_id,

@@ -19,13 +19,13 @@ without the rest of Flask-Limiter's request handling.
 
 from __future__ import annotations
 
-import json
 import re
 from urllib.parse import parse_qs
 
 import sqlalchemy as sa
 
 from experience.core import clock
+from experience.core.fastpath import FastPath
 from experience.core.ratelimit import budget_spent
 from experience.core.web import small_int
 from experience.displays import feed
@@ -34,33 +34,17 @@ from experience.extensions import db
 PATH = re.compile(r"/s/([A-Za-z0-9_-]{16,32})/(sync|live)")
 
 
-class ScreenPolls:
+class ScreenPolls(FastPath):
     """WSGI middleware: ``app.wsgi_app = ScreenPolls(app, app.wsgi_app)``."""
 
-    def __init__(self, app, wsgi_app):
-        self.app, self.wsgi_app = app, wsgi_app
-        # what the app's own answers carry (flask-talisman), fixed for a JSON answer
-        self.headers = [
-            ("Cache-Control", "no-store"),
-            ("X-Content-Type-Options", "nosniff"),
-            ("X-Frame-Options", "DENY"),
-            ("Referrer-Policy", "same-origin"),
-            ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),
-        ]
-        if app.config.get("SESSION_COOKIE_SECURE"):
-            self.headers.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
-
-    def __call__(self, environ, start_response):
+    def match(self, environ):
         if environ.get("REQUEST_METHOD") == "GET":
             found = PATH.fullmatch(environ.get("PATH_INFO", ""))
-            if found:
-                token, what = found.groups()
-                answered = self.answer(what, token, environ, start_response)
-                if answered is not None:
-                    return answered
-        return self.wsgi_app(environ, start_response)
+            return found.groups() if found else None
+        return None
 
-    def answer(self, what: str, token: str, environ, start_response):
+    def answer(self, found, environ, start_response):
+        token, what = found
         try:
             args = parse_qs(environ.get("QUERY_STRING", ""), max_num_fields=10)
         except ValueError:
@@ -72,7 +56,7 @@ class ScreenPolls:
                 with db.engine.connect() as conn:
                     if what == "live":
                         figures = feed.cached_live_for(conn, token, clock.now())
-                        return None if figures is None else self.json(figures, [], start_response)
+                        return None if figures is None else self.json(figures, start_response)
                     polled = self.poll(conn, token, args, environ)
                     conn.commit()  # the heartbeat, when one was due
             except sa.exc.SQLAlchemyError:
@@ -84,7 +68,7 @@ class ScreenPolls:
         if etag in environ.get("HTTP_IF_NONE_MATCH", ""):
             start_response("304 Not Modified", [("ETag", etag), *self.headers])
             return [b""]
-        return self.json(state, [("ETag", etag)], start_response)
+        return self.json(state, start_response, headers=[("ETag", etag)])
 
     @staticmethod
     def poll(conn, token: str, args: dict, environ):
@@ -98,11 +82,3 @@ class ScreenPolls:
             cache=(args.get("cache") or [None])[0],
             bad=(args.get("bad") or [None])[0],
         )
-
-    def json(self, data, headers: list, start_response):
-        body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-        start_response(
-            "200 OK",
-            [*headers, *self.headers, ("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
-        )
-        return [body]

@@ -8,7 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from experience.accounts.models import Role
-from experience.checkin import services, views
+from experience.checkin import services
+from experience.checkin.api import token_rate_key
 from experience.checkin.models import Scan
 from experience.extensions import db, limiter
 
@@ -77,8 +78,8 @@ def test_the_api_rate_limit_counts_by_a_digest_of_the_token(app, client, event, 
     with sqlite3.connect(limiter.storage.path) as store:  # the sqlitefile:// store the workers share
         keys = " ".join(k for (k,) in store.execute("SELECT key FROM hits"))
     assert keys and token not in keys and token[4:20] not in keys
-    assert views.token_rate_key(token, "1.2.3.4") == views.token_rate_key(token, "5.6.7.8")
-    assert views.token_rate_key(token, "1.2.3.4") != views.token_rate_key(token + "x", "1.2.3.4")
+    assert token_rate_key(token, "1.2.3.4") == token_rate_key(token, "5.6.7.8")
+    assert token_rate_key(token, "1.2.3.4") != token_rate_key(token + "x", "1.2.3.4")
 
 
 def test_an_event_past_midnight_says_it_ends_the_next_day(

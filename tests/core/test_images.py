@@ -27,7 +27,10 @@ def test_photo_is_turned_upright_and_stripped():
     for data in (cleaned.original, cleaned.web):
         image = Image.open(io.BytesIO(data))
         assert not image.getexif() and "exif" not in image.info and "icc_profile" not in image.info
-        assert b"PhoneMaker" not in data and b"GPS" not in data
+        # in the segments before the picture's coded data (in which, noise being noise, any
+        # three bytes turn up now and then: "GPS" failed this test once in some fifty runs)
+        headers = data[: data.index(b"\xff\xda")]
+        assert b"PhoneMaker" not in headers and b"GPS" not in headers and b"Exif" not in headers
 
 
 def test_web_copy_is_small():

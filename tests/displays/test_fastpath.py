@@ -8,6 +8,7 @@ import json
 from flask import request_started
 from werkzeug.test import Client
 
+from experience.core.fastpath import innermost
 from experience.displays import control
 from experience.displays.fastpath import ScreenPolls
 from experience.extensions import db
@@ -17,7 +18,7 @@ from tests.displays.conftest import DURING
 def through_flask(app) -> Client:
     """A client of the app without the fast path: the view itself answers."""
     assert isinstance(app.wsgi_app, ScreenPolls)
-    return Client(app.wsgi_app.wsgi_app)
+    return Client(innermost(app.wsgi_app))
 
 
 def test_the_fast_path_answers_like_the_view_without_flask(app, client, event, screen, staff):

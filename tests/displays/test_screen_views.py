@@ -15,6 +15,7 @@ from PIL import Image
 from werkzeug.test import Client
 
 from experience.core import files, storage
+from experience.core.fastpath import innermost
 from experience.core.ratelimit import FAILURE_BUDGET
 from experience.displays import control, feed, screens
 from experience.displays.fastpath import ScreenPolls
@@ -415,7 +416,7 @@ def test_sync_records_what_the_screen_says_of_its_cache_and_bad_media_on_both_pa
     assert reported(screen) == ("3/7", "work:5")
     # the Flask view, which answers whatever the fast path leaves to it, says the same
     assert isinstance(app.wsgi_app, ScreenPolls)
-    through_flask = Client(app.wsgi_app.wsgi_app)
+    through_flask = Client(innermost(app.wsgi_app))
     answer = through_flask.get(f"/s/{screen.token}/sync?shown=welcome&sv=1&cache=none&bad=photo:2,work:5")
     assert answer.status_code == 200
     assert reported(screen) == ("none", "photo:2,work:5")
