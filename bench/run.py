@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import json
 import os
@@ -323,6 +324,8 @@ class Ctx:
     app: Server | None = None
     app_setup: Setup | None = None
     bare_done: set[Setup] = field(default_factory=set)
+    #: the bare insert's server of a setup, kept up beside the app's for the paired rounds
+    bare_servers: dict[Setup, Server] = field(default_factory=dict)
     #: ratio figure -> the cpu_other_pct figures of the runs it compares
     ratio_runs: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -444,6 +447,8 @@ def run_ladder(
     extra_args: Callable[[str], list[str]] = lambda tag: [],
     levels: list[int] | None = None,
     timeout: int = 5,
+    warmup: bool = True,
+    duration: int | None = None,
 ) -> tuple[Figures, dict]:
     """One flow: a short warm-up, then every concurrency (the setup's, or ``levels``) for
     --duration seconds; a request unanswered after ``timeout`` seconds counts as an error.
@@ -458,8 +463,8 @@ def run_ladder(
     url = server.url + path
     figures: Figures = {}
     totals = {"errors": 0, "expected": 0, "statuses": {}, "sent": 0, "answered": 0, "unexpected": 0}
-    plan = [("warmup", 8, ctx.args.warmup)] if ctx.args.warmup > 0 else []
-    plan += [(f"c{c}", c, ctx.args.duration) for c in levels or connections(ctx, setup)]
+    plan = [("warmup", 8, ctx.args.warmup)] if warmup and ctx.args.warmup > 0 else []
+    plan += [(f"c{c}", c, duration or ctx.args.duration) for c in levels or connections(ctx, setup)]
     for label, c, duration in plan:
         tag = f"{prefix}-{label}-{secrets.token_hex(3)}"
         args = []
@@ -504,9 +509,11 @@ def run_ladder(
 
 
 def ratios_to_bare(ctx: Ctx, figures: Figures, prefix: str, setup: Setup, c: int | None = None) -> Figures:
-    """The flow against the setup's bare insert at the top concurrency (or ``c``): req/s,
-    CPU time per request (the reference's over the flow's: 1.0 means as cheap as the bare
-    insert) and p99 (the flow's over the reference's: 1.0 means as fast)."""
+    """The flow against the setup's bare insert at the top concurrency (or ``c``), from the
+    ladders (each measured once, minutes apart): req/s, CPU time per request (the
+    reference's over the flow's: 1.0 means as cheap as the bare insert) and p99 (the
+    flow's over the reference's: 1.0 means as fast). Named ``*.ladder_*``: the headline
+    ratios come from the paired rounds (``paired_ratios``)."""
     c = c or max(connections(ctx, setup))
     bare = f"bare{setup.suffix}"
     known = {**ctx.figures, **figures}
@@ -514,22 +521,102 @@ def ratios_to_bare(ctx: Ctx, figures: Figures, prefix: str, setup: Setup, c: int
     def get(name: str) -> float:
         return known.get(name, (0, ""))[0]
 
-    def ratio(a: float, b: float) -> float:
-        return round(a / b, 3) if a and b else 0
-
     out: Figures = {
-        f"{prefix}.rps_ratio_to_bare_insert": (ratio(get(f"{prefix}.rps_at_{c}"), get(f"{bare}.rps_at_{c}")), "ratio"),
-        f"{prefix}.cpu_ratio_to_bare_insert": (
-            ratio(get(f"{bare}.cpu_ms_per_req_at_{c}"), get(f"{prefix}.cpu_ms_per_req_at_{c}")),
+        f"{prefix}.ladder_rps_ratio_to_bare_insert": (
+            _ratio(get(f"{prefix}.rps_at_{c}"), get(f"{bare}.rps_at_{c}")),
             "ratio",
         ),
-        f"{prefix}.p99_ratio_to_bare_at_{c}": (
-            ratio(get(f"{prefix}.p99_ms_at_{c}"), get(f"{bare}.p99_ms_at_{c}")),
+        f"{prefix}.ladder_cpu_ratio_to_bare_insert": (
+            _ratio(get(f"{bare}.cpu_ms_per_req_at_{c}"), get(f"{prefix}.cpu_ms_per_req_at_{c}")),
             "ratio",
         ),
     }
     for name in out:
         ctx.ratio_runs[name] = (f"{prefix}.cpu_other_pct_at_{c}", f"{bare}.cpu_other_pct_at_{c}")
+    return out
+
+
+def _ratio(a: float, b: float) -> float:
+    return round(a / b, 3) if a and b else 0
+
+
+def bare_server(ctx: Ctx, setup: Setup) -> Server:
+    """The setup's bare insert under gunicorn, kept up (idle between its runs) until
+    ``stop_bare``."""
+    if setup not in ctx.bare_servers:
+        db = database(ctx, setup.db)
+        env = subprocess_env({"DATABASE_URL": db.bare_url})
+        name = f"bare-{setup.db}" + ("-sync" if setup.sync else "") + "-paired"
+        ctx.bare_servers[setup] = launch(ctx, name, "bare:app", env, BENCH, setup, db)
+    return ctx.bare_servers[setup]
+
+
+def stop_bare(ctx: Ctx) -> None:
+    for server in ctx.bare_servers.values():
+        stop(ctx, server)
+    ctx.bare_servers.clear()
+
+
+def paired_ratios(
+    ctx: Ctx, setup: Setup, prefix: str, server: Server, c: int, ladder: Callable[..., tuple[Figures, dict]]
+) -> tuple[Figures, dict]:
+    """The headline ratios, from ``--paired-rounds`` rounds at concurrency ``c``: the bare
+    insert for ``--paired-duration`` seconds, then the flow as long, both servers up (the
+    one not measured idles). This machine's speed drifts by a third from one minute to
+    the next (other tenants of the host: the bare insert at 32 connections did 741 and
+    1,248 req/s in two runs an hour apart, with no other process busy); a ratio of runs
+    seconds apart sees the same machine. Each ratio is the median of the rounds'.
+    ``ladder(levels=…, warmup=…, duration=…)`` runs the flow; its totals are returned (its
+    requests wrote check-ins too)."""
+    bare = bare_server(ctx, setup)
+    rounds: list[tuple[WrkRun, WrkRun]] = []
+    totals: dict = {}
+    for r in range(ctx.args.paired_rounds):
+        run = dict(levels=[c], warmup=r == 0, duration=ctx.args.paired_duration)
+        reference, _ = run_ladder(ctx, f"paired.bare{setup.suffix}", bare, "/insert", "bare.lua", setup, **run)
+        flow, found = ladder(**run)
+        totals = _add_totals(totals, found)
+        rounds.append((WrkRun.of(reference, f"paired.bare{setup.suffix}", c), WrkRun.of(flow, prefix, c)))
+
+    def median(values: list[float]) -> float:
+        return round(sorted(values)[len(values) // 2], 3)
+
+    out: Figures = {
+        f"{prefix}.rps_ratio_to_bare_insert": (median([_ratio(f.rps, b.rps) for b, f in rounds]), "ratio"),
+        f"{prefix}.cpu_ratio_to_bare_insert": (median([_ratio(b.cpu_ms, f.cpu_ms) for b, f in rounds]), "ratio"),
+        f"{prefix}.p99_ratio_to_bare_at_{c}": (median([_ratio(f.p99_ms, b.p99_ms) for b, f in rounds]), "ratio"),
+        f"{prefix}.paired_rps": (" / ".join(f"{f.rps:.0f}:{b.rps:.0f}" for b, f in rounds), "flow:bare req/s"),
+        f"{prefix}.paired_cpu_other_pct": (max(max(b.other, f.other) for b, f in rounds), "%"),
+    }
+    for name in list(out)[:3]:
+        ctx.ratio_runs[name] = (f"{prefix}.paired_cpu_other_pct",)
+    return out, totals
+
+
+@dataclass
+class WrkRun:
+    """One run's figures as run_ladder names them."""
+
+    rps: float
+    cpu_ms: float
+    p99_ms: float
+    other: float
+
+    @classmethod
+    def of(cls, figures: Figures, prefix: str, c: int) -> WrkRun:
+        def get(what: str) -> float:
+            return figures[f"{prefix}.{what}_at_{c}"][0]
+
+        return cls(get("rps"), get("cpu_ms_per_req"), get("p99_ms"), get("cpu_other_pct"))
+
+
+def _add_totals(a: dict, b: dict) -> dict:
+    if not a:
+        return b
+    out = {k: a[k] + b[k] for k in a if k != "statuses"}
+    out["statuses"] = dict(a["statuses"])
+    for status, n in b["statuses"].items():
+        out["statuses"][status] = out["statuses"].get(status, 0) + n
     return out
 
 
@@ -682,12 +769,19 @@ def part_checkin(ctx: Ctx, setup: Setup) -> Figures:
         ("phone", "/c/", "checkin_phone.lua", lambda tag: [OK_MARKER]),
     ):
         prefix = f"checkin.{flow}{setup.suffix}"
-        found, totals[flow] = run_ladder(ctx, prefix, server, path, script, setup, pool=db.pools[flow], extra_args=args)
+        ladder = functools.partial(
+            run_ladder, ctx, prefix, server, path, script, setup, pool=db.pools[flow], extra_args=args
+        )
+        found, totals[flow] = ladder()
         figures.update(found)
         figures.update(ratios_to_bare(ctx, figures, prefix, setup))
+        paired, more = paired_ratios(ctx, setup, prefix, server, max(connections(ctx, setup)), ladder)
+        figures.update(paired)
+        totals[flow] = _add_totals(totals[flow], more)
         figures[f"{prefix}.sample_ok"] = (samples[flow], "bool")
         log_statuses(server, prefix, totals[flow])
     stop_app(ctx)
+    stop_bare(ctx)
     after = ok_scans_by_via(db)
     for flow in ("api", "phone"):
         new = after.get(flow, 0) - before.get(flow, 0)
@@ -761,7 +855,8 @@ def part_rating(ctx: Ctx, setup: Setup, *, photo: bool = True) -> Figures:
     ok_answers = unexpected = errors = 0
     for kind, (body, content_type), levels, timeout in kinds:
         prefix = f"rating.{kind}{setup.suffix}"
-        found, totals = run_ladder(
+        ladder = functools.partial(
+            run_ladder,
             ctx,
             prefix,
             server,
@@ -770,16 +865,22 @@ def part_rating(ctx: Ctx, setup: Setup, *, photo: bool = True) -> Figures:
             setup,
             pool=db.pools["rating"],
             extra_args=lambda tag, body=body, content_type=content_type: [str(body), content_type, OK_MARKER],
-            levels=levels,
             timeout=timeout,
         )
+        found, totals = ladder(levels=levels)
         figures.update(found)
-        figures.update(ratios_to_bare(ctx, figures, prefix, setup, max(levels) if levels else None))
+        top = max(levels or connections(ctx, setup))
+        figures.update(ratios_to_bare(ctx, figures, prefix, setup, top))
+        if kind == "submit":  # the goal's flow (the photo's figures stay the ladder's)
+            paired, more = paired_ratios(ctx, setup, prefix, server, top, ladder)
+            figures.update(paired)
+            totals = _add_totals(totals, more)
         log_statuses(server, prefix, totals)
         ok_answers += totals["answered"] - totals["unexpected"]
         unexpected += totals["unexpected"]
         errors += totals["errors"]
     stop_app(ctx)
+    stop_bare(ctx)
     saved = db.scalar("SELECT count(*) FROM rating") - before
     if saved < ok_answers:
         log(f"rating{setup.suffix}: {ok_answers} thank-you pages but only {saved} new ratings in the database")
@@ -1114,6 +1215,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", default="", help="comma-separated parts or groups (below); default all")
     parser.add_argument("--duration", type=int, default=10, help="seconds per run (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load before each flow")
+    parser.add_argument(
+        "--paired-rounds", type=int, default=3, help="rounds of bare insert then flow for the headline ratios (3)"
+    )
+    parser.add_argument("--paired-duration", type=int, default=6, help="seconds of each run of a round (default 6)")
     parser.add_argument("--connections", type=levels, default=[1, 8, 32], help="concurrencies (default 1,8,32)")
     parser.add_argument(
         "--sync-connections", type=levels, default=[32], help="concurrencies on sync workers (default 32)"
