@@ -18,7 +18,8 @@ engine, under the same gunicorn settings — the cheapest write request this sta
 serve. The headline figures are ratios to it (``checkin.*.rps_ratio_to_bare_insert``,
 ``*.cpu_ratio_to_bare_insert``, ``*.p99_ratio_to_bare_at_32``): they stay meaningful on a
 faster or slower machine, and show what a check-in costs beyond the one write it cannot
-avoid.
+avoid. They are taken from paired rounds (``paired_ratios``): the bare insert and the flow
+in alternation, seconds apart, because this machine's speed drifts from minute to minute.
 
 Beside req/s and p99, every run reports the server's CPU time per request
 (``*.cpu_ms_per_req_at_<c>``, from /proc; on PostgreSQL the database server's CPU is
@@ -1031,6 +1032,8 @@ class Part:
     #: the concurrencies of each wrk ladder it drives besides the reference (for the estimate)
     ladders: Callable[[argparse.Namespace], list[list[int]]] = lambda args: []
     storm: bool = False
+    #: flows whose headline ratios come from paired rounds (``paired_ratios``)
+    paired: int = 0
 
 
 #: run in this order; ``--only`` picks some (their references and databases come along)
@@ -1041,6 +1044,7 @@ PARTS = [
         "SQLite, deployed workers: bare insert, API, phone (the headline)",
         SQLITE,
         lambda a: [a.connections] * 2,
+        paired=2,
     ),
     Part(
         "rating",
@@ -1048,6 +1052,7 @@ PARTS = [
         "SQLite, deployed workers: rating submit, text only and with a photo",
         SQLITE,
         lambda a: [a.connections, a.photo_connections],
+        paired=1,
     ),
     Part(
         "sync",
@@ -1055,6 +1060,7 @@ PARTS = [
         "SQLite, sync workers: bare insert, API, phone",
         SQLITE_SYNC,
         lambda a: [a.sync_connections] * 2,
+        paired=2,
     ),
     Part("storm", lambda ctx: part_storm(ctx, SQLITE), "SQLite: the duplicate storm, API and phone", storm=True),
     Part(
@@ -1063,6 +1069,7 @@ PARTS = [
         "PostgreSQL, deployed workers: bare insert, API, phone",
         PG,
         lambda a: [a.connections] * 2,
+        paired=2,
     ),
     Part(
         "pg-rating",
@@ -1070,6 +1077,7 @@ PARTS = [
         "PostgreSQL, deployed workers: rating submit, text only",
         PG,
         lambda a: [a.connections],
+        paired=1,
     ),
     Part("pg-storm", lambda ctx: part_storm(ctx, PG), "PostgreSQL: the duplicate storm, API and phone", storm=True),
     Part("reports", part_reports, "summary PDFs and the live ratings page (bench/reports.py)"),
@@ -1129,6 +1137,9 @@ def planned_load(parts: list[Part], args: argparse.Namespace) -> tuple[int, int,
             runs += len(levels) + (args.warmup > 0)
             seconds += len(levels) * args.duration + args.warmup
         storm_requests += 2 * args.storm_codes * args.storm_connections if part.storm else 0
+        # each paired round: the bare insert, then the flow; the first of each after a warm-up
+        runs += part.paired * (2 * args.paired_rounds + 2 * (args.warmup > 0))
+        seconds += part.paired * (2 * args.paired_rounds * args.paired_duration + 2 * args.warmup)
     return runs, seconds, storm_requests
 
 
