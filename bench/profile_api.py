@@ -62,6 +62,11 @@ def main() -> None:
     parser.add_argument("--sort", default="tottime", help="pstats sort key (tottime, cumulative, …)")
     parser.add_argument("--lines", type=int, default=30)
     parser.add_argument("--callers", default="", help="also print who calls the functions matching this")
+    parser.add_argument(
+        "--cookies",
+        action="store_true",
+        help="keep cookies between requests (a browser); by default each request has none, as with wrk",
+    )
     args = parser.parse_args()
     tmp = tempfile.mkdtemp()
     url = _database_url(args.pg, tmp)
@@ -118,7 +123,7 @@ def main() -> None:
         _, plain = create_api_token(event, "profile", actor=staff, now=now)
         db.session.commit()
     app.config["FROZEN_NOW"] = now
-    client = app.test_client()
+    client = app.test_client(use_cookies=args.cookies)
     headers = {"Authorization": f"Bearer {plain}"}
 
     def api(code):

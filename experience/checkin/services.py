@@ -340,7 +340,9 @@ def _fast_claim(code: str | None, window: EventWindow | None, now: datetime) -> 
     if open_ids is None:
         with read_phase():
             open_ids = open_event_ids(now)
-    return ("open", {"b_code": code, "b_open": open_ids}) if open_ids else None
+    if not open_ids:
+        return None
+    return (f"open:{len(open_ids)}", {"b_code": code, **{f"b_open_{i}": e for i, e in enumerate(open_ids)}})
 
 
 def _claim(
@@ -367,18 +369,20 @@ def _claim(
     return db.session.connection().execute(_claim_statement(by, consent, log is not None), params).first()
 
 
-@functools.cache
+@functools.lru_cache(maxsize=256)
 def _claim_statement(by: str, consent: bool, logged: bool = False):
-    """The claim, built once per shape: by the scanner's event, or among the events open now
-    (an expanding IN); with or without recording the guest's consent; alone, or (``logged``,
-    PostgreSQL, whose UPDATE and INSERT may be CTEs) with the scan row of what it claimed.
-    (Parameters named like a column are reserved in an UPDATE: hence the ``b_`` names.)"""
+    """The claim, built once per shape: by the scanner's event (``"event"``), or among the
+    n events open now (``"open:<n>"``, one parameter each: an expanding IN would be
+    rendered again on every tap); with or without recording the guest's consent; alone, or
+    (``logged``, PostgreSQL, whose UPDATE and INSERT may be CTEs) with the scan row of what
+    it claimed. (Parameters named like a column are reserved in an UPDATE: hence the
+    ``b_`` names.)"""
     guest = Guest.__table__
-    which = (
-        guest.c.event_id == sa.bindparam("b_event")
-        if by == "event"
-        else guest.c.event_id.in_(sa.bindparam("b_open", expanding=True))
-    )
+    if by == "event":
+        which = guest.c.event_id == sa.bindparam("b_event")
+    else:
+        n = int(by.split(":", 1)[1])
+        which = guest.c.event_id.in_([sa.bindparam(f"b_open_{i}", type_=guest.c.event_id.type) for i in range(n)])
     values = {
         guest.c.checked_in_at: sa.bindparam("b_now", type_=guest.c.checked_in_at.type),
         guest.c.checked_in_via: sa.bindparam("b_via", type_=guest.c.checked_in_via.type),

@@ -18,7 +18,7 @@ from experience.core.errors import RuleError
 from experience.core.pdf import render_pdf
 from experience.core.permissions import client_ip, load
 from experience.core.qr import qr_svg
-from experience.core.ratelimit import by_code, failure_budget, lookup_failed
+from experience.core.ratelimit import by_code, failure_budget, guest_link_limits, lookup_failed
 from experience.core.web import (
     apply_rule,
     beijing,
@@ -67,8 +67,7 @@ def _window_context(event: Event | services.EventWindow, now) -> dict:
 @bp.route("/c/<code>", methods=["GET", "POST"])
 @public
 @csrf.exempt
-@limiter.limit("20 per minute", key_func=by_code, methods=["POST"])
-@failure_budget("code")
+@guest_link_limits("20 per minute")
 def guest(code: str):
     """The link in a guest's QR: see the event, agree to the notice, check in with one tap."""
     now = clock.now()

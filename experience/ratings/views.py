@@ -16,10 +16,10 @@ from experience.core.errors import RuleError
 from experience.core.images import clean_photo
 from experience.core.permissions import can, client_ip, load, require
 from experience.core.phone import mask_phone
-from experience.core.ratelimit import by_code, failure_budget, lookup_failed
+from experience.core.ratelimit import guest_link_limits, lookup_failed
 from experience.core.web import apply_rule, beijing, download, public, read_phase, small_int, writes
 from experience.events.models import CATEGORY_LABELS, Event, GuestCategory
-from experience.extensions import csrf, db, limiter
+from experience.extensions import csrf, db
 from experience.guests.models import Guest
 from experience.ratings import bp, services
 from experience.ratings.forms import dimensions_form
@@ -69,8 +69,7 @@ def _store_posted_photo(consent: bool) -> tuple[str, str] | None:
 @bp.route("/c/<code>/rate", methods=["GET", "POST"])
 @public
 @csrf.exempt  # the unguessable code is the secret, as on the check-in page
-@limiter.limit("20 per minute", key_func=by_code, methods=["POST"])
-@failure_budget("code")
+@guest_link_limits("20 per minute")
 def rate(code: str):
     """The guest rates the certified service: stars, a comment, a photo.
 

@@ -16,10 +16,11 @@ import urllib.request
 from contextlib import contextmanager
 
 import pytest
+from limits import parse as parse_limit
 
 from experience.config import ROOT
 from experience.core.ratelimit import SQLiteFileStorage
-from experience.extensions import db
+from experience.extensions import db, limiter
 from tests.conftest import _free_port, stop_process, wait_for
 
 SERVE = """
@@ -172,3 +173,23 @@ def test_a_busy_scanner_token_is_written_in_batches_and_still_holds_its_limit(tm
     assert 600 <= accepted <= 602
     assert len(writes) < 900 / 4, len(writes)  # one write per hit before
     assert two.get(key) >= 890  # every hit is counted in the end, written or not
+
+
+def test_a_guests_link_holds_its_limit_in_flask_limiters_own_bucket(app, client, make_event, make_guest):
+    """The tap and the rating check their limits themselves (ratelimit.guest_link_limits),
+    in the bucket Flask-Limiter would use, so that every worker counts them alike."""
+    event = make_event()
+    app.config["FROZEN_NOW"] = event.starts_at
+    guest = make_guest(event)
+    db.session.commit()
+    taps = [client.post(f"/c/{guest.code}", data={"consent": "y"}) for _ in range(PER_CODE + 1)]
+    assert [t.status_code for t in taps] == [200] * PER_CODE + [429]
+    assert "签到成功" in taps[0].get_data(as_text=True) and "已于" in taps[1].get_data(as_text=True)
+    refused = taps[-1]
+    assert "请稍后再试" in refused.get_data(as_text=True) and 0 < int(refused.headers["Retry-After"]) <= 60
+    assert client.get(f"/c/{guest.code}").status_code == 200  # looking is not limited
+    per_code = parse_limit(f"{PER_CODE} per minute")
+    with app.test_request_context():
+        assert limiter.limiter.get_window_stats(per_code, f"code:{guest.code}", "checkin.guest").remaining == 0
+        # the rating page has a bucket of its own, untouched by the taps
+        assert limiter.limiter.get_window_stats(per_code, f"code:{guest.code}", "ratings.rate").remaining == PER_CODE
