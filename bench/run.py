@@ -776,9 +776,10 @@ def part_checkin(ctx: Ctx, setup: Setup) -> Figures:
         found, totals[flow] = ladder()
         figures.update(found)
         figures.update(ratios_to_bare(ctx, figures, prefix, setup))
-        paired, more = paired_ratios(ctx, setup, prefix, server, max(connections(ctx, setup)), ladder)
-        figures.update(paired)
-        totals[flow] = _add_totals(totals[flow], more)
+        if not setup.sync:  # (sync workers are reported beside, without goals: their ladder's ratios)
+            paired, more = paired_ratios(ctx, setup, prefix, server, max(connections(ctx, setup)), ladder)
+            figures.update(paired)
+            totals[flow] = _add_totals(totals[flow], more)
         figures[f"{prefix}.sample_ok"] = (samples[flow], "bool")
         log_statuses(server, prefix, totals[flow])
     stop_app(ctx)
@@ -1060,7 +1061,6 @@ PARTS = [
         "SQLite, sync workers: bare insert, API, phone",
         SQLITE_SYNC,
         lambda a: [a.sync_connections] * 2,
-        paired=2,
     ),
     Part("storm", lambda ctx: part_storm(ctx, SQLITE), "SQLite: the duplicate storm, API and phone", storm=True),
     Part(
