@@ -56,6 +56,7 @@ def json_headers(app) -> list[tuple[str, str]]:
         ("X-Frame-Options", "DENY"),
         ("Referrer-Policy", "same-origin"),
         ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),
+        ("Permissions-Policy", "browsing-topics=()"),
     ]
     if app.config.get("SESSION_COOKIE_SECURE"):
         headers.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))

@@ -94,7 +94,14 @@ def test_each_answer_is_the_views_answer_without_flask(
         if "guest" in expected:  # the same answer, for the other guest of the same event
             expected["guest"]["name"] = fast.json["guest"]["name"]
         assert fast.json == expected
-        for header in ("Content-Type", "X-Content-Type-Options", "X-Frame-Options", "X-RateLimit-Limit"):
+        for header in (
+            "Content-Type",
+            "X-Content-Type-Options",
+            "X-Frame-Options",
+            "Referrer-Policy",
+            "Permissions-Policy",
+            "X-RateLimit-Limit",
+        ):
             assert fast.headers[header] == slow.headers[header], header
     assert fast.json["result"] == "nonce_reused" and fast.status_code == 409
     # every attempt is in the scan log, whichever path took it (a replay is the first attempt)
