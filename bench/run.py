@@ -73,6 +73,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -1266,15 +1267,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run_parts(ctx: Ctx, parts: list[Part]) -> int:
     """The parts, then exactly-once on each database they used; stops whatever they
-    started. Exit status 2 when the bench broke (the figures so far are kept)."""
+    started. Exit status 2 when the bench broke: a part that breaks (BenchBroken, or any
+    error of its own) is logged and the next part runs; every figure taken is kept."""
+    broken = []
     try:
         for part in parts:
             log(f"-- {part.name}: {part.about}")
-            ctx.figures.update(part.run(ctx))
+            try:
+                ctx.figures.update(part.run(ctx))
+            except BenchBroken as e:
+                log(f"BROKEN ({part.name}): {e}")
+                broken.append(part.name)
+            except Exception:  # a part's own bug or a refusal it did not expect: the others still run
+                log(f"BROKEN ({part.name}):\n{traceback.format_exc()}")
+                broken.append(part.name)
+            if broken and broken[-1] == part.name:
+                stop_app(ctx)
+                stop_bare(ctx)
         stop_app(ctx)
         for db in ctx.dbs.values():
             ctx.figures.update(exactly_once(db))
-        return 0
+        if broken:
+            ctx.figures["bench.broken_parts"] = (",".join(broken), "parts")
+        return 2 if broken else 0
     except BenchBroken as e:
         log(f"BROKEN: {e}")
         return 2

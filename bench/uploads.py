@@ -55,7 +55,7 @@ CREDIT_CODE = "914403001922038216"
 def seed() -> None:
     """Make the unit and its video work in the app's database; print what the client needs."""
     sys.path.insert(0, str(ROOT))
-    from datetime import date
+    from datetime import date, timedelta
 
     from experience import create_app
     from experience.campaigns.services import current_campaign, default_campaign
@@ -73,7 +73,13 @@ def seed() -> None:
         if campaign is None:
             campaign = default_campaign(now.year)
             db.session.add(campaign)
-            db.session.flush()
+        # The bench measures an upload, not the calendar: after the works deadline (Aug 30)
+        # its unit could no longer upload (422), so this throwaway campaign's deadline is
+        # moved a month past today.
+        today = clock.beijing_today(now)
+        if campaign.works_deadline < today:
+            campaign.works_deadline = today + timedelta(days=30)
+        db.session.flush()
         unit = units.register_unit(
             name="华为技术有限公司",
             credit_code=CREDIT_CODE,
