@@ -13,6 +13,7 @@ from experience.checkin import services
 from experience.core import clock
 from experience.core.web import beijing
 from experience.events.models import GuestCategory
+from experience.guests.models import CheckInVia
 
 PATH = "/api/v1/checkins"
 
@@ -51,6 +52,13 @@ def scan_request(data) -> tuple[str, str | None] | str:
     if nonce is not None and (not isinstance(nonce, str) or not 1 <= len(nonce) <= 64 or not nonce.isprintable()):
         return "nonce: a string of 1 to 64 characters"
     return data["code"][:500], nonce
+
+
+def check_in(code: str, nonce: str | None, token: services.TokenInfo, ip: str) -> services.ScanResult:
+    """The scan of a well-formed request with a live token: decided, written, committed."""
+    return services.scan(
+        code, via=CheckInVia.API, now=clock.now(), scanner_event_id=token.event_id, token=token, nonce=nonce, ip=ip
+    )
 
 
 def answer(result: services.ScanResult, event_id: int | None) -> tuple[dict, int]:

@@ -32,12 +32,10 @@ from flask import current_app, g
 from limits import parse as parse_limit
 
 from experience.checkin import api, services
-from experience.core import clock
 from experience.core.fastpath import FastPath
 from experience.core.ratelimit import budget_spent
 from experience.core.web import read_phase
 from experience.extensions import db, limiter
-from experience.guests.models import CheckInVia
 
 STATUS_LINES = {201: "201 Created", 200: "200 OK", 404: "404 Not Found", 409: "409 Conflict"}
 
@@ -88,15 +86,7 @@ class ScannerCheckIns(FastPath):
                 bucket = self.bucket(bearer, address)
                 if limiter.enabled and not limiter.limiter.hit(self.rate, *bucket):
                     return None
-                result = services.scan(
-                    code,
-                    via=CheckInVia.API,
-                    now=clock.now(),
-                    scanner_event_id=token.event_id,
-                    token=token,
-                    nonce=nonce,
-                    ip=address,
-                )
+                result = api.check_in(code, nonce, token, address)
             except (sa.exc.SQLAlchemyError, limiter.storage.base_exceptions):
                 db.session.rollback()
                 return None  # nothing committed: the view tries again, and answers whatever happens

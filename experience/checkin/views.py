@@ -525,15 +525,7 @@ def api_check_in():
         if bearer and token is None:  # an unknown token spends the address's budget; a revoked one was real
             lookup_failed()
         return _api_error(401, "unauthorized", "a valid, unrevoked event token is required")
-    result = services.scan(
-        code,
-        via=CheckInVia.API,
-        now=clock.now(),
-        scanner_event_id=token.event_id,
-        token=token,
-        nonce=nonce,
-        ip=client_ip(),
-    )
+    result = api.check_in(code, nonce, token, client_ip())
     with read_phase():  # what the answer still reads (rarely anything), without the write lock
         return _api_answer(result, token.event_id)
 

@@ -3,15 +3,12 @@ it; everything the fast path is not sure of reaches the view; both count in one 
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 import sqlalchemy as sa
 from flask import request_started
 from limits import parse as parse_limit
 from werkzeug.test import Client
 
-from experience.accounts.models import Role
 from experience.checkin import api as protocol
 from experience.checkin import services
 from experience.checkin.fastpath import ScannerCheckIns
@@ -20,25 +17,6 @@ from experience.core.fastpath import innermost
 from experience.core.ratelimit import FAILURE_BUDGET
 from experience.extensions import db, limiter
 from experience.guests.models import Guest
-
-
-@pytest.fixture
-def event(app, make_event):
-    event = make_event(title="北京站体验活动")
-    app.config["FROZEN_NOW"] = event.starts_at + timedelta(minutes=10)
-    return event
-
-
-@pytest.fixture
-def staff(make_user):
-    return make_user(Role.PROVINCE, "11", username="gatestaff")
-
-
-@pytest.fixture
-def token(app, event, staff):
-    _, plain = services.create_api_token(event, "闸机", actor=staff, now=app.config["FROZEN_NOW"])
-    db.session.commit()
-    return plain
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from experience.accounts.models import Role
 from experience.checkin import services
 from experience.checkin.models import ApiToken, Scan
 from experience.events.services import cancel_event
@@ -14,25 +13,6 @@ from experience.extensions import db
 from experience.guests.models import CheckInVia, Guest
 from tests.checkin.test_scan_rules import api
 from tests.conftest import ENGINE
-
-
-@pytest.fixture
-def event(app, make_event):
-    event = make_event(title="北京站体验活动")
-    app.config["FROZEN_NOW"] = event.starts_at + timedelta(minutes=10)
-    return event
-
-
-@pytest.fixture
-def staff(make_user):
-    return make_user(Role.PROVINCE, "11", username="hotstaff")
-
-
-@pytest.fixture
-def token(app, event, staff):
-    _, plain = services.create_api_token(event, "闸机", actor=staff, now=app.config["FROZEN_NOW"])
-    db.session.commit()
-    return plain
 
 
 @pytest.fixture
