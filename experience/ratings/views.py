@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
+
 import sqlalchemy as sa
-from flask import abort, redirect, render_template, request, url_for
+from flask import abort, current_app, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
@@ -153,7 +156,41 @@ def _first_rating(code: str, now):
         rater.guest_id, rater.event_id, stars=stars, comment=comment, display=display, now=now
     ):
         return None
-    return render_template("ratings/thanks.html", event=event, code=code, closes=beijing(event.feedback_closes_at))
+    return _thanks_page(event, code)
+
+
+#: stands for the guest's code in the shared thank-you page: random in each process, so no
+#: event title or address can contain it
+_CODE_HOLE = secrets.token_urlsafe(16)
+#: the shared pages kept by each app (events × languages); past it they start again
+_THANKS_KEPT = 256
+
+
+def _thanks_page(event, code: str) -> str:
+    """The thank-you page after a guest's first rating.
+
+    It is the same for every guest of an event but for the guest's own code, in two links
+    (to change the rating, and the language switch's way back), and rendering it cost a
+    rating more CPU than its write: it is rendered once per event, language and app in
+    each process, with a stand-in for the code, and each guest gets a copy with their own.
+    ``event`` is the kept EventWindow (frozen): an edited event is a new key. ``code``
+    has passed extract_code (URL-safe letters only), so it goes in as it is.
+    """
+    key = (str(get_locale()), event)
+    kept = current_app.extensions.setdefault("ratings.thanks", {})
+    page = kept.get(key)
+    if page is None:
+        page = render_template(
+            "ratings/thanks.html",
+            event=event,
+            code=_CODE_HOLE,
+            here=url_for("ratings.rate", code=_CODE_HOLE),
+            closes=beijing(event.feedback_closes_at),
+        )
+        if len(kept) >= _THANKS_KEPT:
+            kept.clear()  # one step under the GIL, whatever the other threads do
+        kept[key] = page
+    return page.replace(_CODE_HOLE, code)
 
 
 def _save_rating(guest_id: int, values: dict, stored: tuple[str, str] | None, now, errors: dict) -> list[str] | None:

@@ -1,6 +1,7 @@
 """A guest's first text-only rating is one read, one INSERT … SELECT and the scores; the
 rules stay those of submit_rating, and anything unusual takes the long way."""
 
+import time
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -102,3 +103,35 @@ def test_a_question_added_by_hq_is_asked_at_once_in_this_worker(app, client, set
         == 0
     )
     assert db.session.get(Guest, guest.id).checked_in_at is not None
+
+
+def test_each_guest_thanks_page_is_their_own_in_their_language(app, client, setup, make_guest, monkeypatch):
+    """The thank-you page is rendered once per event and language, and each guest's copy
+    links to their own rating (and the language switch back to it), never another's; an
+    edited event shows on the next pages once its kept window has expired."""
+    _, event, guest = setup
+    _warm(client, event, make_guest)  # the Chinese page is kept from here on
+    second, third = make_guest(event, name="李代表"), make_guest(event, name="张消费者")
+    for g in (second, third):
+        checkin.check_in(g.code, via="phone", now=event.starts_at)
+    db.session.commit()
+
+    zh = client.post(f"/c/{guest.code}/rate", data=form(event, 4)).get_data(as_text=True)
+    with client.session_transaction() as s:
+        s["lang"] = "en"
+    en = client.post(f"/c/{second.code}/rate", data=form(event, 5)).get_data(as_text=True)
+    assert "感谢您的评价" in zh and "Thank you for your rating" in en
+    codes = {guest.code, second.code, third.code} | {
+        c for c in db.session.scalars(sa.select(Guest.code).where(Guest.event_id == event.id))
+    }
+    for page, own in ((zh, guest.code), (en, second.code)):
+        assert f'href="/c/{own}/rate"' in page
+        assert f"next=/c/{own}/rate" in page  # the language switch comes back here
+        assert [c for c in codes - {own} if c in page] == []
+
+    event.title = "改过名的体验活动"
+    db.session.commit()
+    later = time.monotonic() + checkin.CACHE_SECONDS + 1
+    monkeypatch.setattr(checkin, "_monotonic", lambda: later)
+    page = client.post(f"/c/{third.code}/rate", data=form(event, 3)).get_data(as_text=True)
+    assert "改过名的体验活动" in page and f'href="/c/{third.code}/rate"' in page
