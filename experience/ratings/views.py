@@ -122,13 +122,7 @@ def rate(code: str):
         uploads.delete_upload(key)
     with read_phase():
         event = db.session.get(Guest, guest_id).event
-        return render_template(
-            "ratings/thanks.html",
-            event=event,
-            code=code,
-            rating=services.rating_of(guest_id),
-            closes=beijing(event.feedback_closes_at),
-        )
+        return render_template("ratings/thanks.html", event=event, code=code, closes=beijing(event.feedback_closes_at))
 
 
 def _first_rating(code: str, now):

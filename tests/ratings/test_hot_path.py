@@ -5,6 +5,7 @@ import time
 from datetime import timedelta
 
 import sqlalchemy as sa
+from flask import template_rendered
 
 from experience.accounts.models import Role
 from experience.campaigns.models import Campaign
@@ -116,14 +117,15 @@ def test_each_guest_thanks_page_is_their_own_in_their_language(app, client, setu
         checkin.check_in(g.code, via="phone", now=event.starts_at)
     db.session.commit()
 
-    zh = client.post(f"/c/{guest.code}/rate", data=form(event, 4)).get_data(as_text=True)
-    with client.session_transaction() as s:
-        s["lang"] = "en"
-    en = client.post(f"/c/{second.code}/rate", data=form(event, 5)).get_data(as_text=True)
+    rendered = []
+    with template_rendered.connected_to(lambda sender, template, context, **extra: rendered.append(template.name)):
+        zh = client.post(f"/c/{guest.code}/rate", data=form(event, 4)).get_data(as_text=True)
+        with client.session_transaction() as s:
+            s["lang"] = "en"
+        en = client.post(f"/c/{second.code}/rate", data=form(event, 5)).get_data(as_text=True)
     assert "感谢您的评价" in zh and "Thank you for your rating" in en
-    codes = {guest.code, second.code, third.code} | {
-        c for c in db.session.scalars(sa.select(Guest.code).where(Guest.event_id == event.id))
-    }
+    assert rendered == ["ratings/thanks.html"]  # the English page, once; the Chinese one was kept
+    codes = set(db.session.scalars(sa.select(Guest.code).where(Guest.event_id == event.id)))
     for page, own in ((zh, guest.code), (en, second.code)):
         assert f'href="/c/{own}/rate"' in page
         assert f"next=/c/{own}/rate" in page  # the language switch comes back here
