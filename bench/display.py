@@ -16,15 +16,14 @@ the bench's seeded SQLite database). Then:
   and a baseline measured once before the screens and once after them moved 604 → 838
   and 1,150 → 822 req/s within single runs, so the ratio came out anywhere from 0.72 to
   0.84 for the same code. So each of ``--paired-rounds`` rounds runs the flow without the
-  screens, then with them, ``--paired-duration`` seconds each, seconds apart, and the
-  ratio is the median of the rounds' ratios (``display.paired_rps`` shows every round's
-  with:without). The first round's run without is the one before the screens ever
-  start (after the usual warm-up); in the later rounds the screens are paused (each
-  coroutine waits, sending nothing) for the run without, and resumed, each screen after
-  its own random phase, for the run with;
+  screens (paused: each coroutine waits, sending nothing) and with them (resumed, each
+  screen after its own random phase), ``--paired-duration`` seconds each, seconds apart,
+  in turns (without first in even rounds, with first in odd ones), and the ratio is the
+  median of the rounds' ratios (``display.paired_rps`` shows every round's with:without).
+  A run before the screens ever start warms the server up and is not a round;
 - ``display.server_mb_per_screen``: the server's RSS (gunicorn's master and workers, from
-  /proc) after the first round's run with the screens connected minus after its run
-  without, ÷ screens;
+  /proc) after the first run with the screens connected minus after the warm-up run
+  before they started, ÷ screens;
 - ``display.blank_latency_ms_p50/p95/max``: the organiser logs in and presses "blank" in
   the console (``POST /events/<id>/screens/command``, name=blank, the CSRF token read from
   ``GET /events/<id>/screens``), TRIALS times, then "unblank"; for every screen, the time
@@ -239,6 +238,10 @@ class Screens(threading.Thread):
             )
         self._paused_at = time.monotonic()
 
+    @property
+    def paused(self) -> bool:
+        return self._paused_at is not None
+
     def resume(self) -> None:
         """Poll again, each screen after a random phase of its own within its period (200
         screens resumed together would otherwise all poll in the same instant)."""
@@ -302,7 +305,7 @@ class Screens(threading.Thread):
                     continue  # paused again meanwhile, or stopping: seen at the top
                 self._busy += 1
                 try:
-                    if await self._poll(index, token, conn, requests, screen) is False:
+                    if not await self._poll(index, token, conn, requests, screen):
                         return
                 finally:
                     self._busy -= 1
@@ -570,7 +573,7 @@ def part_display(ctx, run) -> dict:
     rounds = max(1, ctx.args.paired_rounds)
     duration = ctx.args.paired_duration
     pool = db.pools["api"]
-    seeded, tokens = seed_for_part(ctx, run, db, ctx.args.warmup + 2 * rounds * duration)
+    seeded, tokens = seed_for_part(ctx, run, db, ctx.args.warmup + (2 * rounds + 1) * duration)
     server = run.app_server(ctx, run.SQLITE)
 
     # the organiser first: a missing console fails the part before anything is measured
@@ -604,8 +607,8 @@ def part_display(ctx, run) -> dict:
         return {what: found[f"{prefix}.{what}_at_{c}"][0] for what in RUN_FIGURES}
 
     figures: dict = {"display.screens": (len(tokens), "count")}
-    # the first round's run without: before the screens ever start
-    without = checkin(without_prefix, warmup=True)
+    # before the screens ever start: the server warmed up, and its memory without them
+    checkin(without_prefix, warmup=True)
     time.sleep(1)
     rss_without = server_rss_kb(server)
 
@@ -615,21 +618,13 @@ def part_display(ctx, run) -> dict:
         wait_for_content(screens)
         measured_from = time.monotonic()
         figures.update(screens_alone(ctx, run, server, screens))
-        pairs.append((without, checkin(with_prefix)))
-        time.sleep(1)
-        rss_with = server_rss_kb(server)
-        # the other rounds: the screens paused for the run without, polling for the run with
-        for r in range(1, rounds):
-            if screens.failure:
-                raise BenchBroken(f"display: the screens stopped: {screens.failure}")
-            screens.pause()
-            log(f"display: round {r + 1} of {rounds}: screens paused")
-            time.sleep(1)  # the server done with the last polls (their heartbeat writes)
-            without = checkin(without_prefix)
-            screens.resume()
-            log(f"display: round {r + 1} of {rounds}: screens resumed")
-            time.sleep(2)  # every screen past its phase (at most its period) and polling again
-            pairs.append((without, checkin(with_prefix)))
+        rss_with = paired_rounds(
+            screens,
+            server,
+            rounds,
+            pairs,
+            lambda with_screens: checkin(with_prefix if with_screens else without_prefix),
+        )
         if screens.failure:
             raise BenchBroken(f"display: the screens stopped: {screens.failure}")
         latencies, missed = blank_trials(screens, organiser, csrf, TRIALS)
@@ -672,6 +667,36 @@ def part_display(ctx, run) -> dict:
         }
     )
     return figures
+
+
+def paired_rounds(screens: Screens, server, rounds: int, pairs: list, checkin) -> int:
+    """The rounds, all alike: the check-in flow with the screens paused, and with them
+    polling; the order alternates, so a machine speeding up or slowing down through the
+    rounds does not favour one side in all of them. Each round's (without, with) goes to
+    ``pairs``; returns the server's RSS after the first run with the screens (KB). The
+    screens are polling when it returns."""
+    rss_with = 0
+    for r in range(rounds):
+        runs = {}
+        for with_screens in (False, True) if r % 2 == 0 else (True, False):
+            if screens.failure:
+                raise BenchBroken(f"display: the screens stopped: {screens.failure}")
+            if not with_screens and not screens.paused:
+                screens.pause()
+                time.sleep(1)  # the server done with the last polls (their heartbeat writes)
+            elif with_screens and screens.paused:
+                screens.resume()
+                time.sleep(2)  # every screen past its phase (at most its period) and polling again
+            runs[with_screens] = checkin(with_screens)
+            if with_screens and not rss_with:
+                time.sleep(1)
+                rss_with = server_rss_kb(server)
+        log(f"display: round {r + 1} of {rounds}: {runs[True]['rps']:.0f}:{runs[False]['rps']:.0f} req/s")
+        pairs.append((runs[False], runs[True]))
+    if screens.paused:
+        screens.resume()
+        time.sleep(2)
+    return rss_with
 
 
 def seed_for_part(ctx, run, db, load_seconds: int) -> tuple[dict, list[str]]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -52,8 +53,14 @@ HEARTBEAT_WRITE_SECONDS = 10
 ALIVE_SECONDS = 25
 #: how often a screen fetches the live figures while it shows (or is about to show) them
 LIVE_SECONDS = 5
-#: the live figures are computed at most this often per event and version, per process
+#: the live figures are computed at most this often per event and version, per process …
 LIVE_CACHE_SECONDS = 3
+#: … or, when computing them takes long, at most a tenth of the time (see live)
+LIVE_COST_FACTOR = 10
+#: a thread finding none of an event's figures waits this long for those being computed
+LIVE_WAIT_SECONDS = 30
+#: figures past their time are kept this long more, to answer while new ones are computed
+LIVE_STALE_SECONDS = 60
 #: the comments a wall shows at most: the latest approved
 COMMENTS_MAX = 30
 SHOWN_MAX = 60
@@ -304,10 +311,29 @@ def guest_photo_key(screen: Screen, rating_id: int) -> str | None:
 _live_lock = threading.Lock()
 
 
-def _live_cache() -> dict[tuple[int, int], tuple[float, dict[str, Any]]]:
+@dataclass
+class _Kept:
+    """Live figures as computed, with how long they stay fresh."""
+
+    at: float
+    keep: float
+    figures: dict[str, Any]
+
+    def fresh(self, now: float) -> bool:
+        return now - self.at < self.keep
+
+
+def _live_cache() -> dict[tuple[int, int], _Kept]:
     # the app's, not the module's: one process may serve several apps (the tests do), and
     # two tests' databases may have the same event id and version
     return current_app.extensions.setdefault("displays.live", {})
+
+
+def _computing(key: tuple[int, int]) -> threading.Lock:
+    """The lock a process computes an event's figures under (one thread at a time)."""
+    with _live_lock:
+        locks = current_app.extensions.setdefault("displays.live.computing", {})
+        return locks.setdefault(key, threading.Lock())
 
 
 def live(screen: Screen) -> dict[str, Any]:
@@ -315,23 +341,49 @@ def live(screen: Screen) -> dict[str, Any]:
     (as each guest chose to be named; hidden ones left out) and the ratings' averages.
     Counts only: never a guest's name or phone unless the guest chose to sign a comment.
 
-    Computed at most every LIVE_CACHE_SECONDS per event in each process, keyed by the
-    display version too: a hidden comment or a withdrawn approval changes the version, so
-    no screen is served the old figures after it.
+    Kept per event in each process, keyed by the display version too: a hidden comment or
+    a withdrawn approval changes the version, so no screen is served the old figures
+    after it. Computed by one thread at a time; while it computes, the others answer with
+    the figures it is replacing (the same version's), or wait for its own. Kept
+    LIVE_CACHE_SECONDS, or LIVE_COST_FACTOR times what computing them took if that is
+    longer: an event with a hundred thousand ratings took seconds, and 200 screens asking
+    for them together computed them over and over, all at once, until the server did
+    nothing else (the bench's full run).
     """
     state = db.session.get(DisplayState, screen.event_id)
     key = live_key(screen.event_id, state.version if state else 0)
-    at = time.monotonic()
     hit = cached_live(key)
     if hit is not None:
         return hit
-    figures = _live(screen.event, set(state.hidden or []) if state else set())
-    with _live_lock:
-        cache = _live_cache()
-        for old in [k for k, (t, _) in cache.items() if at - t >= LIVE_CACHE_SECONDS]:
-            del cache[old]
-        cache[key] = (at, figures)
-    return figures
+    computing = _computing(key)
+    held = computing.acquire(blocking=False)
+    if not held:
+        with _live_lock:
+            kept = _live_cache().get(key)
+        if kept is not None:
+            return kept.figures
+        # none of this version yet: wait for the one being computed (then compute it
+        # here if that one failed, or took too long)
+        held = computing.acquire(timeout=LIVE_WAIT_SECONDS)
+    try:
+        hit = cached_live(key)
+        if hit is not None:
+            return hit
+        started = time.monotonic()
+        figures = _live(screen.event, set(state.hidden or []) if state else set())
+        took = time.monotonic() - started
+        with _live_lock:
+            cache = _live_cache()
+            for old in [k for k, kept in cache.items() if started - kept.at >= kept.keep + LIVE_STALE_SECONDS]:
+                del cache[old]
+            cache[key] = _Kept(started, max(LIVE_CACHE_SECONDS, LIVE_COST_FACTOR * took), figures)
+            locks = current_app.extensions["displays.live.computing"]
+            for old in [k for k, lock in locks.items() if k not in cache and not lock.locked()]:
+                del locks[old]  # (a thread holding one meanwhile only computes once more)
+        return figures
+    finally:
+        if held:
+            computing.release()
 
 
 def live_key(event_id: int, version: int) -> tuple[int, int]:
@@ -339,10 +391,10 @@ def live_key(event_id: int, version: int) -> tuple[int, int]:
 
 
 def cached_live(key: tuple[int, int]) -> dict[str, Any] | None:
-    """The live figures computed for this event and version less than LIVE_CACHE_SECONDS ago."""
+    """The live figures computed for this event and version, while they are fresh."""
     with _live_lock:
-        hit = _live_cache().get(key)
-    return hit[1] if hit and time.monotonic() - hit[0] < LIVE_CACHE_SECONDS else None
+        kept = _live_cache().get(key)
+    return kept.figures if kept is not None and kept.fresh(time.monotonic()) else None
 
 
 def cached_live_for(conn, token: str, now: datetime) -> dict[str, Any] | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -176,3 +178,61 @@ def test_the_heartbeat_fits_its_columns_whatever_is_said(event, screen):
     _seen, cache, bad, _at = heartbeat(screen)
     assert cache == "99999/99999" and bad == longest
     assert len(cache) <= Screen.cache_state.type.length and len(bad) <= Screen.bad_media.type.length
+
+
+def _kept(app, event):
+    return app.extensions["displays.live"][feed.live_key(event.id, control.state_of(event.id).version)]
+
+
+def test_one_thread_computes_an_events_figures_while_the_others_answer_with_the_last(app, event, screen, monkeypatch):
+    """200 screens asking together for figures that take seconds to compute (an event with
+    a hundred thousand ratings) computed them all at once, over and over, until the server
+    did nothing else: one thread computes them, the others answer with the same version's
+    last figures meanwhile."""
+    first = feed.live(screen)
+    _kept(app, event).at -= feed.LIVE_CACHE_SECONDS + 1  # past their time
+    computing, done, calls, errors = threading.Event(), threading.Event(), [], []
+    real = feed._live
+
+    def slow(event, hidden):
+        calls.append(event.id)
+        computing.set()
+        done.wait(10)
+        return real(event, hidden)
+
+    monkeypatch.setattr(feed, "_live", slow)
+
+    def screen_asks():
+        try:
+            with app.app_context():
+                feed.live(db.session.get(Screen, screen.id))
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    asking = threading.Thread(target=screen_asks)
+    asking.start()
+    assert computing.wait(10)
+    assert feed.live(screen) == first  # answered at once, with the last figures
+    done.set()
+    asking.join(10)
+    assert errors == [] and calls == [event.id]  # computed once
+    assert _kept(app, event).fresh(time.monotonic())
+
+
+def test_figures_that_take_long_to_compute_are_kept_longer(app, event, screen, monkeypatch):
+    real, calls = feed._live, []
+
+    def slow(event, hidden):
+        calls.append(event.id)
+        time.sleep(0.05)
+        return real(event, hidden)
+
+    monkeypatch.setattr(feed, "_live", slow)
+    monkeypatch.setattr(feed, "LIVE_COST_FACTOR", 200)  # 0.05 s of work: kept 10 s
+    feed.live(screen)
+    _kept(app, event).at -= feed.LIVE_CACHE_SECONDS + 1  # older than cheap figures are kept
+    feed.live(screen)
+    assert calls == [event.id]
+    _kept(app, event).at -= 10
+    feed.live(screen)
+    assert calls == [event.id, event.id]
