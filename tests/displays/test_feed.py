@@ -201,18 +201,22 @@ def test_one_thread_computes_an_events_figures_while_the_others_answer_with_the_
         return real(event, hidden)
 
     monkeypatch.setattr(feed, "_live", slow)
+    screen_id = screen.id  # read here: the other thread must not touch this session's objects
+    db.session.commit()  # and this thread holds no transaction while it runs
 
     def screen_asks():
         try:
             with app.app_context():
-                feed.live(db.session.get(Screen, screen.id))
+                feed.live(db.session.get(Screen, screen_id))
         except Exception as e:  # noqa: BLE001 - reported below
             errors.append(repr(e))
 
     asking = threading.Thread(target=screen_asks)
     asking.start()
-    assert computing.wait(10)
-    assert feed.live(screen) == first  # answered at once, with the last figures
+    while not computing.wait(0.05) and asking.is_alive():
+        pass
+    assert errors == [] and computing.is_set()
+    assert feed.live(db.session.get(Screen, screen_id)) == first  # answered at once, with the last figures
     done.set()
     asking.join(10)
     assert errors == [] and calls == [event.id]  # computed once
