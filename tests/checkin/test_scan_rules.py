@@ -2,31 +2,15 @@
 only within the same province."""
 
 import sqlite3
-from datetime import timedelta
 
-import pytest
 import sqlalchemy as sa
 
 from experience.accounts.models import Role
-from experience.checkin import services
 from experience.checkin.api import token_rate_key
 from experience.checkin.models import Scan
 from experience.extensions import db, limiter
 
-
-@pytest.fixture
-def event(app, make_event):
-    event = make_event(title="北京站体验活动")
-    app.config["FROZEN_NOW"] = event.starts_at + timedelta(minutes=10)
-    return event
-
-
-@pytest.fixture
-def token(event, make_user, app):
-    staff = make_user(Role.PROVINCE, "11")
-    _, plain = services.create_api_token(event, "闸机", actor=staff, now=app.config["FROZEN_NOW"])
-    db.session.commit()
-    return plain
+# ``event``, ``staff`` and ``token``: tests/checkin/conftest.py
 
 
 def api(client, token, body):
