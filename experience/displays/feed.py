@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -41,7 +42,7 @@ from experience.extensions import db
 from experience.guests.models import Guest
 from experience.platform.services import ShownPhoto, ShownWork
 from experience.ratings.models import Display, Rating
-from experience.ratings.services import public_name, stats
+from experience.ratings.services import distributions, public_name
 
 #: how often a screen asks for news: a command shows within this plus a round trip
 SYNC_SECONDS = 1.5
@@ -55,8 +56,14 @@ ALIVE_SECONDS = 25
 LIVE_SECONDS = 5
 #: the live figures are computed at most this often per event and version, per process …
 LIVE_CACHE_SECONDS = 3
-#: … or, when computing them takes long, at most a tenth of the time (see live)
+#: … or, when computing them takes long, at most a tenth of the time (see _kept) …
 LIVE_COST_FACTOR = 10
+#: … and never longer than this
+LIVE_KEEP_MAX_SECONDS = 30
+#: the ratings' averages, kept apart: computed at most a hundredth of the time, and kept
+#: 5 minutes at most (a hundred thousand ratings' averages took a third of a second)
+AVERAGES_COST_FACTOR = 100
+AVERAGES_KEEP_MAX_SECONDS = 300
 #: a thread finding none of an event's figures waits this long for those being computed
 LIVE_WAIT_SECONDS = 30
 #: figures past their time are kept this long more, to answer while new ones are computed
@@ -313,45 +320,39 @@ _live_lock = threading.Lock()
 
 @dataclass
 class _Kept:
-    """Live figures as computed, with how long they stay fresh."""
+    """Figures as computed, with how long they stay fresh."""
 
     at: float
     keep: float
-    figures: dict[str, Any]
+    figures: Any
 
     def fresh(self, now: float) -> bool:
         return now - self.at < self.keep
 
 
-def _live_cache() -> dict[tuple[int, int], _Kept]:
+def _live_cache() -> dict[tuple, _Kept]:
     # the app's, not the module's: one process may serve several apps (the tests do), and
     # two tests' databases may have the same event id and version
     return current_app.extensions.setdefault("displays.live", {})
 
 
-def _computing(key: tuple[int, int]) -> threading.Lock:
-    """The lock a process computes an event's figures under (one thread at a time)."""
+def _computing(key: tuple) -> threading.Lock:
+    """The lock a process computes a key's figures under (one thread at a time)."""
     with _live_lock:
         locks = current_app.extensions.setdefault("displays.live.computing", {})
         return locks.setdefault(key, threading.Lock())
 
 
-def live(screen: Screen) -> dict[str, Any]:
-    """Check-in counts by guest category against the expected, the approved comments
-    (as each guest chose to be named; hidden ones left out) and the ratings' averages.
-    Counts only: never a guest's name or phone unless the guest chose to sign a comment.
+def _kept(key: tuple, compute: Callable[[], Any], cost_factor: float, keep_max: float) -> Any:
+    """``compute()``'s figures for ``key``, computed by one thread at a time per process
+    and kept LIVE_CACHE_SECONDS, or ``cost_factor`` times what computing them took if
+    that is longer (at most ``keep_max``). While one thread computes them, the others
+    answer with the key's last figures, or wait for the new ones when there are none.
 
-    Kept per event in each process, keyed by the display version too: a hidden comment or
-    a withdrawn approval changes the version, so no screen is served the old figures
-    after it. Computed by one thread at a time; while it computes, the others answer with
-    the figures it is replacing (the same version's), or wait for its own. Kept
-    LIVE_CACHE_SECONDS, or LIVE_COST_FACTOR times what computing them took if that is
-    longer: an event with a hundred thousand ratings took seconds, and 200 screens asking
-    for them together computed them over and over, all at once, until the server did
-    nothing else (the bench's full run).
-    """
-    state = db.session.get(DisplayState, screen.event_id)
-    key = live_key(screen.event_id, state.version if state else 0)
+    An event with a hundred thousand ratings took seconds to compute its figures, and 200
+    screens asking for them together computed them over and over, all at once, until the
+    server did nothing else (the bench's full run): with the factor, computing them takes
+    at most 1/cost_factor of one thread per process, whatever the event's size."""
     hit = cached_live(key)
     if hit is not None:
         return hit
@@ -362,21 +363,21 @@ def live(screen: Screen) -> dict[str, Any]:
             kept = _live_cache().get(key)
         if kept is not None:
             return kept.figures
-        # none of this version yet: wait for the one being computed (then compute it
-        # here if that one failed, or took too long)
+        # none yet: wait for the ones being computed (then compute them here if that
+        # failed, or took too long)
         held = computing.acquire(timeout=LIVE_WAIT_SECONDS)
     try:
         hit = cached_live(key)
         if hit is not None:
             return hit
         started = time.monotonic()
-        figures = _live(screen.event, set(state.hidden or []) if state else set())
+        figures = compute()
         took = time.monotonic() - started
         with _live_lock:
             cache = _live_cache()
             for old in [k for k, kept in cache.items() if started - kept.at >= kept.keep + LIVE_STALE_SECONDS]:
                 del cache[old]
-            cache[key] = _Kept(started, max(LIVE_CACHE_SECONDS, LIVE_COST_FACTOR * took), figures)
+            cache[key] = _Kept(started, min(keep_max, max(LIVE_CACHE_SECONDS, cost_factor * took)), figures)
             locks = current_app.extensions["displays.live.computing"]
             for old in [k for k, lock in locks.items() if k not in cache and not lock.locked()]:
                 del locks[old]  # (a thread holding one meanwhile only computes once more)
@@ -386,12 +387,34 @@ def live(screen: Screen) -> dict[str, Any]:
             computing.release()
 
 
-def live_key(event_id: int, version: int) -> tuple[int, int]:
-    return (event_id, version)
+def live(screen: Screen) -> dict[str, Any]:
+    """Check-in counts by guest category against the expected, the approved comments
+    (as each guest chose to be named; hidden ones left out) and the ratings' averages.
+    Counts only: never a guest's name or phone unless the guest chose to sign a comment.
+
+    Kept per event in each process (``_kept``), keyed by the display version too: a
+    hidden comment or a withdrawn approval changes the version, so no screen is served
+    the old figures after it. The ratings' averages are kept apart, per event, and for
+    longer when they cost more (AVERAGES_COST_FACTOR): over a hundred thousand ratings
+    they are the costly part, and they move slowly, while the counts and comments stay
+    a few seconds fresh.
+    """
+    state = db.session.get(DisplayState, screen.event_id)
+    event, hidden = screen.event, set(state.hidden or []) if state else set()
+    return _kept(
+        live_key(screen.event_id, state.version if state else 0),
+        lambda: _live(event, hidden),
+        LIVE_COST_FACTOR,
+        LIVE_KEEP_MAX_SECONDS,
+    )
 
 
-def cached_live(key: tuple[int, int]) -> dict[str, Any] | None:
-    """The live figures computed for this event and version, while they are fresh."""
+def live_key(event_id: int, version: int) -> tuple:
+    return ("live", event_id, version)
+
+
+def cached_live(key: tuple) -> Any:
+    """The figures computed for this key (``live_key``), while they are fresh."""
     with _live_lock:
         kept = _live_cache().get(key)
     return kept.figures if kept is not None and kept.fresh(time.monotonic()) else None
@@ -445,22 +468,33 @@ def _live(event: Event, hidden: set[str]) -> dict[str, Any]:
         )
         if f"comment:{r.id}" not in hidden
     ][:COMMENTS_MAX]
-    figures = stats(event)
     return {
         "checked_in": sum(by_category.values()),
         "expected": event.expected_total,
         "categories": categories,
         "comments": comments,
-        "responses": figures.ratings,
-        "ratings": [
-            {
-                "name": d.dimension.name,
-                "average": round(d.average, 2) if d.average is not None else None,
-                "count": d.count,
-            }
-            for d in figures.dimensions
-        ],
+        "responses": db.session.scalar(
+            sa.select(sa.func.count()).select_from(Rating).where(Rating.event_id == event.id)
+        ),
+        "ratings": averages(event),
     }
+
+
+def averages(event: Event) -> list[dict[str, Any]]:
+    """The ratings' count and average per question, kept apart from the other live
+    figures, per event: see ``live``."""
+    return _kept(("averages", event.id), lambda: _averages(event), AVERAGES_COST_FACTOR, AVERAGES_KEEP_MAX_SECONDS)
+
+
+def _averages(event: Event) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": d.dimension.name,
+            "average": round(d.average, 2) if d.average is not None else None,
+            "count": d.count,
+        }
+        for d in distributions(event)
+    ]
 
 
 def alive(screen: Screen, now: datetime) -> bool:

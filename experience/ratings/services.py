@@ -389,7 +389,7 @@ class EventStats:
 
 def stats(event: Event) -> EventStats:
     """Response rate, and per dimension the average, the distribution and the average by
-    guest category: three grouped queries whatever the number of ratings."""
+    guest category: four queries whatever the number of ratings."""
     checked_in = (
         db.session.scalar(
             sa.select(sa.func.count())
@@ -399,19 +399,8 @@ def stats(event: Event) -> EventStats:
         or 0
     )
     ratings = db.session.scalar(sa.select(sa.func.count()).select_from(Rating).where(Rating.event_id == event.id)) or 0
-    dims = {d.id: DimensionStats(d) for d in dimensions(event.campaign_id, include_retired=True)}
-    for dim_id, stars, n in db.session.execute(
-        sa.select(Score.dimension_id, Score.stars, sa.func.count())
-        .join(Rating, Rating.id == Score.rating_id)
-        .where(Rating.event_id == event.id)
-        .group_by(Score.dimension_id, Score.stars)
-    ):
-        ds = dims[dim_id]
-        ds.distribution[stars - 1] = n
-    for ds in dims.values():
-        ds.count = sum(ds.distribution)
-        if ds.count:
-            ds.average = sum((i + 1) * n for i, n in enumerate(ds.distribution)) / ds.count
+    shown = distributions(event)
+    dims = {ds.dimension.id: ds for ds in shown}
     for dim_id, category, avg in db.session.execute(
         sa.select(Score.dimension_id, Guest.category, sa.func.avg(Score.stars))
         .join(Rating, Rating.id == Score.rating_id)
@@ -419,9 +408,28 @@ def stats(event: Event) -> EventStats:
         .where(Rating.event_id == event.id)
         .group_by(Score.dimension_id, Guest.category)
     ):
-        dims[dim_id].by_category[category] = float(avg)
-    shown = [ds for ds in dims.values() if ds.dimension.retired_at is None or ds.count]
+        if dim_id in dims:
+            dims[dim_id].by_category[category] = float(avg)
     return EventStats(checked_in, ratings, shown)
+
+
+def distributions(event: Event) -> list[DimensionStats]:
+    """Per dimension the distribution of stars, their count and average (no average by
+    category): one grouped query. The dimensions shown are the current ones, and the
+    retired ones that were scored."""
+    dims = {d.id: DimensionStats(d) for d in dimensions(event.campaign_id, include_retired=True)}
+    for dim_id, stars, n in db.session.execute(
+        sa.select(Score.dimension_id, Score.stars, sa.func.count())
+        .join(Rating, Rating.id == Score.rating_id)
+        .where(Rating.event_id == event.id)
+        .group_by(Score.dimension_id, Score.stars)
+    ):
+        dims[dim_id].distribution[stars - 1] = n
+    for ds in dims.values():
+        ds.count = sum(ds.distribution)
+        if ds.count:
+            ds.average = sum((i + 1) * n for i, n in enumerate(ds.distribution)) / ds.count
+    return [ds for ds in dims.values() if ds.dimension.retired_at is None or ds.count]
 
 
 def has_rating(guest_id: int) -> bool:

@@ -13,7 +13,7 @@ from experience.displays.models import Screen
 from experience.events.models import GuestCategory
 from experience.extensions import db
 from experience.guests.models import Guest
-from experience.ratings.models import Display
+from experience.ratings.models import Display, Score
 from experience.ratings.services import dimensions, submit_rating
 from tests.displays.conftest import DURING
 
@@ -242,3 +242,41 @@ def test_figures_that_take_long_to_compute_are_kept_longer(app, event, screen, m
     kept.at -= kept.keep  # past its own time
     feed.live(screen)
     assert calls == [event.id, event.id]
+
+
+def test_the_counts_stay_fresh_while_costly_averages_are_kept_longer(app, event, screen, rate, monkeypatch):
+    """A hundred thousand ratings' averages took a third of a second, the counts and the
+    comments a few milliseconds: the averages are kept apart, longer when they cost more
+    (never longer than their limit), and the counts and comments stay seconds fresh."""
+    real, calls = feed._averages, []
+
+    def slow(event):
+        calls.append(event.id)
+        time.sleep(0.05)
+        return real(event)
+
+    monkeypatch.setattr(feed, "_averages", slow)
+    monkeypatch.setattr(feed, "AVERAGES_COST_FACTOR", 200)  # 0.05 s of work or more: 10 s or more …
+    monkeypatch.setattr(feed, "AVERAGES_KEEP_MAX_SECONDS", 8)  # … but never past 8 s
+    questions = dimensions(event.campaign_id)
+
+    def rated(stars, comment):
+        rating = rate(event, comment)
+        db.session.add_all(Score(rating_id=rating.id, dimension_id=d.id, stars=stars) for d in questions)
+        db.session.commit()
+
+    rated(5, "第一位")
+    live = feed.live(screen)
+    assert live["responses"] == 1 and {d["average"] for d in live["ratings"]} == {5}
+    kept = app.extensions["displays.live"]
+    averages = kept[("averages", event.id)]
+    assert averages.keep == 8
+    rated(1, "第二位")
+    kept[feed.live_key(event.id, control.state_of(event.id).version)].at -= feed.LIVE_CACHE_SECONDS + 1
+    live = feed.live(screen)
+    assert live["responses"] == 2 and live["checked_in"] == 2
+    assert {c["text"] for c in live["comments"]} == {"第一位", "第二位"}
+    assert {d["average"] for d in live["ratings"]} == {5} and calls == [event.id]  # the averages kept
+    for figures in kept.values():
+        figures.at -= figures.keep  # both past their time
+    assert {d["average"] for d in feed.live(screen)["ratings"]} == {3} and calls == [event.id, event.id]
