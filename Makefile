@@ -90,7 +90,10 @@ test: system test-venv lint
 	run postgresql postgresql 5 -n 2 --dist worksteal; \
 	fail=0; for pid in $$pids; do wait $$pid || fail=1; done; \
 	for name in sqlite postgresql printout; do echo "== $$name"; cat test-$$name.log; done; \
-	[ $$fail = 0 ] || { echo "make test: a pass failed (logs above)"; exit 1; }
+	[ $$fail = 0 ] || { echo "make test: a pass failed (logs above; its failures again here, as CI may keep only the end)"; \
+	  for name in sqlite postgresql printout; do grep -E '^E  ' test-$$name.log | head -20 | sed "s/^/[$$name] /"; done; \
+	  for name in sqlite postgresql printout; do grep -E '^(FAILED|ERROR) ' test-$$name.log | sed "s/^/[$$name] /"; done; \
+	  for name in sqlite postgresql printout; do echo "[$$name] $$(tail -n 1 test-$$name.log)"; done; exit 1; }
 	$(BIN)/coverage combine -q .coverage.sqlite .coverage.printout
 	$(BIN)/coverage report --fail-under=90
 
