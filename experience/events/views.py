@@ -55,7 +55,7 @@ def events_on_home(campaign, *, user, now, page) -> None:
     """A province's (or an organiser's) events on their start page."""
     if user.province_code:
         page["events"] = db.session.scalars(
-            visible_events(user, sa.select(Event)).where(Event.campaign_id == campaign.id).order_by(Event.starts_at)
+            visible_events(user, sa.select(Event)).where(Event.campaign_id == campaign.id).order_by(Event.starts_at, Event.id)
         ).all()
 
 
@@ -68,7 +68,8 @@ def index():
     province = request.args.get("province", "")
     if province and can(current_user, "hq"):
         stmt = stmt.where(Event.province_code == province)
-    events = db.session.scalars(stmt.order_by(Event.province_code, Event.starts_at)).all()
+    # the id last: events starting together keep one order (PostgreSQL's ties change)
+    events = db.session.scalars(stmt.order_by(Event.province_code, Event.starts_at, Event.id)).all()
     return render_template("events/index.html", events=events, campaign=campaign)
 
 
