@@ -55,7 +55,9 @@ def events_on_home(campaign, *, user, now, page) -> None:
     """A province's (or an organiser's) events on their start page."""
     if user.province_code:
         page["events"] = db.session.scalars(
-            visible_events(user, sa.select(Event)).where(Event.campaign_id == campaign.id).order_by(Event.starts_at, Event.id)
+            visible_events(user, sa.select(Event))
+            .where(Event.campaign_id == campaign.id)
+            .order_by(Event.starts_at, Event.id)
         ).all()
 
 
