@@ -463,7 +463,7 @@ def _live(event: Event, hidden: set[str]) -> dict[str, Any]:
                 Rating.comment != "",
                 Rating.display != Display.NONE,
             )
-            .order_by(Rating.comment_approved_at.desc())
+            .order_by(Rating.comment_approved_at.desc(), Rating.id.desc())
             .limit(COMMENTS_MAX + len(hidden))
         )
         if f"comment:{r.id}" not in hidden

@@ -187,7 +187,7 @@ def approved_photos(event: Event) -> list[GuestPhoto]:
             Rating.photo_web_key.is_not(None),
             Rating.photo_consent.is_(True),
         )
-        .order_by(Rating.photo_approved_at.desc())
+        .order_by(Rating.photo_approved_at.desc(), Rating.id.desc())  # ties: one order on every poll
     )
     return [GuestPhoto(r.id, r.photo_web_key, public_name(r) if r.display is not Display.NONE else "") for r in rows]
 

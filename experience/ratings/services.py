@@ -355,7 +355,7 @@ def highlight_candidates(event: Event) -> list[Rating]:
                 Rating.comment != "",
                 Rating.display != Display.NONE,
             )
-            .order_by(Rating.comment_approved_at.desc())
+            .order_by(Rating.comment_approved_at.desc(), Rating.id.desc())
         )
     )
 

@@ -77,6 +77,15 @@ def test_live_counts_by_category_and_only_approved_unhidden_comments(event, scre
     assert f"comment:{by_category.id}" in {c["key"] for c in live["comments"]}
 
 
+def test_the_wall_shows_the_newest_approval_first_and_one_order_for_those_approved_together(event, screen, rate):
+    """Approved in one batch, comments share their approval time: the later rating comes
+    first, the same on every poll and on every database (PostgreSQL's ties change)."""
+    first, second, third = (rate(event, text) for text in ("第一条", "第二条", "第三条"))
+    first.comment_approved_at = DURING + timedelta(minutes=1)  # approved on its own, later
+    db.session.commit()
+    assert [c["text"] for c in feed.live(screen)["comments"]] == ["第一条", "第三条", "第二条"]
+
+
 def test_a_guest_changing_an_approved_comment_takes_it_off_the_wall_at_once(event, screen, staff, rate):
     rating = rate(event, "讲解很清楚")
     assert [c["text"] for c in feed.live(screen)["comments"]] == ["讲解很清楚"]
