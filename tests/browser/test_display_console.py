@@ -121,3 +121,37 @@ def test_the_screen_page_on_the_phone(live_server, phone, event, staff, venue): 
     assert page.evaluate("window.notReloaded") is True
     db.session.rollback()
     assert db.session.get(DisplayState, event.id).hidden == [main.items[0].key]
+
+
+def test_a_comment_hidden_from_the_console_is_listed_and_shown_again_without_a_reload(
+    live_server,
+    phone,
+    event,  # noqa: F811
+    staff,  # noqa: F811
+    venue,
+):
+    """Hiding a comment from the console's own page: the command is confirmed, the
+    comment is listed under "hidden on every screen", the screens' states keep refreshing,
+    and "show again" in that list brings it back (a copy of the list's template had no
+    item field, and every refresh then failed)."""
+    page = phone.new_page()
+    login(page, live_server, staff.username)
+    page.goto(f"{live_server}/events/{event.id}/screens")
+    page.evaluate("window.notReloaded = true")
+    page.get_by_role("button", name="立即隐藏").click()
+    expect(page.locator("#command-message")).to_contain_text("已在所有大屏上隐藏", timeout=3000)
+    assert "console-message ok" in page.get_attribute("#command-message", "class")
+    hidden = page.locator("#state-hidden")
+    expect(hidden).to_contain_text("讲解很清楚", timeout=3000)
+    # the silent screen speaks: a refresh after the hide still reaches the screens' states
+    feed.sync(venue[1].token, DURING, shown="checkin", shown_version=1)
+    db.session.commit()
+    expect(page.locator("#screens li:nth-child(2) .js-alive")).to_have_text("在线", timeout=5000)
+    assert page.locator("#screens-offline").is_hidden()
+    expect(hidden).to_contain_text("讲解很清楚")  # refreshed, still listed
+    shot(page, "hidden")
+    hidden.get_by_role("button", name="恢复显示").click()
+    expect(hidden).to_be_hidden(timeout=3000)
+    assert page.evaluate("window.notReloaded") is True
+    db.session.rollback()
+    assert db.session.get(DisplayState, event.id).hidden == []
