@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import current_app, flash, redirect, request, session, url_for
+from flask import current_app, flash, jsonify, redirect, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, logout_user
 
 from experience.accounts import bp
 from experience.accounts.models import User
 from experience.core import clock
+from experience.core.errors import wants_json
 from experience.extensions import db, login_manager
 
 #: endpoints reachable without a login (and without a password change)
@@ -20,6 +21,17 @@ PUBLIC_ENDPOINTS = {"static", "healthz", "accounts.login", "accounts.language"}
 login_manager.login_view = "accounts.login"
 login_manager.login_message = _l("Please log in to continue.")
 login_manager.session_protection = "basic"
+#: what a page's script is told when its login has ended (an idle phone, a logout in
+#: another tab): it cannot follow a redirect to the login form, so it says this instead
+LOGIN_ENDED = _l("You are no longer logged in (30 minutes without activity, or a logout elsewhere). Log in again.")
+
+
+def _login_ended():
+    """No login, for a request that must have one: the login form, or for a script
+    asking for JSON, a 401 with a message to show and where to log in."""
+    if wants_json():
+        return jsonify(ok=False, login=url_for("accounts.login"), message=str(LOGIN_ENDED)), 401
+    return login_manager.unauthorized()
 
 
 @bp.record_once
@@ -58,6 +70,8 @@ def idle_timeout():
     if seen is not None and (now - datetime.fromisoformat(seen)) > current_app.config["IDLE_TIMEOUT"]:
         logout_user()
         session.clear()
+        if wants_json():
+            return _login_ended()
         flash(_l("You were logged out after 30 minutes without activity."), "info")
         return redirect(url_for("accounts.login", next=request.full_path if request.method == "GET" else None))
     session["seen"] = now.isoformat()
@@ -87,5 +101,5 @@ def login_required_everywhere():
     if getattr(view, "public", False):
         return None
     if not current_user.is_authenticated:
-        return login_manager.unauthorized()
+        return _login_ended()
     return None

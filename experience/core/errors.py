@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+from flask import Flask, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -44,6 +44,18 @@ PAGES = {
 }
 
 
+FORM_EXPIRED = _l(
+    "For your security the form expires when you have been away for a while. "
+    "Please go back, reload the page and submit again."
+)
+
+
+def wants_json() -> bool:
+    """The request asks for JSON (a page's script: fetch with ``Accept: application/json``),
+    so a refusal answers JSON with a message to show, not a page the script cannot read."""
+    return request.accept_mimetypes.best == "application/json"
+
+
 def render_error(status: int, message=None):
     title, default = PAGES.get(status, PAGES[500])
     return render_template("core/error.html", title=title, message=message or default, status=status), status
@@ -80,13 +92,12 @@ def register(app: Flask) -> None:
     def csrf_error(e):
         # A form left open past the session's life lands here: say so plainly, and
         # offer the way back rather than an English "Bad Request".
+        if wants_json():
+            return jsonify(ok=False, expired=True, message=str(FORM_EXPIRED)), 400
         return render_template(
             "core/error.html",
             status=400,
             title=_l("This form has expired"),
-            message=_l(
-                "For your security the form expires when you have been away for a while. "
-                "Please go back, reload the page and submit again."
-            ),
+            message=FORM_EXPIRED,
             back=request.referrer,
         ), 400

@@ -19,7 +19,7 @@ from flask_login import current_user
 from werkzeug.routing import BuildError
 
 from experience.core import clock
-from experience.core.errors import RuleError
+from experience.core.errors import RuleError, wants_json
 from experience.core.permissions import client_ip, load
 from experience.core.qr import qr_svg
 from experience.core.web import apply_rule, beijing, confirm_page, confirmed, public_url, small_int
@@ -264,10 +264,6 @@ def console_status(event_id: int):
     return jsonify(status(event, clock.now()))
 
 
-def _wants_json() -> bool:
-    return request.accept_mimetypes.best == "application/json"
-
-
 @bp.post("/events/<int:event_id>/screens/command")
 def command(event_id: int):
     """One command to every screen of the event (blank, pause, next, go to a scene, pin,
@@ -288,7 +284,7 @@ def command(event_id: int):
         message = str(DONE[name]) % params if params else str(DONE[name])
     else:
         message = str(refusal[0])
-    if _wants_json():
+    if wants_json():
         answer = status(event, now)
         answer.update(ok=ok, message=message)
         return jsonify(answer), (200 if ok else 400)

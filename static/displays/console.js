@@ -19,6 +19,18 @@
 
   function show(el, visible) { if (el) { el.hidden = !visible; } }
 
+  // The login has ended (the server's 401): say so where the commands answer, with the
+  // way back to this page through the login form; no command works until then.
+  function loggedOut(data) {
+    say(data.message, false);
+    if (!message || !data.login) { return; }
+    var link = document.createElement("a");
+    link.href = data.login + "?next=" + encodeURIComponent(location.pathname);
+    link.textContent = message.dataset.login;
+    message.appendChild(document.createTextNode(" "));
+    message.appendChild(link);
+  }
+
   function commandForm(name) {
     return panel ? panel.querySelector('form[data-command="' + name + '"]') : null;
   }
@@ -132,8 +144,10 @@
         return r.json().catch(function () { throw new Error(r.status); });
       })
       .then(function (data) {
+        if (data.login) { loggedOut(data); return; }
         apply(data);
         say(data.message, data.ok);
+        if (data.expired && panel) { refresh(); }  // a lost session shows as a lost login
       })
       .catch(function () {
         // no answer, or not JSON (a lost network, an expired session): whether the
@@ -156,8 +170,12 @@
   function refresh() {
     if (document.hidden) { return; }
     fetch(panel.dataset.statusUrl, { credentials: "same-origin", headers: { "Accept": "application/json" } })
-      .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
-      .then(function (data) { apply(data); show(offline, false); })
+      .then(function (r) {
+        if (r.status === 401) { return r.json().then(function (data) { loggedOut(data); return null; }); }
+        if (!r.ok) { throw new Error(r.status); }
+        return r.json();
+      })
+      .then(function (data) { if (data) { apply(data); } show(offline, false); })
       .catch(function () {
         if (offline) { offline.textContent = panel.dataset.offline; show(offline, true); }
       });

@@ -60,6 +60,30 @@ def test_idle_session_ends_after_30_minutes(app, client, auth, make_user, campai
     assert client.get("/events").status_code == 302
 
 
+JSON = {"Accept": "application/json"}
+
+
+def test_a_page_script_whose_login_ended_is_told_so_in_json_not_sent_the_login_form(
+    app, client, auth, make_user, campaign
+):
+    """A phone's console polls with fetch: a redirect to the login form read as "no
+    answer from the server". A script asking for JSON gets a 401 saying the login ended
+    and where to log in; a browser page still gets the login form."""
+    make_user(username="zhangsan")
+    never = client.get("/events", headers=JSON)
+    assert never.status_code == 401
+    assert never.json["message"].startswith("您已不在登录状态") and never.json["login"] == "/login"
+    assert client.get("/events").status_code == 302  # a page: the login form, as before
+    auth.login("zhangsan")
+    assert client.get("/events", headers=JSON).status_code == 200
+    with client.session_transaction() as s:
+        s["seen"] = (NOW - timedelta(minutes=31)).isoformat()
+    app.config["FROZEN_NOW"] = NOW
+    idle = client.get("/events", headers=JSON)
+    assert idle.status_code == 401 and "30 分钟无操作" in idle.json["message"]
+    assert client.get("/events", headers=JSON).status_code == 401  # the login is gone
+
+
 def test_activity_within_30_minutes_keeps_session(app, client, auth, make_user, campaign):
     make_user(username="zhangsan")
     auth.login("zhangsan")

@@ -42,6 +42,14 @@ def test_expired_form_token_gets_the_chinese_page(app, make_user, campaign):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Event)) == 0
 
 
+def test_an_expired_form_token_from_a_script_is_answered_in_json(app, make_user, campaign):
+    app.config["WTF_CSRF_ENABLED"] = True
+    client = app.test_client()
+    r = client.post("/login", data={"csrf_token": "stale"}, headers={"Accept": "application/json"})
+    assert r.status_code == 400 and r.json["ok"] is False and r.json["expired"] is True
+    assert r.json["message"].startswith("为保障安全")  # in Chinese, not "The CSRF token is missing."
+
+
 def test_csrf_token_accepted(app, make_user):
     app.config["WTF_CSRF_ENABLED"] = True
     make_user(username="zhangsan")
