@@ -13,7 +13,7 @@ from experience.displays.models import DisplayState
 from experience.extensions import db
 from experience.works.models import WorkCategory
 from tests.browser.conftest import ARTIFACTS, login
-from tests.conftest import wait_for
+from tests.conftest import PASSWORD, wait_for
 from tests.displays.conftest import DURING, event, make_screen, rate, staff  # noqa: F401 (fixtures)
 from tests.platform.conftest import (  # noqa: F401 (fixtures)
     after_the_deadline,
@@ -155,3 +155,50 @@ def test_a_comment_hidden_from_the_console_is_listed_and_shown_again_without_a_r
     assert page.evaluate("window.notReloaded") is True
     db.session.rollback()
     assert db.session.get(DisplayState, event.id).hidden == []
+
+
+def test_a_console_whose_login_ended_says_so_and_offers_the_login(live_server, phone, event, staff, venue):  # noqa: F811
+    """A logout in another tab (or 30 idle minutes with the phone locked): a command, and
+    the refresh, say the login ended and link to the login form, not "no answer from the
+    server" at the moment a blank is needed."""
+    page = phone.new_page()
+    login(page, live_server, staff.username)
+    page.goto(f"{live_server}/events/{event.id}/screens")
+    other = phone.new_page()  # the same browser: the same session cookie
+    other.goto(f"{live_server}/events")
+    other.get_by_role("button", name="退出登录").click()
+    other.wait_for_url("**/login**")
+    page.get_by_role("button", name="所有大屏黑屏").click()
+    said = page.locator("#command-message")
+    expect(said).to_contain_text("您已不在登录状态", timeout=5000)
+    link = said.get_by_role("link", name="重新登录")
+    assert link.get_attribute("href") == f"/login?next=%2Fevents%2F{event.id}%2Fscreens"
+    assert not blank(event.id)
+    shot(page, "logged-out")
+    link.click()  # and back to the console after the login
+    page.fill("#username", staff.username)
+    page.fill("#password", PASSWORD)
+    page.click("#submit")
+    page.wait_for_url(f"{live_server}/events/{event.id}/screens")
+    page.get_by_role("button", name="所有大屏黑屏").click()
+    expect(page.locator("#command-message")).to_contain_text("已黑屏", timeout=3000)
+    assert wait_for(lambda: blank(event.id), timeout=3)
+
+
+def test_a_comment_with_a_long_url_wraps_and_its_buttons_are_big_enough_to_tap(
+    live_server,
+    phone,
+    event,  # noqa: F811
+    staff,  # noqa: F811
+    venue,
+    rate,  # noqa: F811
+):
+    rate(event, comment="详见 https://example.com/" + "a" * 300)
+    page = phone.new_page()
+    login(page, live_server, staff.username)
+    page.goto(f"{live_server}/events/{event.id}/screens")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360  # no sideways scrolling
+    for button in page.locator(".console-list button:visible").all():
+        assert button.bounding_box()["height"] >= 44
+    assert page.locator(".console-screen-name").first.bounding_box()["height"] >= 44
+    shot(page, "long-comment")

@@ -83,7 +83,7 @@ def venue(app, event, staff, make_screen, make_guest, rate, submitted_work, sele
     comments = [
         rate(event, "讲解员把认证标志讲得很清楚，以后会优先选择认证的养老机构。", display=Display.NAME, name="王阿姨"),
         rate(event, "第一次知道服务也能认证，体验很好！", category=GuestCategory.MEDIA),
-        rate(event, "食堂干净，价格公道，点赞。"),
+        rate(event, "食堂干净，价格公道，点赞。详见 https://example.com/" + "menu" * 60),  # a URL: wraps
     ]
     asked = dimensions(event.campaign_id)
     for i, rating in enumerate(comments):
@@ -190,6 +190,8 @@ def test_every_scene_is_drawn_and_commands_reach_the_screen(app, live_server, sc
     page.wait_for_selector("[data-key^='comment:']")
     wall = page.inner_text("#stage")
     assert "讲解员把认证标志讲得很清楚" in wall and "王阿姨" in wall
+    # a long URL wraps inside its card (then the clamp's "…"), never cut off at the side
+    assert page.evaluate("[...document.querySelectorAll('.comment-text')].every(e => e.scrollWidth <= e.clientWidth)")
     shot(page, "07-comments")
 
     command(venue, staff, "goto", scene="ratings")
