@@ -254,6 +254,7 @@ def console(event_id: int):
         comments=comments,
         hidden=hidden,
         public_name=public_name,
+        no_new_screen=screens.no_new_screen(event, now),
     ), (422 if form.errors else 200)
 
 

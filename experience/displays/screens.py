@@ -44,6 +44,8 @@ MESSAGES = {
     "name_too_long": _l("A screen's name has at most %(max)d characters."),
     "name_taken": _l("This event already has a screen with that name."),
     "too_many_screens": _l("An event has at most %(max)d screens."),
+    "event_cancelled": _l("The event is cancelled: a screen of it would show nothing."),
+    "event_over": _l("The event ended more than %(hours)d hours ago: a new screen's link would not work."),
     "revoked": _l("This screen's link has been revoked; make a new screen."),
     "bad_scenes": _l("Each scene stays up between %(min)d and %(max)d seconds."),
     "no_scene": _l("Turn on at least one scene."),
@@ -91,11 +93,24 @@ def _clean_name(event: Event, name: str, *, screen_id: int | None = None) -> str
     return name
 
 
+def no_new_screen(event: Event, now: datetime) -> RuleError | None:
+    """Why the event can have no new screen (its link would be dead on arrival), or None."""
+    if event.is_cancelled:
+        return _fail("event_cancelled")
+    if now > link_expires_at(event):
+        return _fail("event_over", hours=LINK_HOURS_AFTER_END)
+    return None
+
+
 def create_screen(event: Event, name: str, *, actor, now: datetime, ip: str = "") -> Screen:
     """A new screen with every scene on and an empty playlist.
 
-    :raises RuleError: name_required, name_too_long, name_taken, too_many_screens
+    :raises RuleError: event_cancelled, event_over (its link would be dead on arrival),
+        name_required, name_too_long, name_taken, too_many_screens
     """
+    refusal = no_new_screen(event, now)
+    if refusal is not None:
+        raise refusal
     name = _clean_name(event, name)
     live = db.session.scalar(sa.select(sa.func.count()).where(Screen.event_id == event.id, Screen.revoked_at.is_(None)))
     if live >= SCREENS_MAX:

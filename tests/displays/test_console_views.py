@@ -13,7 +13,7 @@ from experience.accounts.models import Role
 from experience.core.audit import AuditEntry
 from experience.displays import feed, screens
 from experience.displays.models import DisplayState, Screen, ScreenItem
-from experience.events.services import assign_organizers
+from experience.events.services import assign_organizers, cancel_event
 from experience.extensions import db
 from experience.works.models import WorkCategory
 from tests.conftest import PASSWORD, field_errors
@@ -232,8 +232,31 @@ def test_adding_a_screen_takes_a_name_and_refuses_an_empty_one(client, people, e
     assert response.headers["Location"].endswith(f"/events/{event.id}/screens/{made.id}")
 
 
+def test_a_past_event_s_console_says_why_no_screen_can_be_added(app, client, people, event):
+    app.config["FROZEN_NOW"] = screens.link_expires_at(event) + timedelta(minutes=1)
+    login(client, people["province"])
+    page = client.get(f"/events/{event.id}/screens").get_data(as_text=True)
+    assert "活动结束已超过 12 小时" in page and f'action="/events/{event.id}/screens"' not in page  # no form
+    response = client.post(f"/events/{event.id}/screens", data={"csrf_token": csrf(page), "name": "主屏"})
+    assert response.status_code == 422 and "活动结束已超过 12 小时" in response.get_data(as_text=True)
+    assert screens.screens_of(event) == []
+
+
+def test_a_cancelled_event_s_screen_page_names_the_cancellation_not_a_time(client, people, event, screen):
+    cancel_event(event, "天气原因", actor=people["province"], now=DURING)
+    db.session.commit()
+    login(client, people["province"])
+    page = client.get(f"/events/{event.id}/screens/{screen.id}").get_data(as_text=True)
+    assert "此链接已失效：活动已取消。" in page and "12 小时" not in page
+    console = client.get(f"/events/{event.id}/screens").get_data(as_text=True)
+    assert "活动已取消，大屏不会显示任何内容" in console
+
+
 def test_a_screen_of_another_event_is_not_found_through_this_one(client, people, event, make_event, make_screen):
-    other = make_screen(make_event("11", actor=people["province"], title="另一场"), "别处")
+    other = make_screen(
+        make_event("11", actor=people["province"], title="另一场", starts_at=event.starts_at, ends_at=event.ends_at),
+        "别处",
+    )
     login(client, people["province"])
     assert client.get(f"/events/{event.id}/screens/{other.id}").status_code == 404
 

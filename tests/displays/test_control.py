@@ -64,7 +64,7 @@ def test_a_bad_command_changes_nothing(event, screen, staff, name, kw, code):
 
 
 def test_commands_reach_only_their_event_and_are_logged(event, screen, staff, make_event, make_screen):
-    other = make_event("11", actor=staff, title="另一场")
+    other = make_event("11", actor=staff, title="另一场", starts_at=event.starts_at, ends_at=event.ends_at)
     make_screen(other)
     before = control.state_of(other.id).version
     give(event, staff, "blank")

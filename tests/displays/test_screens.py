@@ -57,6 +57,22 @@ def test_a_cancelled_event_s_screens_stop(event, screen, staff):
     assert feed.sync(screen.token, DURING) is None
 
 
+def test_no_screen_is_added_whose_link_would_be_dead_on_arrival(event, staff):
+    """A past event's (or a cancelled one's) new screen was added, and its link showed
+    only "this link is no longer valid": it is refused, saying why."""
+    end = screens.link_expires_at(event)
+    screens.create_screen(event, "晚宴", actor=staff, now=end)  # the evening is covered
+    with pytest.raises(RuleError) as e:
+        screens.create_screen(event, "第二天", actor=staff, now=end + timedelta(seconds=1))
+    assert e.value.code == "event_over" and "12" in str(e.value)
+    cancel_event(event, "天气原因", actor=staff, now=DURING)
+    with pytest.raises(RuleError) as e:
+        screens.create_screen(event, "主屏", actor=staff, now=DURING)
+    assert e.value.code == "event_cancelled"
+    db.session.commit()
+    assert [s.name for s in screens.screens_of(event)] == ["晚宴"]
+
+
 def test_scenes_take_seconds_in_range_and_at_least_one_on(event, screen, staff):
     before = control.state_of(event.id).content_version
     screens.set_scenes(screen, {"welcome": {"on": True, "seconds": 30}, "works": {"on": True}}, actor=staff, now=DURING)
