@@ -261,9 +261,14 @@ def confirm_page(
     )
 
 
+#: a Chinese input method types full-width digits (２０): they are the same number
+_FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
+
+
 def small_int(value) -> int | None:
-    """A form's id or number: ASCII digits only, nine at most (no "²", no 5,000 nines)."""
-    text = str(value or "")
+    """A form's id or number: digits only (ASCII, or full width as a Chinese input method
+    types them), nine at most (no "²", no 5,000 nines), spaces around it ignored."""
+    text = str(value or "").strip().translate(_FULL_WIDTH_DIGITS)
     return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
 
 

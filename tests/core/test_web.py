@@ -2,7 +2,7 @@
 
 import pytest
 
-from experience.core.web import public_base_is_loopback
+from experience.core.web import public_base_is_loopback, small_int
 
 
 @pytest.mark.parametrize(
@@ -40,3 +40,12 @@ def test_beijing_times_read_as_babel_formats_them_in_both_languages(app, lang):
             for pattern in ("yyyy-MM-dd HH:mm", "HH:mm", "yyyy-MM-dd"):
                 assert beijing(dt, pattern) == format_datetime(clock.aware(dt), pattern)
         assert beijing(datetime(2024, 9, 10, 15, 30)) == "2024-09-10 23:30"
+
+
+@pytest.mark.parametrize(
+    "typed, number",
+    [("20", 20), ("２０", 20), (" 15 ", 15), ("０", 0), ("999999999", 999999999)]
+    + [(bad, None) for bad in ("", "²", "1.5", "-5", "1e3", "٣", "1 000", "1234567890", "２０ｓ", None)],
+)
+def test_a_number_typed_in_a_form_in_ascii_or_full_width_digits(typed, number):
+    assert small_int(typed) == number

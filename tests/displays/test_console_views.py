@@ -338,12 +338,13 @@ def test_scenes_are_switched_off_and_timed(client, people, event, screen):
     login(client, people["province"])
     url = f"/events/{event.id}/screens/{screen.id}"
     token = csrf(client.get(url).get_data(as_text=True))
-    data = _scenes(token, **{"seconds-works": "30"})
+    data = _scenes(token, **{"seconds-works": "30", "seconds-ratings": "２５"})  # as a Chinese IME types it
     del data["on-comments"]
     assert client.post(url, data=data).status_code == 302
     db.session.expire_all()
     scenes = db.session.get(Screen, screen.id).scenes
     assert scenes["works"] == {"on": True, "seconds": 30}
+    assert scenes["ratings"] == {"on": True, "seconds": 25}
     assert scenes["comments"]["on"] is False
 
 
