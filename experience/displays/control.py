@@ -19,9 +19,10 @@ from flask_babel import lazy_gettext as _l
 from experience.core import audit
 from experience.core.errors import RuleError
 from experience.displays import memory
-from experience.displays.models import DisplayState, Scene
+from experience.displays.models import DisplayState, Scene, Screen, ScreenItem
 from experience.events.models import Event
 from experience.extensions import db
+from experience.ratings.models import Rating
 
 #: what a command may name: a work, a guest's photo, a guest's comment
 ITEM_KEY = re.compile(r"(work|photo|comment):[1-9][0-9]{0,9}")  # fullmatch: "$" would pass a newline
@@ -86,6 +87,21 @@ def bump(event_ids: Iterable[int] | sa.Select, *, content: bool = True) -> None:
     memory.forget()
 
 
+def _shown_by(event_id: int, item: str) -> bool:
+    """Whether the event's screens have this to show: an item of one of their playlists,
+    or an approved comment of the event's guests. A pin of anything else would leave
+    every screen on its welcome slide."""
+    kind, _sep, ident = item.partition(":")
+    if kind == "comment":
+        approved = sa.select(Rating.id).where(
+            Rating.id == int(ident), Rating.event_id == event_id, Rating.comment_approved_at.is_not(None)
+        )
+        return db.session.scalar(approved) is not None
+    column = ScreenItem.work_id if kind == "work" else ScreenItem.rating_id
+    listed = sa.select(ScreenItem.id).join(Screen).where(Screen.event_id == event_id, column == int(ident)).limit(1)
+    return db.session.scalar(listed) is not None
+
+
 def command(
     event: Event,
     name: str,
@@ -105,6 +121,8 @@ def command(
     if name not in COMMANDS:
         raise _fail("unknown_command")
     if name in ("pin", "hide", "show") and not (item and ITEM_KEY.fullmatch(item)):
+        raise _fail("bad_item")
+    if name == "pin" and not _shown_by(event.id, item):
         raise _fail("bad_item")
     if name == "goto" and scene not in {s.value for s in Scene}:
         raise _fail("bad_scene")

@@ -19,7 +19,8 @@ def give(event, staff, name, **kw):
     return state
 
 
-def test_each_command_raises_the_version_and_sets_what_it_says(event, screen, staff):
+def test_each_command_raises_the_version_and_sets_what_it_says(event, screen, staff, rate):
+    comment = f"comment:{rate(event, '讲解很清楚').id}"
     start = control.state_of(event.id).version
     assert give(event, staff, "blank").blank is True
     state = give(event, staff, "pause")
@@ -29,19 +30,36 @@ def test_each_command_raises_the_version_and_sets_what_it_says(event, screen, st
     assert give(event, staff, "resume").paused is False
     assert give(event, staff, "next").next_seq == 1
     assert give(event, staff, "next").next_seq == 2
-    assert give(event, staff, "pin", item="work:12").pinned == "work:12"
+    assert give(event, staff, "pin", item=comment).pinned == comment
     state = give(event, staff, "goto", scene="checkin")
     assert (state.goto_scene, state.goto_seq, state.pinned) == ("checkin", 1, None)  # a jump ends a pin
     assert state.version == start + 8
 
 
-def test_hide_and_show_keep_a_list_and_hiding_the_pinned_item_unpins_it(event, screen, staff):
-    give(event, staff, "pin", item="comment:3")
-    give(event, staff, "hide", item="comment:3")
+def test_hide_and_show_keep_a_list_and_hiding_the_pinned_item_unpins_it(event, screen, staff, rate):
+    comment = f"comment:{rate(event, '讲解很清楚').id}"
+    give(event, staff, "pin", item=comment)
+    give(event, staff, "hide", item=comment)
     state = give(event, staff, "hide", item="photo:7")
-    assert state.hidden == ["comment:3", "photo:7"] and state.pinned is None
-    assert give(event, staff, "hide", item="photo:7").hidden == ["comment:3", "photo:7"]  # once
-    assert give(event, staff, "show", item="comment:3").hidden == ["photo:7"]
+    assert state.hidden == [comment, "photo:7"] and state.pinned is None
+    assert give(event, staff, "hide", item="photo:7").hidden == [comment, "photo:7"]  # once
+    assert give(event, staff, "show", item=comment).hidden == ["photo:7"]
+
+
+def test_only_what_the_event_s_screens_show_can_be_pinned(event, screen, staff, rate, make_event, make_screen):
+    """A pin of something no screen of the event has (a hand-made request, another
+    event's comment, one not approved) would leave every screen on its welcome slide."""
+    other = make_event("11", actor=staff, title="另一场", starts_at=event.starts_at, ends_at=event.ends_at)
+    for item in (
+        "work:99999",
+        "photo:99999",
+        f"comment:{rate(other, '别处的评论').id}",
+        f"comment:{rate(event, '还没审核', approved=False).id}",
+    ):
+        with pytest.raises(RuleError) as e:
+            control.command(event, "pin", item=item, actor=staff, now=DURING)
+        assert e.value.code == "bad_item", item
+    assert control.state_of(event.id).pinned is None
 
 
 @pytest.mark.parametrize(
