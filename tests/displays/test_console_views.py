@@ -252,6 +252,17 @@ def test_a_cancelled_event_s_screen_page_names_the_cancellation_not_a_time(clien
     assert "活动已取消，大屏不会显示任何内容" in console
 
 
+def test_a_screen_link_on_a_loopback_address_warns_of_the_venue_s_pc_not_guests_phones(
+    app, client, people, event, screen
+):
+    login(client, people["organizer"])
+    page = client.get(f"/events/{event.id}/screens/{screen.id}").get_data(as_text=True)
+    assert "只有本机能打开" not in page  # the tests' address reaches the venue
+    app.config["PUBLIC_BASE_URL"] = "http://127.0.0.1:8000"
+    page = client.get(f"/events/{event.id}/screens/{screen.id}").get_data(as_text=True)
+    assert "会场的电脑或电视无法访问" in page and "嘉宾的手机" not in page
+
+
 def test_a_screen_of_another_event_is_not_found_through_this_one(client, people, event, make_event, make_screen):
     other = make_screen(
         make_event("11", actor=people["province"], title="另一场", starts_at=event.starts_at, ends_at=event.ends_at),
