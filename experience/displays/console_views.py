@@ -265,6 +265,18 @@ def console_status(event_id: int):
     return jsonify(status(event, clock.now()))
 
 
+def _with_scene_off(event: Event, scene: str, done: str) -> str:
+    """A goto's message, naming the screens it leaves where they are (the scene is off there)."""
+    off = [
+        s.name
+        for s in screens.screens_of(event)
+        if s.revoked_at is None and not (s.scenes or {}).get(scene, {}).get("on")
+    ]
+    if not off:
+        return done
+    return _("%(done)s The scene is off on %(names)s: those stay as they are.", done=done, names="、".join(off))
+
+
 @bp.post("/events/<int:event_id>/screens/command")
 def command(event_id: int):
     """One command to every screen of the event (blank, pause, next, go to a scene, pin,
@@ -283,6 +295,8 @@ def command(event_id: int):
     if ok:
         params = {"scene": str(Scene(scene).label)} if name == "goto" else {}
         message = str(DONE[name]) % params if params else str(DONE[name])
+        if name == "goto":
+            message = _with_scene_off(event, scene, message)
     else:
         message = str(refusal[0])
     if wants_json():

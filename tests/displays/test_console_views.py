@@ -167,6 +167,20 @@ def test_commands_through_fetch_answer_the_new_panel_as_json(client, people, eve
     assert answer["state"]["blank"] is False
 
 
+def test_a_goto_says_which_screens_have_the_scene_off(client, people, event, screen, make_screen):
+    side = make_screen(event, "签到处")
+    side.scenes = {**side.scenes, "checkin": {"on": False, "seconds": 15}}
+    db.session.commit()
+    login(client, people["province"])
+    token = csrf(client.get(f"/events/{event.id}/screens").get_data(as_text=True))
+    headers = {"Accept": "application/json", "X-CSRFToken": token}
+    url = f"/events/{event.id}/screens/command"
+    answer = client.post(url, data={"name": "goto", "scene": "checkin"}, headers=headers).json
+    assert answer["message"] == "大屏转到画面：实时签到。“签到处”未开启该画面，保持原样。"
+    answer = client.post(url, data={"name": "goto", "scene": "works"}, headers=headers).json
+    assert answer["message"] == "大屏转到画面：作品。"
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
