@@ -23,7 +23,9 @@ login_manager.login_message = _l("Please log in to continue.")
 login_manager.session_protection = "basic"
 #: what a page's script is told when its login has ended (an idle phone, a logout in
 #: another tab): it cannot follow a redirect to the login form, so it says this instead
-LOGIN_ENDED = _l("You are no longer logged in (30 minutes without activity, or a logout elsewhere). Log in again.")
+LOGIN_ENDED = _l(
+    "Your login has ended (30 minutes without activity, a logout elsewhere, or a change to the account). Log in again."
+)
 
 
 def _login_ended():
@@ -68,8 +70,11 @@ def idle_timeout():
     now = clock.now()
     seen = session.get("seen")
     if seen is not None and (now - datetime.fromisoformat(seen)) > current_app.config["IDLE_TIMEOUT"]:
+        lang = session.get("lang")
         logout_user()
         session.clear()
+        if lang:
+            session["lang"] = lang  # the login form, and the message, in the language chosen
         if wants_json():
             return _login_ended()
         flash(_l("You were logged out after 30 minutes without activity."), "info")

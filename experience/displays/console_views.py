@@ -12,7 +12,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
+from babel.lists import format_list
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -274,7 +276,8 @@ def _with_scene_off(event: Event, scene: str, done: str) -> str:
     ]
     if not off:
         return done
-    return _("%(done)s The scene is off on %(names)s: those stay as they are.", done=done, names="、".join(off))
+    names = format_list([f"“{name}”" for name in off], locale=get_locale())  # “主屏”和“签到处”
+    return _("%(done)s The scene is off on %(names)s: those stay as they are.", done=done, names=names)
 
 
 @bp.post("/events/<int:event_id>/screens/command")

@@ -22,7 +22,7 @@ from experience.displays import memory
 from experience.displays.models import DisplayState, Scene, Screen, ScreenItem
 from experience.events.models import Event
 from experience.extensions import db
-from experience.ratings.models import Rating
+from experience.ratings.models import Display, Rating
 
 #: what a command may name: a work, a guest's photo, a guest's comment
 ITEM_KEY = re.compile(r"(work|photo|comment):[1-9][0-9]{0,9}")  # fullmatch: "$" would pass a newline
@@ -92,13 +92,22 @@ def _shown_by(event_id: int, item: str) -> bool:
     or an approved comment of the event's guests. A pin of anything else would leave
     every screen on its welcome slide."""
     kind, _sep, ident = item.partition(":")
-    if kind == "comment":
+    if kind == "comment":  # as the wall has them (feed._live)
         approved = sa.select(Rating.id).where(
-            Rating.id == int(ident), Rating.event_id == event_id, Rating.comment_approved_at.is_not(None)
+            Rating.id == int(ident),
+            Rating.event_id == event_id,
+            Rating.comment_approved_at.is_not(None),
+            Rating.comment != "",
+            Rating.display != Display.NONE,
         )
         return db.session.scalar(approved) is not None
     column = ScreenItem.work_id if kind == "work" else ScreenItem.rating_id
-    listed = sa.select(ScreenItem.id).join(Screen).where(Screen.event_id == event_id, column == int(ident)).limit(1)
+    listed = (
+        sa.select(ScreenItem.id)
+        .join(Screen)
+        .where(Screen.event_id == event_id, Screen.revoked_at.is_(None), column == int(ident))
+        .limit(1)
+    )
     return db.session.scalar(listed) is not None
 
 

@@ -10,6 +10,7 @@
   var screensBox = document.getElementById("screens");
   var words = document.getElementById("screen-words");
   var offline = document.getElementById("screens-offline");
+  var timer;  // the status refresh (the console's page only)
 
   function say(text, ok) {
     if (!message) { return; }
@@ -22,6 +23,7 @@
   // The login has ended (the server's 401): say so where the commands answer, with the
   // way back to this page through the login form; no command works until then.
   function loggedOut(data) {
+    clearInterval(timer);  // said once: nothing more to learn until the login
     say(data.message, false);
     if (!message || !data.login) { return; }
     var link = document.createElement("a");
@@ -180,5 +182,5 @@
         if (offline) { offline.textContent = panel.dataset.offline; show(offline, true); }
       });
   }
-  setInterval(refresh, REFRESH_MS);
+  timer = setInterval(refresh, REFRESH_MS);
 })();

@@ -72,7 +72,7 @@ def test_a_page_script_whose_login_ended_is_told_so_in_json_not_sent_the_login_f
     make_user(username="zhangsan")
     never = client.get("/events", headers=JSON)
     assert never.status_code == 401
-    assert never.json["message"].startswith("您已不在登录状态") and never.json["login"] == "/login"
+    assert never.json["message"].startswith("登录已失效") and never.json["login"] == "/login"
     assert client.get("/events").status_code == 302  # a page: the login form, as before
     auth.login("zhangsan")
     assert client.get("/events", headers=JSON).status_code == 200
@@ -82,6 +82,18 @@ def test_a_page_script_whose_login_ended_is_told_so_in_json_not_sent_the_login_f
     idle = client.get("/events", headers=JSON)
     assert idle.status_code == 401 and "30 分钟无操作" in idle.json["message"]
     assert client.get("/events", headers=JSON).status_code == 401  # the login is gone
+
+
+def test_an_idle_timeout_keeps_the_language_chosen(app, client, auth, make_user, campaign):
+    make_user(username="zhangsan")
+    auth.login("zhangsan")
+    client.post("/language", data={"lang": "en"})
+    with client.session_transaction() as s:
+        s["seen"] = (NOW - timedelta(minutes=31)).isoformat()
+    app.config["FROZEN_NOW"] = NOW
+    idle = client.get("/events", headers=JSON)
+    assert idle.status_code == 401 and idle.json["message"].startswith("Your login has ended")
+    assert "Log in" in client.get("/login").get_data(as_text=True)  # the form in English too
 
 
 def test_activity_within_30_minutes_keeps_session(app, client, auth, make_user, campaign):

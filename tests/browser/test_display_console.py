@@ -170,7 +170,7 @@ def test_a_console_whose_login_ended_says_so_and_offers_the_login(live_server, p
     other.wait_for_url("**/login**")
     page.get_by_role("button", name="所有大屏黑屏").click()
     said = page.locator("#command-message")
-    expect(said).to_contain_text("您已不在登录状态", timeout=5000)
+    expect(said).to_contain_text("登录已失效", timeout=5000)
     link = said.get_by_role("link", name="重新登录")
     assert link.get_attribute("href") == f"/login?next=%2Fevents%2F{event.id}%2Fscreens"
     assert not blank(event.id)

@@ -176,7 +176,7 @@ def test_a_goto_says_which_screens_have_the_scene_off(client, people, event, scr
     headers = {"Accept": "application/json", "X-CSRFToken": token}
     url = f"/events/{event.id}/screens/command"
     answer = client.post(url, data={"name": "goto", "scene": "checkin"}, headers=headers).json
-    assert answer["message"] == "大屏转到画面：实时签到。“签到处”未开启该画面，保持原样。"
+    assert answer["message"] == "大屏转到画面：实时签到。大屏“签到处”未开启该画面，将保持原样。"
     answer = client.post(url, data={"name": "goto", "scene": "works"}, headers=headers).json
     assert answer["message"] == "大屏转到画面：作品。"
 

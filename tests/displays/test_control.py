@@ -10,6 +10,7 @@ from experience.core.errors import RuleError
 from experience.displays import control
 from experience.displays.models import DisplayState
 from experience.extensions import db
+from experience.ratings.models import Display
 from tests.displays.conftest import DURING
 
 
@@ -55,6 +56,7 @@ def test_only_what_the_event_s_screens_show_can_be_pinned(event, screen, staff, 
         "photo:99999",
         f"comment:{rate(other, '别处的评论').id}",
         f"comment:{rate(event, '还没审核', approved=False).id}",
+        f"comment:{rate(event, '不愿公开', display=Display.NONE).id}",
     ):
         with pytest.raises(RuleError) as e:
             control.command(event, "pin", item=item, actor=staff, now=DURING)
