@@ -8,13 +8,13 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from experience.displays import control, feed
+from experience.displays import control, feed, screens
 from experience.displays.models import Screen
 from experience.events.models import GuestCategory
 from experience.extensions import db
 from experience.guests.models import Guest
 from experience.ratings.models import Display, Score
-from experience.ratings.services import dimensions, submit_rating
+from experience.ratings.services import dimensions, highlight_candidates, submit_rating
 from tests.displays.conftest import DURING
 
 
@@ -84,6 +84,16 @@ def test_the_wall_shows_the_newest_approval_first_and_one_order_for_those_approv
     first.comment_approved_at = DURING + timedelta(minutes=1)  # approved on its own, later
     db.session.commit()
     assert [c["text"] for c in feed.live(screen)["comments"]] == ["第一条", "第三条", "第二条"]
+
+
+def test_the_console_lists_comments_and_photos_approved_together_newest_rating_first(event, rate):
+    ratings = [rate(event, text) for text in ("第一条", "第二条", "第三条")]
+    assert [r.comment for r in highlight_candidates(event)] == ["第三条", "第二条", "第一条"]
+    for r in ratings:
+        r.photo_key = r.photo_web_key = f"rating-{r.id}-web.jpg"
+        r.photo_consent, r.photo_approved_at = True, DURING
+    db.session.commit()
+    assert [p.rating_id for p in screens.approved_photos(event)] == [r.id for r in reversed(ratings)]
 
 
 def test_a_guest_changing_an_approved_comment_takes_it_off_the_wall_at_once(event, screen, staff, rate):
