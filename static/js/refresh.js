@@ -7,7 +7,8 @@
   setInterval(function () {
     if (document.hidden || box.contains(document.activeElement)) { return; }
     fetch(box.dataset.url, { credentials: "same-origin" })
-      .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.text(); })
+      // redirected: the login ended, and this is the login form, not the fragment
+      .then(function (r) { if (!r.ok || r.redirected) { throw new Error(r.status); } return r.text(); })
       .then(function (html) { box.innerHTML = html; })
       .catch(function () { /* keep what is shown; try again next time */ });
   }, 10000);

@@ -68,3 +68,14 @@ def test_guest_rates_changes_it_and_the_organiser_approves_then_withdraws(
     h.click(".comments form:has(input[name=what][value=comment]):has(input[name=approved][value='0']) button")
     h.wait_for_selector(".candidates li.muted")
     assert "认证标志" not in h.inner_text(".candidates")
+
+    # the login ends (a logout in another tab): the figures stay, never the login form
+    # fetched in their place by the 10-second refresh
+    other = desktop.new_page()
+    other.goto(f"{live_server}/events")
+    other.get_by_role("button", name="退出登录").click()
+    other.wait_for_url("**/login**")
+    with h.expect_response(lambda r: "/login" in r.url and r.request.resource_type == "fetch", timeout=15000):
+        pass
+    h.wait_for_timeout(300)  # the answer handled
+    assert "5.00" in h.inner_text("#ratings-live") and h.locator("#ratings-live #username").count() == 0
