@@ -246,14 +246,16 @@ def test_adding_a_screen_takes_a_name_and_refuses_an_empty_one(client, people, e
     assert response.headers["Location"].endswith(f"/events/{event.id}/screens/{made.id}")
 
 
-def test_a_past_event_s_console_says_why_no_screen_can_be_added(app, client, people, event):
+def test_a_past_event_s_console_says_why_no_screen_can_be_added(app, client, people, event, screen):
     app.config["FROZEN_NOW"] = screens.link_expires_at(event) + timedelta(minutes=1)
     login(client, people["province"])
+    old = client.get(f"/events/{event.id}/screens/{screen.id}").get_data(as_text=True)
+    assert "此链接已失效：活动结束已超过 12 小时" in old and "已取消" not in old
     page = client.get(f"/events/{event.id}/screens").get_data(as_text=True)
     assert "活动结束已超过 12 小时" in page and f'action="/events/{event.id}/screens"' not in page  # no form
     response = client.post(f"/events/{event.id}/screens", data={"csrf_token": csrf(page), "name": "主屏"})
     assert response.status_code == 422 and "活动结束已超过 12 小时" in response.get_data(as_text=True)
-    assert screens.screens_of(event) == []
+    assert screens.screens_of(event) == [screen]  # none added
 
 
 def test_a_cancelled_event_s_screen_page_names_the_cancellation_not_a_time(client, people, event, screen):
