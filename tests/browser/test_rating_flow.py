@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from playwright.sync_api import expect
 
 from experience.accounts.models import Role
 from experience.extensions import db
@@ -32,7 +33,7 @@ def test_guest_rates_changes_it_and_the_organiser_approves_then_withdraws(
     p.wait_for_selector("text=签到成功")
     p.click(f"a[href$='/c/{code}/rate']")
     stars = p.locator("fieldset.stars")
-    assert stars.count() == 5
+    expect(stars).to_have_count(5)  # waits for the rating page: the click only starts it
     for i in range(5):
         stars.nth(i).locator("label.star").nth(3).click()  # 4 stars everywhere
     p.fill("#comment", "工作人员讲解认证标志很清楚，以后会选认证的养老机构👍")
