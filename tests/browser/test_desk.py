@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import expect
 
 from experience.accounts.models import Role
 from experience.events.models import GuestCategory
@@ -70,8 +71,8 @@ def test_desk_shows_each_guests_note_and_registers_a_walk_in(browser, live_serve
         # a guest without a smartphone, not on the list
         page.fill("#q", "孙丽")
         page.click("form.search button")
-        page.wait_for_url("**q=*")
-        assert "名单中没有" in page.inner_text("ul.found")
+        page.wait_for_url("**q=*")  # the address before had a q= too: wait for the answer itself
+        expect(page.locator("ul.found")).to_contain_text("名单中没有")
         assert page.input_value("#walkin-name") == "孙丽"  # the form starts from the search
         assert page.input_value("#walkin-category") == ""
         page.click("#walk-in button[type=submit]")

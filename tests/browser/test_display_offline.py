@@ -464,9 +464,9 @@ def test_an_ended_screen_s_caches_go_when_another_screen_loads_and_an_unfinished
     # the main screen's page loads on the same PC: the side screen's caches go
     page.goto(f"{server.base}/s/{venue['token']}")
     assert wait_for(lambda: page.evaluate(SCREEN_CACHES, side_prefix) == [], timeout=5)
-    assert page.evaluate("caches.open('screens-index').then(c => c.keys()).then(k => k.map(r => r.url))") == [
-        f"{server.base}/s/{venue['token']}/expires"
-    ]
+    # the page notes its own link's end without waiting for the cache: look until it is there
+    index = "caches.open('screens-index').then(c => c.keys()).then(k => k.map(r => r.url))"
+    assert wait_for(lambda: page.evaluate(index) == [f"{server.base}/s/{venue['token']}/expires"], timeout=5)
     page.wait_for_function(ITEM_IMAGE_LOADED, arg=first, timeout=10_000)
     # all but the missing photo cached; of the older versions only the newest is kept
     page.wait_for_function("() => document.body.dataset.cache === '6/7'", timeout=20_000)

@@ -65,7 +65,7 @@ def test_the_new_event_form_marks_what_it_requires_and_answers_every_field_at_on
     summary = page.locator("ul.error-summary a")
     assert {t for t in summary.all_inner_texts()} == REQUIRED_LABELS
     summary.filter(has_text="联系电话").click()  # the summary leads to the field
-    assert page.evaluate("location.hash") == "#contact_phone"
+    expect(page).to_have_url(f"{live_server}/events/new#contact_phone")
     assert page.locator("#contact_phone").get_attribute("aria-invalid") == "true"
     shot(page, "event-form-errors-desktop")
     assert db.session.query(Event).count() == 1  # only the fixture's

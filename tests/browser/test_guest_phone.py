@@ -197,6 +197,7 @@ def test_in_english_chinese_names_stand_apart(app, phone, live_server, event, ma
     p.goto(f"{live_server}/c/{codes[0]}")
     p.click("header nav.lang a")  # English, for this phone from now on
     p.wait_for_selector("html[lang=en]")
+    p.wait_for_load_state()  # the English page is committed: wait for all of it, not its first tag
     for summary in p.locator("details.notice-pi summary").all():
         summary.click()  # the notice opened: its sentences are checked too
     shot(p, "guest-english-phone")
@@ -204,6 +205,7 @@ def test_in_english_chinese_names_stand_apart(app, phone, live_server, event, ma
     p.check("#consent")
     p.click("main button[type=submit]")
     p.wait_for_selector(".result-ok")
+    p.wait_for_load_state()
     pages["checked in"] = p.inner_text("main")
     p.goto(f"{live_server}/w/{event.walk_in_code}")
     for summary in p.locator("details.notice-pi summary").all():

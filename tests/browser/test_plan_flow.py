@@ -4,6 +4,7 @@ from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import expect
 
 from experience.accounts.models import Role
 from experience.core import clock
@@ -63,7 +64,7 @@ def test_province_submits_hq_returns_province_resubmits_hq_confirms_and_selects(
     shot(p, "plan-confirm-phone")
     p.click("button:has-text('报送总局')")
     p.wait_for_selector("text=活动方案已报送总局")
-    assert "已提交" in p.inner_text("main")
+    expect(p.locator("main")).to_contain_text("已提交")
     shot(p, "plan-submitted-phone")
 
     # HQ, at a desk: the national table, the plan, a return with a comment.

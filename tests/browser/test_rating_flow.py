@@ -7,8 +7,7 @@ from playwright.sync_api import expect
 
 from experience.accounts.models import Role
 from experience.extensions import db
-from tests.browser.conftest import shot
-from tests.conftest import PASSWORD
+from tests.browser.conftest import login, shot
 from tests.core.test_images import jpeg_with_exif
 
 pytestmark = pytest.mark.browser
@@ -54,10 +53,7 @@ def test_guest_rates_changes_it_and_the_organiser_approves_then_withdraws(
     p.wait_for_selector(".result-ok")
 
     h = desktop.new_page()
-    h.goto(f"{live_server}/login")
-    h.fill("#username", "bjstaff")
-    h.fill("#password", PASSWORD)
-    h.click("#submit")
+    login(h, live_server, "bjstaff")
     h.goto(f"{live_server}/events/{event_id}/ratings")
     first = h.locator(".dimension").nth(0)
     assert "5.00" in first.inner_text() and "4.00" in h.locator(".dimension").nth(1).inner_text()

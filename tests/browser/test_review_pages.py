@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import expect
 
 from experience.accounts.models import Role
 from experience.core import clock
@@ -102,7 +103,7 @@ def test_hq_sees_overdue_provinces_chooses_a_launch_project_by_the_criteria_and_
     h.wait_for_selector("text=确认北京市的活动方案？")
     shot(h, "plan-confirm-question-desktop")
     h.click("text=返回，不做任何更改")
-    assert "已提交" in h.inner_text("main section.card")
+    expect(h.locator("main section.card").first).to_contain_text("已提交")
     assert db.session.get(Plan, plan_id).state is PlanState.SUBMITTED
     db.session.commit()
     h.click("input[value='确认方案']")
@@ -143,7 +144,8 @@ def test_a_province_sends_its_plan_with_the_sealed_document_after_confirming(
     assert "方案文字和盖章文件已保存为草稿" in p.inner_text("main")
     shot(p, "plan-send-question-phone")
     p.click("text=暂不报送，保留已保存的草稿")  # not yet: the draft and the file are kept
-    assert "未提交" in p.inner_text("main") and "方案盖章扫描.pdf" in p.inner_text("main")
+    expect(p.locator("main")).to_contain_text("未提交")
+    expect(p.locator("main")).to_contain_text("方案盖章扫描.pdf")
     assert p.input_value("#safety_text") == TEXTS["safety_text"]
     p.click("#send")
     p.click("main form.confirm button[type=submit]")

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 import zxingcpp
 from PIL import Image, ImageDraw
+from playwright.sync_api import expect
 
 from experience.accounts.models import Role
 from experience.extensions import db
@@ -81,7 +82,7 @@ def test_a_unit_submits_a_sealed_work_and_the_secretariat_returns_it(
     d.fill("#summary", "用三分钟记录一家养老机构通过服务认证后的变化。")
     d.click("#submit")
     d.wait_for_selector("h1:has-text('认证让养老更安心')")
-    assert "首次打印登记表时生成" in d.inner_text("#regform")
+    expect(d.locator("#regform")).to_contain_text("首次打印登记表时生成")
     d.set_input_files("#file", str(clip))
     d.click("#upload_video")  # the checks run in this request (huey's immediate mode)
     d.wait_for_selector("video.work-video")
@@ -128,8 +129,8 @@ def test_a_unit_submits_a_sealed_work_and_the_secretariat_returns_it(
     d.fill("#summary", "用三分钟记录一家养老机构通过服务认证后的变化，以及老人们的评价。")
     d.click("#submit")
     d.wait_for_selector("#submission .work-status-awaiting_form")
-    assert d.is_visible("#regform .regform-outdated")
-    assert not d.is_visible("#submission button:has-text('提交作品')")
+    expect(d.locator("#regform .regform-outdated")).to_be_visible()
+    expect(d.locator("#submission button:has-text('提交作品')")).to_be_hidden()
     print_and_seal(d, live_server, tmp_path, "form-2")
     d.click("#submission button:has-text('提交作品')")
     d.wait_for_selector("#submission .work-status-submitted")
@@ -141,6 +142,7 @@ def test_a_unit_submits_a_sealed_work_and_the_secretariat_returns_it(
     s.goto(f"{live_server}/works/desk")
     s.fill("#q", "2024-ZP-00001")
     s.press("#q", "Enter")
+    s.wait_for_url("**q=2024-ZP-00001*")  # the whole desk lists it too: wait for the search's answer
     s.wait_for_selector("table >> text=认证让养老更安心")
     shot(s, "works-desk-desktop")
     s.click("table >> text=认证让养老更安心")
