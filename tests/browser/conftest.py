@@ -24,10 +24,32 @@ ARGS = [
 ]
 
 
+def _closing(app):
+    """The app, with its answer closed even when Werkzeug's development server forgets to.
+
+    When a browser resets a connection just after a file's last bytes (a screen or a page
+    moving on cancels an image), the server's drain of the request raises before it calls
+    the answer's close() (`werkzeug.serving`'s `execute`, in its `finally`). The file is
+    then left to the garbage collector, whose ResourceWarning fails whichever test is
+    running. gunicorn, which serves the app for real, closes it. Here the generator closes
+    it when the server drops the generator.
+    """
+
+    def wsgi(environ, start_response):
+        body = app(environ, start_response)
+        try:
+            yield from body
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+
+    return wsgi
+
+
 @pytest.fixture
 def live_server(app):
     port = _free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
+    server = make_server("127.0.0.1", port, _closing(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{port}"
