@@ -9,7 +9,8 @@
     fetch(box.dataset.url, { credentials: "same-origin" })
       // redirected: the login ended, and this is the login form, not the fragment
       .then(function (r) { if (!r.ok || r.redirected) { throw new Error(r.status); } return r.text(); })
-      .then(function (html) { box.innerHTML = html; })
-      .catch(function () { /* keep what is shown; try again next time */ });
+      .then(function (html) { box.innerHTML = html; box.dataset.refresh = "ok"; })
+      // keep what is shown; try again next time. The mark says so (and lets a test wait for it).
+      .catch(function () { box.dataset.refresh = "kept"; });
   }, 10000);
 })();
