@@ -254,6 +254,16 @@ def pg_reused(server_url, template_db, pg_admin):
     reused.close()
 
 
+@pytest.fixture(autouse=True)
+def scans_read_unhurried(monkeypatch):
+    """A sealed scan is read by a child process that production gives 20 s before it
+    accepts the scan unread. Tests that expect the code read get more time: both suites
+    and a 5,000-card printout share two cores."""
+    from experience.works import regform
+
+    monkeypatch.setattr(regform, "SCAN_READ_SECONDS", 120)
+
+
 @pytest.fixture
 def database_url(server_url, template_db, pg_reused, tmp_path):
     if server_url is None:

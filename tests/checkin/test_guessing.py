@@ -243,7 +243,7 @@ def test_the_budget_is_shared_by_two_workers(app, event, make_guest, tmp_path, d
             return None
 
     try:
-        assert all(wait_for(lambda p=p: get(p, "/healthz") == 200, 20) for p in ports)  # /healthz spends nothing
+        assert all(wait_for(lambda p=p: get(p, "/healthz") == 200, 60) for p in ports)  # /healthz spends nothing
         statuses = [get(ports[i % 2], f"/c/{unknown_code()}") for i in range(BUDGET + 6)]
     finally:
         for w in workers:

@@ -33,7 +33,7 @@ def _statements(app):
     return seen, lambda: sa.event.remove(db.engine, "before_cursor_execute", count)
 
 
-def test_an_api_check_in_is_one_claim_and_one_log_row(app, client, event, token, make_guest):
+def test_an_api_check_in_is_one_claim_and_one_log_row(app, client, event, token, make_guest, clock_of_the_cache):
     first, second = make_guest(event, name="张三"), make_guest(event, name="李四")
     code = second.code
     assert api(client, token, {"code": first.code, "nonce": "a"}).status_code == 201  # token and window now kept

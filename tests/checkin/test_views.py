@@ -374,7 +374,7 @@ def test_per_code_rate_limit_is_shared_by_two_workers(app, event, make_guest, tm
             return None
 
     try:
-        assert all(wait_for(lambda p=p: post(p) is not None, 20) for p in ports)  # started (2 hits used)
+        assert all(wait_for(lambda p=p: post(p) is not None, 60) for p in ports)  # started (2 hits used)
         statuses = [post(ports[i % 2]) for i in range(24)]
     finally:
         for w in workers:

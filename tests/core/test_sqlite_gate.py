@@ -157,10 +157,18 @@ def test_a_writer_that_waited_its_turn_leaves_sqlite_only_the_rest_of_the_bound(
     off what SQLite's busy handler may add, and the timeout is restored after."""
     import experience
 
-    monkeypatch.setattr(experience, "BUSY_TIMEOUT_MS", 2000)
+    monkeypatch.setattr(experience, "BUSY_TIMEOUT_MS", 10000)
     gate = gate_for(db.engine.url.database)
     gate.acquire()  # another writer of this process
-    threading.Timer(0.5, gate.release).start()
+    wait_turn = GatedConnection.wait_turn
+
+    def released_soon_after_the_wait_began(self, timeout):
+        # timed from the writer's wait, not from here: a slow machine cannot make it moot
+        if gate.locked() and not self.holding:
+            threading.Timer(0.3, gate.release).start()
+        return wait_turn(self, timeout)
+
+    monkeypatch.setattr(GatedConnection, "wait_turn", released_soon_after_the_wait_began)
     traced: list[str] = []
     with stub.test_request_context("/", method="POST"), db.engine.connect() as c:
         c.connection.dbapi_connection.set_trace_callback(traced.append)
@@ -168,8 +176,8 @@ def test_a_writer_that_waited_its_turn_leaves_sqlite_only_the_rest_of_the_bound(
         c.commit()
         c.connection.dbapi_connection.set_trace_callback(None)
     pragmas = [t for t in traced if "busy_timeout" in t]
-    assert len(pragmas) == 2 and pragmas[1] == "PRAGMA busy_timeout=2000", traced
-    assert 0 < int(pragmas[0].split("=")[1]) < 2000  # the time spent at the gate was taken off
+    assert len(pragmas) == 2 and pragmas[1] == "PRAGMA busy_timeout=10000", traced
+    assert 0 < int(pragmas[0].split("=")[1]) < 10000  # the time spent at the gate was taken off
     assert not gate.locked()
 
 

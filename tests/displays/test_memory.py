@@ -63,10 +63,8 @@ def test_a_command_from_another_server_arrives_within_the_bound(event, screen):
         .where(DisplayState.event_id == event_id)
         .values(version=DisplayState.version + 1, blank=True)
     )
-    deadline = time.monotonic() + memory.STATE_SECONDS
-    time.sleep(memory.STATE_SECONDS)
+    time.sleep(memory.STATE_SECONDS)  # the bound: one poll after it sees the change
     new_version, answer = poll(token)
-    assert time.monotonic() - deadline < 1  # (the bound is what the sleep waited)
     assert (new_version, answer["blank"]) == (version + 1, True)
 
 

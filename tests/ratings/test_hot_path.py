@@ -1,9 +1,9 @@
 """A guest's first text-only rating is one read, one INSERT … SELECT and the scores; the
 rules stay those of submit_rating, and anything unusual takes the long way."""
 
-import time
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 from flask import template_rendered
 
@@ -18,6 +18,15 @@ from experience.ratings.services import edit_dimensions
 from tests.checkin.test_hot_path import _statements
 from tests.ratings.test_views import form
 
+STILL = 1000.0
+
+
+@pytest.fixture
+def kept_caches(monkeypatch):
+    """The caches' clocks stand still: what _warm kept is still kept however slow the machine."""
+    monkeypatch.setattr(checkin, "_monotonic", lambda: STILL)
+    monkeypatch.setattr(services, "_monotonic", lambda: STILL)
+
 
 def _warm(client, event, make_guest):
     """A first rating by someone else: the event's window and its questions are kept now."""
@@ -27,7 +36,7 @@ def _warm(client, event, make_guest):
     assert client.post(f"/c/{other.code}/rate", data=form(event, 3)).status_code == 200
 
 
-def test_a_first_rating_is_one_read_and_its_writes(app, client, setup, make_guest):
+def test_a_first_rating_is_one_read_and_its_writes(app, client, setup, make_guest, kept_caches):
     _, event, guest = setup
     _warm(client, event, make_guest)
     url, answers, title = f"/c/{guest.code}/rate", form(event, 4, comment=" 很好 ", display="name"), event.title
@@ -106,7 +115,9 @@ def test_a_question_added_by_hq_is_asked_at_once_in_this_worker(app, client, set
     assert db.session.get(Guest, guest.id).checked_in_at is not None
 
 
-def test_each_guest_thanks_page_is_their_own_in_their_language(app, client, setup, make_guest, monkeypatch):
+def test_each_guest_thanks_page_is_their_own_in_their_language(
+    app, client, setup, make_guest, monkeypatch, kept_caches
+):
     """The thank-you page is rendered once per event and language, and each guest's copy
     links to their own rating (and the language switch back to it), never another's; an
     edited event shows on the next pages once its kept window has expired."""
@@ -133,7 +144,7 @@ def test_each_guest_thanks_page_is_their_own_in_their_language(app, client, setu
 
     event.title = "改过名的体验活动"
     db.session.commit()
-    later = time.monotonic() + checkin.CACHE_SECONDS + 1
+    later = STILL + checkin.CACHE_SECONDS + 1
     monkeypatch.setattr(checkin, "_monotonic", lambda: later)
     page = client.post(f"/c/{third.code}/rate", data=form(event, 3)).get_data(as_text=True)
     assert "改过名的体验活动" in page and f'href="/c/{third.code}/rate"' in page

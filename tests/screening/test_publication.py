@@ -170,7 +170,9 @@ def test_the_period_can_change_until_it_starts_and_never_after(campaign, selecte
     with pytest.raises(RuleError) as e:
         publication.publish(campaign, date(2024, 9, 6), 7, actor=secretariat, now=bj(2024, 9, 5, 0, 0, 0))
     assert e.value.code == "already_started"
-    entries = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "screening.publish")).all()
+    entries = db.session.scalars(
+        sa.select(AuditEntry).where(AuditEntry.action == "screening.publish").order_by(AuditEntry.id)
+    ).all()
     assert [e.detail["changed"] for e in entries] == [False, True]
     assert entries[0].detail["numbers"] == [selected_work.number]
 
