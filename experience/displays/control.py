@@ -32,6 +32,10 @@ HIDDEN_MAX = 500
 MESSAGES = {
     "unknown_command": _l("That is not a command for the screens."),
     "bad_item": _l("That item does not exist on this event's screens."),
+    "no_longer_shown": _l(
+        "That item is no longer shown on the screens (the work was withdrawn, or the photo's approval taken back),"
+        " so it cannot be pinned."
+    ),
     "bad_scene": _l("That scene does not exist."),
     "too_many_hidden": _l("At most %(max)d items can be hidden; show some again first."),
 }
@@ -111,6 +115,16 @@ def _shown_by(event_id: int, item: str) -> bool:
     return db.session.scalar(listed) is not None
 
 
+def _still_shown(event: Event, item: str, now: datetime) -> bool:
+    """Whether a playlist's work or photo is still served to the screens. A withdrawn one
+    stays in the playlists' rows but leaves what they play, so its pin would change
+    nothing on the screens while the console said "pinned" (a page opened before the
+    withdrawal still offers it)."""
+    from experience.displays.screens import available  # (screens builds on this module)
+
+    return item.startswith("comment:") or available(event, now).has(item)
+
+
 def command(
     event: Event,
     name: str,
@@ -125,7 +139,7 @@ def command(
 
     :param name: one of COMMANDS; ``goto`` takes ``scene``, ``pin``/``hide``/``show``
         take ``item`` (``work:12``, ``photo:7``, ``comment:3``).
-    :raises RuleError: unknown_command, bad_item, bad_scene, too_many_hidden
+    :raises RuleError: unknown_command, bad_item, no_longer_shown, bad_scene, too_many_hidden
     """
     if name not in COMMANDS:
         raise _fail("unknown_command")
@@ -133,6 +147,8 @@ def command(
         raise _fail("bad_item")
     if name == "pin" and not _shown_by(event.id, item):
         raise _fail("bad_item")
+    if name == "pin" and not _still_shown(event, item, now):
+        raise _fail("no_longer_shown")
     if name == "goto" and scene not in {s.value for s in Scene}:
         raise _fail("bad_scene")
     state = state_of(event.id)

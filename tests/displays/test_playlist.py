@@ -80,6 +80,29 @@ def test_a_withdrawn_work_leaves_every_playlist_at_the_next_sync(
     assert control.state_of(event.id).version > 1
 
 
+def test_a_withdrawn_work_or_a_photo_taken_back_can_no_longer_be_pinned(
+    event,
+    screen,
+    staff,
+    works,
+    secretariat,  # noqa: F811
+):
+    """The console's pin must change what the screens show: a work withdrawn since the
+    console's page was opened is refused with the reason, not pinned to no effect."""
+    text, photo, _ = works
+    screens.add_items(screen, [f"work:{text.id}", f"work:{photo.id}"], actor=staff, now=DURING)
+    db.session.commit()
+    assert control.command(event, "pin", item=f"work:{photo.id}", actor=staff, now=DURING).pinned == f"work:{photo.id}"
+    control.command(event, "unpin", actor=staff, now=DURING)
+    publication.withdraw_selected(photo, "作品存在版权争议", actor=secretariat, now=DURING)
+    db.session.commit()
+    with pytest.raises(RuleError) as e:
+        control.command(event, "pin", item=f"work:{photo.id}", actor=staff, now=DURING)
+    assert e.value.code == "no_longer_shown" and "撤回" in str(e.value.message)
+    assert control.state_of(event.id).pinned is None
+    assert control.command(event, "pin", item=f"work:{text.id}", actor=staff, now=DURING).pinned == f"work:{text.id}"
+
+
 @pytest.mark.parametrize("key", ["work:012", "work:١٢", "work:12\n", "comment:3", "work:"])
 def test_an_item_is_named_one_way_only(event, screen, staff, works, key):
     text, _photo, _ = works
