@@ -203,3 +203,25 @@ def test_a_comment_with_a_long_url_wraps_and_its_buttons_are_big_enough_to_tap(
         assert button.bounding_box()["height"] >= 44
     assert page.locator(".console-screen-name").first.bounding_box()["height"] >= 44
     shot(page, "long-comment")
+
+
+def test_a_revoked_screen_is_folded_away_one_tap_from_its_record(live_server, phone, event, staff, venue):  # noqa: F811
+    main, side = venue
+    screens.revoke_screen(side, actor=staff, now=DURING)
+    db.session.commit()
+    page = phone.new_page()
+    login(page, live_server, staff.username)
+    page.goto(f"{live_server}/events/{event.id}/screens")
+    expect(page.locator("#screens > li")).to_have_count(1)  # the screens in the room
+    folded = page.locator("details.console-revoked")
+    expect(folded.locator("summary")).to_have_text("已停用的大屏（1 个）")
+    assert folded.locator("summary").bounding_box()["height"] >= 44  # a thumb opens it
+    expect(folded.get_by_role("link", name="签到处")).to_be_hidden()
+    folded.locator("summary").click()
+    record = folded.get_by_role("link", name="签到处")
+    expect(record).to_be_visible()
+    assert record.bounding_box()["height"] >= 44
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    shot(page, "revoked-folded")
+    record.click()
+    expect(page.locator("main")).to_contain_text("不再显示本活动的任何内容")

@@ -327,6 +327,29 @@ def test_a_revoked_screen_is_shown_revoked_and_read_only(client, people, event, 
     assert db.session.get(Screen, screen.id).name == "主屏"
 
 
+def test_revoked_screens_are_folded_under_the_screens_in_use(client, people, event, screen, make_screen, staff):
+    """The console is read on a phone in the room: the screens listed are those in use;
+    a revoked one stays as a record, one tap away, never as a second "签到处"."""
+    side = make_screen(event, "签到处")
+    replaced = make_screen(event, "签到处（旧）")
+    screens.revoke_screen(replaced, actor=staff, now=DURING)
+    db.session.commit()
+    login(client, people["province"])
+    page = client.get(f"/events/{event.id}/screens").get_data(as_text=True)
+    in_use = page.split('id="screens"', 1)[1].split('class="console-revoked"', 1)[0]
+    assert f'data-screen-id="{screen.id}"' in in_use and f'data-screen-id="{side.id}"' in in_use
+    assert "签到处（旧）" not in in_use
+    folded = page.split('class="console-revoked"', 1)[1].split("</details>", 1)[0]
+    assert "已停用的大屏（1 个）" in folded and "签到处（旧）" in folded and "链接已停用" in folded
+    assert f"/events/{event.id}/screens/{replaced.id}" in folded  # its record, read-only, one tap away
+
+    for s in (screen, side):
+        screens.revoke_screen(s, actor=staff, now=DURING)
+    db.session.commit()
+    page = client.get(f"/events/{event.id}/screens").get_data(as_text=True)
+    assert 'id="screens"' not in page and "没有在用的大屏" in page and "已停用的大屏（3 个）" in page
+
+
 def test_rename_refuses_an_empty_name_next_to_the_field(client, people, event, screen):
     login(client, people["province"])
     url = f"/events/{event.id}/screens/{screen.id}"
