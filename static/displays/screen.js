@@ -1095,11 +1095,18 @@
     return card;
   }
 
+  // characters a pinned comment may have at each type size (screen.css: .comment.big)
+  var PINNED_LONG = 130, PINNED_LONGER = 260;
+
   function renderPinnedComment(slide) {
     var node = el("div", "slide comments pinned");
     node.appendChild(header(T.comments));
     var card = commentCard(slide.comment);
     card.classList.add("big");
+    // the one comment the room should read: whole, in smaller type the longer it is
+    // (500 characters fit at the wall's size); the wall's cards keep two lines each
+    var length = slide.comment.text.length;
+    if (length > PINNED_LONG) card.classList.add(length > PINNED_LONGER ? "longer" : "long");
     var wall = el("ul", "wall one");
     wall.appendChild(card);
     node.appendChild(wall);

@@ -232,6 +232,47 @@ def test_every_scene_is_drawn_and_commands_reach_the_screen(app, live_server, sc
         small.close()
 
 
+#: a guest's comment as long as the form takes (500 characters), in sentences
+LONG_COMMENT = (
+    "今天带着母亲来体验养老机构的认证服务，工作人员从进门就耐心讲解认证标志的含义，"
+    "告诉我们在哪里可以查到证书、怎样核对服务项目和收费标准。"
+) * 10
+
+
+PINNED_TEXT = """() => {
+  const text = document.querySelector('.pinned .comment-text');
+  if (!text) return null;
+  const card = text.closest('.comment').getBoundingClientRect();
+  const stage = document.getElementById('stage').getBoundingClientRect();
+  return {
+    hidden_px: text.scrollHeight - text.clientHeight,
+    font_px: parseFloat(getComputedStyle(text).fontSize),
+    inside_stage: card.bottom <= stage.bottom + 0.5,
+    name: text.closest('.comment').querySelector('.comment-name')?.textContent || '',
+  };
+}"""
+
+
+@pytest.mark.parametrize("length", [130, 150, 260, 300, 500])
+def test_a_pinned_comment_is_shown_whole_however_long(live_server, screen_context, venue, staff, rate, length):  # noqa: F811
+    """The wall keeps two lines a card; a comment pinned is the one the room should read,
+    so it shows whole, in smaller type the longer it is, inside the stage."""
+    comment = rate(venue["event"], LONG_COMMENT[:length], display=Display.NAME, name="李女士")
+    page = screen_context.new_page()
+    page.goto(f"{live_server}/s/{venue['token']}")
+    wait_scene(page, "welcome")
+    key = f"comment:{comment.id}"
+    command(venue, staff, "pin", item=key)
+    wait_scene(page, "comments", key)
+    # measured in one go: the slide may be redrawn between two reads (a poll's figures)
+    seen = page.wait_for_function(PINNED_TEXT, timeout=4000).json_value()
+    # clamped, the text would hide a line or more; glyphs may overhang a few pixels
+    assert seen["hidden_px"] < seen["font_px"] / 2, seen
+    assert seen["inside_stage"] and "李女士" in seen["name"], seen
+    assert seen["font_px"] >= 40  # read from across the room
+    shot(page, f"08c-pinned-comment-{length}")
+
+
 def test_a_hidden_comment_leaves_the_wall_within_two_seconds(live_server, screen_context, venue, staff):  # noqa: F811
     page = screen_context.new_page()
     page.goto(f"{live_server}/s/{venue['token']}")
