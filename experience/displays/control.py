@@ -33,8 +33,7 @@ MESSAGES = {
     "unknown_command": _l("That is not a command for the screens."),
     "bad_item": _l("That item does not exist on this event's screens."),
     "no_longer_shown": _l(
-        "That item is no longer shown on the screens (the work was withdrawn, or the photo's approval taken back),"
-        " so it cannot be pinned."
+        "That item is no longer shown on the screens (withdrawn or removed), so it cannot be pinned."
     ),
     "bad_scene": _l("That scene does not exist."),
     "too_many_hidden": _l("At most %(max)d items can be hidden; show some again first."),

@@ -1095,8 +1095,9 @@
     return card;
   }
 
-  // characters a pinned comment may have at each type size (screen.css: .comment.big)
-  var PINNED_LONG = 130, PINNED_LONGER = 260;
+  // characters a pinned comment may have at each type size (screen.css: .comment.big),
+  // a line to spare: Chinese lines never start with "，。”", so a break may cost one
+  var PINNED_LONG = 110, PINNED_LONGER = 260;
 
   function renderPinnedComment(slide) {
     var node = el("div", "slide comments pinned");
@@ -1106,8 +1107,9 @@
     // the one comment the room should read: whole, in smaller type the longer it is
     // (500 characters fit at the wall's size); the wall's cards keep two lines each
     var length = slide.comment.text.length;
-    if (length > PINNED_LONG) card.classList.add(length > PINNED_LONGER ? "longer" : "long");
-    var wall = el("ul", "wall one");
+    var size = length > PINNED_LONGER ? "longer" : length > PINNED_LONG ? "long" : "";
+    if (size) card.classList.add(size);
+    var wall = el("ul", "wall one" + (size ? " long" : "")); // (a class, not :has(): older TVs)
     wall.appendChild(card);
     node.appendChild(wall);
     return node;

@@ -6,6 +6,7 @@
   if (!box || !window.fetch) { return; }
   setInterval(function () {
     if (document.hidden || box.contains(document.activeElement)) { return; }
+    delete box.dataset.refresh; // the mark says how this refresh ended, not an earlier one
     fetch(box.dataset.url, { credentials: "same-origin" })
       // redirected: the login ended, and this is the login form, not the fragment
       .then(function (r) { if (!r.ok || r.redirected) { throw new Error(r.status); } return r.text(); })

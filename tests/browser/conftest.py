@@ -38,7 +38,8 @@ def _closing(app):
     def wsgi(environ, start_response):
         body = app(environ, start_response)
         try:
-            yield from body
+            for chunk in body:  # noqa: UP028 ("yield from" would close the body a second time)
+                yield chunk
         finally:
             if hasattr(body, "close"):
                 body.close()

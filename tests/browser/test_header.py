@@ -4,6 +4,7 @@ has, the account's links and the language stay together, on one row at the right
 import pytest
 
 from experience.accounts.models import Role
+from experience.extensions import db
 from tests.browser.conftest import login, shot
 
 pytestmark = pytest.mark.browser
@@ -40,3 +41,12 @@ def test_the_header_fits_a_phone(live_server, phone, make_user):
     seen = page.evaluate(ACCOUNT_ROW)
     assert seen["page_width"] <= 360, seen
     shot(page, "header-hq-phone")
+
+
+def test_a_guests_language_link_stays_at_the_right_of_the_phone(live_server, phone, make_event, make_guest):
+    guest = make_guest(make_event(), name="刘消费者")
+    db.session.commit()
+    page = phone.new_page()
+    page.goto(f"{live_server}/c/{guest.code}")
+    link = page.locator("header nav.lang a").bounding_box()
+    assert link["x"] + link["width"] >= 360 - 20, link  # where a thumb looks for it, at the edge

@@ -98,7 +98,7 @@ def test_a_withdrawn_work_or_a_photo_taken_back_can_no_longer_be_pinned(
     db.session.commit()
     with pytest.raises(RuleError) as e:
         control.command(event, "pin", item=f"work:{photo.id}", actor=staff, now=DURING)
-    assert e.value.code == "no_longer_shown" and "撤回" in str(e.value.message)
+    assert e.value.code == "no_longer_shown" and "不再在大屏上播放" in str(e.value.message)
     assert control.state_of(event.id).pinned is None
     assert control.command(event, "pin", item=f"work:{text.id}", actor=staff, now=DURING).pinned == f"work:{text.id}"
 
