@@ -253,7 +253,7 @@ PINNED_TEXT = """() => {
 }"""
 
 
-@pytest.mark.parametrize("length", [110, 130, 260, 300, 500])
+@pytest.mark.parametrize("length", [110, 150, 260, 300, 500])
 def test_a_pinned_comment_is_shown_whole_however_long(live_server, screen_context, venue, staff, rate, length):  # noqa: F811
     """The wall keeps two lines a card; a comment pinned is the one the room should read,
     so it shows whole, in smaller type the longer it is, inside the stage."""
