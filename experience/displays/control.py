@@ -22,6 +22,7 @@ from experience.displays import memory
 from experience.displays.models import DisplayState, Scene, Screen, ScreenItem
 from experience.events.models import Event
 from experience.extensions import db
+from experience.platform.services import works_for_events
 from experience.ratings.models import Display, Rating
 
 #: what a command may name: a work, a guest's photo, a guest's comment
@@ -114,14 +115,24 @@ def _shown_by(event_id: int, item: str) -> bool:
     return db.session.scalar(listed) is not None
 
 
+def photo_shown():
+    """The conditions on a guest's photo that the screens may show (screens.approved_photos):
+    approved by the organiser, stored, its guest still consenting."""
+    return (Rating.photo_approved_at.is_not(None), Rating.photo_web_key.is_not(None), Rating.photo_consent.is_(True))
+
+
 def _still_shown(event: Event, item: str, now: datetime) -> bool:
     """Whether a playlist's work or photo is still served to the screens. A withdrawn one
     stays in the playlists' rows but leaves what they play, so its pin would change
     nothing on the screens while the console said "pinned" (a page opened before the
     withdrawal still offers it)."""
-    from experience.displays.screens import available  # (screens builds on this module)
-
-    return item.startswith("comment:") or available(event, now).has(item)
+    kind, _sep, ident = item.partition(":")
+    if kind == "work":  # as screens.available has them
+        return any(w.id == int(ident) for w in works_for_events(event.campaign, now))
+    if kind == "photo":
+        photo = sa.select(Rating.id).where(Rating.id == int(ident), Rating.event_id == event.id, *photo_shown())
+        return db.session.scalar(photo) is not None
+    return True
 
 
 def command(

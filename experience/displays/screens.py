@@ -196,12 +196,7 @@ def approved_photos(event: Event) -> list[GuestPhoto]:
     rows = db.session.scalars(
         sa.select(Rating)
         .options(selectinload(Rating.guest))
-        .where(
-            Rating.event_id == event.id,
-            Rating.photo_approved_at.is_not(None),
-            Rating.photo_web_key.is_not(None),
-            Rating.photo_consent.is_(True),
-        )
+        .where(Rating.event_id == event.id, *control.photo_shown())
         .order_by(Rating.photo_approved_at.desc(), Rating.id.desc())  # ties: one order on every poll
     )
     return [GuestPhoto(r.id, r.photo_web_key, public_name(r) if r.display is not Display.NONE else "") for r in rows]

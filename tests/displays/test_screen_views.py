@@ -15,6 +15,7 @@ from PIL import Image
 from werkzeug.test import Client
 
 from experience.core import files, storage
+from experience.core.errors import RuleError
 from experience.core.fastpath import innermost
 from experience.core.ratelimit import FAILURE_BUDGET
 from experience.displays import control, feed, screens
@@ -255,6 +256,21 @@ def test_a_guest_photo_is_served_only_for_the_screen_s_event_and_while_approved(
     db.session.commit()
     assert client.get(item["url"]).status_code == 404
     assert client.get(f"/s/{screen.token}/content").json["items"] == []
+
+
+def test_a_guest_photo_taken_back_can_no_longer_be_pinned(event, screen, staff, guest_photo):
+    photo, kept = guest_photo(event), guest_photo(event)
+    screens.add_items(screen, [f"photo:{photo.id}", f"photo:{kept.id}"], actor=staff, now=DURING)
+    db.session.commit()
+    key = f"photo:{photo.id}"
+    assert control.command(event, "pin", item=key, actor=staff, now=DURING).pinned == key
+    control.command(event, "unpin", actor=staff, now=DURING)
+    photo.photo_consent = False  # the guest changed their mind: the screens drop it
+    db.session.commit()
+    with pytest.raises(RuleError) as e:
+        control.command(event, "pin", item=key, actor=staff, now=DURING)
+    assert e.value.code == "no_longer_shown"
+    assert control.command(event, "pin", item=f"photo:{kept.id}", actor=staff, now=DURING).pinned == f"photo:{kept.id}"
 
 
 def test_a_screen_of_one_event_reaches_nothing_of_another(
