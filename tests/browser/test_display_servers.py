@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
@@ -30,6 +29,16 @@ from tests.conftest import _free_port, server_env, stop_process, wait_for
 
 #: the issue's promise: a command is on every screen of the event within this
 WITHIN_SECONDS = 2.0
+#: the console notes when the organiser taps (before its own handlers run)
+TAPS = "() => document.addEventListener('click', () => { window.tappedAt = Date.now(); }, true)"
+#: a screen notes each change of its blank state, and when (a value set again is no change)
+BLANK_CHANGES = """() => {
+  window.blankChanges = [[document.body.dataset.blank, Date.now()]];
+  new MutationObserver(() => {
+    const now = document.body.dataset.blank;
+    if (now !== window.blankChanges[window.blankChanges.length - 1][0]) window.blankChanges.push([now, Date.now()]);
+  }).observe(document.body, { attributes: true, attributeFilter: ['data-blank'] });
+}"""
 
 
 def _up(base: str) -> bool:
@@ -103,18 +112,24 @@ def test_a_blank_given_through_one_server_reaches_two_screens_on_another_within_
     console.goto(f"{server_a}/events/{event.id}/screens")
     button = console.get_by_role("button", name="所有大屏黑屏")
 
+    # Timed by the pages themselves, on the machine's one clock: from the organiser's tap
+    # to each screen drawing the change. Playwright's own round trips, slow on a loaded
+    # machine, are not the screens' latency (its p95 is the bench's display figure).
+    console.evaluate(TAPS)
+    for page in walls:
+        page.evaluate(BLANK_CHANGES)
     for attempt in range(3):  # three presses, each timed: blank, back, blank again
         want = "1" if attempt % 2 == 0 else "0"
-        start = time.monotonic()
         if want == "1":
             button.click()
         else:
             console.get_by_role("button", name="结束黑屏，显示内容").click()
         for page in walls:
-            left = max(0.05, WITHIN_SECONDS - (time.monotonic() - start))
-            page.wait_for_function("(want) => document.body.dataset.blank === want", arg=want, timeout=left * 1000)
-        elapsed = time.monotonic() - start
-        assert elapsed < WITHIN_SECONDS, f"press {attempt + 1}: {elapsed:.2f} s"
+            page.wait_for_function("(want) => document.body.dataset.blank === want", arg=want, timeout=10_000)
+        tapped = console.evaluate("() => window.tappedAt")
+        for page in walls:
+            drawn = page.evaluate("(want) => window.blankChanges.filter((c) => c[0] === want).pop()[1]", want)
+            assert (drawn - tapped) / 1000 < WITHIN_SECONDS, f"press {attempt + 1}: {(drawn - tapped) / 1000:.2f} s"
         db.session.rollback()
         assert db.session.get(DisplayState, event.id).blank is (want == "1")
 
