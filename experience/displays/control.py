@@ -22,7 +22,7 @@ from experience.displays import memory
 from experience.displays.models import DisplayState, Scene, Screen, ScreenItem
 from experience.events.models import Event
 from experience.extensions import db
-from experience.platform.services import works_for_events
+from experience.platform.services import public_work
 from experience.ratings.models import Display, Rating
 
 #: what a command may name: a work, a guest's photo, a guest's comment
@@ -127,8 +127,8 @@ def _still_shown(event: Event, item: str, now: datetime) -> bool:
     nothing on the screens while the console said "pinned" (a page opened before the
     withdrawal still offers it)."""
     kind, _sep, ident = item.partition(":")
-    if kind == "work":  # as screens.available has them
-        return any(w.id == int(ident) for w in works_for_events(event.campaign, now))
+    if kind == "work":  # public in its 公示, not withdrawn: as works_for_events has them
+        return public_work(int(ident), now) is not None
     if kind == "photo":
         photo = sa.select(Rating.id).where(Rating.id == int(ident), Rating.event_id == event.id, *photo_shown())
         return db.session.scalar(photo) is not None
